@@ -1,0 +1,81 @@
+"""Run a symbolic computation under a wall-time and memory budget.
+
+SymPy can take unbounded time and memory on hostile or merely unlucky input (``dsolve`` on a hard equation, an
+expansion that explodes).  :func:`call_with_budget` runs the function in a forked child process with an address
+space limit and kills it when the time is up, so a derivation of an untrusted spec always ends.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import traceback
+
+from ..errors import DerivationError
+
+#: Defaults for one budgeted derivation step; each is overridable per call.
+DEFAULT_SECONDS = 120.0   # dsolve / integrate on the built-in models finish in a few seconds each
+DEFAULT_MEMORY_MB = 4096  # a legitimate derivation here stays far below; an explosion hits this quickly
+
+
+class BudgetExceeded(DerivationError):
+    """The computation ran past its time or memory budget."""
+
+
+def _child(conn, fn, args, memory_mb):
+    try:
+        if memory_mb and sys.platform.startswith("linux"):
+            import resource
+            limit = memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        result = ("ok", fn(*args))
+    except MemoryError:
+        result = ("memory", None)
+    except BaseException as exc:  # report every failure to the parent, which re-raises it
+        result = ("error", (exc, traceback.format_exc()))
+    try:
+        conn.send_bytes(pickle.dumps(result))
+    except Exception as exc:  # an unpicklable result: say so instead of dying silently
+        conn.send_bytes(pickle.dumps(("error", (DerivationError(f"result not transferable: {exc}"), ""))))
+    conn.close()
+
+
+def call_with_budget(fn, *args, seconds: float = DEFAULT_SECONDS, memory_mb: int = DEFAULT_MEMORY_MB,
+                     what: str = "symbolic derivation"):
+    """``fn(*args)`` in a forked child limited to ``seconds`` of wall time and ``memory_mb`` of address space.
+
+    Raises :class:`BudgetExceeded` naming ``what`` and the budget when a limit is hit; re-raises the child's own
+    exception otherwise.  Where ``fork`` is unavailable the call runs in process without limits.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return fn(*args)
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(send, fn, args, memory_mb), daemon=True)
+    proc.start()
+    send.close()
+    try:
+        if not recv.poll(seconds):
+            raise BudgetExceeded(f"{what} exceeded its time budget of {seconds:g} s; the expression is too large "
+                                 f"or too hard for SymPy: simplify the model or raise the budget")
+        try:
+            status, payload = pickle.loads(recv.recv_bytes())
+        except EOFError:
+            raise BudgetExceeded(f"{what} died (out of its {memory_mb} MiB memory budget or killed); "
+                                 f"simplify the model or raise the budget") from None
+    finally:
+        if proc.is_alive():
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.join()
+        recv.close()
+    if status == "ok":
+        return payload
+    if status == "memory":
+        raise BudgetExceeded(f"{what} exceeded its memory budget of {memory_mb} MiB; simplify the model or "
+                             f"raise the budget")
+    exc, tb = payload
+    if hasattr(exc, "add_note") and tb:
+        exc.add_note(f"raised in the budgeted child process:\n{tb}")
+    raise exc

@@ -1,0 +1,206 @@
+"""Closed-form solutions and, from them, exact closed-form loss and gradients.
+
+Two methods, tried in order:
+- linear constant-coefficient systems f = A z + b (A, b free of z and t): z(t) = e^{Aτ} Z0 + ∫_0^τ e^{As} ds · b,
+  τ = t - T0 (matrix exponential; ∫ = A⁻¹(e^{Aτ} - I) when A is invertible);
+- scalar equations: SymPy ``dsolve`` with z(T0) = Z0, accepted only when the solution is explicit and satisfies
+  the ODE and the initial condition after simplification.
+
+The solution is kept symbolic in the parameters θ, the free initial state Z0 and the interval ends T0, T1, so
+the loss L(θ, Z0, T0, T1) can be differentiated exactly:
+    dL/dθ  = ∂L/∂θ + (∂L/∂Z0) · ∂z0/∂θ     (then Z0 := z0(θ))
+    dL/dz0 = ∂L/∂Z0,   dL/dt0 = ∂L/∂T0,   dL/dt1 = ∂L/∂T1.
+When no closed form is found the result is a :class:`NoClosedForm` carrying the plain reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mpmath
+import sympy
+
+from ..errors import NoClosedFormError
+from .budget import BudgetExceeded, call_with_budget
+
+#: Seconds allowed for the whole closed-form search of one model (dsolve and integrate can run unbounded).
+CLOSED_FORM_SECONDS = 90.0
+
+
+@dataclass(frozen=True)
+class NoClosedForm:
+    """No closed form: ``reason`` says why in plain words.  Falsy, so ``if d.closed_form:`` reads naturally."""
+
+    reason: str
+
+    def __bool__(self) -> bool:
+        return False
+
+    def require(self):
+        raise NoClosedFormError(self.reason)
+
+
+@dataclass(frozen=True)
+class ClosedForm:
+    """Exact solution z(t; θ, Z0, T0) and the loss and gradients as expressions in θ, Z0, T0, T1.
+
+    ``grad_t1`` is None where dL/dt1 is undefined (an observation at t1).
+    """
+
+    method: str
+    Z0: tuple
+    T0: sympy.Symbol
+    T1: sympy.Symbol
+    solution: tuple
+    loss: sympy.Expr
+    grad_theta: tuple
+    grad_z0: tuple
+    grad_t0: sympy.Expr
+    grad_t1: sympy.Expr | None
+    z0_of_theta: tuple
+    params: tuple
+    t: sympy.Symbol
+
+    def require(self):
+        return self
+
+    def substitutions(self, model) -> dict:
+        """Nominal values: θ, Z0 = z0(θ), T0 = t0, T1 = t1 (exact)."""
+        sub = {p: model.param_values[p] for p in self.params}
+        sub.update({Z: sympy.sympify(e).subs(sub) for Z, e in zip(self.Z0, self.z0_of_theta)})
+        sub[self.T0] = model.t0
+        sub[self.T1] = model.t1
+        return sub
+
+    def evaluate(self, model, digits: int = 30) -> dict:
+        """Loss and gradients at the model's nominal values as mpmath numbers with ``digits`` significant digits.
+
+        Exact substitution first, then ``evalf`` at ``digits`` + guard digits; tiny imaginary parts from complex
+        intermediate forms (e.g. eigenvalues of an underdamped oscillator) are checked and dropped.
+        """
+        sub = self.substitutions(model)
+        prec = digits + 15
+
+        def ev(expr):
+            if expr is None:
+                return None
+            v = sympy.sympify(expr).subs(sub).evalf(prec)
+            re, im = v.as_real_imag()
+            re, im = sympy.N(re, prec), sympy.N(im, prec)
+            if im != 0 and abs(im) > abs(re) * sympy.Float(10) ** (-(digits + 5)) + sympy.Float(10) ** (-(digits + 10)):
+                raise NoClosedFormError(f"closed form evaluates to a complex number ({v}); cannot use it here")
+            with mpmath.workdps(prec):
+                return mpmath.mpf(sympy.Float(re, prec)._mpf_)
+
+        with mpmath.workdps(prec):
+            return {
+                "loss": ev(self.loss),
+                "grad": [ev(g) for g in self.grad_theta],
+                "grad_z0": [ev(g) for g in self.grad_z0],
+                "grad_t0": ev(self.grad_t0),
+                "grad_t1": ev(self.grad_t1),
+                "z1": [ev(s.subs(self.t, self.T1)) for s in self.solution],
+            }
+
+
+def _solve_linear(f, z, t, T0, Z0):
+    A = f.jacobian(z)
+    if A.has(t) or any(A.has(s) for s in z):
+        return None
+    b = sympy.expand(f - A * z)
+    if b.has(t) or any(b.has(s) for s in z):
+        return None
+    tau = sympy.Symbol("tau", real=True)
+    n = A.rows
+    Phi = (A * tau).exp()
+    if A.det() != 0:
+        integral = A.inv() * (Phi - sympy.eye(n))
+    else:
+        s = sympy.Symbol("s", real=True)
+        integral = (A * s).exp().applyfunc(lambda e: sympy.integrate(e, (s, 0, tau)))
+        if integral.has(sympy.Integral):
+            return None
+    sol = Phi * sympy.Matrix(Z0) + integral * b
+    return [e.subs(tau, t - T0) for e in sol]
+
+
+def _solve_scalar(f, z, t, T0, Z0):
+    zf = sympy.Function("zf")
+    ode = sympy.Eq(zf(t).diff(t), f.subs(z, zf(t)))
+    try:
+        sol = sympy.dsolve(ode, zf(t), ics={zf(T0): Z0})
+    except (NotImplementedError, ValueError, TypeError) as exc:
+        return f"SymPy dsolve found no explicit solution ({type(exc).__name__}: {exc})"
+    if isinstance(sol, list):
+        return "dsolve returned several solution branches; the branch through z0 is ambiguous"
+    if not (isinstance(sol, sympy.Eq) and sol.lhs == zf(t)) or sol.rhs.has(zf) or sol.rhs.has(sympy.Integral):
+        return "dsolve returned an implicit or non-elementary solution"
+    expr = sol.rhs
+    residual = sympy.simplify(expr.diff(t) - f.subs(z, expr))
+    initial = sympy.simplify(expr.subs(t, T0) - Z0)
+    if residual != 0 or initial != 0:
+        return "dsolve's solution could not be verified symbolically (residual did not simplify to 0)"
+    return [expr]
+
+
+def _search(model_data):
+    """The closed-form search proper (runs in a budgeted child process); returns a ClosedForm or a reason."""
+    (states, params, t, rhs, z0, terminal, observations, running) = model_data
+    z = sympy.Matrix(states)
+    f = sympy.Matrix(rhs)
+    taken = {s.name for s in (*states, *params, t)}
+
+    def fresh(base):
+        name = base
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        return sympy.Symbol(name, real=True)
+
+    T0, T1 = fresh("t_0"), fresh("t_1")
+    Z0 = tuple(fresh(f"{s.name}_0") for s in states)
+    sol = _solve_linear(f, z, t, T0, Z0)
+    method = "matrix exponential"
+    if sol is None:
+        if len(states) != 1:
+            return ("no closed form: the system is nonlinear or has time-dependent coefficients, and SymPy's "
+                    "dsolve is only tried for scalar equations")
+        sol = _solve_scalar(f[0], z[0], t, T0, Z0[0])
+        method = "dsolve"
+        if isinstance(sol, str):
+            return "no closed form: " + sol
+    at = lambda time: {s: e.subs(t, time) for s, e in zip(states, sol)}  # noqa: E731
+    L = sympy.Integer(0)
+    if terminal is not None:
+        L += terminal.subs(at(T1), simultaneous=True)
+    for time, term in observations:
+        L += term.subs(at(time), simultaneous=True)
+    if running is not None:
+        integrand = running.subs({s: e for s, e in zip(states, sol)}, simultaneous=True)
+        R = sympy.integrate(integrand, (t, T0, T1))
+        if R.has(sympy.Integral):
+            return "no closed form: SymPy could not integrate the running cost along the solution"
+        L += R
+    grad_z0 = tuple(sympy.diff(L, Z) for Z in Z0)
+    dz0dp = sympy.Matrix(z0).jacobian(sympy.Matrix(params)) if params else sympy.zeros(len(states), 0)
+    grad_theta = tuple(sympy.diff(L, p) + sum(grad_z0[i] * dz0dp[i, j] for i in range(len(states)))
+                       for j, p in enumerate(params))
+    grad_t1 = sympy.diff(L, T1)  # set to None by the caller where an observation sits at t1
+    return ClosedForm(method=method, Z0=Z0, T0=T0, T1=T1, solution=tuple(sol), loss=L, grad_theta=grad_theta,
+                      grad_z0=grad_z0, grad_t0=sympy.diff(L, T0), grad_t1=grad_t1, z0_of_theta=tuple(z0),
+                      params=tuple(params), t=t)
+
+
+def find_closed_form(derivation, seconds: float = CLOSED_FORM_SECONDS):
+    """Closed form of the derivation's model, or :class:`NoClosedForm` saying why (never an exception trace)."""
+    m = derivation.model
+    data = (m.states, m.params, m.t, m.rhs, m.z0, m.terminal,
+            tuple((o.time, o.term) for o in m.observations), m.running)
+    try:
+        result = call_with_budget(_search, data, seconds=seconds, what=f"closed-form search for {m.name!r}")
+    except BudgetExceeded as exc:
+        return NoClosedForm(f"no closed form found within the budget: {exc}")
+    if isinstance(result, str):
+        return NoClosedForm(result)
+    if result.grad_t1 is not None and any(o.time == m.t1 for o in m.observations):
+        result = ClosedForm(**{**result.__dict__, "grad_t1": None})
+    return result
