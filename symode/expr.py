@@ -1,0 +1,630 @@
+"""Safe parsing of user-written names, exact decimals and expressions into SymPy.
+
+Nothing here calls ``eval``, ``exec``, ``sympy.sympify`` or ``parse_expr``.  Expression text is parsed
+with Python's :mod:`ast` module (which only builds a syntax tree and runs nothing) and the tree is walked
+against a whitelist:
+
+* numbers (decimal literals only, converted exactly: ``0.1`` is ``Rational(1, 10)``, never the binary
+  double ``0.1000000000000000055511151231257827...``);
+* names, resolved *only* through the ``names`` mapping the caller declares (``E``, ``I``, ``N``, ``S``,
+  ``pi`` ... never mean SymPy constants; Python keywords such as ``lambda`` work as declared names);
+* ``+ - * / **`` and unary ``+ -`` with Python's precedence (``**`` binds tighter than unary minus and is
+  right-associative: ``-x**2 == -(x**2)``, ``a**b**c == a**(b**c)``);
+* calls ``f(arg)`` of the functions in :data:`ALLOWED_FUNCTIONS` with exactly one positional argument,
+  where ``sigmoid(x) = 1/(1 + exp(-x))``, ``softplus(x) = log(1 + exp(x))`` and ``abs`` is ``Abs``.
+
+Everything else raises :class:`~symode.errors.SpecError` naming the field and quoting the offending text.
+Parse-time resource caps are in :data:`LIMITS`.
+"""
+from __future__ import annotations
+
+import ast
+import decimal
+import difflib
+import keyword
+import re
+import time
+import unicodedata
+import warnings
+from collections.abc import Mapping
+from decimal import Decimal
+
+import sympy
+
+from symode.errors import SpecError
+
+__all__ = [
+    "ALLOWED_FUNCTIONS",
+    "NAME_RE",
+    "LIMITS",
+    "check_name",
+    "make_symbol",
+    "parse_decimal",
+    "parse_expression",
+]
+
+#: Functions an expression may call (each with exactly one positional argument).
+ALLOWED_FUNCTIONS: tuple[str, ...] = (
+    "sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sinh", "cosh", "atan", "asinh",
+    "sigmoid", "softplus", "abs",
+)
+
+#: A user name: an ASCII letter, then up to 63 ASCII letters, digits or underscores.  ``\Z``, not ``$``:
+#: ``$`` also matches before a trailing newline, so ``NAME_RE.match("x\n")`` would succeed.
+NAME_RE: re.Pattern = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z", re.ASCII)
+
+#: Parse-time caps.  Each one bounds the time or memory a (possibly hostile) spec can cost before any
+#: numerical work starts; violating one raises SpecError naming the cap and its value.
+LIMITS: dict = {
+    # Longest expression text in characters.  Bounds the parser's time and memory and the size of the
+    # syntax tree; a written-out 16-unit MLP right-hand side is ~2,000 characters.
+    "max_text_length": 10_000,
+    # Most syntax nodes (numbers, names, operators, calls) in one expression.  Building an n-term sum by
+    # repeated binary Add costs O(n^2) in SymPy; 2,000 keeps the worst case well under a second.
+    "max_nodes": 2_000,
+    # Deepest nesting of brackets or of operations.  The converter recurses once per level, SymPy's own
+    # algorithms recurse on expression depth, and Python's parser fails (MemoryError) near a few thousand.
+    "max_depth": 100,
+    # Largest |exponent| of ``**`` when the exponent is a number.  ``9**9**9**9`` would otherwise ask
+    # SymPy for a number with ~10**8 digits; x**100 is already beyond any sensible model term.
+    "max_exponent": 100,
+    # Most decimal digits in the numerator or denominator of a constant produced while parsing.  Twice
+    # float64's decimal range (2 x 308) plus slack, so a product of two representable literals still
+    # parses; SymPy's root extraction on larger integers costs ~0.1-0.5 s each.
+    "max_constant_digits": 620,
+    # Most significant digits in one decimal literal: 100 is far beyond the 30-50 digits the mpmath oracle
+    # uses; more is a typo or an attempt to make arithmetic slow.
+    "max_significant_digits": 100,
+    # A literal x must satisfy x == 0 or 10**-300 <= |x| <= 10**300: a value outside float64's finite
+    # normal range (about 2.2e-308 ... 1.8e308, with margin) cannot reach the compiled routes intact.
+    "max_decimal_exponent": 300,
+    # Wall-clock backstop for the whole conversion.  The caps above bound every cost we know of; this
+    # catches SymPy evaluation costs they do not (the largest legitimate expressions take milliseconds).
+    "max_parse_seconds": 10.0,
+}
+
+# Strict decimal literal: optional sign, digits with optional fraction (or a bare fraction), optional
+# exponent.  ASCII digits only ([0-9], not \d, which also matches e.g. Arabic-Indic digits), no
+# underscores, no spaces, no hex/octal/binary, no nan/inf.  Used with fullmatch (``$`` would accept a
+# trailing newline).
+_DECIMAL_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+# Python keywords (hard and soft) that a user may declare as names.  Before ast.parse they are rewritten
+# to a mangled form of the SAME LENGTH ("lambda" -> "_ambda"): positions in the rewritten text equal
+# positions in the user's text, so source segments (for messages and for mapping a mangled name back)
+# are read from the user's own text.  A user cannot declare a name starting with "_" (NAME_RE), so a
+# mangled name never collides with a declared one.
+_KEYWORDS = frozenset(k for k in (*keyword.kwlist, *keyword.softkwlist) if k[:1].isalpha())
+
+# Identifiers, and "number-ish" runs (starting with a digit or ".digit") skipped as a whole so that the
+# "if" in "1if" or the "e" in "1e5" is never rewritten.
+_TOKEN_RE = re.compile(r"(?P<num>(?:[0-9]|\.[0-9])(?:[A-Za-z0-9_.]|(?<=[eE])[+-])*)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)")
+
+_NONFINITE = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
+
+_QUOTE_MAX = 60
+
+# Names for the nodes we refuse, used in messages ("attribute access is not allowed ...").
+_REFUSED_NODES: dict[type, str] = {
+    ast.Attribute: "attribute access",
+    ast.Subscript: "indexing/subscripts",
+    ast.Lambda: "lambda expressions",
+    ast.ListComp: "comprehensions",
+    ast.SetComp: "comprehensions",
+    ast.DictComp: "comprehensions",
+    ast.GeneratorExp: "generator expressions",
+    ast.Compare: "comparisons",
+    ast.BoolOp: "boolean operators (and/or)",
+    ast.IfExp: "conditional expressions (x if c else y)",
+    ast.NamedExpr: "assignment expressions (:=)",
+    ast.JoinedStr: "f-strings",
+    ast.FormattedValue: "f-strings",
+    ast.List: "lists",
+    ast.Tuple: "tuples (a comma outside a function call?)",
+    ast.Set: "sets",
+    ast.Dict: "dicts",
+    ast.Starred: "starred arguments",
+    ast.Await: "await",
+    ast.Yield: "yield",
+    ast.YieldFrom: "yield",
+    ast.Slice: "slices",
+}
+
+_BINOP_NAMES: dict[type, str] = {
+    ast.FloorDiv: "'//' (floor division)",
+    ast.Mod: "'%' (modulo)",
+    ast.MatMult: "'@' (matrix product)",
+    ast.LShift: "'<<'",
+    ast.RShift: "'>>'",
+    ast.BitOr: "'|'",
+    ast.BitAnd: "'&'",
+}
+
+
+def _quote(text: str) -> str:
+    """``repr`` of ``text`` cut to about 60 characters, for messages."""
+    if len(text) > _QUOTE_MAX:
+        text = text[: _QUOTE_MAX - 3] + "..."
+    return repr(text)
+
+
+def _describe_char(ch: str) -> str:
+    name = unicodedata.name(ch, "unnamed character")
+    return f"{ch!r} (U+{ord(ch):04X} {name})"
+
+
+def _first_bad_char(text: str) -> tuple[int, str] | None:
+    """Index and description of the first non-ASCII or control character (tab/newline/CR allowed)."""
+    for i, ch in enumerate(text):
+        o = ord(ch)
+        if o > 127:
+            return i, "non-ASCII character " + _describe_char(ch)
+        if (o < 32 and ch not in "\t\n\r") or o == 127:
+            return i, "control character " + _describe_char(ch)
+    return None
+
+
+def check_name(name: object, field: str) -> str:
+    """Return ``name`` if it is a valid user name, else raise SpecError naming ``field``.
+
+    Valid: a ``str`` of ASCII letters, digits and underscores, starting with a letter, at most 64
+    characters (:data:`NAME_RE`).  Non-ASCII text is refused outright, so look-alikes such as the
+    Cyrillic ``а`` or the fullwidth ``ｘ`` can never pose as ``a`` or ``x``.  Python keywords (``lambda``)
+    and function names (``sin``) are valid names; the reserved time name ``t`` is not checked here.
+    """
+    if not isinstance(name, str):
+        raise SpecError(f"{field}: a name must be a string, got {type(name).__name__} {_quote(repr(name))}")
+    bad = _first_bad_char(name)
+    if bad is None:
+        # tab/newline/CR are tolerated in expressions (whitespace) but never in a name
+        bad = next(((i, "control character " + _describe_char(c)) for i, c in enumerate(name) if c in "\t\n\r"), None)
+    if bad is not None:
+        pos, what = bad
+        raise SpecError(
+            f"{field}: name {_quote(name)} contains a {what} at position {pos + 1}; "
+            "names use ASCII letters, digits and '_' only"
+        )
+    if not NAME_RE.fullmatch(name):
+        if not name:
+            why = "is empty"
+        elif len(name) > 64:
+            why = f"is {len(name)} characters long (at most 64)"
+        elif not name[0].isalpha():
+            why = "must start with a letter"
+        else:
+            why = "may contain only letters, digits and '_'"
+        raise SpecError(
+            f"{field}: name {_quote(name)} {why}; write a name such as 'beta' or 'x_1' "
+            "(an ASCII letter, then letters, digits or '_', at most 64 characters)"
+        )
+    return name
+
+
+def make_symbol(name: str) -> sympy.Symbol:
+    """``sympy.Symbol(name, real=True)`` after :func:`check_name` (field ``"name"``)."""
+    return sympy.Symbol(check_name(name, "name"), real=True)
+
+
+def _decimal_to_rational(value: Decimal, field: str, shown: str) -> sympy.Rational:
+    """Exact Rational of a finite Decimal, after the significant-digit and range checks."""
+    if not value.is_finite():
+        raise SpecError(
+            f"{field}: {shown} is not a finite number (nan/inf are not allowed); write a decimal such as \"0.1\""
+        )
+    sign, digits, exponent = value.as_tuple()
+    # Strip leading and trailing zeros of the digit string: what is left is the exact value's significant
+    # digits (the trailing zeros move into the exponent, so huge zero runs never become huge integers).
+    ds = "".join(map(str, digits)).lstrip("0")
+    if not ds:
+        return sympy.Integer(0)
+    stripped = ds.rstrip("0")
+    exponent += len(ds) - len(stripped)
+    ds = stripped
+    max_sig = LIMITS["max_significant_digits"]
+    if len(ds) > max_sig:
+        raise SpecError(
+            f"{field}: {shown} has {len(ds)} significant digits, more than the cap of {max_sig} "
+            f"(LIMITS['max_significant_digits']); round it to at most {max_sig} digits"
+        )
+    # value = ±0.d1d2... * 10**adjusted+1; |value| in [10**adjusted, 10**(adjusted+1))
+    adjusted = exponent + len(ds) - 1
+    max_exp = LIMITS["max_decimal_exponent"]
+    too_big = adjusted > max_exp or (adjusted == max_exp and ds != "1")
+    too_small = adjusted < -max_exp
+    if too_big or too_small:
+        raise SpecError(
+            f"{field}: {shown} is unrepresentable: nonzero numbers must lie between 1e-{max_exp} and "
+            f"1e{max_exp} in magnitude (float64's finite normal range, with margin); rescale the model"
+        )
+    n = int(ds)
+    if sign:
+        n = -n
+    if exponent >= 0:
+        return sympy.Integer(n * 10**exponent)
+    return sympy.Rational(n, 10 ** (-exponent))
+
+
+def parse_decimal(value: object, field: str) -> sympy.Rational:
+    """Exact decimal ``value`` -> ``sympy.Rational`` (``"0.1"`` -> ``Rational(1, 10)``).
+
+    Accepts a ``str`` plain decimal literal (``"0.1"``, ``"-2.5e-3"``, ``"3"``), an ``int``, or a
+    ``decimal.Decimal`` (TOML floats read with ``tomllib.load(..., parse_float=Decimal)``).  Refuses, with
+    a SpecError naming ``field``: ``bool``; ``float`` (already rounded to binary: quote it as a decimal
+    string); nan/inf in any form; empty or non-literal strings (expressions, underscores, spaces, hex);
+    nonzero values outside ``1e-300 <= |x| <= 1e300``; more than 100 significant digits.
+    """
+    if isinstance(value, bool):
+        raise SpecError(f"{field}: expected a number, got the boolean {value!r}; write a decimal such as \"1\" or \"0\"")
+    if isinstance(value, float):
+        raise SpecError(
+            f"{field}: got the binary float {value!r}, which is not exact; quote the number as a decimal "
+            f"string (e.g. \"{value!r}\") or, in TOML, read floats with parse_float=decimal.Decimal"
+        )
+    if isinstance(value, int):
+        bound = 10 ** LIMITS["max_decimal_exponent"]
+        if abs(value) > bound:
+            # do not str() it: Python refuses int->str beyond 4,300 digits
+            raise SpecError(
+                f"{field}: integer of about {int(abs(value).bit_length() * 0.30103)} digits is unrepresentable: "
+                f"magnitudes above 1e{LIMITS['max_decimal_exponent']} are not allowed; rescale the model"
+            )
+        return _decimal_to_rational(Decimal(value), field, repr(value))
+    if isinstance(value, Decimal):
+        return _decimal_to_rational(value, field, _quote(str(value)))
+    if isinstance(value, str):
+        shown = _quote(value)
+        if not value.strip():
+            raise SpecError(f"{field}: empty string where a number was expected; write a decimal such as \"0.1\"")
+        if not _DECIMAL_RE.fullmatch(value):
+            if value.strip().lower().lstrip("+-") in ("nan", "inf", "infinity", "snan"):
+                raise SpecError(f"{field}: {shown} is not a finite number; write a finite decimal such as \"0.1\"")
+            raise SpecError(
+                f"{field}: {shown} is not a plain decimal literal; write digits with an optional sign, "
+                "decimal point and exponent, e.g. \"0.1\", \"-2.5e-3\" or \"3\" (no spaces, '_', hex or expressions)"
+            )
+        try:
+            dec = Decimal(value)
+        except decimal.InvalidOperation:  # pragma: no cover - the regex admits only valid literals
+            raise SpecError(f"{field}: {shown} is not a decimal number") from None
+        return _decimal_to_rational(dec, field, shown)
+    raise SpecError(
+        f"{field}: expected a decimal number, got {type(value).__name__}; write a decimal string such as \"0.1\""
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Expressions
+
+
+def _sigmoid(x: sympy.Expr) -> sympy.Expr:
+    return 1 / (1 + sympy.exp(-x))
+
+
+def _softplus(x: sympy.Expr) -> sympy.Expr:
+    return sympy.log(1 + sympy.exp(x))
+
+
+_FUNCTIONS = {
+    "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "exp": sympy.exp, "log": sympy.log,
+    "sqrt": sympy.sqrt, "tanh": sympy.tanh, "sinh": sympy.sinh, "cosh": sympy.cosh, "atan": sympy.atan,
+    "asinh": sympy.asinh, "sigmoid": _sigmoid, "softplus": _softplus, "abs": sympy.Abs,
+}
+assert tuple(_FUNCTIONS) == ALLOWED_FUNCTIONS
+
+
+def _mangle_keywords(src: str) -> str:
+    """Replace each identifier that is a Python keyword by a same-length form a user cannot type."""
+    def repl(m: re.Match) -> str:
+        word = m.group("name")
+        if word is not None and word in _KEYWORDS:
+            return "_" + word[1:]
+        return m.group(0)
+    return _TOKEN_RE.sub(repl, src)
+
+
+def _bracket_depth(src: str) -> int:
+    depth = best = 0
+    for ch in src:
+        if ch in "([{":
+            depth += 1
+            best = max(best, depth)
+        elif ch in ")]}":
+            depth -= 1
+    return best
+
+
+class _Converter:
+    """Walks a whitelisted ``ast`` tree and builds the SymPy expression (see the module docstring)."""
+
+    def __init__(self, src: str, names: Mapping[str, sympy.Expr], field: str):
+        self.src = src  # the user's text (stripped); positions equal those in the mangled text
+        self.names = names
+        self.field = field
+        self.deadline = time.perf_counter() + LIMITS["max_parse_seconds"]
+        # Start offset of each line, splitting as Python's tokenizer does (\r\n, \r, \n).  Offsets
+        # are characters, equal to ast's UTF-8 byte offsets because the text is ASCII.  (ast's own
+        # get_source_segment re-splits the whole text on every call: O(n^2) over a long expression.)
+        self.line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", src)]
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def source(self, node: ast.AST) -> str | None:
+        """The user's text of ``node``, or None where the node carries no position."""
+        try:
+            start = self.line_starts[node.lineno - 1] + node.col_offset
+            end = self.line_starts[node.end_lineno - 1] + node.end_col_offset
+        except (AttributeError, TypeError, IndexError):
+            return None
+        return self.src[start:end]
+
+    def segment(self, node: ast.AST) -> str:
+        seg = self.source(node)
+        return seg if seg is not None else "?"
+
+    def fail(self, node: ast.AST, message: str) -> SpecError:
+        return SpecError(f"{self.field}: {message} in {_quote(self.segment(node))}")
+
+    def original_name(self, node: ast.Name) -> str:
+        """The name as the user wrote it (undoing the keyword mangling)."""
+        seg = self.source(node)
+        if seg is not None and seg != node.id and seg in _KEYWORDS and "_" + seg[1:] == node.id:
+            return seg
+        return node.id
+
+    def check_value(self, value: sympy.Expr, node: ast.AST, constant: bool) -> sympy.Expr:
+        """Refuse non-finite, oversized or non-real constant results of one node."""
+        if value in _NONFINITE or any(a in _NONFINITE for a in value.args):
+            raise self.fail(
+                node, "the value is not finite (division by zero, log(0) or similar)"
+            )
+        if isinstance(value, sympy.Rational):
+            max_digits = LIMITS["max_constant_digits"]
+            # bit_length * log10(2) is within one digit of the decimal length; never str() a huge int
+            digits = max(abs(value.p).bit_length(), abs(value.q).bit_length()) * 0.30103
+            if digits > max_digits:
+                raise self.fail(
+                    node,
+                    f"a constant has about {int(digits)} digits, more than the cap of {max_digits} "
+                    "(LIMITS['max_constant_digits'])",
+                )
+        if constant and value.is_extended_real is False:
+            raise self.fail(
+                node,
+                "the value is not a real number (square root or fractional power of a negative number, "
+                "or log of a negative number)",
+            )
+        if time.perf_counter() > self.deadline:
+            raise self.fail(
+                node,
+                f"parsing took longer than the cap of {LIMITS['max_parse_seconds']} s "
+                "(LIMITS['max_parse_seconds']); simplify the expression",
+            )
+        return value
+
+    # -- conversion ----------------------------------------------------------------------------------
+    def convert(self, node: ast.AST) -> tuple[sympy.Expr, bool]:
+        """Return (expression, is_constant) for ``node``; is_constant means no names below it."""
+        if isinstance(node, ast.Constant):
+            return self.constant(node), True
+        if isinstance(node, ast.Name):
+            return self.name(node), False
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.USub):
+                arg, const = self.convert(node.operand)
+                return self.check_value(-arg, node, const), const
+            if isinstance(node.op, ast.UAdd):
+                return self.convert(node.operand)
+            op = "'not'" if isinstance(node.op, ast.Not) else "'~'"
+            raise self.fail(node, f"the operator {op} is not allowed")
+        if isinstance(node, ast.BinOp):
+            return self.binop(node)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        what = _REFUSED_NODES.get(type(node), f"the construct {type(node).__name__}")
+        raise self.fail(node, f"{what} not allowed in an expression (only numbers, declared names, "
+                              f"+ - * / **, and calls of {', '.join(ALLOWED_FUNCTIONS)})")
+
+    def constant(self, node: ast.Constant) -> sympy.Expr:
+        v = node.value
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if isinstance(v, complex):
+                raise self.fail(node, "imaginary numbers are not allowed")
+            if isinstance(v, (str, bytes)):
+                raise self.fail(node, "string literals are not allowed")
+            raise self.fail(node, f"the constant {v!r} is not allowed")
+        text = self.segment(node)
+        # Same rules as parse_decimal, on the literal's source text: exact, and 1e400 is refused.
+        return parse_decimal(text, f"{self.field} (number {text!r})")
+
+    def name(self, node: ast.Name) -> sympy.Expr:
+        name = self.original_name(node)
+        if not NAME_RE.fullmatch(name):
+            raise self.fail(node, f"{name!r} is not a valid name (names start with a letter)")
+        if name in self.names:
+            return self.names[name]
+        hint = ""
+        close = difflib.get_close_matches(name, list(self.names), n=1)
+        if close:
+            hint = f" (did you mean {close[0]!r}?)"
+        elif name in _FUNCTIONS:
+            hint = f" ({name} is a function: call it as {name}(...))"
+        raise self.fail(node, f"unknown name {name!r}{hint}; declare it as a state or parameter")
+
+    def binop(self, node: ast.BinOp) -> tuple[sympy.Expr, bool]:
+        # "a + b - c + ..." is a LEFT-nested chain of BinOps in the ast.  Walk that spine iteratively and
+        # build one n-ary Add (or Mul for "a * b / c ...") instead of n binary ones: no recursion depth
+        # per term, and O(n log n) in SymPy instead of the O(n^2) of re-flattening after every "+".
+        cls = _op_class(node.op)
+        if cls is None:
+            left, lc = self.convert(node.left)
+            return self.apply_binop(node, left, lc)
+        spine = []
+        cur: ast.AST = node
+        while isinstance(cur, ast.BinOp) and _op_class(cur.op) == cls:
+            spine.append(cur)
+            cur = cur.left
+        first, const = self.convert(cur)
+        items = [first]
+        for b in reversed(spine):
+            right, rc = self.convert(b.right)
+            const = const and rc
+            if isinstance(b.op, ast.Sub):
+                right = self.check_value(-right, b, rc)
+            elif isinstance(b.op, ast.Div):
+                right = self.check_value(1 / right, b, rc)
+            items.append(right)
+        value = sympy.Add(*items) if cls == "add" else sympy.Mul(*items)
+        return self.check_value(value, node, const), const
+
+    def apply_binop(self, node: ast.BinOp, left: sympy.Expr, lc: bool) -> tuple[sympy.Expr, bool]:
+        op = node.op
+        if isinstance(op, ast.BitXor):
+            raise self.fail(node, "'^' is bitwise XOR in Python syntax, not a power: use ** for powers")
+        if not isinstance(op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)):
+            what = _BINOP_NAMES.get(type(op), type(op).__name__)
+            raise self.fail(node, f"the operator {what} is not allowed (use + - * / **)")
+        right, rc = self.convert(node.right)
+        const = lc and rc
+        if isinstance(op, ast.Add):
+            value = left + right
+        elif isinstance(op, ast.Sub):
+            value = left - right
+        elif isinstance(op, ast.Mult):
+            value = left * right
+        elif isinstance(op, ast.Div):
+            value = left / right
+        else:
+            if right.is_Number:
+                cap = LIMITS["max_exponent"]
+                if abs(right) > cap:
+                    raise self.fail(
+                        node,
+                        f"the exponent {_quote(str(right))[1:-1]} exceeds the cap |exponent| <= {cap} "
+                        "(LIMITS['max_exponent'])",
+                    )
+            value = left**right
+        return self.check_value(value, node, const), const
+
+    def call(self, node: ast.Call) -> tuple[sympy.Expr, bool]:
+        if not isinstance(node.func, ast.Name):
+            raise self.fail(node, "only calls of a bare function name are allowed, e.g. sin(x)")
+        fname = self.original_name(node.func)
+        if fname not in _FUNCTIONS:
+            raise self.fail(node, f"unknown function {fname!r}; the allowed functions are "
+                                  f"{', '.join(ALLOWED_FUNCTIONS)}")
+        if node.keywords:
+            raise self.fail(node, f"{fname}() takes no keyword arguments")
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            raise self.fail(node, f"{fname}() takes no starred arguments")
+        if len(node.args) != 1:
+            raise self.fail(node, f"{fname}() takes exactly one argument ({len(node.args)} given)")
+        arg, const = self.convert(node.args[0])
+        return self.check_value(_FUNCTIONS[fname](arg), node, const), const
+
+
+def _op_class(op: ast.operator) -> str | None:
+    """'add' for + -, 'mul' for * /, None otherwise (** is right-nested; the rest are refused)."""
+    if isinstance(op, (ast.Add, ast.Sub)):
+        return "add"
+    if isinstance(op, (ast.Mult, ast.Div)):
+        return "mul"
+    return None
+
+
+def _tree_size(tree: ast.AST) -> tuple[int, int]:
+    """(node count, depth) of an ast tree, iteratively (no recursion on hostile depth).
+
+    Counted: expression nodes and the other structural nodes (keywords, comprehensions ...); not the
+    operator and context tokens (``Add``, ``Load``), which add no cost of their own.  Depth: the left
+    operand of a ``+ -`` (``* /``) operation that is itself a ``+ -`` (``* /``) operation stays at its
+    parent's depth, so the left-nested chain Python builds for ``a + b + c + ...`` counts as flat (the
+    converter walks it iteratively); every other child is one level deeper.
+    """
+    skip = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
+    count = 0
+    depth = 0
+    stack = [(tree, 0)]
+    while stack:
+        node, d = stack.pop()
+        if isinstance(node, skip):
+            continue
+        count += 1
+        depth = max(depth, d)
+        for child in ast.iter_child_nodes(node):
+            flat = (
+                isinstance(node, ast.BinOp) and child is node.left and isinstance(child, ast.BinOp)
+                and _op_class(node.op) is not None and _op_class(child.op) == _op_class(node.op)
+            )
+            stack.append((child, d if flat else d + 1))
+    return count, depth
+
+
+def parse_expression(text: object, names: Mapping[str, sympy.Expr], field: str) -> sympy.Expr:
+    """Parse expression ``text`` into a SymPy expression, safely and exactly.
+
+    ``names`` maps every name the text may use (states, parameters, ``t``) to its SymPy value; no other
+    name resolves.  Numbers are exact decimals (``0.1 -> Rational(1, 10)``).  Grammar, precedence and the
+    function definitions are in the module docstring; caps are in :data:`LIMITS`.  The result is finite
+    and, where constant, real.  Any refusal raises SpecError whose message starts with ``field``.
+    """
+    if not isinstance(text, str):
+        raise SpecError(f"{field}: an expression must be a string, got {type(text).__name__}; "
+                        "write it in quotes, e.g. \"-beta*S*I/N\"")
+    max_len = LIMITS["max_text_length"]
+    if len(text) > max_len:
+        raise SpecError(f"{field}: expression is {len(text)} characters long, more than the cap of "
+                        f"{max_len} (LIMITS['max_text_length']); split it into named intermediate terms")
+    bad = _first_bad_char(text)
+    if bad is not None:
+        pos, what = bad
+        raise SpecError(
+            f"{field}: {what} at position {pos + 1} of {_quote(text)}; expressions are ASCII only "
+            "(Python would silently turn look-alikes such as fullwidth letters into ASCII ones)"
+        )
+    # Python's eval mode rejects leading indentation; TOML multi-line strings often have some.
+    src = text.strip()
+    lead = len(text) - len(text.lstrip())
+    if not src:
+        raise SpecError(f"{field}: expression is empty; write an expression such as \"-beta*S*I/N\"")
+    max_depth = LIMITS["max_depth"]
+    if _bracket_depth(src) > max_depth:
+        raise SpecError(f"{field}: brackets nested more than {max_depth} deep (LIMITS['max_depth']) in "
+                        f"{_quote(src)}; split the expression")
+    # Each name or number is at least one syntax node: refuse long texts before Python's parser, whose
+    # conversion of a left-nested chain of ~5,000 operations to Python objects hits the recursion limit.
+    n_operands = sum(1 for _ in _TOKEN_RE.finditer(src))
+    if n_operands > LIMITS["max_nodes"]:
+        raise SpecError(f"{field}: expression has {n_operands} names and numbers, more than the cap of "
+                        f"{LIMITS['max_nodes']} syntax nodes (LIMITS['max_nodes']); split it into named "
+                        "intermediate terms")
+    mangled = _mangle_keywords(src)
+    try:
+        with warnings.catch_warnings():
+            # e.g. "invalid decimal literal" SyntaxWarnings: the parse result is refused or accepted anyway
+            warnings.simplefilter("ignore")
+            tree = ast.parse(mangled, mode="eval")
+    except SyntaxError as exc:
+        col = exc.offset if exc.offset is not None else 0
+        line = exc.lineno or 1
+        where = f"line {line}, column {col + (lead if line == 1 else 0)}"
+        hint = "; to split an expression over lines, wrap it in parentheses" if "\n" in src else ""
+        raise SpecError(f"{field}: syntax error ({exc.msg}) at {where} of {_quote(text)}{hint}") from None
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise SpecError(f"{field}: the expression is too deeply nested or too complex for Python's parser "
+                        f"({type(exc).__name__}); caps: LIMITS['max_depth'] = {max_depth}") from None
+    count, depth = _tree_size(tree)
+    if count > LIMITS["max_nodes"]:
+        raise SpecError(f"{field}: expression has {count} syntax nodes, more than the cap of "
+                        f"{LIMITS['max_nodes']} (LIMITS['max_nodes']); split it into named intermediate terms")
+    if depth > max_depth:
+        raise SpecError(f"{field}: expression is nested {depth} levels deep, more than the cap of "
+                        f"{max_depth} (LIMITS['max_depth']); split it into named intermediate terms")
+    conv = _Converter(src, names, field)
+    try:
+        value, _ = conv.convert(tree.body)
+    except RecursionError:  # pragma: no cover - depth is capped above; belt and braces
+        raise SpecError(f"{field}: expression too deeply nested (LIMITS['max_depth'] = {max_depth})") from None
+    if not isinstance(value, sympy.Expr):
+        raise SpecError(f"{field}: {_quote(src)} is not a scalar expression")
+    if value.has(*_NONFINITE):
+        raise SpecError(f"{field}: {_quote(src)} is not finite (division by zero, log(0) or similar)")
+    return value

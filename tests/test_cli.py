@@ -1,0 +1,79 @@
+"""The command line as a user runs it (a real subprocess): output, exit codes, one-line errors."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.test_spec import LOGISTIC
+
+
+def run(*args, cwd=None):
+    p = subprocess.run([sys.executable, "-m", "symode.cli", *args], capture_output=True, text=True, cwd=cwd,
+                       timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_derive_logistic_latex_prints_adjoint_equations():
+    rc, out, err = run("derive", "logistic", "--format", "latex")
+    assert rc == 0, err
+    # the adjoint ODE of the logistic model, dλ/dt = -(r - 2 r z/K) λ, in SymPy's LaTeX
+    assert r"\frac{d}{d t} \left[\begin{matrix}\lambda_{z}{\left(t \right)}\end{matrix}\right]" in out
+    assert "adjoint_final" in out and "grad_t0" in out and "augmented_backward_system" in out
+
+
+def test_derive_spec_file_markdown(tmp_path):
+    p = tmp_path / "logistic.toml"
+    p.write_text(LOGISTIC)
+    rc, out, err = run("derive", str(p), "--format", "markdown")
+    assert rc == 0, err
+    assert "### `adjoint`" in out and "$$" in out
+
+
+def test_derive_text_with_closed_form():
+    rc, out, err = run("derive", "linear", "--closed-form")
+    assert rc == 0, err
+    assert "closed_form_solution" in out and "closed_form_dL_dt0" in out
+
+
+def test_derive_reports_no_closed_form_plainly():
+    rc, out, err = run("derive", "vanderpol", "--closed-form")
+    assert rc == 0, err
+    assert "Closed form: no closed form" in out and "Traceback" not in out + err
+
+
+def test_demo_prints_seed_gradients_and_adjoint():
+    rc, out, err = run("demo")
+    assert rc == 0, err
+    assert "dloss_db" in out and "update_b" in out and "[adjoint]" in out
+
+
+def test_models_lists_builtins():
+    rc, out, _ = run("models")
+    assert rc == 0
+    for name in ("linear", "logistic", "oscillator", "lotka-volterra", "vanderpol", "pendulum", "spiral", "mlp",
+                 "linreg"):
+        assert name in out
+
+
+@pytest.mark.parametrize("args", [
+    ("derive", "no-such-model"),
+    ("derive", "missing.toml"),
+    ("derive", "logistic", "--format", "pdf"),
+    ("nonsense",),
+    (),
+])
+def test_user_errors_are_one_line_exit_2(args):
+    rc, out, err = run(*args)
+    assert rc == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("symode: error:")
+    assert "Traceback" not in err
+
+
+def test_injection_spec_via_cli_creates_nothing(tmp_path):
+    p = tmp_path / "evil.toml"
+    p.write_text(LOGISTIC.replace('"r*z*(1 - z/K)"', '''"__import__('os').system('touch PWNED')"'''))
+    rc, out, err = run("derive", str(p), cwd=tmp_path)
+    assert rc == 2 and "rhs[0]" in err
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["evil.toml"]
