@@ -51,14 +51,38 @@ def _equations_for(name: str, closed_form: bool):
     return model.name, model.description, eqs, cf_note
 
 
-def _cmd_derive(args) -> int:
+def _derive_text(model_name: str, fmt: str, closed_form: bool) -> str:
     from .symbolic.render import render
-    name, description, eqs, cf_note = _equations_for(args.model, args.closed_form)
+    name, description, eqs, cf_note = _equations_for(model_name, closed_form)
     title = f"{name}: {description}" if description else name
-    sys.stdout.write(render(eqs, args.format, title=title))
+    text = render(eqs, fmt, title=title)
     if cf_note:
-        prefix = {"text": "", "latex": "% ", "markdown": "> "}[args.format]
-        print(f"\n{prefix}Closed form: {cf_note}")
+        prefix = {"text": "", "latex": "% ", "markdown": "> "}[fmt]
+        text += f"\n{prefix}Closed form: {cf_note}\n"
+    return text
+
+
+def _budget() -> tuple[float, int]:
+    """Time (s) and memory (MiB) budget of one derivation: SYMODE_DERIVE_SECONDS / SYMODE_DERIVE_MEMORY_MB."""
+    import os
+    from .errors import SpecError
+    try:
+        return (float(os.environ.get("SYMODE_DERIVE_SECONDS", "300")),
+                int(os.environ.get("SYMODE_DERIVE_MEMORY_MB", "4096")))
+    except ValueError:
+        raise SpecError("SYMODE_DERIVE_SECONDS / SYMODE_DERIVE_MEMORY_MB must be numbers") from None
+
+
+def _cmd_derive(args) -> int:
+    from .library import resolve_model
+    from .symbolic.budget import call_with_budget
+    if args.model != "linreg":
+        resolve_model(args.model)  # spec errors are reported here, before any derivation starts
+    seconds, memory = _budget()
+    # a spec is untrusted input: derive it in a child process under a time and memory budget
+    text = call_with_budget(_derive_text, args.model, args.format, args.closed_form, seconds=seconds,
+                            memory_mb=memory, what=f"deriving {args.model!r}")
+    sys.stdout.write(text)
     return 0
 
 

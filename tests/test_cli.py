@@ -77,3 +77,15 @@ def test_injection_spec_via_cli_creates_nothing(tmp_path):
     rc, out, err = run("derive", str(p), cwd=tmp_path)
     assert rc == 2 and "rhs[0]" in err
     assert sorted(x.name for x in tmp_path.iterdir()) == ["evil.toml"]
+
+
+def test_derivation_runs_under_a_time_budget(monkeypatch):
+    """Hardening item 4: a derivation too big for its budget ends with a clear error, not a hang."""
+    import os
+    import time
+    env = {**os.environ, "SYMODE_DERIVE_SECONDS": "0.5"}
+    start = time.perf_counter()
+    p = subprocess.run([sys.executable, "-m", "symode.cli", "derive", "mlp-8-64"], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert p.returncode == 2 and "time budget of 0.5 s" in p.stderr
+    assert time.perf_counter() - start < 60  # generous: only catches a hang (import + fork + kill)
