@@ -53,7 +53,9 @@ def call_with_budget(fn, *args, seconds: float = DEFAULT_SECONDS, memory_mb: int
         return fn(*args)
     ctx = multiprocessing.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, fn, args, memory_mb), daemon=True)
+    # not a daemon: a budgeted step may itself run budgeted steps (derive -> closed form); the parent
+    # always kills and reaps it in the finally block below
+    proc = ctx.Process(target=_child, args=(send, fn, args, memory_mb), daemon=False)
     proc.start()
     send.close()
     try:
