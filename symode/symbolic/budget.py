@@ -25,6 +25,7 @@ class BudgetExceeded(DerivationError):
 
 
 def _child(conn, fn, args, memory_mb):
+    os.setpgid(0, 0)  # own process group: the parent kills grandchildren (nested budgets) with it
     try:
         if memory_mb and sys.platform.startswith("linux"):
             import resource
@@ -68,8 +69,10 @@ def call_with_budget(fn, *args, seconds: float = DEFAULT_SECONDS, memory_mb: int
             raise BudgetExceeded(f"{what} died (out of its {memory_mb} MiB memory budget or killed); "
                                  f"simplify the model or raise the budget") from None
     finally:
-        if proc.is_alive():
-            os.kill(proc.pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started
+        except (ProcessLookupError, PermissionError):
+            pass
         proc.join()
         recv.close()
     if status == "ok":
