@@ -1,0 +1,1 @@
+"""CasADi layer: SymPy -> CasADi translation, Runge-Kutta schemes as data, fixed-step solver graphs."""
