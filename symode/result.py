@@ -114,10 +114,10 @@ class GradResult:
     def to_table(self) -> str:
         """The same result as a readable table (``symode grad`` without ``--json``)."""
         d = self.to_dict()
-        head = [f"model   {d['model']}", f"method  {d['method']}"]
+        head = [f"{'model'.ljust(12)}{d['model']}", f"{'method'.ljust(12)}{d['method']}"]
         for key in ("digits", "scheme", "steps", "error_bound"):
             if key in d:
-                head.append(f"{key.ljust(7)} {d[key]}")
+                head.append(f"{key.ljust(12)}{d[key]}")
         rows = [("loss", d["loss"])] + [(f"dL/d{k}", v) for k, v in d["grad"].items()]
         rows += [(f"dL/dz0[{i}]", v) for i, v in enumerate(d["grad_z0"])] + [("dL/dt0", d["grad_t0"])]
         if "grad_t1" in d:
