@@ -89,3 +89,31 @@ def test_derivation_runs_under_a_time_budget(monkeypatch):
                        env=env, timeout=120)
     assert p.returncode == 2 and "time budget of 0.5 s" in p.stderr
     assert time.perf_counter() - start < 60  # generous: only catches a hang (import + fork + kill)
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (("--params-json", "{params}"), "NaN is not a number"),
+    (("--param", "r=nan"), "not a finite number"),
+    (("--param", "r=1e400"), "r"),
+    (("--param", "q=1"), "no parameter named q"),
+    (("--param", "r"), "expected NAME=DECIMAL"),
+])
+def test_parameter_overrides_refuse_non_finite_values(tmp_path, args, fragment):
+    """Hardening item 5: JSON NaN (accepted by Python's json by default) and friends are refused up front."""
+    p = tmp_path / "p.json"
+    p.write_text('{"r": NaN}')
+    args = tuple(a.format(params=p) for a in args)
+    rc, out, err = run("grad", "logistic", "--method", "exact", *args)
+    assert rc == 2 and fragment in err and out == ""
+
+
+def test_parameter_override_changes_the_exact_value(tmp_path):
+    """--param r=1.5 equals a spec written with r = "1.5" (same exact decimal, two ways in)."""
+    import json
+    spec = tmp_path / "l.toml"
+    spec.write_text(LOGISTIC.replace('r = "1.3"', 'r = "1.5"'))
+    rc, a, err = run("grad", "logistic", "--method", "exact", "--param", "r=1.5", "--json")
+    assert rc == 0, err
+    rc, b, err = run("grad", str(spec), "--method", "exact", "--json")
+    assert rc == 0, err
+    assert json.loads(a)["grad"] == json.loads(b)["grad"]
