@@ -66,7 +66,7 @@ class ClosedForm:
     def substitutions(self, model) -> dict:
         """Nominal values: θ, Z0 = z0(θ), T0 = t0, T1 = t1 (exact)."""
         sub = {p: model.param_values[p] for p in self.params}
-        sub.update({Z: sympy.sympify(e).subs(sub) for Z, e in zip(self.Z0, self.z0_of_theta)})
+        sub.update({Z: e.subs(sub) for Z, e in zip(self.Z0, self.z0_of_theta)})
         sub[self.T0] = model.t0
         sub[self.T1] = model.t1
         return sub
@@ -83,7 +83,7 @@ class ClosedForm:
         def ev(expr):
             if expr is None:
                 return None
-            v = sympy.sympify(expr).subs(sub).evalf(prec)
+            v = expr.subs(sub).evalf(prec)
             re, im = v.as_real_imag()
             re, im = sympy.N(re, prec), sympy.N(im, prec)
             if im != 0 and abs(im) > abs(re) * sympy.Float(10) ** (-(digits + 5)) + sympy.Float(10) ** (-(digits + 10)):

@@ -274,7 +274,7 @@ class Derivation:
             add("q", [q], [m.running], [0])
             add("Q", Q, list(drdz_row * self.S + self.drdp.T), [0] * m.np)
             add("Qz0", Qz, list(drdz_row * self.W), [0] * m.nz)
-        return OdeSystem(tuple(states), tuple(rhs), tuple(sympy.sympify(v) for v in init), blocks)
+        return OdeSystem(tuple(states), tuple(rhs), tuple(sympy.Integer(v) if isinstance(v, int) else v for v in init), blocks)
 
     @cached_property
     def backward_system(self) -> OdeSystem:
