@@ -404,3 +404,15 @@ def test_mlp_sensitivities_against_heyoka():
     for i in range(len(states)):
         ref = mpmath.mpf(str(ta.state[i]))  # heyoka.real prints all its digits
         assert relerr(ours[i], ref) < TOL["heyoka"]
+
+
+def test_negative_mpf_inputs_keep_their_sign():
+    """Regression: mpf.man_exp drops the sign, which once turned y0 = -1.5 into +1.5.
+
+    dz/dt = 0 keeps z at its initial value, so the output must equal the input exactly.
+    """
+    import mpmath as _mp
+    z = sp.Symbol("z", real=True)
+    system = TaylorSystem([z], [sp.Integer(0)], sp.Symbol("t", real=True))
+    out = integrate(system, [_mp.mpf(-1.5)], _mp.mpf(-2), [_mp.mpf(-1)], digits=30)
+    assert to_mpf(out[0][0]) == _mp.mpf(-1.5)

@@ -207,8 +207,9 @@ def _exact(value, what: str):
     if isinstance(value, mpmath.mpf):
         if not mpmath.isfinite(value):
             raise SpecError(f"{what} = {value} is not finite; give a finite number")
-        man, exp = value.man_exp
-        return Fraction(man) * Fraction(2) ** exp
+        # _mpf_ = (sign, man, exp, bc); mpf.man_exp drops the sign (mpmath 1.3: mpf(-1.5).man_exp == (3, -1))
+        sign, man, exp, _ = value._mpf_
+        return (-1 if sign else 1) * Fraction(int(man)) * Fraction(2) ** int(exp)
     if gmpy2 is not None and isinstance(value, (type(gmpy2.mpz(0)), type(gmpy2.mpq(0)))):
         return Fraction(int(value.numerator), int(value.denominator))
     if gmpy2 is not None and isinstance(value, type(gmpy2.mpfr(0))):
