@@ -1,0 +1,158 @@
+"""Golden case files: a model and its oracle reference values, one JSON file per model (a public contract).
+
+``symode oracle export MODEL... --out DIR [--digits D]`` writes ``DIR/<model name>.json``::
+
+    {"format": "symode-golden", "format_version": 1,
+     "model": "logistic",
+     "spec": "name = \\"logistic\\"\\n...",          # the model as spec TOML (symode.spec.dump_spec)
+     "params": {"r": "1.3", "K": "2"},              # exact decimal strings, in the model's parameter order
+     "t0": "0", "t1": "3",
+     "digits": 30,
+     "reference": {...},                            # the `symode grad MODEL --method oracle --json` object
+     "error_bound": "1e-29",                        # relative bound on every reference value
+     "generator": "symode 0.1.0"}
+
+The spec text alone rebuilds the model (``symode.spec.load_spec``); params, t0 and t1 repeat its numbers for
+readers that do not parse TOML.  :func:`golden_case` is a pure function of serializable inputs (spec text,
+digits), so a batch export can be farmed out to a distributed engine unchanged.
+
+Writing is all-or-nothing: every model is resolved and computed first, then every file is written to a
+temporary file in DIR and only when all were written are they renamed into place (``os.replace``, atomic per
+file).  A bad model name, a failed solve or an unwritable directory leaves DIR as it was.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from decimal import Decimal, localcontext
+from pathlib import Path
+
+import sympy
+
+from .. import __version__
+from ..errors import SpecError, SymodeError
+from ..model import Model
+from ..spec import MODEL_NAME_RE, dump_spec, load_spec
+from .engine import oracle_gradient
+
+__all__ = ["GOLDEN_FORMAT", "GOLDEN_FORMAT_VERSION", "golden_case", "golden_case_from_spec", "export_golden",
+           "load_golden"]
+
+GOLDEN_FORMAT = "symode-golden"
+GOLDEN_FORMAT_VERSION = 1
+_KEYS = ("format", "format_version", "model", "spec", "params", "t0", "t1", "digits", "reference", "error_bound",
+         "generator")
+
+
+def _decimal(v, field: str) -> str:
+    """Exact decimal text of a rational number with a terminating expansion (else SpecError)."""
+    if not isinstance(v, sympy.Rational):
+        raise SpecError(f"{field}: {v} is not a rational number; a golden file stores exact decimals only")
+    q = int(v.q)
+    r = q
+    for f in (2, 5):
+        while r % f == 0:
+            r //= f
+    if r != 1:
+        raise SpecError(f"{field}: {v} has no finite decimal expansion; a golden file stores exact decimals only")
+    # exact: q divides a power of ten no larger than q**2, and the context gets enough digits for that
+    with localcontext() as ctx:
+        ctx.prec = len(str(abs(int(v.p)))) + 2 * len(str(q)) + 5
+        text = format((Decimal(int(v.p)) / Decimal(q)).normalize(), "f")
+    return text
+
+
+def golden_case(model: Model, digits: int = 30, *, quiet: bool | None = None) -> dict:
+    """The golden-case object of ``model`` (see the module docstring); computes the oracle."""
+    if not MODEL_NAME_RE.match(model.name):
+        raise SpecError(f"model name {model.name!r} cannot name a golden file; use letters, digits, '_' and '-'")
+    spec = dump_spec(model)
+    params = {p.name: _decimal(model.param_values[p], f"params.{p.name}") for p in model.params}
+    t0, t1 = _decimal(model.t0, "t0"), _decimal(model.t1, "t1")
+    result = oracle_gradient(model, digits, quiet=quiet)
+    reference = result.to_dict()
+    reference.pop("stats", None)  # timings differ from run to run; the reference values do not
+    return {"format": GOLDEN_FORMAT, "format_version": GOLDEN_FORMAT_VERSION, "model": model.name, "spec": spec,
+            "params": params, "t0": t0, "t1": t1, "digits": digits, "reference": reference,
+            "error_bound": reference["error_bound"], "generator": f"symode {__version__}"}
+
+
+def golden_case_from_spec(spec_text: str, digits: int = 30, *, quiet: bool | None = True) -> dict:
+    """:func:`golden_case` of the model a spec text describes (serializable in, serializable out)."""
+    return golden_case(load_spec(spec_text), digits, quiet=quiet)
+
+
+def export_golden(models, out_dir, digits: int = 30, *, quiet: bool | None = None) -> list[Path]:
+    """Compute every model's golden case, then write them all to ``out_dir`` (all or nothing).
+
+    ``models``: :class:`Model` objects (resolve names first, e.g. with ``symode.library.resolve_model``).
+    Returns the paths written.  Raises a :class:`SymodeError` (and writes nothing) on any failure.
+    """
+    models = list(models)
+    if not models:
+        raise SpecError("no models given to export")
+    names = [m.name for m in models]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise SpecError(f"model name(s) {', '.join(dup)} given more than once; each golden file is named after "
+                        f"its model")
+    cases = [golden_case(m, digits, quiet=quiet) for m in models]
+    texts = [json.dumps(c, indent=2) + "\n" for c in cases]
+    out = Path(out_dir)
+    for case in cases:  # a target that cannot be replaced would fail half-way through the renames: refuse first
+        target = out / f"{case['model']}.json"
+        if target.exists() and not target.is_file() and not target.is_symlink():  # os.replace swaps a link
+            raise SymodeError(f"cannot write golden files to {out}: {target} exists and is not a regular file "
+                              f"(nothing was written)")
+    temps: list[str] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for case, text in zip(cases, texts):
+            # a fresh hidden name in DIR (same file system, so os.replace is atomic); "x" never clobbers,
+            # and a plain open keeps the user's umask (mkstemp would make the file private)
+            tmp = str(out / f".{case['model']}.json.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+            with open(tmp, "x", encoding="utf-8") as fh:
+                temps.append(tmp)
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+        paths = []
+        for case, tmp in zip(cases, temps):
+            target = out / f"{case['model']}.json"
+            os.replace(tmp, target)
+            paths.append(target)
+        temps = []
+        return paths
+    except OSError as exc:
+        raise SymodeError(f"cannot write golden files to {out}: {exc.strerror or exc}; choose a writable "
+                          f"--out directory (nothing was written)") from None
+    finally:
+        for tmp in temps:  # only left over on failure
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def load_golden(path) -> dict:
+    """Read a golden file and check its format (keys, version, that its spec parses to the named model)."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"cannot read golden file {p}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{p}: not JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != GOLDEN_FORMAT:
+        raise SpecError(f"{p}: not a symode golden file (format must be {GOLDEN_FORMAT!r})")
+    if data.get("format_version") != GOLDEN_FORMAT_VERSION:
+        raise SpecError(f"{p}: golden format version {data.get('format_version')!r} is not supported "
+                        f"(this symode reads version {GOLDEN_FORMAT_VERSION})")
+    missing = [k for k in _KEYS if k not in data]
+    if missing:
+        raise SpecError(f"{p}: missing key(s) {', '.join(missing)}")
+    model = load_spec(data["spec"], source=f"{p} (spec)")
+    if model.name != data["model"]:
+        raise SpecError(f"{p}: the spec describes model {model.name!r}, the file says {data['model']!r}")
+    return data
