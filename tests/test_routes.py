@@ -1,0 +1,482 @@
+"""The float64 gradient routes (symode.casadi.routes): discrete adjoint, forward sensitivity, back-solve
+adjoint, stored-trajectory adjoint, CVODES.
+
+Expected values come from independent sources, named at each test: exact closed forms
+(``derive(model).closed_form``, SymPy), the high-precision oracle where it exists, a different route
+(forward vs reverse AD of the same graph; CVODES vs fixed-step solves), and textbook facts (convergence
+orders of the schemes, the stability function of RK4).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy
+
+from symode.casadi.routes import CvodesAdjoint, batch_gradient
+from symode.errors import IntegrationError, SpecError
+from symode.library import LIBRARY, get_model, model_names
+from symode.methods import compute
+from symode.model import T, Model
+from symode.symbolic.derive import derive
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXED = ("discrete", "forward", "adjoint", "adjoint-stored")
+
+#: Tolerances, each with its reason.
+TOL = {
+    # Forward- and reverse-mode AD of one graph compute the same derivative with differently ordered
+    # roundings: a few ulps times the graph's condition; 1e-13 relative (to the largest gradient component,
+    # as in _rel) is the acceptance criterion.
+    "ad_modes": 1e-13,
+    # Fitted convergence slopes over a factor 8 in h: pre-asymptotic terms and error constants that vary
+    # along the trajectory move the fitted slope by up to ~0.4 on these models (measured 3.79..4.17 for
+    # rk4, 4.71..5.38 for dopri5, 0.87..1.10 for (backward) Euler); a wrong order is off by >= 1.
+    "order": 0.45,
+    # CVODES at rtol = atol = 1e-12: its global error is a few hundred times the local tolerance
+    # (measured <= 6e-10 relative on the closed-form models); 1e-9 is the acceptance criterion.
+    "cvodes": 1e-9,
+    # Fine fixed-step references (dopri5, 2000 steps): order 5 at h <= 1e-3, so their own error is far below
+    # 1e-11; checked in the test by comparing with 1000 steps.
+    "fine_ref_self": 1e-11,
+    # rk4 with 200 steps against the closed form: error constant * h^4 ~ 1e-9 on linear/logistic; 1e-7
+    # leaves room for the error constant, while a sign error or a missing term is O(1).
+    "rk4_200": 1e-7,
+    # The stored-trajectory adjoint on the contracting model with rk4, 100 steps (h|a| = 0.5): RK4's
+    # amplification factor is off by 2.8e-4 per step, giving ~1e-3 relative gradient error; the unstable
+    # back-solve is off by > 1e5 relative.
+    "stored_contracting": 5e-3,
+    # Batch evaluation maps the same graph over parameter sets: identical arithmetic.
+    "batch": 1e-14,
+    # symode grad --json through the CLI (rk4, 200 steps) against the closed form, as rk4_200.
+    "cli": 1e-7,
+}
+
+#: step counts for the convergence fits, chosen so that the smallest error stays far above rounding
+#: (>= 1e-13) and the largest h is in the asymptotic range (checked by the fits themselves)
+ORDER_STEPS = {
+    "rk4": (4, (16, 32, 64, 128)),
+    "dopri5": (5, (6, 12, 24, 48)),
+    "euler": (1, (50, 100, 200, 400)),
+    "backward_euler": (1, (50, 100, 200, 400)),
+}
+
+
+def _sym(name):
+    return sympy.Symbol(name, real=True)
+
+
+def _vec(r) -> np.ndarray:
+    """dL/dθ, dL/dz0, dL/dt0, dL/dt1 (where defined) as one vector, from a GradResult or a closed-form dict."""
+    if isinstance(r, dict):
+        parts = [*r["grad"], *r["grad_z0"], r["grad_t0"]] + ([r["grad_t1"]] if r["grad_t1"] is not None else [])
+    else:
+        parts = [*r.grad.values(), *r.grad_z0, r.grad_t0] + ([r.grad_t1] if r.grad_t1 is not None else [])
+    return np.array([float(v) for v in parts])
+
+
+def _rel(a, b) -> float:
+    """max |a - b| relative to the largest |b| (the scale of the quantity)."""
+    a, b = np.atleast_1d(np.asarray(a, float)), np.atleast_1d(np.asarray(b, float))
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+_EXACT: dict = {}
+
+
+def exact(name):
+    """Closed-form loss and gradients at 30 digits (SymPy, independent of every numeric route)."""
+    if name not in _EXACT:
+        m = get_model(name)
+        _EXACT[name] = derive(m).closed_form.evaluate(m, 30)
+    return _EXACT[name]
+
+
+NON_LINREG = [n for n in model_names() if n != "linreg"]
+HAVE_ORACLE = importlib.util.find_spec("symode.oracle.engine") is not None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# discrete adjoint == forward sensitivity (acceptance)
+
+@pytest.mark.parametrize("name", NON_LINREG)
+def test_discrete_adjoint_equals_forward_sensitivity(name):
+    # independent: forward-mode AD (identity seeds) vs reverse-mode AD of the same solver graph
+    m = get_model(name)
+    rev = compute(m, "discrete", scheme="rk4", steps=50)
+    fwd = compute(m, "forward", scheme="rk4", steps=50)
+    assert rev.loss == pytest.approx(fwd.loss, rel=TOL["ad_modes"])
+    assert _rel(_vec(fwd), _vec(rev)) <= TOL["ad_modes"]
+
+
+def test_discrete_adjoint_equals_forward_sensitivity_implicit():
+    # the same through the implicit-function-theorem derivatives of the Newton stage solve (gauss2)
+    m = get_model("vanderpol")
+    rev = compute(m, "discrete", scheme="gauss2", steps=40)
+    fwd = compute(m, "forward", scheme="gauss2", steps=40)
+    assert _rel(_vec(fwd), _vec(rev)) <= TOL["ad_modes"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# convergence orders against the exact closed form
+
+def _slope(hs, errs) -> float:
+    return float(np.polyfit(np.log(hs), np.log(errs), 1)[0])
+
+
+@pytest.mark.parametrize("name", ["linear", "logistic", "oscillator"])
+@pytest.mark.parametrize("scheme", list(ORDER_STEPS))
+def test_convergence_order_of_every_route(name, scheme):
+    # expected: the scheme's classical order (textbook), for the loss, dL/dθ and dL/dz0, and dL/dt0, dL/dt1;
+    # errors against the SymPy closed form
+    m = get_model(name)
+    ex = exact(name)
+    order, steps = ORDER_STEPS[scheme]
+    hs = [1 / n for n in steps]
+    ex_g = np.array([float(v) for v in ex["grad"]] + [float(v) for v in ex["grad_z0"]])
+    ex_t = np.array([float(ex["grad_t0"]), float(ex["grad_t1"])])
+    for route in FIXED:
+        errs = []
+        for n in steps:
+            r = compute(m, route, scheme=scheme, steps=n)
+            g = np.array([*r.grad.values(), *r.grad_z0])
+            errs.append((abs(r.loss - float(ex["loss"])), np.max(np.abs(g - ex_g)),
+                         np.max(np.abs(np.array([r.grad_t0, r.grad_t1]) - ex_t))))
+        errs = np.array(errs)
+        for k, what in enumerate(("loss", "dL/dθ, dL/dz0", "dL/dt0, dL/dt1")):
+            s = _slope(hs, errs[:, k])
+            assert abs(s - order) <= TOL["order"], (route, what, s, errs[:, k])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CVODES against the closed form / oracle / a fine fixed-step solve (acceptance)
+
+_REFS: dict = {}
+
+
+def _reference(name):
+    """(loss, gradient vector, source) for a built-in model from the most independent source available."""
+    if name not in _REFS:
+        _REFS[name] = _compute_reference(name)
+    return _REFS[name]
+
+
+def _compute_reference(name):
+    m = get_model(name)
+    if LIBRARY[name].closed_form:
+        ex = exact(name)
+        return float(ex["loss"]), _vec(ex), "closed form"
+    if HAVE_ORACLE:
+        r = compute(m, "oracle", digits=30)
+        return float(r.loss), _vec(r), "oracle"
+    fine = compute(m, "discrete", scheme="dopri5", steps=2000)
+    half = compute(m, "discrete", scheme="dopri5", steps=1000)
+    # the reference's own error: dopri5 is order 5, so the 1000-vs-2000 difference bounds it (31x larger)
+    assert _rel(_vec(half), _vec(fine)) <= TOL["fine_ref_self"]
+    return fine.loss, _vec(fine), "dopri5, 2000 steps"
+
+
+_NON_STIFF = [n for n in NON_LINREG if not LIBRARY[n].stiff]
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if HAVE_ORACLE and not LIBRARY[n].closed_form
+                                  else n for n in _NON_STIFF])
+def test_cvodes_matches_reference(name):
+    m = get_model(name)
+    loss, vec, source = _reference(name)
+    r = compute(m, "cvodes")
+    assert abs(r.loss - loss) <= TOL["cvodes"] * abs(loss), source
+    assert _rel(_vec(r), vec) <= TOL["cvodes"], source
+    # statistics come from CVODES itself
+    assert r.stats["steps"] > 0 and r.stats["steps_backward"] > 0
+    assert r.scheme is None and r.steps is None
+
+
+@pytest.mark.parametrize("scheme, steps", [("rk4", (4, 8, 16, 32)), ("euler", (25, 50, 100, 200))])
+@pytest.mark.parametrize("name", [pytest.param("mlp", marks=pytest.mark.slow) if HAVE_ORACLE else "mlp"])
+def test_convergence_order_without_closed_form(name, scheme, steps):
+    # the tanh MLP has no closed form: reference from the oracle, or else a much finer dopri5 solve whose own
+    # error (checked in _reference) is below 1e-11 relative, under the smallest error fitted here (~1e-10)
+    m = get_model(name)
+    loss, vec, source = _reference(name)
+    order = ORDER_STEPS[scheme][0]
+    for route in FIXED:
+        errs = np.array([[abs(r.loss - loss), np.max(np.abs(_vec(r) - vec))]
+                         for r in (compute(m, route, scheme=scheme, steps=n) for n in steps)])
+        for k, what in enumerate(("loss", "gradients")):
+            s = _slope([1 / n for n in steps], errs[:, k])
+            assert abs(s - order) <= TOL["order"], (route, what, s, errs[:, k], source)
+
+
+def test_cvodes_tolerances_are_configurable():
+    # a looser tolerance takes fewer steps and is less accurate (closed form as reference)
+    m = get_model("logistic")
+    tight = CvodesAdjoint().gradient(m)
+    loose = CvodesAdjoint(abstol=1e-6, reltol=1e-6).gradient(m)
+    assert loose.stats["steps"] < tight.stats["steps"]
+    ex = _vec(exact("logistic"))
+    assert _rel(_vec(loose), ex) > _rel(_vec(tight), ex)
+    with pytest.raises(SpecError, match="reltol"):
+        CvodesAdjoint(reltol=-1.0)
+
+
+def test_cvodes_refuses_fixed_step_options():
+    with pytest.raises(SpecError, match="--steps"):
+        compute(get_model("linear"), "cvodes", steps=10)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# t0 / t1 gradients: sign and value against the closed form
+
+@pytest.mark.parametrize("name", ["linear", "logistic"])
+@pytest.mark.parametrize("route", [*FIXED, "cvodes"])
+def test_time_gradients_match_closed_form(name, route):
+    ex = exact(name)
+    m = get_model(name)
+    r = compute(m, route) if route == "cvodes" else compute(m, route, scheme="rk4", steps=200)
+    e0, e1 = float(ex["grad_t0"]), float(ex["grad_t1"])
+    assert np.sign(r.grad_t0) == np.sign(e0) and np.sign(r.grad_t1) == np.sign(e1)
+    tol = TOL["cvodes"] if route == "cvodes" else TOL["rk4_200"]
+    assert r.grad_t0 == pytest.approx(e0, rel=tol)
+    assert r.grad_t1 == pytest.approx(e1, rel=tol)
+
+
+def test_time_gradient_t1_by_moving_t1():
+    # independent of the adjoint formulas: the definition dL/dt1 = lim (L(t1 + δ) - L(t1 - δ)) / 2δ, with the
+    # losses from CVODES on two models whose t1 differ; central differences are O(δ²) accurate
+    m = get_model("logistic")
+    d = sympy.Rational(1, 10**4)
+
+    def moved(t1):
+        return Model(name="logistic", states=m.states, params=m.params, rhs=m.rhs, z0=m.z0, t0=m.t0, t1=t1,
+                     param_values=m.param_values, terminal=m.terminal)
+    fd = (compute(moved(m.t1 + d), "cvodes").loss - compute(moved(m.t1 - d), "cvodes").loss) / float(2 * d)
+    r = compute(m, "discrete", scheme="rk4", steps=200)
+    # δ² L''' / 6 ~ 1e-9 and the CVODES noise ~ 1e-12 / δ = 1e-8 bound the difference quotient's error
+    assert r.grad_t1 == pytest.approx(fd, rel=1e-6)
+
+
+def test_observation_at_t1_leaves_grad_t1_undefined():
+    # seed-encoder observes at t1 = 2: dL/dt1 is one-sided, so undefined (derive's convention)
+    m = get_model("seed-encoder")
+    for route in [*FIXED, "cvodes"]:
+        kw = {} if route == "cvodes" else {"scheme": "rk4", "steps": 40}
+        r = compute(m, route, **kw)
+        assert r.grad_t1 is None
+        assert "grad_t1" not in r.to_dict()
+
+
+def test_model_without_parameters():
+    # dz/dt = -z, z(0) = 1, L = z(1)²: L = e^-2, dL/dz0 = 2 e^-2, dL/dt0 = 2 e^-2, dL/dt1 = -2 e^-2 (by hand)
+    z = _sym("z")
+    m = Model(name="decay", states=[z], params=[], rhs=[-z], z0=[1], t0=0, t1=1, terminal=z ** 2)
+    e2 = math.exp(-2)
+    for route in [*FIXED, "cvodes"]:
+        r = compute(m, route) if route == "cvodes" else compute(m, route, scheme="rk4", steps=200)
+        assert r.grad == {}
+        assert r.loss == pytest.approx(e2, rel=TOL["rk4_200"])
+        assert _rel(_vec(r), [2 * e2, 2 * e2, -2 * e2]) <= TOL["rk4_200"]
+
+
+def test_routes_agree_on_a_time_dependent_model():
+    # t0 != 0, a t-dependent right-hand side, z0(θ), two observations, a t-dependent running cost and a
+    # terminal term: every fixed-step route (dopri5, 200 steps: error ~1e-12) against CVODES (a different
+    # solver and a different adjoint implementation; 1e-9)
+    x, y, a = _sym("x"), _sym("y"), _sym("a")
+    m = Model(name="tdep", states=[x, y], params=[a], rhs=[y, -a * x + sympy.sin(T)], z0=[a, 0],
+              t0=sympy.Rational(1, 2), t1=2, param_values={a: sympy.Rational(3, 2)},
+              observations=[(1, (x - 1) ** 2), (sympy.Rational(3, 2), y ** 2)], running=x ** 2 * T, terminal=x * y)
+    ref = compute(m, "cvodes")
+    for route in FIXED:
+        r = compute(m, route, scheme="dopri5", steps=200)
+        assert r.loss == pytest.approx(ref.loss, rel=TOL["cvodes"])
+        assert _rel(_vec(r), _vec(ref)) <= TOL["cvodes"], route
+
+
+# ---------------------------------------------------------------------------------------------------------
+# stiff model: implicit schemes converge, rk4 fails with advice
+
+def stiff_model():
+    z, k = _sym("z"), _sym("k")
+    return Model(name="stiff-relax", states=[z], params=[k], rhs=[-k * (z - sympy.cos(T))], z0=[0], t0=0, t1=1,
+                 param_values={k: 1000}, terminal=(z - sympy.Rational(1, 2)) ** 2)
+
+
+@pytest.fixture(scope="module")
+def stiff_reference():
+    # CVODES (adaptive, 1e-12) cross-checked against gauss2 with 400 steps: two independent methods
+    m = stiff_model()
+    ref = compute(m, "cvodes")
+    g2 = compute(m, "discrete", scheme="gauss2", steps=400)
+    assert _rel(_vec(g2), _vec(ref)) < 1e-6
+    return ref
+
+
+def test_stiff_rk4_fails_with_advice():
+    m = stiff_model()
+    with pytest.raises(IntegrationError) as info:
+        compute(m, "discrete", scheme="rk4", steps=100)
+    msg = str(info.value)
+    # RK4's stability function at hλ = -10 is 1 - 10 + 50 - 166.67 + 416.67 = 291 (textbook R(w) = Σ w^k/k!)
+    assert "stiff" in msg and "291" in msg
+    assert "backward_euler" in msg and "cvodes" in msg
+    assert info.value.time is not None and 0 < info.value.time <= 1
+
+
+@pytest.mark.parametrize("scheme", ["backward_euler", "gauss2"])
+@pytest.mark.parametrize("route", ["discrete", "adjoint-stored"])
+def test_stiff_implicit_converges(scheme, route, stiff_reference):
+    m = stiff_model()
+    errs = []
+    for n in (25, 50, 100, 200):
+        r = compute(m, route, scheme=scheme, steps=n)
+        assert all(math.isfinite(float(v)) for v in r.values())
+        errs.append(_rel(_vec(r), _vec(stiff_reference)))
+    # errors decrease with every doubling and by at least 4x overall (order >= 1 means 8x for three doublings)
+    assert all(b < a for a, b in zip(errs, errs[1:])), errs
+    assert errs[-1] < errs[0] / 4, errs
+
+
+# ---------------------------------------------------------------------------------------------------------
+# back-solve instability on a contracting system
+
+def contracting_model():
+    # dz/dt = a (z - c), a = -50: z relaxes to c within ~0.1; the running cost ∫ z² depends on the early
+    # trajectory, so the gradient needs z(t) at early times.  Back-solving z from z(1) ≈ c amplifies its
+    # rounding error by e^50 ≈ 5e21.
+    z, a, c = _sym("z"), _sym("a"), _sym("c")
+    return Model(name="contracting", states=[z], params=[a, c], rhs=[a * (z - c)], z0=[2], t0=0, t1=1,
+                 param_values={a: -50, c: 1}, running=z ** 2)
+
+
+def test_backsolve_unstable_stored_reliable():
+    m = contracting_model()
+    ex = derive(m).closed_form.evaluate(m, 30)  # linear, constant coefficients: exact
+    exv = _vec(ex)
+    back = compute(m, "adjoint", scheme="rk4", steps=100)
+    stored = compute(m, "adjoint-stored", scheme="rk4", steps=100)
+    assert _rel(_vec(back), exv) > 1e3
+    assert _rel(_vec(stored), exv) < TOL["stored_contracting"]
+    # the back-solve route says so itself, and names the route to trust
+    assert back.stats["backsolve_z0_error"] > 1
+    assert "adjoint-stored" in back.stats["warning"]
+    assert "warning" not in stored.stats
+    # ... while on a benign model it does not warn
+    assert "warning" not in compute(get_model("logistic"), "adjoint", scheme="rk4", steps=100).stats
+
+
+# ---------------------------------------------------------------------------------------------------------
+# blow-up
+
+def blowup_model():
+    # dz/dt = z², z(0) = 1: z = 1/(1 - t) blows up at t = 1 (exact)
+    z, a = _sym("z"), _sym("a")
+    return Model(name="blowup", states=[z], params=[a], rhs=[a * z ** 2], z0=[1], t0=0, t1=2,
+                 param_values={a: 1}, terminal=z ** 2)
+
+
+@pytest.mark.parametrize("route", [*FIXED, "cvodes"])
+def test_blowup_raises_near_singularity(route, capfd):
+    m = blowup_model()
+    kw = {} if route == "cvodes" else {"scheme": "rk4", "steps": 100}
+    with pytest.raises(IntegrationError) as info:
+        compute(m, route, **kw)
+    assert info.value.time is not None and abs(info.value.time - 1.0) < 0.1
+    assert "near t = 1" in str(info.value)
+    # CVODES's C-level chatter is captured into the error, not printed
+    out, err = capfd.readouterr()
+    assert "mxstep" not in out + err and "WARNING" not in out + err
+
+
+def test_implicit_blowup_is_an_integration_error(capfd):
+    # backward Euler's stage equation z' = z_n + h z'^2 has no real solution once 4 h z_n > 1; for the exact
+    # z = 1/(1 - t) that is from t = 1 - 4h = 0.92 on, and backward Euler overestimates the growth of this
+    # convex right-hand side, so it fails at or a little before 0.92.  The Newton failure is an IntegrationError.
+    with pytest.raises(IntegrationError) as info:
+        compute(blowup_model(), "discrete", scheme="backward_euler", steps=100)
+    assert "Newton" in str(info.value) and info.value.time is not None and 0.8 <= info.value.time <= 0.92
+    out, err = capfd.readouterr()
+    assert "Input" not in out + err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# batch
+
+@pytest.mark.parametrize("method", ["discrete", "adjoint-stored"])
+def test_batch_equals_single_calls(method):
+    m = get_model("logistic")
+    thetas = np.array([[1.3, 2.0], [0.9, 1.5], [1.7, 2.5]])
+    loss, grad = batch_gradient(m, thetas, method=method, scheme="rk4", steps=60, threads=2)
+    assert loss.shape == (3,) and grad.shape == (3, 2)
+    for k, th in enumerate(thetas):
+        # exact decimal values: Fraction(float) is the double itself, so the single call sees the same numbers
+        single = compute(m.with_values({p: Fraction(v) for p, v in zip(m.params, th)}), method,
+                         scheme="rk4", steps=60)
+        assert loss[k] == pytest.approx(single.loss, rel=TOL["batch"])
+        assert _rel(grad[k], list(single.grad.values())) <= TOL["batch"]
+
+
+def test_batch_names_the_failing_parameter_set():
+    m = blowup_model()
+    with pytest.raises(IntegrationError, match="parameter set 1"):
+        batch_gradient(m, np.array([[0.25], [1.0]]), steps=100)
+    with pytest.raises(SpecError, match="shape"):
+        batch_gradient(get_model("logistic"), np.ones((2, 3)))
+    with pytest.raises(SpecError, match="fixed-step"):
+        batch_gradient(get_model("logistic"), np.ones((2, 2)), method="cvodes")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# interface, names, CLI
+
+def test_unknown_scheme_and_bad_steps():
+    m = get_model("linear")
+    with pytest.raises(SpecError, match="unknown scheme"):
+        compute(m, "discrete", scheme="rk5")
+    with pytest.raises(SpecError, match="steps"):
+        compute(m, "discrete", steps=0)
+
+
+def test_graphs_are_built_once():
+    from symode.casadi.routes import _plan
+    m = get_model("logistic")
+    assert _plan(m, "discrete", "rk4", 30) is _plan(get_model("logistic"), "discrete", "rk4", 30)
+    assert _plan(m, "discrete", "rk4", 30) is not _plan(m, "discrete", "rk4", 31)
+
+
+def test_casadi_names_are_generated():
+    # CasADi writes names into C unescaped: no user name may reach it (DESIGN.md)
+    from symode.casadi.routes import _plan
+    z, evil = _sym("z"), _sym("x_evil_name")
+    m = Model(name="names", states=[z], params=[evil], rhs=[evil * z], z0=[1], t0=0, t1=1,
+              param_values={evil: -1}, terminal=z ** 2)
+    plan = _plan(m, "adjoint-stored", "rk4", 10)
+    names = [plan.G.name(), *plan.G.name_in(), *plan.G.name_out()]
+    assert all("evil" not in n for n in names)
+
+
+def test_cli_grad_json():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-m", "symode.cli", "grad", "logistic", "--method", "discrete",
+                          "--scheme", "rk4", "--steps", "200", "--json"], capture_output=True, text=True,
+                         cwd=ROOT, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 1
+    d = json.loads(lines[0])
+    assert d["method"] == "discrete" and d["scheme"] == "rk4" and d["steps"] == 200
+    ex = exact("logistic")
+    assert float(d["loss"]) == pytest.approx(float(ex["loss"]), rel=TOL["cli"])
+    got = [float(d["grad"]["r"]), float(d["grad"]["K"]), float(d["grad_z0"][0]), float(d["grad_t0"]),
+           float(d["grad_t1"])]
+    assert _rel(got, _vec(ex)) <= TOL["cli"]
+    # float64 values are shortest round-trip reprs
+    assert all(repr(float(v)) == v for v in d["grad"].values())
