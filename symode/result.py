@@ -125,4 +125,7 @@ class GradResult:
         else:
             rows.append(("dL/dt1", "undefined (an observation lies at t1)"))
         w = max(len(r[0]) for r in rows) + 2
-        return "\n".join(head + [""] + [f"{k.ljust(w)}{v}" for k, v in rows]) + "\n"
+        lines = head + [""] + [f"{k.ljust(w)}{v}" for k, v in rows]
+        if "warning" in self.stats:  # e.g. the back-solve adjoint lost accuracy: say which route to trust
+            lines += ["", f"WARNING: {self.stats['warning']}"]
+        return "\n".join(lines) + "\n"

@@ -35,9 +35,10 @@ doubles nearest to s_{k-1} and L_k / n_k, L_k = s_k - s_{k-1} (the step index j 
 An output at s = 0 is z0.
 t1 < t0 integrates backward in time (negative h).
 
-The graphs return inf/NaN silently on blow-up, and a Newton iteration that did not converge in
-``newton_max_iter`` iterations returns its last iterate: callers must check every result (finiteness,
-and for implicit schemes the stage residual if in doubt).
+The graphs return inf/NaN silently on blow-up: callers must check every result for finiteness.  An implicit
+stage whose ``fast_newton`` iteration does not converge within ``max_iter`` makes the evaluation fail with
+CasADi's "rootfinder process failed" (measured with CasADi 3.8.2); :mod:`symode.casadi.routes` turns that
+into an IntegrationError naming the step's start time.
 """
 from __future__ import annotations
 
