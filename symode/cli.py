@@ -121,7 +121,7 @@ _EXTENSIONS: list = []
 
 def _load_extensions():
     import importlib
-    for mod in ("symode.cli_grad", "symode.cli_oracle", "symode.cli_codegen", "symode.cli_verify"):
+    for mod in ("symode.cli_grad", "symode.cli_oracle", "symode.cli_check", "symode.cli_codegen", "symode.cli_verify"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as exc:

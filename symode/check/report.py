@@ -1,0 +1,129 @@
+"""``symode check``: every gradient route of a model against the oracle, with stated tolerances.
+
+Verdicts per route:
+- PASS: every component within the allowed error;
+- FAIL: some component outside it (the worst is named) -- the route is wrong or unstable here;
+- COARSE: within its own discretisation error estimate, but that estimate is larger than ``max_rtol``
+  relative, so agreement proves little: rerun with more steps;
+- a route whose own error estimate exceeds ``NOT_CONVERGING_RTOL`` relative is a FAIL ("not converging").
+
+Allowed errors (from :mod:`symode.check.tolerances`, printed in the report):
+- fixed-step routes: Richardson estimate of the route's own discretisation error from ``steps`` and
+  ``2*steps`` (an estimate per component, times a safety factor);
+- discrete adjoint vs forward sensitivity: float64 reordering only (same arithmetic);
+- CVODES: its local tolerances times the global-error factor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..casadi.schemes import get_scheme
+from ..errors import SymodeError
+from ..methods import compute
+from ..model import Model
+from .compare import Comparison, compare
+from .tolerances import TOLERANCES, Tolerance, fixed_step_tolerance, solver_tolerance
+
+FIXED_STEP_ROUTES = ("discrete", "forward", "adjoint", "adjoint-stored")
+#: Largest relative discretisation error estimate for which an agreement is still called PASS.
+DEFAULT_MAX_RTOL = 1e-6
+#: A route whose own error estimate exceeds this (relative) is reported as FAIL: it is not converging.
+NOT_CONVERGING_RTOL = 1e-2
+
+
+@dataclass
+class RouteCheck:
+    method: str
+    verdict: str
+    detail: str
+    tolerance: str = ""
+    comparison: Comparison | None = None
+    warning: str = ""
+    tolerance_short: str = ""
+
+
+@dataclass
+class CheckReport:
+    model: str
+    reference: str
+    rows: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.verdict != "FAIL" for r in self.rows)
+
+    def to_markdown(self) -> str:
+        out = [f"# symode check: `{self.model}`", "", f"Reference: {self.reference}", "",
+               "| route | verdict | worst component | allowed error |", "|---|---|---|---|"]
+        for r in self.rows:
+            out.append(f"| {r.method} | **{r.verdict}** | {r.detail} | {r.tolerance_short} |")
+        reasons = [f"- {r.method}: {r.tolerance}" for r in self.rows if r.tolerance]
+        if reasons:
+            out += ["", "Tolerances:", *reasons]
+        warnings = [f"- {r.method}: {r.warning}" for r in self.rows if r.warning]
+        if warnings:
+            out += ["", "Warnings:", *warnings]
+        fails = [r for r in self.rows if r.verdict == "FAIL" and r.comparison is not None]
+        for r in fails:
+            out += ["", f"## {r.method}", "", r.comparison.to_markdown()]
+        return "\n".join(out) + "\n"
+
+
+def _short(tol: Tolerance) -> str:
+    return f"{tol.purpose}: rtol {tol.rtol:.1g}, atol {tol.atol_max():.2g}"
+
+
+def _relative_allowance(tol: Tolerance, reference) -> float:
+    """Largest allowed error relative to the reference's magnitude (for the COARSE verdict)."""
+    import math
+    mags = [abs(float(v)) for v in reference.values()]
+    scale = max(mags + [1e-300])
+    atol = tol.atol_max() if hasattr(tol, "atol_max") else float(tol.atol)
+    return max(tol.rtol, atol / scale) if math.isfinite(atol) else math.inf
+
+
+def check_model(model: Model, *, scheme: str = "rk4", steps: int = 100, digits: int = 30,
+                methods=None, max_rtol: float = DEFAULT_MAX_RTOL) -> CheckReport:
+    """Run ``methods`` (default: every route) on ``model`` and compare each with the oracle."""
+    methods = list(methods or (*FIXED_STEP_ROUTES, "cvodes"))
+    ref = compute(model, "oracle", digits=digits)
+    report = CheckReport(model.name, f"oracle at {digits} digits, error bound {ref.to_dict()['error_bound']}")
+    order = get_scheme(scheme).order
+    interval = float(model.t1 - model.t0)
+    results = {}
+    for m in methods:
+        try:
+            if m in FIXED_STEP_ROUTES:
+                r = compute(model, m, scheme=scheme, steps=steps)
+                r2 = compute(model, m, scheme=scheme, steps=2 * steps)
+                tol = fixed_step_tolerance(order, steps, interval, richardson=((steps, r), (2 * steps, r2)))
+            elif m == "cvodes":
+                r = compute(model, m)
+                tol = solver_tolerance(float(r.stats.get("reltol", 1e-12)), float(r.stats.get("abstol", 1e-12)))
+            else:
+                raise SymodeError(f"check: unknown route {m!r}")
+        except SymodeError as exc:
+            report.rows.append(RouteCheck(m, "FAIL", f"error: {' '.join(str(exc).split())}"))
+            continue
+        results[m] = r
+        c = compare(r, ref, tolerance=tol)
+        w = c.worst
+        detail = c.worst_line() if w is not None else c.summary()
+        verdict = "PASS" if c.ok else "FAIL"
+        allowance = _relative_allowance(tol, ref)
+        if c.ok and allowance > NOT_CONVERGING_RTOL:
+            # a route whose own error estimate is of the size of the values is not converging: agreement
+            # within such an allowance proves nothing (e.g. a back-solve adjoint on a contracting model)
+            verdict = "FAIL"
+            detail = f"not converging: its error estimate is {allowance:.2g} relative ({detail})"
+        elif c.ok and allowance > max_rtol:
+            verdict = "COARSE"
+            detail += f" (allowance above {max_rtol:g} relative: use more steps)"
+        report.rows.append(RouteCheck(m, verdict, detail, tol.describe(), c, r.stats.get("warning", ""), _short(tol)))
+    if "discrete" in results and "forward" in results:
+        tol = TOLERANCES["float64-reordered"]
+        c = compare(results["discrete"], results["forward"], tolerance=tol)
+        report.rows.append(RouteCheck("discrete vs forward", "PASS" if c.ok else "FAIL",
+                                      c.worst_line() if c.worst is not None else c.summary(), tol.describe(), c,
+                                      tolerance_short=_short(tol)))
+    return report

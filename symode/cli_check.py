@@ -1,0 +1,28 @@
+"""``symode check MODEL``: every gradient route against the oracle; exit 1 if any route FAILs."""
+from __future__ import annotations
+
+import sys
+
+
+def _cmd_check(args) -> int:
+    from .check.report import DEFAULT_MAX_RTOL, check_model
+    from .library import resolve_model
+    model = resolve_model(args.model)
+    methods = args.methods.split(",") if args.methods else None
+    report = check_model(model, scheme=args.scheme, steps=args.steps, digits=args.digits, methods=methods,
+                         max_rtol=args.max_rtol if args.max_rtol is not None else DEFAULT_MAX_RTOL)
+    sys.stdout.write(report.to_markdown())
+    return 0 if report.ok else 1
+
+
+def register(sub) -> None:
+    s = sub.add_parser("check", help="cross-check every gradient route against the oracle")
+    s.add_argument("model", help="built-in model name or spec file (.toml)")
+    s.add_argument("--scheme", default="rk4")
+    s.add_argument("--steps", type=int, default=100)
+    s.add_argument("--digits", type=int, default=30)
+    s.add_argument("--methods", default=None,
+                   help="comma-separated routes (default: discrete,forward,adjoint,adjoint-stored,cvodes)")
+    s.add_argument("--max-rtol", type=float, default=None,
+                   help="largest relative discretisation error still called PASS (default 1e-6)")
+    s.set_defaults(func=_cmd_check)
