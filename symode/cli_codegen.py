@@ -1,0 +1,44 @@
+"""``symode codegen MODEL --out DIR``: write C sources for a model's solve, loss and gradients.
+
+Produces the text with :func:`symode.codegen.ctext.generate` (in a budgeted child process: a spec is untrusted
+input and its symbolic derivation could be arbitrarily slow) and writes it with
+:func:`symode.codegen.write.write_directory` (all or nothing: DIR is never left half-written).
+"""
+from __future__ import annotations
+
+
+def _generate_files(name_or_path: str, scheme: str, steps: int) -> tuple[dict, str, dict]:
+    from .codegen.ctext import generate
+    from .library import resolve_model
+    code = generate(resolve_model(name_or_path), scheme, steps)
+    return code.files, code.prefix, code.names
+
+
+def _cmd_codegen(args) -> int:
+    from .cli import _budget
+    from .codegen.ctext import check_options
+    from .codegen.write import write_directory
+    from .library import resolve_model
+    from .symbolic.budget import call_with_budget
+    resolve_model(args.model)  # spec errors are reported here, before any work starts
+    check_options(args.scheme, args.steps)
+    seconds, memory = _budget()
+    files, prefix, names = call_with_budget(_generate_files, args.model, args.scheme, args.steps,
+                                            seconds=seconds, memory_mb=memory,
+                                            what=f"generating C code for {args.model!r}")
+    path = write_directory(files, args.out)
+    print(f"wrote {path}: {', '.join(sorted(files))}")
+    print(f"functions: {', '.join(names.values())}")
+    return 0
+
+
+def register(sub) -> None:
+    """Add the ``codegen`` command to the ``symode`` argument parser."""
+    from .casadi.schemes import SCHEMES
+    s = sub.add_parser("codegen", help="write C code for a model's forward solve, loss and gradients")
+    s.add_argument("model", help="built-in model name or spec file (.toml)")
+    s.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory (created; replaced only if it is a previous symode output)")
+    s.add_argument("--scheme", choices=list(SCHEMES), default="rk4", help="fixed-step scheme (default rk4)")
+    s.add_argument("--steps", type=int, default=100, help="number of fixed steps (default 100)")
+    s.set_defaults(func=_cmd_codegen)
