@@ -71,8 +71,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import io
-import itertools
 import math
 import os
 import re
@@ -137,7 +137,6 @@ class _Plan:
 _BUILD_LOCK = threading.Lock()  # CasADi graph construction is not thread-safe
 _PLANS: "OrderedDict[tuple, _Plan]" = OrderedDict()
 _MAX_PLANS = 64
-_COUNTER = itertools.count()
 _CODES = {"discrete": "da", "forward": "fs", "adjoint": "ba", "adjoint-stored": "sa"}
 
 
@@ -170,7 +169,9 @@ def _rows(v, a: int, b: int):
 
 def _build(g: ModelGraphs, route: str, tab: Tableau, steps: int) -> _Plan:
     nz, np_ = g.nz, g.np
-    tag = f"{_CODES[route]}{next(_COUNTER)}"  # generated: a fixed code per route and a counter
+    # generated and deterministic (no process-history counter): a fixed code per route + a hash of the
+    # discretisation; g.name() adds the model fingerprint
+    tag = f"{_CODES[route]}{hashlib.sha256(repr((tab, steps)).encode()).hexdigest()[:8]}"
     t0n, t1n = exact_fraction(g.model.t0), exact_fraction(g.model.t1)
     ends = [Fraction(1) if end is None else (end - t0n) / (t1n - t0n) for _, end, _ in g.segments]
     counts = allocate_steps(ends, steps)
