@@ -93,6 +93,17 @@ def _cmd_demo(args) -> int:
         n, description, eqs, cf_note = _equations_for(name, closed_form=(name == "linear"))
         sys.stdout.write(render(eqs, "text", title=f"{n}: {description}"))
         print()
+    # the same model's numbers: exact (closed form), the 30-digit oracle, and every float64 route against it
+    from .check.report import check_model
+    from .library import get_model
+    from .methods import compute
+    model = get_model("linear")
+    for method in ("exact", "oracle"):
+        print(f"symode grad linear --method {method}")
+        sys.stdout.write(compute(model, method, digits=30).to_table())
+        print()
+    print("symode check linear --steps 400")
+    sys.stdout.write(check_model(model, steps=400).to_markdown())
     return 0
 
 
