@@ -57,16 +57,17 @@ NAME_RE: re.Pattern = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z", re.ASCII)
 #: numerical work starts; violating one raises SpecError naming the cap and its value.
 LIMITS: dict = {
     # Longest expression text in characters.  Bounds the parser's time and memory and the size of the
-    # syntax tree; a written-out 16-unit MLP right-hand side is ~2,000 characters.
+    # syntax tree; one written-out state equation of a 2-state, 16-unit tanh MLP is ~730 characters.
     "max_text_length": 10_000,
-    # Most syntax nodes (numbers, names, operators, calls) in one expression.  Building an n-term sum by
-    # repeated binary Add costs O(n^2) in SymPy; 2,000 keeps the worst case well under a second.
+    # Most syntax nodes (numbers, names, operations, calls) in one expression; the 16-unit MLP equation
+    # above has ~230.  Bounds SymPy's construction work (a 1,000-term sum of distinct names: ~0.2 s).
     "max_nodes": 2_000,
     # Deepest nesting of brackets or of operations.  The converter recurses once per level, SymPy's own
-    # algorithms recurse on expression depth, and Python's parser fails (MemoryError) near a few thousand.
+    # algorithms recurse on expression depth, and Python's parser refuses brackets beyond 200 deep and
+    # fails (MemoryError) on ~9,000 nested unary minuses.
     "max_depth": 100,
     # Largest |exponent| of ``**`` when the exponent is a number.  ``9**9**9**9`` would otherwise ask
-    # SymPy for a number with ~10**8 digits; x**100 is already beyond any sensible model term.
+    # SymPy for 9**387420489 (3.7e8 digits); x**100 is already beyond any sensible model term.
     "max_exponent": 100,
     # Most decimal digits in the numerator or denominator of a constant produced while parsing.  Twice
     # float64's decimal range (2 x 308) plus slack, so a product of two representable literals still
@@ -454,9 +455,11 @@ class _Converter:
         # build one n-ary Add (or Mul for "a * b / c ...") instead of n binary ones: no recursion depth
         # per term, and O(n log n) in SymPy instead of the O(n^2) of re-flattening after every "+".
         cls = _op_class(node.op)
-        if cls is None:
-            left, lc = self.convert(node.left)
-            return self.apply_binop(node, left, lc)
+        if cls is None:  # ** (right-nested) or a refused operator
+            if isinstance(node.op, ast.Pow):
+                left, lc = self.convert(node.left)
+                return self.apply_binop(node, left, lc)
+            return self.apply_binop(node, sympy.Integer(0), True)  # raises before converting anything
         spine = []
         cur: ast.AST = node
         while isinstance(cur, ast.BinOp) and _op_class(cur.op) == cls:
@@ -476,33 +479,23 @@ class _Converter:
         return self.check_value(value, node, const), const
 
     def apply_binop(self, node: ast.BinOp, left: sympy.Expr, lc: bool) -> tuple[sympy.Expr, bool]:
+        """``left ** right`` with the exponent cap; every other operator here is refused."""
         op = node.op
         if isinstance(op, ast.BitXor):
             raise self.fail(node, "'^' is bitwise XOR in Python syntax, not a power: use ** for powers")
-        if not isinstance(op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)):
+        if not isinstance(op, ast.Pow):
             what = _BINOP_NAMES.get(type(op), type(op).__name__)
             raise self.fail(node, f"the operator {what} is not allowed (use + - * / **)")
         right, rc = self.convert(node.right)
-        const = lc and rc
-        if isinstance(op, ast.Add):
-            value = left + right
-        elif isinstance(op, ast.Sub):
-            value = left - right
-        elif isinstance(op, ast.Mult):
-            value = left * right
-        elif isinstance(op, ast.Div):
-            value = left / right
-        else:
-            if right.is_Number:
-                cap = LIMITS["max_exponent"]
-                if abs(right) > cap:
-                    raise self.fail(
-                        node,
-                        f"the exponent {_quote(str(right))[1:-1]} exceeds the cap |exponent| <= {cap} "
-                        "(LIMITS['max_exponent'])",
-                    )
-            value = left**right
-        return self.check_value(value, node, const), const
+        if right.is_Number:
+            cap = LIMITS["max_exponent"]
+            if abs(right) > cap:
+                raise self.fail(
+                    node,
+                    f"the exponent {_quote(str(right))[1:-1]} exceeds the cap |exponent| <= {cap} "
+                    "(LIMITS['max_exponent'])",
+                )
+        return self.check_value(left**right, node, lc and rc), lc and rc
 
     def call(self, node: ast.Call) -> tuple[sympy.Expr, bool]:
         if not isinstance(node.func, ast.Name):
@@ -627,4 +620,7 @@ def parse_expression(text: object, names: Mapping[str, sympy.Expr], field: str) 
         raise SpecError(f"{field}: {_quote(src)} is not a scalar expression")
     if value.has(*_NONFINITE):
         raise SpecError(f"{field}: {_quote(src)} is not finite (division by zero, log(0) or similar)")
+    if value.has(sympy.I):
+        # e.g. sqrt(c) where a name maps to a negative constant: models are real
+        raise SpecError(f"{field}: {_quote(src)} is not real (it contains the imaginary unit)")
     return value
