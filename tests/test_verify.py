@@ -1,0 +1,348 @@
+"""``symode verify``: derivation documents checked claim by claim.
+
+Independent references used here:
+- hand differentiation of the seed's loss (a x + b - y)²: ∂/∂a = 2 (a x + b - y) x, ∂/∂b = 2 (a x + b - y)
+  (the factor 1, not Y), and of (z_t - z_T)²: ∂/∂z_T = 2 (z_T - z_t), ∂/∂z_t = 2 (z_t - z_T);
+- the definition of gradient descent, θ ← θ - LR ∂loss/∂θ, so the page's θ - 2 LR ∂loss/∂θ moves exactly twice
+  as far from θ (checked on the reported values, whatever the ODE's derivative is);
+- textbook identities (sin² + cos² = 1, √(x²) = |x| ≠ x for x < 0) for the checker itself;
+- mutants of the adjoint document's claims (sign flip, dropped term, transposed Jacobian) are wrong by
+  construction, so the verifier must call each FALSE.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sympy
+
+from symode.expr import parse_expression
+from symode.verify import check, parse_document, read_document, verify_document
+
+ROOT = Path(__file__).resolve().parents[1]
+DERIVATIONS = ROOT / "derivations"
+DOCS = sorted(DERIVATIONS.glob("*.md"))
+SEED = DERIVATIONS / "seed-neural-ode.md"
+ADJOINT = DERIVATIONS / "adjoint-method.md"
+FORWARD = DERIVATIONS / "forward-sensitivity.md"
+
+#: Tolerances of this module, with reasons.
+TOL = {
+    # Reported values are printed with 20 significant digits; comparisons of them with an independent formula
+    # evaluated in mpmath/SymPy at 30 digits agree to the 20 printed digits, so 1e-15 relative has margin.
+    "reported_rtol": 1e-15,
+}
+
+_ROW = re.compile(r"^\| (?P<where>[^|]+?):(?P<line>\d+) \| (?P<kind>[a-z]+) \| (?P<claim>.*) \| (?P<status>[^|]+) \|$")
+
+
+def _table(report: str) -> dict:
+    """{(file name, line): status word} from the report's table."""
+    out = {}
+    for row in report.splitlines():
+        m = _ROW.match(row)
+        if m:
+            out[(Path(m["where"]).name, int(m["line"]))] = m["status"].split()[0]
+    return out
+
+
+def _expectations(path: Path) -> dict:
+    """{line: expect} for every claim line of a document, read straight from its text (not via the parser):
+    the block's `expect:` value, or TRUE where a block has none."""
+    expect, inside, out = None, False, {}
+    for i, line in enumerate(path.read_text().splitlines(), start=1):
+        s = line.strip()
+        if s.startswith("```claim"):
+            inside, expect = True, "TRUE"
+        elif s.startswith("```") and inside:
+            inside = False
+        elif inside and s.startswith("expect:"):
+            expect = s.split(":", 1)[1].strip()
+        elif inside and s and not s.startswith("#"):
+            out[i] = expect
+    return out
+
+
+def _run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "symode.cli", "verify", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The real CLI on the real documents
+
+
+@pytest.mark.slow
+def test_cli_on_all_derivations_reports_every_claim_as_the_documents_state():
+    """Acceptance: `symode verify derivations/*.md` -- seed errors FALSE, every other claim TRUE; exit 1."""
+    assert {SEED, ADJOINT, FORWARD} <= set(DOCS)
+    proc = _run_cli(*DOCS)
+    assert proc.returncode == 1, proc.stderr  # the seed file has FALSE claims
+    table = _table(proc.stdout)
+    for doc in (SEED, ADJOINT, FORWARD):
+        expected = _expectations(doc)
+        assert expected, f"{doc.name} has no claims"
+        got = {line: status for (name, line), status in table.items() if name == doc.name}
+        assert got == expected, f"{doc.name}: verdicts differ from the document"
+        if doc is not SEED:
+            assert set(expected.values()) == {"TRUE"}
+    assert "ERROR" not in {s for s in table.values()}
+
+
+def test_seed_document_states_a_verdict_for_every_claim_and_finds_the_known_errors():
+    doc = read_document(SEED)
+    assert not doc.problems, [p.message for p in doc.problems]
+    results = {r.line: r for r in verify_document(doc)}
+    # every claim of the seed file carries an expect: annotation, and the verifier agrees with each
+    for r in results.values():
+        assert r.expect is not None, f"line {r.line}: no expect: annotation"
+        assert r.status == r.expect, f"line {r.line} {r.text!r}: expected {r.expect}, got {r.status}"
+    by_text = {r.text: r for r in results.values()}
+
+    # b-update multiplies by Y where ∂(a x + b - y)²/∂b has factor 1
+    r = by_text["b <- b - 2*(a*x + b - y)*Y*LR"]
+    assert r.status == "FALSE"
+    p = {k: sympy.Rational(v) for k, v in r.point.items()}
+    hand = p["b"] - p["LR"] * 2 * (p["a"] * p["x"] + p["b"] - p["y"])       # gradient descent, by hand
+    page = p["b"] - 2 * (p["a"] * p["x"] + p["b"] - p["y"]) * p["Y"] * p["LR"]
+    assert sympy.Rational(r.values[0]) == hand and sympy.Rational(r.values[1]) == page and hand != page
+    _assert_same(r.corrected, "b - 2*LR*(a*x + b - y)", "a b x y LR")
+
+    # ∂loss/∂z_T: prediction reading FALSE (sign), target reading TRUE
+    r = by_text["dlossT/dzT = 2*(zt - zT)"]
+    assert r.status == "FALSE"
+    p = {k: sympy.Rational(v) for k, v in r.point.items()}
+    assert sympy.Rational(r.values[0]) == 2 * (p["zT"] - p["zt"]) == -sympy.Rational(r.values[1]) != 0
+    _assert_same(r.corrected, "2*(zT - zt)", "zT zt")
+    assert by_text["dlossT/dzt = 2*(zt - zT)"].status == "TRUE"
+
+    # θ update: an extra factor 2 relative to gradient descent, per component
+    for name in ("a", "b"):
+        r = by_text[f"{name} <- {name} - 2*dlossODE/d{name}*LR using lossODE"]
+        assert r.status == "FALSE"
+        theta = sympy.Rational(r.point[name])
+        ref, stated = sympy.Float(r.values[0], 30), sympy.Float(r.values[1], 30)
+        # gradient descent moves θ by -LR g, the page by -2 LR g: (stated - θ) = 2 (ref - θ), g != 0
+        assert ref != theta
+        assert abs((stated - theta) - 2 * (ref - theta)) <= TOL["reported_rtol"] * abs(stated - theta)
+    # the page's generic rule a = a - dloss/da (unit step) is transcribed as an identity and holds
+    assert by_text["a - dloss/da = a - 2*(a*x + b - y)*x"].status == "TRUE"
+
+
+def _assert_same(text: str, expected: str, names: str):
+    """The reported corrected right-hand side equals the hand-written one (both parsed safely)."""
+    syms = {n: sympy.Symbol(n, real=True) for n in names.split()}
+    if "LR" in syms:
+        syms["LR"] = sympy.Symbol("LR", positive=True)
+    got = parse_expression(text, syms, "corrected")
+    want = parse_expression(expected, syms, "expected")
+    assert sympy.expand(got - want) == 0, (text, expected)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Mutation test on the adjoint document
+
+
+def _split_rhs(text: str):
+    """(lhs, rhs, suffix) of a claim line 'LHS = RHS [where ...]' (documents write ' = ' with spaces)."""
+    body, sep, where = text.partition(" where ")
+    lhs, rhs = body.split(" = ", 1)
+    return lhs, rhs, (sep + where)
+
+
+def _terms(rhs: str) -> list[str]:
+    """Top-level additive terms of an expression text, each with its sign."""
+    terms, depth, start = [], 0, 0
+    for i, ch in enumerate(rhs):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch in "+-" and depth == 0 and i > 0 and rhs[:i].rstrip()[-1:] not in "*/(+-":
+            terms.append(rhs[start:i])
+            start = i
+    terms.append(rhs[start:])
+    return [t.strip() for t in terms if t.strip()]
+
+
+def _mutants(text: str) -> dict:
+    lhs, rhs, suffix = _split_rhs(text)
+    out = {"sign flip": f"{lhs} = -({rhs}){suffix}"}
+    terms = _terms(rhs)
+    # one mutant per term (a term may be identically 0, e.g. -lambda_y*dfy/da; the test keeps a real one)
+    out["dropped term"] = [f"{lhs} = {' '.join(terms[:k] + terms[k + 1:]) if len(terms) > 1 else '0'}{suffix}"
+                           for k in reversed(range(len(terms)))]
+    # transposed Jacobian: ∂F_i/∂z_j -> ∂F_j/∂z_i for the component families f and T of the 2-state model,
+    # in the right-hand side (the stated formula); in the left-hand side where the right has no entry (a
+    # claimed Jacobian entry, or an identity whose left side carries the Jacobian).  Transposing both sides
+    # of an identity that holds for any matrix would give another true identity, not a mutant.
+    def transpose(part: str) -> str:
+        return re.sub(r"\bd([fT])([xy])/d([xy])\b",
+                      lambda m: f"d{m[1]}{m[3]}/d{m[2]}" if m[2] != m[3] else m[0], part)
+    if transpose(rhs) != rhs:
+        out["transposed Jacobian"] = f"{lhs} = {transpose(rhs)}{suffix}"
+    elif transpose(lhs) != lhs:
+        out["transposed Jacobian"] = f"{transpose(lhs)} = {rhs}{suffix}"
+    return out
+
+
+def _changed(doc, claim, text: str) -> bool:
+    """True when the mutant's sides differ from the original's (a structurally different expression)."""
+    m = doc.parse_claim(text, claim.line)
+    return sympy.expand(m.reference - claim.reference) != 0 or sympy.expand(m.stated - claim.stated) != 0
+
+
+@pytest.mark.slow
+def test_every_mutant_of_the_adjoint_document_is_reported_false():
+    """Acceptance: sign flip, dropped term and transposed Jacobian of each TRUE claim -> FALSE."""
+    doc = read_document(ADJOINT)
+    assert not doc.problems
+    assert len(doc.claims) >= 30
+    n_transposed = 0
+    for claim in doc.claims:
+        for what, mutant in _mutants(claim.text).items():
+            if isinstance(mutant, list):  # dropped term: the first candidate that changes the claim
+                mutant = next(t for t in mutant if _changed(doc, claim, t))
+            assert _changed(doc, claim, mutant), f"line {claim.line} {what}: not a mutant: {mutant!r}"
+            m = doc.parse_claim(mutant, claim.line)
+            v = check(m.reference, m.stated, m.positive)
+            assert v.status == "FALSE", f"line {claim.line} {what}: {mutant!r} -> {v.status} ({v.detail})"
+            assert v.point and v.values[0] != v.values[1]
+            n_transposed += what == "transposed Jacobian"
+    assert n_transposed == 7  # 2 Jacobian entries, 2 ε steps, 2 adjoint ODEs, the λᵀf identity
+
+
+# ---------------------------------------------------------------------------------------------------
+# Malformed documents
+
+
+BAD = """# a document with malformed claims
+```symbols
+params: a, b
+data: x, y
+lr: LR
+f := a*x + b
+loss := (f - y)**2
+loss: loss
+```
+
+```claim
+dloss/db = 2*(a*x + b - y)
+dloss/da = 2*(a*x + b - y)*
+dloss/da = 2*(a*x + b - w)*x
+dloss/da = erf(x)
+dloss/db = 2*(a*x + b - y)*x
+a <- a - 2*(a*x + b - y)*x*LR
+```
+"""
+
+
+def test_malformed_claims_are_reported_with_file_and_line_and_the_rest_is_checked(tmp_path):
+    path = tmp_path / "bad.md"
+    path.write_text(BAD)
+    results = {r.line: r for r in verify_document(parse_document(BAD, str(path)))}
+    assert results[12].status == "TRUE"
+    for line, needle in ((13, "syntax error"), (14, "unknown name 'w'"), (15, "unknown function 'erf'")):
+        assert results[line].status == "ERROR"
+        assert results[line].detail.startswith(f"{path}:{line}"), results[line].detail
+        assert needle in results[line].detail
+    assert results[16].status == "FALSE"   # ∂/∂b has no factor x
+    assert results[17].status == "TRUE"
+    proc = _run_cli(path)
+    assert proc.returncode == 1
+    for line in (13, 14, 15):
+        assert f"{path}:{line}" in proc.stdout
+
+
+def test_declaration_errors_are_reported_and_dependent_claims_say_why(tmp_path):
+    text = "```symbols\nparams: a\ndata: x\ng := a*\nsin := 2\n```\n```claim\ndg/da = x\n```\n```claim\nunclosed\n"
+    results = {r.line: r for r in verify_document(parse_document(text, "doc.md"))}
+    assert results[4].status == "ERROR" and "syntax error" in results[4].detail
+    assert results[8].status == "ERROR" and "line 4" in results[8].detail
+    assert results[10].status == "ERROR" and "never closed" in results[10].detail
+
+
+def test_missing_file_is_one_line_and_exit_2(tmp_path):
+    proc = _run_cli(tmp_path / "nope.md")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "nope.md" in proc.stderr
+
+
+def test_out_option_writes_the_same_report(tmp_path):
+    path = tmp_path / "ok.md"
+    path.write_text("```symbols\nparams: a\n```\n```claim\nda/da = 1\n```\n")
+    out = tmp_path / "report.md"
+    proc = _run_cli(path, "--out", out)
+    assert proc.returncode == 0
+    assert out.read_text() == proc.stdout and "TRUE (symbolic)" in proc.stdout
+
+
+# ---------------------------------------------------------------------------------------------------
+# The checker itself
+
+
+x = sympy.Symbol("x", real=True)
+p = sympy.Symbol("p", positive=True)
+
+
+def test_numeric_fallback_is_labelled_as_numeric():
+    v = check(sympy.sin(x) ** 2 + sympy.cos(x) ** 2, sympy.Integer(1), prove=False)
+    assert v.status == "TRUE" and v.method.startswith("numeric") and "evidence, not proof" in v.detail
+
+
+def test_false_claim_gets_a_counterexample_in_the_domain():
+    v = check(sympy.sqrt(x ** 2), x)  # √(x²) = |x|: false for x < 0
+    assert v.status == "FALSE"
+    assert sympy.Rational(v.point["x"]) < 0
+    assert sympy.Rational(v.values[0]) == -sympy.Rational(v.values[1])
+
+
+def test_positive_symbols_are_sampled_positive():
+    assert check(sympy.sqrt(p ** 2), p).status == "TRUE"
+
+
+def test_no_point_in_the_domain_is_undecided():
+    v = check(sympy.log(-p), sympy.log(p), prove=False)  # log of a negative number: never real
+    assert v.status == "UNDECIDED" and "domain" in v.detail
+
+
+def test_expect_mismatch_is_flagged_in_the_report():
+    from symode.verify import markdown
+    text = "```symbols\nparams: a\n```\n```claim\nexpect: FALSE\nda/da = 1\n```\n"
+    results = verify_document(parse_document(text, "doc.md"))
+    assert results[0].status == "TRUE" and results[0].matches_expectation is False
+    assert "differ from the document's `expect:`" in markdown(results)
+
+
+@pytest.mark.parametrize("decl, needle", [
+    ("params: a, da", "ambiguous"),          # da/da: derivative or quotient?
+    ("params: a__b", "'__'"),               # reserved for generated names
+    ("params: where", "reserved word"),
+    ("params: a, a", "declared twice"),
+])
+def test_ambiguous_or_reserved_names_are_refused(decl, needle):
+    doc = parse_document(f"```symbols\n{decl}\n```\n", "doc.md")
+    assert doc.problems and needle in doc.problems[0].message
+    assert doc.problems[0].message.startswith("doc.md:2")
+
+
+def test_user_text_cannot_reach_a_generated_name():
+    text = "```symbols\nparams: a\nf := a**2\n```\n```claim\ndf/da = Q__1\n```\n"
+    results = verify_document(parse_document(text, "doc.md"))
+    assert results[0].status == "ERROR" and "'__'" in results[0].detail
+
+
+def test_exponentially_nested_definitions_are_refused_quickly():
+    import time
+    lines = ["params: a", "f0 := a"] + [f"f{i} := f{i - 1}*(f{i - 1} + 1)" for i in range(1, 40)]
+    text = "```symbols\n" + "\n".join(lines) + "\n```\n```claim\nf39 = a\n```\n"
+    start = time.perf_counter()
+    doc = parse_document(text, "doc.md")
+    # 2**k nodes at level k: the cap (50,000 nodes) is passed near level 15; the claim on f39 cannot be read
+    assert time.perf_counter() - start < 10
+    assert any("MAX_EXPRESSION_NODES" in p.message for p in doc.problems)
+    assert doc.entries[-1][0] == "problem"
