@@ -12,6 +12,14 @@ Public API (everything else is private and may change):
 """
 __version__ = "0.1.0"
 
+__all__ = [
+    "BuildError", "CompilerNotFound", "DerivationError", "IntegrationError", "NoClosedFormError", "SpecError",
+    "SymodeError", "TranslationError", "VerificationError", "get_model", "mlp_model", "model_names",
+    "resolve_model", "METHODS", "compute", "T", "Model", "Observation", "GradResult", "dump_spec", "load_spec",
+    "load_spec_file", "Derivation", "derive", "LinearRegression", "render", "check_model", "oracle_gradient",
+    "exact_gradient", "export_golden", "load_golden",
+]
+
 from .errors import (BuildError, CompilerNotFound, DerivationError, IntegrationError, NoClosedFormError,  # noqa: F401
                      SpecError, SymodeError, TranslationError, VerificationError)
 from .library import get_model, mlp_model, model_names, resolve_model  # noqa: F401
@@ -22,3 +30,17 @@ from .spec import dump_spec, load_spec, load_spec_file  # noqa: F401
 from .symbolic.derive import Derivation, derive  # noqa: F401
 from .symbolic.regression import LinearRegression  # noqa: F401
 from .symbolic.render import render  # noqa: F401
+
+
+def __getattr__(name):
+    # the numeric stages load lazily (CasADi, gmpy2, the Taylor tape): importing symode stays cheap
+    lazy = {"check_model": ("symode.check.report", "check_model"),
+            "oracle_gradient": ("symode.oracle.engine", "oracle_gradient"),
+            "exact_gradient": ("symode.oracle.engine", "exact_gradient"),
+            "export_golden": ("symode.oracle.export", "export_golden"),
+            "load_golden": ("symode.oracle.export", "load_golden")}
+    if name in lazy:
+        import importlib
+        module, attr = lazy[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'symode' has no attribute {name!r}")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 
 try:
@@ -225,22 +225,25 @@ def _declare(symbols: dict, name, field: str):
 _DUMP_FUNCS = {"sin", "cos", "tan", "exp", "log", "tanh", "sinh", "cosh", "atan", "asinh"}
 
 
-def _decimal_text(v, field: str) -> str:
-    """Exact decimal text of a rational with a terminating decimal expansion (else SpecError)."""
+def decimal_text(v, field: str) -> str:
+    """Exact decimal text of a rational number with a terminating expansion (else SpecError).
+
+    Used wherever symode writes numbers for others to read (spec files, golden files): the text parses back
+    to exactly the same rational.
+    """
     import sympy
-    v = sympy.nsimplify(v) if not isinstance(v, sympy.Rational) else v
     if not isinstance(v, sympy.Rational):
-        raise SpecError(f"{field}: {v} is not a rational number; a spec stores exact decimals only")
-    p, q = int(v.p), int(v.q)
-    q2 = q
+        raise SpecError(f"{field}: {v} is not a rational number; exact decimals only")
+    q = r = int(v.q)
     for f in (2, 5):
-        while q2 % f == 0:
-            q2 //= f
-    if q2 != 1:
-        raise SpecError(f"{field}: {v} has no finite decimal expansion; a spec stores exact decimals only")
-    d = Decimal(p) / Decimal(q)  # exact: q divides a power of ten, and the context has ample precision
-    text = format(d.normalize(), "f")
-    return text if "." in text or "e" in text.lower() else text
+        while r % f == 0:
+            r //= f
+    if r != 1:
+        raise SpecError(f"{field}: {v} has no finite decimal expansion; exact decimals only")
+    # exact: q divides a power of ten no larger than q**2, and the context gets enough digits for that
+    with localcontext() as ctx:
+        ctx.prec = len(str(abs(int(v.p)))) + 2 * len(str(q)) + 5
+        return format((Decimal(int(v.p)) / Decimal(q)).normalize(), "f")
 
 
 def expr_to_text(expr, field: str = "expression") -> str:
@@ -302,12 +305,12 @@ def dump_spec(model: Model) -> str:
     lines.append("states = [" + ", ".join(_toml_str(n) for n in model.state_names) + "]")
     lines.append("rhs = [" + ", ".join(_toml_str(expr_to_text(e, f"rhs[{i}]")) for i, e in enumerate(model.rhs)) + "]")
     lines.append("z0 = [" + ", ".join(_toml_str(expr_to_text(e, f"z0[{i}]")) for i, e in enumerate(model.z0)) + "]")
-    lines.append(f"t0 = {_toml_str(_decimal_text(model.t0, 't0'))}")
-    lines.append(f"t1 = {_toml_str(_decimal_text(model.t1, 't1'))}")
+    lines.append(f"t0 = {_toml_str(decimal_text(model.t0, 't0'))}")
+    lines.append(f"t1 = {_toml_str(decimal_text(model.t1, 't1'))}")
     lines.append("")
     lines.append("[params]")
     for p in model.params:
-        lines.append(f"{p.name} = {_toml_str(_decimal_text(model.param_values[p], 'params.' + p.name))}")
+        lines.append(f"{p.name} = {_toml_str(decimal_text(model.param_values[p], 'params.' + p.name))}")
     lines.append("")
     lines.append("[loss]")
     if model.terminal is not None:
@@ -321,10 +324,10 @@ def dump_spec(model: Model) -> str:
             if row is None:
                 raise SpecError(f"loss.observations[{i}]: only squared-error observation terms can be written "
                                 f"to a spec")
-            rows.append("[" + ", ".join(_toml_str(_decimal_text(v, f"loss.observations.data[{i}]")) for v in row) + "]")
+            rows.append("[" + ", ".join(_toml_str(decimal_text(v, f"loss.observations.data[{i}]")) for v in row) + "]")
         lines.append("")
         lines.append("[loss.observations]")
-        lines.append("times = [" + ", ".join(_toml_str(_decimal_text(o.time, "loss.observations.times"))
+        lines.append("times = [" + ", ".join(_toml_str(decimal_text(o.time, "loss.observations.times"))
                                              for o in model.observations) + "]")
         lines.append("data = [" + ", ".join(rows) + "]")
     return "\n".join(lines) + "\n"

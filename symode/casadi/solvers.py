@@ -48,7 +48,7 @@ from typing import Sequence
 
 import casadi
 
-from symode.casadi.schemes import Tableau, get_scheme
+from symode.casadi.schemes import get_scheme
 from symode.casadi.translate import nearest_double
 from symode.errors import SpecError
 

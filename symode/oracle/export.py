@@ -25,15 +25,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from decimal import Decimal, localcontext
 from pathlib import Path
 
-import sympy
 
 from .. import __version__
 from ..errors import SpecError, SymodeError
 from ..model import Model
-from ..spec import MODEL_NAME_RE, dump_spec, load_spec
+from ..spec import MODEL_NAME_RE, decimal_text, dump_spec, load_spec
 from .engine import oracle_gradient
 
 __all__ = ["GOLDEN_FORMAT", "GOLDEN_FORMAT_VERSION", "golden_case", "golden_case_from_spec", "export_golden",
@@ -45,31 +43,13 @@ _KEYS = ("format", "format_version", "model", "spec", "params", "t0", "t1", "dig
          "generator")
 
 
-def _decimal(v, field: str) -> str:
-    """Exact decimal text of a rational number with a terminating expansion (else SpecError)."""
-    if not isinstance(v, sympy.Rational):
-        raise SpecError(f"{field}: {v} is not a rational number; a golden file stores exact decimals only")
-    q = int(v.q)
-    r = q
-    for f in (2, 5):
-        while r % f == 0:
-            r //= f
-    if r != 1:
-        raise SpecError(f"{field}: {v} has no finite decimal expansion; a golden file stores exact decimals only")
-    # exact: q divides a power of ten no larger than q**2, and the context gets enough digits for that
-    with localcontext() as ctx:
-        ctx.prec = len(str(abs(int(v.p)))) + 2 * len(str(q)) + 5
-        text = format((Decimal(int(v.p)) / Decimal(q)).normalize(), "f")
-    return text
-
-
 def golden_case(model: Model, digits: int = 30, *, quiet: bool | None = None) -> dict:
     """The golden-case object of ``model`` (see the module docstring); computes the oracle."""
     if not MODEL_NAME_RE.match(model.name):
         raise SpecError(f"model name {model.name!r} cannot name a golden file; use letters, digits, '_' and '-'")
     spec = dump_spec(model)
-    params = {p.name: _decimal(model.param_values[p], f"params.{p.name}") for p in model.params}
-    t0, t1 = _decimal(model.t0, "t0"), _decimal(model.t1, "t1")
+    params = {p.name: decimal_text(model.param_values[p], f"params.{p.name}") for p in model.params}
+    t0, t1 = decimal_text(model.t0, "t0"), decimal_text(model.t1, "t1")
     result = oracle_gradient(model, digits, quiet=quiet)
     reference = result.to_dict()
     reference.pop("stats", None)  # timings differ from run to run; the reference values do not
