@@ -40,7 +40,7 @@ def model_equations(d) -> list[Equation]:
 
     def tf(e):
         """State symbols -> z(t), so displayed right-hand sides read as functions of time."""
-        return e.subs(zf, simultaneous=True)
+        return e.xreplace(zf)  # plain symbol -> function replacement: xreplace is exact and fast
 
     def at(time):
         return {s: sympy.Function(s.name)(time) for s in m.states}
@@ -51,11 +51,11 @@ def model_equations(d) -> list[Equation]:
     ]
     loss = sympy.Integer(0)
     if m.terminal is not None:
-        loss += m.terminal.subs(at(t1), simultaneous=True)
+        loss += m.terminal.xreplace(at(t1))
     for o in m.observations:
-        loss += o.term.subs(at(o.time), simultaneous=True)
+        loss += o.term.xreplace(at(o.time))
     if m.running is not None:
-        loss += sympy.Integral(m.running.subs(zf, simultaneous=True), (t, t0, t1))
+        loss += sympy.Integral(m.running.xreplace(zf), (t, t0, t1))
     eqs.append(Equation("loss", sympy.Symbol("L"), loss, f"the loss, t_0 = {m.t0}, t_1 = {m.t1}"))
     eqs += [
         Equation("dfdz", Label("df/dz", r"\frac{\partial f}{\partial z}"), d.dfdz, "Jacobian of f in the state"),
@@ -75,19 +75,19 @@ def model_equations(d) -> list[Equation]:
     eqs += [
         Equation("sensitivity", D(Sf, t), tf(d.sens_rhs), "forward sensitivity S = dz/dθ: dS/dt = f_z S + f_θ"),
         Equation("sensitivity_initial", Label("S(t0)", r"S(t_0)"), d.sens_init, "S(t0) = dz0/dθ"),
-        Equation("adjoint", D(lam_f, t), tf(d.adjoint_rhs.subs(dict(zip(d.lam, lam_f)))),
+        Equation("adjoint", D(lam_f, t), tf(d.adjoint_rhs.xreplace(dict(zip(d.lam, lam_f)))),
                  "adjoint λ = dL/dz(t), integrated backward: dλ/dt = -f_zᵀ λ - r_zᵀ"),
-        Equation("adjoint_final", lam_f.subs(t, t1), d.adjoint_final.subs(at(t1), simultaneous=True),
+        Equation("adjoint_final", lam_f.subs(t, t1), d.adjoint_final.xreplace(at(t1)),
                  "λ(t1) = dℓ/dz at z(t1) (zero without a terminal term)"),
     ]
     for i, (time, jump) in enumerate(d.adjoint_jumps):
         eqs.append(Equation(f"adjoint_jump_{i}", Label(f"Delta lambda(t={time})", rf"\Delta\lambda({sympy.latex(time)})"),
-                            jump.subs(at(time), simultaneous=True),
+                            jump.xreplace(at(time)),
                             f"going backward through t = {time}: λ += dℓ_{i}/dz"))
     mu_f = sympy.Matrix([sympy.Function(s.name)(t) for s in d.mu])
     lam0 = lam_f.subs(t, t0)
     eqs += [
-        Equation("adjoint_quadrature", D(mu_f, t), tf(d.adjoint_quad_rhs.subs(dict(zip(d.lam, lam_f)))),
+        Equation("adjoint_quadrature", D(mu_f, t), tf(d.adjoint_quad_rhs.xreplace(dict(zip(d.lam, lam_f)))),
                  "μ(t1) = 0, so μ(t0) = ∫ (λᵀ f_θ + r_θ) dt"),
         Equation("grad_theta", Label("dL/dtheta", r"\frac{dL}{d\theta}"),
                  (mu_f.subs(t, t0) + d.dz0dp.T * lam0 + d.dldp_terminal
@@ -100,10 +100,10 @@ def model_equations(d) -> list[Equation]:
     ]
     if d.grad_t1_expr is not None:
         eqs.append(Equation("grad_t1", Label("dL/dt1", r"\frac{dL}{dt_1}"),
-                            d.grad_t1_expr.subs(at(t1), simultaneous=True),
+                            d.grad_t1_expr.xreplace(at(t1)),
                             "dL/dt1 = ∂ℓ/∂z · f(z(t1), t1) + r(z(t1), t1)"))
     aug_states = sympy.Matrix([*zcol, *lam_f, *mu_f])
-    aug_rhs = tf(sympy.Matrix([*d.f, *d.adjoint_rhs, *d.adjoint_quad_rhs]).subs(dict(zip(d.lam, lam_f))))
+    aug_rhs = tf(sympy.Matrix([*d.f, *d.adjoint_rhs, *d.adjoint_quad_rhs]).xreplace(dict(zip(d.lam, lam_f))))
     eqs.append(Equation("augmented_backward_system", D(aug_states, t), aug_rhs,
                         "(z, λ, μ) integrated together from t1 down to t0 (Chen et al. 2018, Algorithm 1)"))
     return eqs
