@@ -616,6 +616,11 @@ def parse_expression(text: object, names: Mapping[str, sympy.Expr], field: str) 
         value, _ = conv.convert(tree.body)
     except RecursionError:  # pragma: no cover - depth is capped above; belt and braces
         raise SpecError(f"{field}: expression too deeply nested (LIMITS['max_depth'] = {max_depth})") from None
+    except (ArithmeticError, ValueError, MemoryError) as exc:
+        # SymPy's exact evaluation of huge constants can fail inside SymPy itself: with gmpy2 ground types,
+        # sqrt of a 600-digit integer raised OverflowError ("'mpz' too large to convert to float")
+        raise SpecError(f"{field}: a constant in {_quote(src)} is too large to evaluate exactly "
+                        f"({type(exc).__name__}); use smaller numbers") from None
     if not isinstance(value, sympy.Expr):
         raise SpecError(f"{field}: {_quote(src)} is not a scalar expression")
     if value.has(*_NONFINITE):
