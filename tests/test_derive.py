@@ -164,3 +164,18 @@ def test_regression_seed_model_derivatives():
     concrete = lr.dataset_dloss_da.subs(lr.n, 2).doit()
     concrete = concrete.subs({lr.X[1]: xs[0], lr.X[2]: xs[1], lr.Y[1]: ys[0], lr.Y[2]: ys[1]})
     assert sympy.expand(concrete - sympy.diff(explicit, A)) == 0
+
+
+def test_closed_form_past_a_pole_is_refused_not_evaluated():
+    """dz/dt = z², z0 = 1: z = 1/(1 - t) has a pole at t = 1 (by hand); at t1 = 2 the formula is finite (-1)
+    but no solution reaches t1, so evaluating the closed form must fail naming the time."""
+    from symode.errors import IntegrationError
+    m = Model(name="blow", states=[z], params=[], rhs=[z ** 2], z0=[1], t0=0, t1=2, terminal=z ** 2)
+    cf = derive(m).closed_form
+    assert cf and cf.method == "dsolve"
+    with pytest.raises(IntegrationError, match="singular at t = 1") as exc:
+        cf.evaluate(m, 30)
+    assert exc.value.time == 1.0
+    # the same model on [0, 1/2] is regular: z(1/2) = 2 exactly
+    m2 = Model(name="ok", states=[z], params=[], rhs=[z ** 2], z0=[1], t0=0, t1=sympy.Rational(1, 2), terminal=z)
+    assert abs(derive(m2).closed_form.evaluate(m2, 30)["loss"] - 2) < 1e-28

@@ -71,12 +71,45 @@ class ClosedForm:
         sub[self.T1] = model.t1
         return sub
 
+    def check_regular(self, model) -> None:
+        """Raise :class:`IntegrationError` if the solution is singular somewhere on [t0, t1] at the nominal values.
+
+        A closed form can be evaluated past a pole (dz/dt = z², z0 = 1 gives z = 1/(1 - t), finite again at
+        t = 2) although no solution of the ODE reaches t1.  Matrix-exponential solutions are entire in t and
+        need no check; ``dsolve`` solutions are checked with SymPy's ``continuous_domain``, and one that cannot
+        be checked is refused rather than trusted.
+        """
+        if self.method == "matrix exponential":
+            return
+        from sympy.calculus.util import continuous_domain
+
+        from ..errors import IntegrationError
+        sub = self.substitutions(model)
+        sub.pop(self.T1)
+        interval = sympy.Interval(model.t0, model.t1)
+        for s in self.solution:
+            e = s.subs(sub)
+            try:
+                dom = continuous_domain(e, self.t, interval)
+            except (NotImplementedError, ValueError, TypeError) as exc:
+                raise NoClosedFormError(f"cannot verify that the closed form {e} is regular on [{model.t0}, "
+                                        f"{model.t1}] ({type(exc).__name__}); use --method oracle") from None
+            bad = interval - dom
+            if bad != sympy.S.EmptySet:
+                where = bad.inf
+                raise IntegrationError(
+                    f"the closed-form solution is singular at t = {where} (about {float(where):.6g}) inside "
+                    f"[t0, t1] = [{model.t0}, {model.t1}]: the solution blows up there (a finite-time "
+                    f"singularity), so no value at t1 exists; shorten the interval", time=float(where))
+
     def evaluate(self, model, digits: int = 30) -> dict:
         """Loss and gradients at the model's nominal values as mpmath numbers with ``digits`` significant digits.
 
-        Exact substitution first, then ``evalf`` at ``digits`` + guard digits; tiny imaginary parts from complex
-        intermediate forms (e.g. eigenvalues of an underdamped oscillator) are checked and dropped.
+        The solution is first checked to be regular on [t0, t1] (:meth:`check_regular`).  Exact substitution
+        first, then ``evalf`` at ``digits`` + guard digits; tiny imaginary parts from complex intermediate forms
+        (e.g. eigenvalues of an underdamped oscillator) are checked and dropped.
         """
+        self.check_regular(model)
         sub = self.substitutions(model)
         prec = digits + 15
 
