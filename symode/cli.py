@@ -62,23 +62,12 @@ def _derive_text(model_name: str, fmt: str, closed_form: bool) -> str:
     return text
 
 
-def _budget() -> tuple[float, int]:
-    """Time (s) and memory (MiB) budget of one derivation: SYMODE_DERIVE_SECONDS / SYMODE_DERIVE_MEMORY_MB."""
-    import os
-    from .errors import SpecError
-    try:
-        return (float(os.environ.get("SYMODE_DERIVE_SECONDS", "300")),
-                int(os.environ.get("SYMODE_DERIVE_MEMORY_MB", "4096")))
-    except ValueError:
-        raise SpecError("SYMODE_DERIVE_SECONDS / SYMODE_DERIVE_MEMORY_MB must be numbers") from None
-
-
 def _cmd_derive(args) -> int:
     from .library import resolve_model
-    from .symbolic.budget import call_with_budget
+    from .symbolic.budget import budget_from_env, call_with_budget
     if args.model != "linreg":
         resolve_model(args.model)  # spec errors are reported here, before any derivation starts
-    seconds, memory = _budget()
+    seconds, memory = budget_from_env()
     # a spec is untrusted input: derive it in a child process under a time and memory budget
     text = call_with_budget(_derive_text, args.model, args.format, args.closed_form, seconds=seconds,
                             memory_mb=memory, what=f"deriving {args.model!r}")

@@ -39,11 +39,16 @@ def parameter_overrides(pairs, json_path) -> dict:
 def _cmd_grad(args) -> int:
     from .library import resolve_model
     from .methods import compute
+    from .symbolic.budget import budget_from_env, call_with_budget
     model = resolve_model(args.model)
     overrides = parameter_overrides(args.param, args.params_json)
     if overrides:
         model = model.with_values(overrides)
-    result = compute(model, args.method, digits=args.digits, scheme=args.scheme, steps=args.steps)
+    seconds, memory = budget_from_env()
+    # derivation and solve of a possibly untrusted model: in a child under the time/memory budget
+    result = call_with_budget(compute, model, args.method, seconds=seconds, memory_mb=memory,
+                              what=f"computing {args.method} gradients of {model.name!r}",
+                              kwargs=dict(digits=args.digits, scheme=args.scheme, steps=args.steps))
     sys.stdout.write(result.to_json() + "\n" if args.json else result.to_table())
     return 0
 

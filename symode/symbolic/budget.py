@@ -6,6 +6,7 @@ space limit and kills it when the time is up, so a derivation of an untrusted sp
 """
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import pickle
@@ -19,13 +20,31 @@ from ..errors import DerivationError
 DEFAULT_SECONDS = 120.0   # dsolve / integrate on the built-in models finish in a few seconds each
 DEFAULT_MEMORY_MB = 4096  # a legitimate derivation here stays far below; an explosion hits this quickly
 
+#: True inside a budgeted child: nested budgets then stay in the outermost child's process group, so the
+#: outermost parent's killpg ends every descendant (a nested group leader would escape it and run on).
+_IN_BUDGET = False
+
+
+def budget_from_env(default_seconds: float = 300.0, default_memory_mb: int = DEFAULT_MEMORY_MB) -> tuple:
+    """(seconds, MiB) for work on untrusted input: SYMODE_DERIVE_SECONDS and SYMODE_DERIVE_MEMORY_MB."""
+    try:
+        seconds = float(os.environ.get("SYMODE_DERIVE_SECONDS", default_seconds))
+        memory = int(os.environ.get("SYMODE_DERIVE_MEMORY_MB", default_memory_mb))
+    except ValueError:
+        from ..errors import SpecError
+        raise SpecError("SYMODE_DERIVE_SECONDS and SYMODE_DERIVE_MEMORY_MB must be numbers") from None
+    return seconds, memory
+
 
 class BudgetExceeded(DerivationError):
     """The computation ran past its time or memory budget."""
 
 
 def _child(conn, fn, args, memory_mb):
-    os.setpgid(0, 0)  # own process group: the parent kills grandchildren (nested budgets) with it
+    global _IN_BUDGET
+    if not _IN_BUDGET:
+        os.setpgid(0, 0)  # the outermost child leads a process group: its parent kills all descendants at once
+        _IN_BUDGET = True
     try:
         if memory_mb and sys.platform.startswith("linux"):
             import resource
@@ -44,12 +63,14 @@ def _child(conn, fn, args, memory_mb):
 
 
 def call_with_budget(fn, *args, seconds: float = DEFAULT_SECONDS, memory_mb: int = DEFAULT_MEMORY_MB,
-                     what: str = "symbolic derivation"):
-    """``fn(*args)`` in a forked child limited to ``seconds`` of wall time and ``memory_mb`` of address space.
+                     what: str = "symbolic derivation", kwargs: dict | None = None):
+    """``fn(*args, **kwargs)`` in a forked child limited to ``seconds`` of wall time and ``memory_mb`` of address space.
 
     Raises :class:`BudgetExceeded` naming ``what`` and the budget when a limit is hit; re-raises the child's own
     exception otherwise.  Where ``fork`` is unavailable the call runs in process without limits.
     """
+    if kwargs:
+        fn = functools.partial(fn, **kwargs)
     if "fork" not in multiprocessing.get_all_start_methods():
         return fn(*args)
     ctx = multiprocessing.get_context("fork")
@@ -61,16 +82,21 @@ def call_with_budget(fn, *args, seconds: float = DEFAULT_SECONDS, memory_mb: int
     send.close()
     try:
         if not recv.poll(seconds):
-            raise BudgetExceeded(f"{what} exceeded its time budget of {seconds:g} s; the expression is too large "
-                                 f"or too hard for SymPy: simplify the model or raise the budget")
+            raise BudgetExceeded(f"{what} exceeded its time budget of {seconds:g} s: simplify the model or raise "
+                                 f"the budget (SYMODE_DERIVE_SECONDS)")
         try:
             status, payload = pickle.loads(recv.recv_bytes())
         except EOFError:
             raise BudgetExceeded(f"{what} died (out of its {memory_mb} MiB memory budget or killed); "
                                  f"simplify the model or raise the budget") from None
     finally:
+        if not _IN_BUDGET:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the child and everything it started
+            except (ProcessLookupError, PermissionError):
+                pass
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started
+            os.kill(proc.pid, signal.SIGKILL)  # nested: our own child only (the outer parent's killpg covers the rest)
         except (ProcessLookupError, PermissionError):
             pass
         proc.join()
@@ -78,8 +104,8 @@ def call_with_budget(fn, *args, seconds: float = DEFAULT_SECONDS, memory_mb: int
     if status == "ok":
         return payload
     if status == "memory":
-        raise BudgetExceeded(f"{what} exceeded its memory budget of {memory_mb} MiB; simplify the model or "
-                             f"raise the budget")
+        raise BudgetExceeded(f"{what} exceeded its memory budget of {memory_mb} MiB: simplify the model or "
+                             f"raise the budget (SYMODE_DERIVE_MEMORY_MB)")
     exc, tb = payload
     if hasattr(exc, "add_note") and tb:
         exc.add_note(f"raised in the budgeted child process:\n{tb}")

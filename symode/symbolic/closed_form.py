@@ -20,7 +20,7 @@ import mpmath
 import sympy
 
 from ..errors import NoClosedFormError
-from .budget import BudgetExceeded, call_with_budget
+from .budget import BudgetExceeded, budget_from_env, call_with_budget
 
 #: Seconds allowed for the whole closed-form search of one model (dsolve and integrate can run unbounded).
 CLOSED_FORM_SECONDS = 90.0
@@ -228,8 +228,10 @@ def find_closed_form(derivation, seconds: float = CLOSED_FORM_SECONDS):
     m = derivation.model
     data = (m.states, m.params, m.t, m.rhs, m.z0, m.terminal,
             tuple((o.time, o.term) for o in m.observations), m.running)
+    env_seconds, memory = budget_from_env(default_seconds=seconds)
     try:
-        result = call_with_budget(_search, data, seconds=seconds, what=f"closed-form search for {m.name!r}")
+        result = call_with_budget(_search, data, seconds=min(seconds, env_seconds), memory_mb=memory,
+                                  what=f"closed-form search for {m.name!r}")
     except BudgetExceeded as exc:
         return NoClosedForm(f"no closed form found within the budget: {exc}")
     if isinstance(result, str):
