@@ -53,4 +53,12 @@ def compute(model: Model, method: str, **options) -> GradResult:
     unused = sorted(set(given) - set(m.options))
     if unused:
         raise SpecError(f"method {method!r} does not take {', '.join('--' + u for u in unused)}")
-    return m.gradient(model, **given).check_finite()
+    result = m.gradient(model, **given).check_finite()
+    # a kink (abs, max, ...) exactly at the evaluation point: the gradient exists only by convention, so say
+    # so on the result instead of letting a comparison silently pass or fail there
+    from .check.compare import check_differentiable
+    findings = check_differentiable(model)
+    if findings:
+        result.stats["non_differentiable"] = ("non-differentiable here; value depends on convention: "
+                                              + "; ".join(findings))
+    return result

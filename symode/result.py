@@ -126,6 +126,7 @@ class GradResult:
             rows.append(("dL/dt1", "undefined (an observation lies at t1)"))
         w = max(len(r[0]) for r in rows) + 2
         lines = head + [""] + [f"{k.ljust(w)}{v}" for k, v in rows]
-        if "warning" in self.stats:  # e.g. the back-solve adjoint lost accuracy: say which route to trust
-            lines += ["", f"WARNING: {self.stats['warning']}"]
+        for key in ("warning", "non_differentiable"):  # e.g. an unstable back-solve; a kink at this point
+            if key in self.stats:
+                lines += ["", f"WARNING: {self.stats[key]}"]
         return "\n".join(lines) + "\n"
