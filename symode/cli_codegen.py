@@ -15,14 +15,13 @@ def _generate_files(name_or_path: str, scheme: str, steps: int) -> tuple[dict, s
 
 
 def _cmd_codegen(args) -> int:
-    from .cli import _budget
     from .codegen.ctext import check_options
     from .codegen.write import write_directory
     from .library import resolve_model
-    from .symbolic.budget import call_with_budget
+    from .symbolic.budget import budget_from_env, call_with_budget
     resolve_model(args.model)  # spec errors are reported here, before any work starts
     check_options(args.scheme, args.steps)
-    seconds, memory = _budget()
+    seconds, memory = budget_from_env()
     files, prefix, names = call_with_budget(_generate_files, args.model, args.scheme, args.steps,
                                             seconds=seconds, memory_mb=memory,
                                             what=f"generating C code for {args.model!r}")
