@@ -289,10 +289,9 @@ def test_max_steps_budget():
 
 
 @pytest.mark.parametrize("rhs, match", [
-    (sp.sign(z), "sign"),
-    (sp.Heaviside(z), "Heaviside"),
+    (sp.Heaviside(z, a), "Heaviside"),  # a symbolic value at 0: refused (a number H0 is supported)
     (sp.erf(z), "erf"),
-    (sp.Max(z, 1), "Max"),
+    (sp.floor(z), "floor"),
     (z * sp.Symbol("k", real=True), "symbol k"),
     (sp.I * z, "not a finite real"),
 ])
@@ -416,3 +415,174 @@ def test_negative_mpf_inputs_keep_their_sign():
     system = TaylorSystem([z], [sp.Integer(0)], sp.Symbol("t", real=True))
     out = integrate(system, [_mp.mpf(-1.5)], _mp.mpf(-2), [_mp.mpf(-1)], digits=30)
     assert to_mpf(out[0][0]) == _mp.mpf(-1.5)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Non-smooth operations: sign (the derivative SymPy gives for Abs), Heaviside, Max, Min
+# ---------------------------------------------------------------------------------------------------------------
+
+def abs_decay_sensitivity_system():
+    """z' = -|a| z with its forward sensitivity s = dz/da: s' = (df/dz) s + df/da, both built by SymPy."""
+    s = sp.Symbol("s", real=True)
+    f = -sp.Abs(a) * z
+    ds = sp.diff(f, z) * s + sp.diff(f, a)
+    assert ds.has(sp.sign)  # SymPy differentiates Abs(a) into sign(a): the operation under test
+    return TaylorSystem([z, s], [f, ds], t, [a])
+
+
+@pytest.mark.parametrize("a_", ["0.5", "-0.5"])
+def test_sign_in_a_sensitivity_system_closed_form(a_):
+    # z = z0 exp(-|a| t)  =>  dz/da = -sign(a) t z0 exp(-|a| t)   (closed form, by hand)
+    sysm = abs_decay_sensitivity_system()
+    z0, t1 = R("1.5"), R("2")
+    out = integrate(sysm, [z0, 0], 0, [t1], [R(a_)], digits=30)[0]
+    A = mp(R(a_))
+    zref = mp(z0) * mpmath.exp(-abs(A) * mp(t1))
+    assert relerr(out[0], zref) < TOL["digits30"]
+    assert relerr(out[1], -mpmath.sign(A) * mp(t1) * zref) < TOL["digits30"]
+
+
+def test_sign_of_zero_keeps_sympys_convention():
+    # a = 0: sign(0) = 0 in SymPy (sympy.sign(0) == 0), so s' = -|0| s - 0 * z = 0 and s stays 0; z stays z0.
+    assert sp.sign(0) == 0
+    out = integrate(abs_decay_sensitivity_system(), [1, 0], 0, [2], [0], digits=30)[0]
+    assert to_mpf(out[0]) == 1 and to_mpf(out[1]) == 0
+
+
+def test_sign_and_heaviside_of_a_crossing_state():
+    # z' = cos t, z(0) = 0  =>  z = sin t: starts exactly at 0 (moving up), crosses 0 at pi and 2 pi.
+    # int_0^7 sign(sin s) ds = pi - pi + (7 - 2 pi) = 7 - 2 pi;  int_0^7 Heaviside(sin s) ds = pi + 7 - 2 pi.
+    # The third state mixes |z| with sign(2 z) (another argument node crossing at the same times):
+    # int_0^7 |sin s| ds = 5 - cos 7 (as in test_abs_crossings).
+    sysm = TaylorSystem([z, w, q, y], [sp.cos(t), sp.sign(z), sp.Heaviside(z), sp.Abs(z) + sp.sign(2 * z)], t)
+    stats = {}
+    out = integrate(sysm, [0, 0, 0, 0], 0, [7], digits=30, stats=stats)[0]
+    assert stats["abs_crossings"] == 2
+    assert relerr(out[1], 7 - 2 * mpmath.pi) < TOL["digits30"]
+    assert relerr(out[2], 7 - mpmath.pi) < TOL["digits30"]
+    assert relerr(out[3], 5 - mpmath.cos(7) + 7 - 2 * mpmath.pi) < TOL["digits30"]
+
+
+def test_sign_backward_in_time():
+    # The same integral run backward from t = 7 (z(7) = sin 7, w(7) = 0) to 0: w(0) = -(7 - 2 pi).
+    sysm = TaylorSystem([z, w], [sp.cos(t), sp.sign(z)], t)
+    out = integrate(sysm, [sp.sin(7), 0], 7, [0], digits=30)[0]
+    assert relerr(out[0], 0) < TOL["digits30"]
+    assert relerr(out[1], -(7 - 2 * mpmath.pi)) < TOL["digits30"]
+
+
+def test_argument_that_stays_at_zero():
+    # z' = 0, z(0) = 0: z stays 0, so sign(z) = 0 and Heaviside(z, H0) = H0 on the whole interval
+    # (SymPy: Heaviside(0) = 1/2, Heaviside(0, 1) = 1):  w(2) = 0, q(2) = 2 * 1/2, y(2) = 2 * 1.
+    sysm = TaylorSystem([z, w, q, y], [sp.Integer(0), sp.sign(z), sp.Heaviside(z), sp.Heaviside(z, 1)], t)
+    out = integrate(sysm, [0, 0, 0, 0], 0, [2], digits=30)[0]
+    assert [to_mpf(v) for v in out] == [0, 0, 1, 2]
+
+
+def test_max_min_closed_form():
+    # w = sin t (w' = cos t, w(0) = 0); z' = Max(w, 0, w - 1) = max(sin t, 0): z(7) = 2 + (1 - cos 7);
+    # q' = Min(w, 0): q(7) = -2;  y' = Max(w, -w) = |sin t|: y(7) = 5 - cos 7.
+    sysm = TaylorSystem([w, z, q, y], [sp.cos(t), sp.Max(w, 0, w - 1), sp.Min(w, 0), sp.Max(w, -w)], t)
+    out = integrate(sysm, [0, 0, 0, 0], 0, [7], digits=30)[0]
+    assert relerr(out[1], 3 - mpmath.cos(7)) < TOL["digits30"]
+    assert relerr(out[2], -2) < TOL["digits30"]
+    assert relerr(out[3], 5 - mpmath.cos(7)) < TOL["digits30"]
+
+
+def test_sensitivity_through_a_crossing_state_against_central_differences():
+    # z' = cos t - a |z|, z(0) = 0: z starts at 0 moving up and crosses 0 once, between t = 2 and 3 (mpmath.odefun
+    # gives z(2) = 0.569 and z(3) = -0.255; z stays negative up to 7).  The SymPy sensitivity system
+    # s' = -a sign(z) s - |z| is checked against central differences of z(7) in a (state equation alone,
+    # 60 digits, step 1e-25: see TOL["central_difference"]).  The crossings are transversal, so z(7) is
+    # smooth in a.
+    s = sp.Symbol("s", real=True)
+    f = sp.cos(t) - a * sp.Abs(z)
+    sens = TaylorSystem([z, s], [f, sp.diff(f, z) * s + sp.diff(f, a)], t, [a])
+    plain = TaylorSystem([z], [f], t, [a])
+    a_, delta = R("0.3"), sp.Rational(1, 10**25)
+    stats = {}
+    got = integrate(sens, [0, 0], 0, [7], [a_], digits=30, stats=stats)[0][1]
+    assert stats["abs_crossings"] == 1
+    zu = integrate(plain, [0], 0, [7], [a_ + delta], digits=60)[0][0]
+    zd = integrate(plain, [0], 0, [7], [a_ - delta], digits=60)[0][0]
+    fd = (to_mpf(zu) - to_mpf(zd)) / (2 * mp(delta))
+    assert relerr(got, fd) < TOL["central_difference"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Messages when the solution leaves the domain of an operation
+# ---------------------------------------------------------------------------------------------------------------
+
+def _first_time(message: str) -> float:
+    import re
+    return float(re.search(r"\bt = ([-+]?\d+\.?\d*(?:[eE][-+]?\d+)?)", message).group(1))
+
+
+@pytest.mark.parametrize("g, text", [
+    (sp.log(z), r"log\(z\): its argument approaches 0 .*domain of log"),
+    (sp.sqrt(z), r"sqrt\(z\): its argument approaches 0 .*domain of sqrt"),
+    (z ** R("1/3"), r"z\*\*\(1/3\): its base approaches 0 .*real power"),
+    (1 / z, r"1/z: its denominator approaches 0 .*division by zero"),
+])
+def test_leaving_the_domain_names_the_function(g, text):
+    # z' = -1, z(0) = 1  =>  z = 1 - t reaches 0 at t = 1 (exact), where g(z) stops being defined/smooth.
+    with pytest.raises(IntegrationError, match=text) as info:
+        integrate(TaylorSystem([z, w], [-1, g], t), [1, 0], 0, [2], digits=30)
+    assert abs(info.value.time - 1.0) < TOL["blowup_time"]
+    assert abs(_first_time(str(info.value)) - 1.0) < TOL["blowup_time"]
+
+
+def test_log_of_a_state_also_divided_by_names_log_first():
+    # log(z) and its derivative 1/z both reach their singular point at t = 1: the cause named is log.
+    sysm = TaylorSystem([z, w, q], [-1, sp.log(z), w / z], t)
+    with pytest.raises(IntegrationError, match=r"^log\(z\): .*domain of log") as info:
+        integrate(sysm, [1, 0, 0], 0, [2], digits=30)
+    assert abs(info.value.time - 1.0) < TOL["blowup_time"]
+
+
+def test_asin_reaching_its_domain_boundary():
+    # z = 1/2 - t reaches -1 at t = 3/2, the boundary of asin's domain [-1, 1].
+    with pytest.raises(IntegrationError, match=r"asin\(z\): its argument approaches -1 .*domain of asin") as info:
+        integrate(TaylorSystem([z, w], [-1, sp.asin(z)], t), [R("1/2"), 0], 0, [2], digits=30)
+    assert abs(info.value.time - 1.5) < TOL["blowup_time"]
+
+
+def test_outside_the_domain_at_the_start_says_so():
+    with pytest.raises(IntegrationError, match=r"log\(z\): log of a negative value .* at t = 0\.25.*domain of log"):
+        integrate(TaylorSystem([z], [sp.log(z)], t), [-1], R("0.25"), [1], digits=30)
+    with pytest.raises(IntegrationError, match=r"asin\(z\): asin of 2\.0, outside its real domain"):
+        integrate(TaylorSystem([z], [sp.asin(z)], t), [2], R("0.25"), [1], digits=30)
+
+
+def test_blowup_message_claims_no_domain_problem():
+    # z' = z**2, z(0) = 1: z = 1/(1 - t), a blow-up at t = 1, not a domain exit.
+    with pytest.raises(IntegrationError) as info:
+        integrate(TaylorSystem([z], [z**2], t), [1], 0, [2], digits=30)
+    msg = str(info.value)
+    assert "blow-up" in msg and "domain" not in msg and "denominator" not in msg
+    assert abs(_first_time(msg) - 1.0) < TOL["blowup_time"]
+
+
+def test_argument_starting_at_zero_backward_in_time():
+    # z' = 1, z(0) = 0 (z = t), run backward to t = -2: z < 0 on the whole interval, so
+    # w' = sign(z) = -1  =>  w(-2) = w(0) - int_{-2}^0 (-1) ds = 2;
+    # q' = |z| = -s      =>  q(-2) = q(0) - int_{-2}^0 (-s) ds = -2.
+    # (The side must come from z's first coefficient *and* the time direction: z moves into z < 0.)
+    sysm = TaylorSystem([z, w, q], [sp.Integer(1), sp.sign(z), sp.Abs(z)], t)
+    out = integrate(sysm, [0, 0, 0], 0, [-2], digits=30)[0]
+    assert [to_mpf(v) for v in out] == [-2, 2, -2]
+
+
+@pytest.mark.parametrize("rhs, z0, when", [
+    (-sp.sign(z), 1, 1.0),            # z = 1 - t reaches 0 at t = 1, then sign(z) pushes back from both sides
+    # z' = +1 below 0, -2 above, -1/2 at 0 (Heaviside(0) = 1/2): z moves down, where z' = +1 pushes it back up
+    (1 - 3 * sp.Heaviside(z), 0, 0.0),
+])
+def test_sliding_along_a_discontinuity_is_reported(rhs, z0, when):
+    # A Filippov sliding mode: no classical solution continues past `when`; the error must say so at once
+    # (not chatter through max_steps).
+    start = time.perf_counter()
+    with pytest.raises(IntegrationError, match="sliding mode") as info:
+        integrate(TaylorSystem([z], [rhs], t), [z0], 0, [2], digits=30)
+    assert abs(info.value.time - when) < TOL["blowup_time"]
+    assert time.perf_counter() - start < TOL["blowup_seconds"]

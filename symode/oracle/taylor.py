@@ -25,9 +25,15 @@ then advances the solution with Taylor's method:
   ``h = rho / e**2 * exp(-0.7/(K-1))`` with ``rho = min_j (s / ||y[j]||_inf)**(1/j)`` over the last two
   orders ``j = K-1, K`` and ``s = max(1, ||y(t)||_inf)``: the truncation error of a step is then about
   ``eps * s`` (absolute for states below 1, relative above).  The step is shortened to land exactly on
-  every output time and on every zero crossing of an ``abs`` argument: within a step ``|a|`` is the series
-  ``sign(a[0]) * a``, so each crossing (found by sampling the argument's polynomial at 4 points of the
-  step, then bisection) ends a step, and the next step takes the sign of the side it moves into.
+  every output time and on every zero crossing of the argument ``a`` of an ``Abs``, ``sign`` or
+  ``Heaviside`` (``Max``/``Min`` are built from ``Abs``): within a step ``a`` keeps one side ``s`` of 0, so
+  ``|a|`` is the series ``s * a`` and ``sign(a)``, ``Heaviside(a)`` are the constants ``s`` and
+  ``(s + 1)/2``.  Each crossing (found by sampling the argument's polynomial at 4 points of the step,
+  then bisection) ends a step, and the next step takes the side it moves into.  An argument exactly 0
+  at a step start takes the side its first nonzero Taylor coefficient points to (the step is recomputed
+  when a sign/Heaviside value depended on it); one that stays 0 keeps SymPy's values ``sign(0) = 0``,
+  ``Heaviside(0, H0) = H0``.  When the right-hand side pushes the argument back to 0 from both sides (a
+  sliding mode of a discontinuous right-hand side) the integration stops with an error.
 
 * Arithmetic.  Numbers are ``gmpy2.mpfr`` at ``digits + 10`` decimal digits (measured 4-9x faster than
   ``mpmath.mpf`` for the convolutions that dominate; see :data:`BACKEND`).  Without gmpy2 the same code
@@ -38,10 +44,15 @@ then advances the solution with Taylor's method:
 Time runs in either direction: output times before ``t0`` are reached with negative steps.
 
 Failures raise :class:`~symode.errors.IntegrationError` with ``time`` set: leaving the domain of an
-operation (log/sqrt/real power of a non-positive number, division by zero, asin/atanh/acosh outside their
-real domain), non-finite values, the step size collapsing (finite-time blow-up or a singularity of the
-right-hand side: steps shrink geometrically towards it; a step below ``MIN_STEP_FRACTION`` of the interval
-is a collapse), or the ``max_steps`` budget running out.
+operation at a step start ("log(z): log of a negative value (-1) at t = ...": log/sqrt/real power of a
+non-positive number, division by zero, asin/atanh/acosh outside their real domain), non-finite values,
+the step size collapsing (finite-time blow-up or a singularity of the right-hand side: steps shrink
+geometrically towards it; a step below ``MIN_STEP_FRACTION`` of the interval is a collapse), a sliding
+mode on a sign/Heaviside discontinuity, or the ``max_steps`` budget running out.  A collapse names its
+cause: an operation whose argument is approaching the boundary of its domain ("log(z): its argument
+approaches 0 near t = 1.0 (the solution leaves the domain of log)"; sqrt and non-integer real powers,
+whose derivatives are unbounded there; asin/acos/atanh/acosh; a denominator, "division by zero"), the
+restricted-domain functions named before divisions; else "finite-time blow-up".
 Operations outside the table raise :class:`~symode.errors.DerivationError` when the system is compiled.
 
 Known limit: the step rule trusts the last two Taylor coefficients; a solution whose coefficients of
@@ -252,20 +263,23 @@ def _to_working(value, what: str, B, bits: int):
 # --------------------------------------------------------------------------------------------------
 
 class _Op:
-    """One tape instruction: ``outs = op(ins)``; ``label`` names the user-level function in messages."""
+    """One tape instruction: ``outs = op(ins)``; ``label`` names the user-level function in messages and
+    ``expr`` (a SymPy expression, possibly holding cse symbols) is the sub-expression it computes."""
 
-    __slots__ = ("op", "outs", "ins", "extra", "label")
+    __slots__ = ("op", "outs", "ins", "extra", "label", "expr")
 
-    def __init__(self, op, outs, ins, extra=None, label=None):
+    def __init__(self, op, outs, ins, extra=None, label=None, expr=None):
         self.op, self.outs, self.ins, self.extra = op, tuple(outs), tuple(ins), extra
         self.label = label or op
+        self.expr = expr
 
     def __repr__(self):
         return f"_Op({self.op}, outs={self.outs}, ins={self.ins}, extra={self.extra!r}, label={self.label})"
 
 
 _SUPPORTED = ("+", "-", "*", "/", "integer power", "real power", "exp", "log", "sin", "cos", "tan",
-              "sinh", "cosh", "tanh", "sqrt", "atan", "asinh", "asin", "acos", "atanh", "acosh", "Abs")
+              "sinh", "cosh", "tanh", "sqrt", "atan", "asinh", "asin", "acos", "atanh", "acosh", "Abs", "sign",
+              "Heaviside (numeric value at 0)", "Max", "Min")
 
 
 class TaylorSystem:
@@ -275,7 +289,15 @@ class TaylorSystem:
     (it may appear in ``rhs``: non-autonomous systems are fine); ``params``: symbols whose values are
     given to :func:`integrate`.  Raises :class:`DerivationError` naming any operation or symbol outside
     the supported table (``+ - * /``, integer and constant real powers, exp, log, sin, cos, tan, sinh,
-    cosh, tanh, sqrt, atan, asinh, asin, acos, atanh, acosh, Abs, rational/float constants, pi, E).
+    cosh, tanh, sqrt, atan, asinh, asin, acos, atanh, acosh, Abs, sign, Heaviside, Max, Min,
+    rational/float constants, pi, E).
+
+    Non-smooth operations.  ``Abs(x)``, ``sign(x)`` and ``Heaviside(x, H0)`` are exact piecewise: within a
+    step their argument keeps one side of 0 (the integrator lands a step on every zero crossing), so
+    ``|x| = s x``, ``sign(x) = s`` and ``Heaviside(x) = (0 if s < 0 else 1)`` with ``s`` the side.  At an
+    argument that is exactly 0 and stays 0, SymPy's values are kept: ``sign(0) = 0``,
+    ``Heaviside(0, H0) = H0`` (``H0 = 1/2`` by default).  ``Max(x, y) = (x + y + |x - y|)/2`` and
+    ``Min(x, y) = (x + y - |x - y|)/2`` (more arguments are folded pairwise).
     """
 
     def __init__(self, states: Sequence[sympy.Symbol], rhs: Sequence[sympy.Expr], t: sympy.Symbol,
@@ -317,6 +339,7 @@ class TaylorSystem:
 
         # cse symbols are Dummies, so they never collide with user symbols.
         repl, reduced = sympy.cse(self.rhs, symbols=(sympy.Dummy() for _ in iter(int, 1)), order="none")
+        self._cse_back = dict(repl)  # to print a tape operation's expression in the user's symbols
         for sym, expr in repl:
             self._symbol_node[sym] = self._node(expr)
         self.rhs_nodes = [self._node(e) for e in reduced]
@@ -329,11 +352,30 @@ class TaylorSystem:
         self._is_const.append(const)
         return len(self._is_const) - 1
 
-    def _emit(self, op: str, ins, n_out: int = 1, extra=None, label=None) -> tuple[int, ...]:
+    def _emit(self, op: str, ins, n_out: int = 1, extra=None, label=None, expr=None) -> tuple[int, ...]:
         const = all(self._is_const[i] for i in ins)
         outs = tuple(self._new_node(const) for _ in range(n_out))
-        self._ops.append(_Op(op, outs, ins, extra, label))
+        self._ops.append(_Op(op, outs, ins, extra, label, expr))
         return outs
+
+    def describe(self, op: _Op, limit: int = 80) -> str:
+        """The expression a tape operation computes, in the user's symbols (shortened past ``limit``)."""
+        e = op.expr
+        if e is None:
+            return op.label
+        for _ in range(len(self._cse_back) + 1):  # undo cse, innermost symbols last
+            inner = [s for s in e.free_symbols if s in self._cse_back]
+            if not inner:
+                break
+            e = e.xreplace({s: self._cse_back[s] for s in inner})
+        text = str(e)
+        return text if len(text) <= limit else text[:limit - 3] + "..."
+
+    def _side(self, a: int) -> None:
+        """Emit (once per argument node) the op that tracks which side of 0 a non-constant ``a`` is on."""
+        key = ("side", a)
+        if key not in self._pair_memo and not self._is_const[a]:
+            self._pair_memo[key] = self._emit("side", (a,))
 
     def _literal(self, value) -> int:
         key = value if isinstance(value, Fraction) else ("sym", value)
@@ -413,7 +455,7 @@ class TaylorSystem:
             b = self._product(den)
             if a is None:
                 a = self._literal(Fraction(1))
-            return self._emit("div", (a, b))[0]
+            return self._emit("div", (a, b), expr=e)[0]
         if isinstance(e, sympy.Pow):
             base, ex = e.args
             if ex.is_Integer:
@@ -422,20 +464,23 @@ class TaylorSystem:
                     return self._literal(Fraction(1))
                 if n > 0:
                     return self._int_power(self._node(base), n)
-                return self._emit("div", (self._literal(Fraction(1)), self._int_power(self._node(base), -n)))[0]
+                return self._emit("div", (self._literal(Fraction(1)), self._int_power(self._node(base), -n)),
+                                  expr=e)[0]
             if ex == sympy.Rational(1, 2):
-                return self._emit("sqrt", (self._node(base),))[0]
+                return self._emit("sqrt", (self._node(base),), expr=e)[0]
             if ex == sympy.Rational(-1, 2):
-                s = self._emit("sqrt", (self._node(base),))[0]
-                return self._emit("div", (self._literal(Fraction(1)), s))[0]
+                s = self._emit("sqrt", (self._node(base),), expr=sympy.sqrt(base))[0]
+                return self._emit("div", (self._literal(Fraction(1)), s), expr=e)[0]
             b = self._node(base)
             x = self._node(ex)
             if self._is_const[x]:
-                return self._emit("pow", (b, x), label="real power")[0]
+                return self._emit("pow", (b, x), label="real power", expr=e)[0]
             if base is sympy.E:
                 return self._emit("exp", (x,))[0]
-            lb = self._emit("log", (b,), label="log (of the base of a power with a varying exponent)")[0]
+            lb = self._emit("log", (b,), label="real power", expr=e)[0]  # b**x = exp(x log b): needs b > 0
             return self._emit("exp", (self._mul2(x, lb),))[0]
+        if isinstance(e, (sympy.Max, sympy.Min)):  # not Function subclasses in SymPy
+            return self._max_min(e)
         if isinstance(e, sympy.Function):
             return self._function(e)
         raise DerivationError(f"operation {type(e).__name__} in {e} is not supported by the Taylor integrator; "
@@ -444,6 +489,8 @@ class TaylorSystem:
     def _function(self, e) -> int:
         f = type(e)
         name = f.__name__
+        if f is sympy.Heaviside:
+            return self._heaviside(e)
         if len(e.args) != 1:
             raise DerivationError(f"{name} with {len(e.args)} arguments in {e} is not supported by the Taylor "
                                   f"integrator; supported: {', '.join(_SUPPORTED)}")
@@ -451,7 +498,7 @@ class TaylorSystem:
         if f is sympy.exp:
             return self._emit("exp", (a,))[0]
         if f is sympy.log:
-            return self._emit("log", (a,))[0]
+            return self._emit("log", (a,), expr=e)[0]
         if f in (sympy.sin, sympy.cos):
             key = ("sincos", a)
             if key not in self._pair_memo:
@@ -467,7 +514,10 @@ class TaylorSystem:
         if f is sympy.tanh:
             return self._emit("tanh", (a,), 2)[0]  # second output: u = 1 - tanh**2
         if f is sympy.Abs:
-            return self._emit("abs", (a,), label="Abs")[0]
+            return self._abs(a)
+        if f is sympy.sign:
+            self._side(a)
+            return self._emit("step", (a,), extra=(-1, 0, 1), label="sign", expr=e)[0]
         one = self._literal(Fraction(1))
         if f in (sympy.atan, sympy.asinh, sympy.asin, sympy.acos, sympy.atanh, sympy.acosh):
             # c' = sign * a' / w with w built on the tape from a: w[0] != 0 is the domain condition.
@@ -479,10 +529,40 @@ class TaylorSystem:
             else:
                 w = self._emit("lin", (one, sq), extra=1)[0]
             if f in (sympy.asinh, sympy.asin, sympy.acos, sympy.acosh):
-                w = self._emit("sqrt", (w,), label=name)[0]
-            return self._emit("ainv", (a, w), 1, extra=(name, -1 if f is sympy.acos else 1), label=name)[0]
+                # internal: a domain failure here is reported as the argument of `name` leaving its domain
+                w = self._emit("sqrt", (w,), label=name, extra=("internal", name, a), expr=e)[0]
+            return self._emit("ainv", (a, w), 1, extra=(name, -1 if f is sympy.acos else 1), label=name,
+                              expr=e)[0]
         raise DerivationError(f"function {name} in {e} is not supported by the Taylor integrator; "
                               f"supported: {', '.join(_SUPPORTED)}")
+
+    def _abs(self, a: int) -> int:
+        self._side(a)
+        return self._emit("abs", (a,), label="Abs")[0]
+
+    def _max_min(self, e) -> int:
+        """Max/Min folded pairwise: max(x, y) = (x + y + |x - y|)/2, min(x, y) = (x + y - |x - y|)/2."""
+        is_max = isinstance(e, sympy.Max)
+        half = self._literal(Fraction(1, 2))
+        args = [self._node(x) for x in e.args]
+        out = args[0]
+        for y in args[1:]:
+            d = self._emit("lin", (out, y), extra=1)[0]
+            ad = self._abs(d)
+            s = self._emit("lin", (out, y, ad), extra=3 if is_max else 2)[0]
+            out = self._product([half, s])
+        return out
+
+    def _heaviside(self, e) -> int:
+        """Heaviside(x, H0): 0 for x < 0, H0 at x = 0 (SymPy's default H0 = 1/2), 1 for x > 0."""
+        x = e.args[0]
+        h0 = e.args[1] if len(e.args) > 1 else sympy.Heaviside(0)
+        if not isinstance(h0, sympy.Rational):
+            raise DerivationError(f"Heaviside in {e} has the value {h0} at 0, not a rational number; the "
+                                  f"Taylor integrator supports Heaviside(x) and Heaviside(x, H0) with a number H0")
+        a = self._node(x)
+        self._side(a)
+        return self._emit("step", (a,), extra=(0, Fraction(int(h0.p), int(h0.q)), 1), label="Heaviside", expr=e)[0]
 
     def __repr__(self):
         return (f"TaylorSystem({self.n_states} states, {len(self.params)} params, "
@@ -494,7 +574,46 @@ class TaylorSystem:
 # --------------------------------------------------------------------------------------------------
 
 class _Domain(Exception):
-    """An operation's argument left its real domain (converted to IntegrationError with the time)."""
+    """An operation's argument left its real domain (converted to IntegrationError with the time).
+
+    ``op``: the tape operation; ``detail``: what happened (e.g. "log of a negative value (-1)");
+    ``func``: the function whose domain was left, for "the solution left the domain of ``func``".
+    """
+
+    def __init__(self, op: _Op, detail: str, func: str):
+        super().__init__(detail)
+        self.op, self.detail, self.func = op, detail, func
+
+    def message(self, system: "TaylorSystem") -> str:
+        return f"{system.describe(self.op)}: {self.detail}"
+
+
+def _sign_word(v) -> str:
+    return "zero" if v == 0 else "a negative value"
+
+
+def _new_cell(abs_state: dict, ia: int, a) -> dict:
+    """The side-of-0 record of a non-constant argument node ``ia`` (shared by its abs/sign/Heaviside ops).
+
+    ``sigma``: the side (-1, 0, +1) for the current step; ``forced``: the side to take at the next step
+    start (set on landing on a zero crossing, or by a redo); ``redo``: the order-0 side was undetermined
+    (argument exactly 0) and a higher coefficient decided it, so the step's coefficients must be
+    recomputed with that side (only sign/Heaviside need this: |x| is 0 on both sides); ``piecewise``: a
+    sign/Heaviside op (``op``) reads this cell; ``check``: verify that the argument really moves into the
+    forced side (else the solution slides along the discontinuity); ``dir``: the time direction (+1/-1).
+    """
+    return abs_state.setdefault(ia, {"arg": a, "sigma": 0, "forced": None, "redo": False, "piecewise": False,
+                                     "op": None, "check": False, "dir": 1})
+
+
+def _moves_into(cell, K: int) -> bool:
+    """Whether the argument leaves 0 into the side ``cell["sigma"]``: its first nonzero coefficient of
+    order 1 <= k < K decides, with tau**k of the sign ``dir**k`` (backward steps have tau < 0)."""
+    a, d = cell["arg"], cell["dir"]
+    for k in range(1, K):  # an intermediate node's coefficient K is not computed (only the states' is)
+        if a[k] != 0:
+            return ((a[k] > 0) - (a[k] < 0)) * (d if k % 2 else 1) == cell["sigma"]
+    return False
 
 
 def _sym_sum(fsum, o, k: int, start: int):
@@ -589,7 +708,7 @@ def _kernels(op: _Op, S, is_const, B, scaled, abs_state):
 
         def f0():
             if b[0] == 0:
-                raise _Domain(f"division by zero (denominator {label} is 0)")
+                raise _Domain(op, "division by zero (the denominator is 0)", "division")
             o[0] = a[0] / b[0]
         if is_const[ib]:
             if is_const[ia]:
@@ -610,11 +729,15 @@ def _kernels(op: _Op, S, is_const, B, scaled, abs_state):
         ia = ins[0]
         a, o = S[ia], S[op.outs[0]]
         const = is_const[ia]
+        internal = op.extra is not None and op.extra[0] == "internal"
 
         def f0():
             if not (a[0] > 0 or (const and a[0] == 0)):
-                what = "the argument of sqrt" if label == "sqrt" else f"the argument of {label}"
-                raise _Domain(f"{what} left its real domain (sqrt of {_fmt(a[0])})")
+                if internal:  # the sqrt(1 - x**2) or sqrt(x**2 - 1) inside asin/acos/asinh/acosh
+                    _, name, ix = op.extra
+                    raise _Domain(op, f"{name} of {_fmt(S[ix][0])}, outside its real domain "
+                                      f"{_AINV_DOMAIN.get(name, '')}", name)
+                raise _Domain(op, f"sqrt of {_sign_word(a[0])} ({_fmt(a[0])})", "sqrt")
             o[0] = B.sqrt(a[0])
 
         def fk(k):
@@ -635,7 +758,8 @@ def _kernels(op: _Op, S, is_const, B, scaled, abs_state):
             elif const and a[0] < 0 and alpha == int(alpha):
                 o[0] = a[0] ** alpha
             else:
-                raise _Domain(f"real power {_fmt(alpha)} of the non-positive base {_fmt(a[0])}")
+                raise _Domain(op, f"real power {_fmt(alpha)} of {_sign_word(a[0])} ({_fmt(a[0])})"
+                                  + _INT_POW_HINT * (alpha == int(alpha)), "the real power")
         if const:
             return f0, None
         alpha1 = x[0] + 1
@@ -669,7 +793,10 @@ def _kernels(op: _Op, S, is_const, B, scaled, abs_state):
 
         def f0():
             if not a[0] > 0:
-                raise _Domain(f"the argument of {label} is {_fmt(a[0])} <= 0")
+                if label == "real power":  # b**x with a varying exponent x is exp(x log b)
+                    raise _Domain(op, f"real power with a varying exponent of {_sign_word(a[0])} "
+                                      f"({_fmt(a[0])})", "the real power")
+                raise _Domain(op, f"log of {_sign_word(a[0])} ({_fmt(a[0])})", "log")
             o[0] = B.log(a[0])
         if is_const[ia]:
             return f0, None
@@ -732,9 +859,9 @@ def _kernels(op: _Op, S, is_const, B, scaled, abs_state):
         def f0():
             v = a[0]
             if name in ("asin", "acos", "atanh") and not (-1 < v < 1):
-                raise _Domain(f"the argument of {name} is {_fmt(v)}, outside (-1, 1)")
+                raise _Domain(op, f"{name} of {_fmt(v)}, outside (-1, 1)", name)
             if name == "acosh" and not v > 1:
-                raise _Domain(f"the argument of acosh is {_fmt(v)}, not > 1")
+                raise _Domain(op, f"acosh of {_fmt(v)}, not > 1", name)
             o[0] = fn(v)
         if is_const[ia]:
             return f0, None
@@ -744,30 +871,64 @@ def _kernels(op: _Op, S, is_const, B, scaled, abs_state):
             jo[k] = k * o[k]
         return f0, fk
 
-    if kind == "abs":
+    if kind == "side":  # emitted before every abs/sign/Heaviside of a non-constant argument
+        ia = ins[0]
+        a = S[ia]
+        cell = _new_cell(abs_state, ia, a)
+
+        def f0():
+            if cell["forced"] is not None:  # landed on a zero crossing (or a redo): take the side we go to
+                cell["sigma"] = cell["forced"]  # (integrate clears "forced" once the step's coefficients are done)
+            else:
+                cell["sigma"] = (a[0] > 0) - (a[0] < 0)
+
+        def fk(k):
+            if cell["sigma"] == 0 and a[k] != 0:  # a[0] == 0: the first nonzero coefficient decides the side
+                # a(tau) ~ a[k] tau**k, and tau runs in the time direction (negative backward)
+                cell["sigma"] = ((a[k] > 0) - (a[k] < 0)) * (cell["dir"] if k % 2 else 1)
+                cell["redo"] = cell["piecewise"]
+        return f0, fk
+
+    if kind == "abs":  # |a| = sigma * a within a step (the step ends on every zero crossing of a)
         ia = ins[0]
         a, o = S[ia], S[op.outs[0]]
         if is_const[ia]:
             def f0():
                 o[0] = abs(a[0])
             return f0, None
-        cell = abs_state.setdefault(op.outs[0], {"arg": a, "sigma": 0, "forced": None})
+        cell = _new_cell(abs_state, ia, a)
 
         def f0():
-            if cell["forced"] is not None:  # just landed on a zero crossing: take the side we go to
-                cell["sigma"], cell["forced"] = cell["forced"], None
-            else:
-                cell["sigma"] = (a[0] > 0) - (a[0] < 0)
             o[0] = abs(a[0])
 
         def fk(k):
-            sg = cell["sigma"]
-            if sg == 0:  # a[0] == 0: the first nonzero coefficient decides the side
-                sg = cell["sigma"] = (a[k] > 0) - (a[k] < 0)
-            o[k] = sg * a[k]
+            o[k] = cell["sigma"] * a[k]
         return f0, fk
 
+    if kind == "step":  # sign(a), Heaviside(a, H0): constant within a step; values for a < 0, a = 0, a > 0
+        ia = ins[0]
+        a, o = S[ia], S[op.outs[0]]
+        vals = {s: (B.from_fraction(v.numerator, v.denominator) if isinstance(v, Fraction) else B.number(v))
+                for s, v in zip((-1, 0, 1), op.extra)}
+        if is_const[ia]:
+            def f0():
+                o[0] = vals[(a[0] > 0) - (a[0] < 0)]
+            return f0, None
+        cell = _new_cell(abs_state, ia, a)
+        cell["piecewise"], cell["op"] = True, op
+
+        def f0():
+            o[0] = vals[cell["sigma"]]
+        return f0, None  # o[k] = 0 for k >= 1 (the tape's coefficients start at 0 and stay there)
+
     raise AssertionError(f"unknown tape op {kind}")  # pragma: no cover - the compiler emits only the above
+
+
+#: The real domains of the inverse functions, for messages.
+_AINV_DOMAIN = {"asin": "[-1, 1]", "acos": "[-1, 1]", "atanh": "(-1, 1)", "acosh": "[1, oo)"}
+#: Added to the message of an integer-valued real power (e.g. z**p with p = 2) of a non-positive base.
+_INT_POW_HINT = ("; a power whose exponent is a parameter is evaluated as exp(p log(base)) and needs a positive "
+                 "base, write the integer exponent into the expression instead")
 
 
 def _fmt(x, n: int = 6) -> str:
@@ -777,27 +938,62 @@ def _fmt(x, n: int = 6) -> str:
         return str(x)
 
 
-def _diagnose(system: TaylorSystem, S, yv) -> str:
-    """Name the likely cause of a step-size collapse: a domain boundary being approached, or blow-up."""
-    nearest = None
+def _diagnose(system: TaylorSystem, S, yv, t) -> str:
+    """Name the likely cause of a step-size collapse at ``t``.
+
+    A domain boundary being approached: the argument of log/sqrt/a real power, a denominator, or the
+    argument of asin/acos/atanh/acosh within 1e-6 of the point where the operation stops being defined (or
+    differentiable).  Operations with a restricted domain are named before divisions (the derivative of
+    log(z) divides by z: the cause is log).  Otherwise: finite-time blow-up or another singularity.
+    """
+    near_t = _fmt(t, 12)
+    found = []  # (rank, distance, message)
     for op in system.main_ops:
-        if op.op in ("log", "sqrt", "pow"):
-            what, v = f"the argument of {op.label}", S[op.ins[0]][0]
-        elif op.op == "div":
-            what, v = "a denominator", S[op.ins[1]][0]
-        elif op.op == "ainv" and op.extra[0] != "atan":
-            what, v = f"the distance of the argument of {op.label} to its domain boundary", S[op.ins[1]][0]
+        kind = op.op
+        if kind in ("log", "sqrt", "pow"):
+            if kind == "sqrt" and op.extra is not None:  # the sqrt inside asin & co: reported by "ainv"
+                continue
+            node = op.ins[0]
+            if kind == "log" and op.label != "real power":
+                what, why = "argument", "the solution leaves the domain of log"
+            elif kind == "sqrt":
+                what, why = "argument", ("sqrt's derivative is unbounded there and sqrt is undefined below 0: "
+                                         "the solution leaves the domain of sqrt")
+            elif kind == "log":
+                what, why = "base", "the solution leaves the domain of the real power with a varying exponent"
+            else:
+                alpha = S[op.ins[1]][0]
+                what = "base"
+                why = (f"the solution leaves the domain of the real power with the non-integer exponent "
+                       f"{_fmt(alpha)}" if alpha != int(alpha) else
+                       f"the real power with the parameter exponent {_fmt(alpha)} needs a positive base")
+            rank, v, target = 0, S[node][0], "0"
+        elif kind == "div":
+            node = op.ins[1]
+            rank, v, target, what, why = 1, S[node][0], "0", "denominator", "division by zero"
+        elif kind == "ainv" and op.extra[0] in _AINV_DOMAIN:
+            node = op.ins[0]
+            name = op.extra[0]
+            v = S[op.ins[1]][0]  # w = 1 - x**2, sqrt(1 - x**2) or sqrt(x**2 - 1): 0 at the domain boundary
+            target = "1" if name == "acosh" or S[node][0] > 0 else "-1"
+            rank, what, why = 0, "argument", f"the solution leaves the domain of {name}, {_AINV_DOMAIN[name]}"
         else:
             continue
-        if system._is_const[op.ins[-1] if op.op in ("div", "ainv") else op.ins[0]]:
+        if system._is_const[node] or not abs(v) < 1e-6:
             continue
-        if nearest is None or abs(v) < abs(nearest[1]):
-            nearest = (what, v)
+        found.append((rank, abs(v), f"{system.describe(op)}: its {what} approaches {target} near t = {near_t} "
+                                    f"({why})"))
+    if found:
+        found.sort(key=lambda c: (c[0], c[1]))
+        msg = found[0][2]
+        others = list(dict.fromkeys(c[2].split(": its ")[0] for c in found[1:]))
+        others = [o for o in others if o != msg.split(": its ")[0]][:2]
+        if others:
+            msg += f"; also at their singular point there: {', '.join(others)}"
+        return msg
     big = max(range(system.n_states), key=lambda i: abs(yv[i]))
-    msg = f"largest state {system.states[big]} = {_fmt(yv[big])}"
-    if nearest is not None and abs(nearest[1]) < 1e-6:
-        return f"{nearest[0]} is {_fmt(nearest[1])}, approaching 0; {msg}"
-    return f"finite-time blow-up or a singularity of the right-hand side; {msg}"
+    return (f"the solution is singular near t = {near_t}: finite-time blow-up or a singularity of the right-hand "
+            f"side; largest state {system.states[big]} = {_fmt(yv[big])}")
 
 
 def _horner(c, tau):
@@ -883,8 +1079,8 @@ def integrate(system: TaylorSystem, y0, t0, t_out, params=(), digits: int = 30, 
             for op in system.const_ops:
                 _kernels(op, S, system._is_const, B, scaled, abs_state)[0]()
         except _Domain as exc:
-            raise IntegrationError(f"{exc} in a constant part of the right-hand side (it depends only on "
-                                   f"parameters); check the parameter values", time=float(t)) from None
+            raise IntegrationError(f"{exc.message(system)} in a constant part of the right-hand side (it depends "
+                                   f"only on parameters); check the parameter values", time=float(t)) from None
         for n, c in enumerate(system._is_const):
             if c and not B.is_finite(S[n][0]):
                 raise IntegrationError(f"a constant part of the right-hand side is not finite ({S[n][0]}); "
@@ -904,6 +1100,8 @@ def integrate(system: TaylorSystem, y0, t0, t_out, params=(), digits: int = 30, 
         inv_km1 = one / (K - 1)
         inv_k = one / K
         abs_cells = list(abs_state.values())
+        for c in abs_cells:
+            c["dir"] = direction
 
         results = []
         ti = 0
@@ -921,23 +1119,43 @@ def integrate(system: TaylorSystem, y0, t0, t_out, params=(), digits: int = 30, 
                                        f"t = {_fmt(targets[-1])}; raise max_steps or shorten the interval",
                                        time=float(t))
             # ---- Taylor coefficients of the states at t ----
-            for x, v in zip(X, yv):
-                x[0] = v
-            T[0] = t
-            try:
-                for f in f0s:
-                    f()
-            except _Domain as exc:
-                raise IntegrationError(f"{exc} at t = {_fmt(t, 17)}: the solution left the domain of the "
-                                       f"right-hand side", time=float(t)) from None
-            for x, r in XR:
-                x[1] = r[0]
-            for k in range(1, K):
-                for f in fks:
-                    f(k)
-                ik = inv[k]
+            for _pass in range(len(abs_cells) + 1):
+                for x, v in zip(X, yv):
+                    x[0] = v
+                T[0] = t
+                try:
+                    for f in f0s:
+                        f()
+                except _Domain as exc:
+                    raise IntegrationError(f"{exc.message(system)} at t = {_fmt(t, 17)}: the solution left the "
+                                           f"domain of {exc.func}", time=float(t)) from None
                 for x, r in XR:
-                    x[k + 1] = r[k] * ik
+                    x[1] = r[0]
+                for k in range(1, K):
+                    for f in fks:
+                        f(k)
+                    ik = inv[k]
+                    for x, r in XR:
+                        x[k + 1] = r[k] * ik
+                # A sign/Heaviside argument exactly 0 at t whose side was decided by a higher coefficient:
+                # its order-0 value (sign(0) = 0) is wrong for the open step; redo the step with that side.
+                redo = [c for c in abs_cells if c["redo"]]
+                if not redo:
+                    break
+                for c in redo:
+                    c["forced"], c["redo"], c["check"] = c["sigma"], False, True
+            for c in abs_cells:
+                c["forced"] = None
+                if c["check"]:
+                    c["check"] = False
+                    if not _moves_into(c, K):
+                        name = c["op"].label
+                        raise IntegrationError(
+                            f"{system.describe(c['op'])}: at t = {_fmt(t, 17)} the argument of {name} is 0 and the "
+                            f"right-hand side pushes it back towards 0 from both sides (a sliding mode along the "
+                            f"discontinuity of {name}, where {name} has no single value); the Taylor integrator "
+                            f"cannot continue. Stop the integration before this time or change the model",
+                            time=float(t))
 
             # ---- step size (Jorba & Zou) ----
             scale = max(one, max(abs(v) for v in yv))
@@ -962,11 +1180,11 @@ def integrate(system: TaylorSystem, y0, t0, t_out, params=(), digits: int = 30, 
                                        f"coefficients): the solution is singular there", time=float(t))
             if not landing and abs(h) < min_step:
                 raise IntegrationError(
-                    f"the step size collapsed to {_fmt(h)} at t = {_fmt(t, 17)}: the solution is singular "
-                    f"near there ({_diagnose(system, S, yv)}). Stop the integration before this time or "
-                    f"change the model or its initial values", time=float(t))
+                    f"{_diagnose(system, S, yv, t)}; the step size collapsed to {_fmt(h)} at t = {_fmt(t, 17)}. "
+                    f"Stop the integration before this time or change the model or its initial values",
+                    time=float(t))
 
-            # ---- land on the first zero crossing of an abs argument within the step ----
+            # ---- land on the first zero crossing of an abs/sign/Heaviside argument within the step ----
             cross = None
             for cell in abs_cells:
                 sg = cell["sigma"]
@@ -990,7 +1208,11 @@ def integrate(system: TaylorSystem, y0, t0, t_out, params=(), digits: int = 30, 
                     lo = tau
             if cross is not None:
                 h, landing = cross[0], False
+                # Another argument crossing at the same point (e.g. z and 2*z) is not forced: if round-off
+                # puts it on its old side at the next step start, that step finds its crossing at once and
+                # ends after a round-off-sized step.
                 cross[1]["forced"] = cross[2]
+                cross[1]["check"] = cross[1]["piecewise"]  # a discontinuous rhs may not let it cross
                 crossings += 1
 
             # ---- advance ----
