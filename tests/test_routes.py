@@ -12,6 +12,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from fractions import Fraction
@@ -328,7 +329,9 @@ def test_stiff_rk4_fails_with_advice():
     # RK4's stability function at hλ = -10 is 1 - 10 + 50 - 166.67 + 416.67 = 291 (textbook R(w) = Σ w^k/k!)
     assert "stiff" in msg and "291" in msg
     assert "backward_euler" in msg and "cvodes" in msg
-    assert info.value.time is not None and 0 < info.value.time <= 1
+    # ∂f/∂z = -k = -1000 at every point, so the very first step (from t0 = 0) already amplifies the mode by 291
+    # (> AMPLIFY_LIMIT): the error names t0, before the trajectory has grown at all
+    assert info.value.time == 0.0 and "at t = 0: there" in msg
 
 
 @pytest.mark.parametrize("scheme", ["backward_euler", "gauss2"])
@@ -343,6 +346,187 @@ def test_stiff_implicit_converges(scheme, route, stiff_reference):
     # errors decrease with every doubling and by at least 4x overall (order >= 1 means 8x for three doublings)
     assert all(b < a for a, b in zip(errs, errs[1:])), errs
     assert errs[-1] < errs[0] / 4, errs
+
+
+def test_stability_functions_of_the_schemes():
+    # textbook: an explicit s-stage scheme of order p = s (s <= 4) has R(w) = Σ_{k<=s} w^k/k!; dopri5's
+    # (Dormand & Prince 1980; Hairer-Wanner II, IV.2) is Σ_{k<=5} w^k/k! + w^6/600
+    from symode.casadi.routes import _stability, _stability_polynomial
+    from symode.casadi.schemes import get_scheme
+    expected = {"euler": [1, 1], "midpoint": [1, 1, 1 / 2], "rk4": [1, 1, 1 / 2, 1 / 6, 1 / 24],
+                "rk38": [1, 1, 1 / 2, 1 / 6, 1 / 24],
+                "dopri5": [1, 1, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 600, 0]}
+    for name, coef in expected.items():
+        np.testing.assert_allclose(_stability_polynomial(get_scheme(name)), coef, rtol=1e-15, atol=1e-17)
+    # RK4 at hλ = -10: 1 - 10 + 50 - 500/3 + 1250/3 = 291 (by hand); at hλ = i·2√2 |R| = 1 (the imaginary-axis
+    # stability bound of RK4, |R(iy)|² = 1 - y⁶/72 + y⁸/576)
+    assert abs(_stability(get_scheme("rk4"), -10.0)) == pytest.approx(291.0, rel=1e-14)
+    assert abs(_stability(get_scheme("rk4"), 2j * math.sqrt(2))) == pytest.approx(1.0, rel=1e-14)
+    # the implicit schemes through the general formula 1 + w bᵀ(I - wA)⁻¹𝟙 (test_solvers checks the same closed
+    # forms through one step of y' = λy): backward Euler 1/(1 - w), gauss2 the (2,2) Padé approximant of e^w
+    w = np.array([-100.0, -0.5 + 3j, 2.0])
+    np.testing.assert_allclose(_stability(get_scheme("backward_euler"), w), 1 / (1 - w), rtol=1e-14)
+    np.testing.assert_allclose(_stability(get_scheme("gauss2"), w),
+                               (1 + w / 2 + w ** 2 / 12) / (1 - w / 2 + w ** 2 / 12), rtol=1e-14)
+
+
+def stiff_decay_model(k=1000):
+    # dz/dt = -k z, z(0) = 1, t in [0, 1], L = z(1)² (the hardening issue's item 12): exact L = e^(-2k)
+    z, kk = _sym("z"), _sym("k")
+    return Model(name="stiff-decay", states=[z], params=[kk], rhs=[-kk * z], z0=[1], t0=0, t1=1,
+                 param_values={kk: k}, terminal=z ** 2)
+
+
+@pytest.mark.parametrize("route", FIXED)
+def test_stiff_decay_with_rk4_is_refused_at_t0(route):
+    # 10 steps: h·λ = 0.1 · -1000 = -100 at every point, |R(-100)| = 1 - 100 + 5000 - 166666.7 + 4166666.7
+    # = 4.0e6 (Σ w^k/k!): the first step already amplifies what should decay, long before |z| is huge
+    with pytest.raises(IntegrationError) as info:
+        compute(stiff_decay_model(), route, scheme="rk4", steps=10)
+    msg = str(info.value)
+    assert info.value.time == 0.0 and "at t = 0: there" in msg
+    assert "stiff" in msg and "h·λ = -100 " in msg and "4e+06" in msg
+    assert all(w in msg for w in ("backward_euler", "implicit_midpoint", "gauss2", "cvodes", "A-stable"))
+    # RK4's real stability interval is [-2.785, 0] (textbook): h <= 2.785/1000 needs >= 360 steps on [0, 1]
+    assert "at least about 360 steps" in msg
+
+
+def test_stiff_decay_check_does_not_touch_a_stable_scheme():
+    # backward Euler: z_n = (1 + hk)^-n (textbook one-step formula); 1000 steps, h k = 1: L = 2^-2000 underflows
+    # to 0 in float64, so take 200 steps of h k = 5: L = 6^-400 ≈ 1e-311 (subnormal); and gauss2, A-stable too
+    r = compute(stiff_decay_model(), "discrete", scheme="backward_euler", steps=200)
+    assert r.loss == pytest.approx(float(Fraction(1, 6 ** 400)), rel=1e-9)
+    assert math.isfinite(compute(stiff_decay_model(), "discrete", scheme="gauss2", steps=10).loss)
+
+
+def test_growing_mode_is_not_stiffness():
+    # dz/dt = +50 z with rk4, 10 steps: h·λ = +5 amplifies by R(5) = 1 + 5 + 12.5 + 20.83 + 26.04 = 65.375 per
+    # step (Σ w^k/k!): a growing mode grows, which is the model's behaviour: no error, and the discrete loss
+    # is R(5)^20 exactly (up to rounding)
+    r = compute(stiff_decay_model(-50), "discrete", scheme="rk4", steps=10)
+    R5 = Fraction(1) + 5 + Fraction(25, 2) + Fraction(125, 6) + Fraction(625, 24)
+    assert r.loss == pytest.approx(float(R5 ** 20), rel=1e-13)
+
+
+@pytest.mark.parametrize("steps, flagged", [(4, False), (3, True)])
+def test_amplification_limit_on_a_damped_oscillator_with_euler(steps, flagged):
+    # oscillator (k = 2, c = 3/10): ∂f/∂z = [[0, 1], [-2, -0.3]] everywhere, λ = -0.15 ± 1.40624i (decaying).
+    # Forward Euler multiplies the mode by |1 + hλ| per step (by hand): h = 1/2: sqrt(0.925² + 0.70312²) = 1.1619,
+    # 4 steps: 1.822 < AMPLIFY_LIMIT = 2 (an O(h) error, not a failure); h = 2/3: sqrt(0.9² + 0.93749²) = 1.2996,
+    # 3 steps: 2.195 > 2
+    from symode.casadi.routes import AMPLIFY_LIMIT
+    assert AMPLIFY_LIMIT == 2.0
+    m = get_model("oscillator")
+    if not flagged:
+        assert math.isfinite(compute(m, "discrete", scheme="euler", steps=steps).loss)
+        return
+    with pytest.raises(IntegrationError) as info:
+        compute(m, "discrete", scheme="euler", steps=steps)
+    msg = str(info.value)
+    # every step amplifies (J is constant): the run starts at t0 = 0 and passes the limit in the third step
+    assert "stiff" in msg and "|R(hλ)| = 1.3 " in msg and info.value.time == 0.0
+    assert "from t = 0 on (by t = 2 by a factor > 2)" in msg
+    # |1 + hλ| <= 1 needs h <= -2 Re λ / |λ|² = 0.3 / 2 = 0.15 (by hand), i.e. N >= 2 / 0.15 = 13.3 steps on [0, 2]
+    assert "at least about 14 steps" in msg
+
+
+def test_user_implicit_tableau_that_is_not_a_stable_is_checked():
+    # the θ-method with θ = 1/4 (A = [[1/4]], b = [1]): R(w) = (1 + 3w/4)/(1 - w/4) (by hand), at w = h·λ =
+    # 0.5 · -1000 = -500: -374/126 = -2.968, |R| > AMPLIFY_LIMIT: implicit, but not A-stable, so checked like an
+    # explicit scheme.  (2 steps: the states stay small enough for the Newton tolerance of the stages.)
+    from symode.casadi.schemes import Tableau
+    theta = Tableau("theta14", ((Fraction(1, 4),),), (Fraction(1),), (Fraction(1, 4),), 1, True)
+    with pytest.raises(IntegrationError) as info:
+        compute(stiff_decay_model(), "discrete", scheme=theta, steps=2)
+    assert "|R(hλ)| = 2.97 " in str(info.value) and info.value.time == 0.0
+
+
+def test_batch_applies_the_stability_check():
+    # k = 1: h·λ = -0.1, well inside RK4's region; k = 1000: -100, refused (see above), named by its index
+    m = stiff_decay_model()
+    with pytest.raises(IntegrationError) as info:
+        batch_gradient(m, np.array([[1.0], [1000.0]]), method="discrete", scheme="rk4", steps=10)
+    assert "parameter set 1" in str(info.value) and "stiff" in str(info.value) and info.value.time == 0.0
+    # the first set alone passes: rk4's loss is R(-0.1)^20 (Σ w^k/k!), within rounding
+    loss, _ = batch_gradient(m, np.array([[1.0]]), method="discrete", scheme="rk4", steps=10)
+    R = 1 - 0.1 + 0.01 / 2 - 0.001 / 6 + 0.0001 / 24
+    assert loss[0] == pytest.approx(R ** 20, rel=1e-13)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# leaving the domain of sqrt / log (fixed-step routes) and CVODES flags
+
+def crossing_model(fn):
+    # z = 1 - t (exact, and exact for every Runge-Kutta scheme: f is constant) crosses 0 at t = 1, where
+    # fn(z) stops being real
+    z, w = _sym("z"), _sym("w")
+    return Model(name="crossing", states=[z, w], params=[], rhs=[sympy.Integer(-1), fn(z)], z0=[1, 0], t0=0,
+                 t1=2, terminal=w ** 2)
+
+
+@pytest.mark.parametrize("fn, word", [(sympy.sqrt, "sqrt"), (sympy.log, "log")])
+@pytest.mark.parametrize("route", ["discrete", "adjoint-stored"])
+def test_leaving_the_domain_is_named(fn, word, route):
+    with pytest.raises(IntegrationError) as info:
+        compute(crossing_model(fn), route, scheme="rk4", steps=100)
+    msg = str(info.value)
+    assert "left the domain" in msg and f"uses {word}" in msg and "float64 range" not in msg, msg
+    # h = 0.02: the stage at t = 1 sees z <= 0 (log(0) = -inf), so NaN appears within a step or two of t = 1
+    assert 1.0 <= info.value.time <= 1.06
+    assert re.search(r"near t = 1(\.0[0-6]*)? ", msg)
+
+
+def test_restricted_functions_are_listed():
+    from symode.casadi.routes import _restricted_functions
+    z, w = _sym("z"), _sym("w")
+    m = Model(name="dom", states=[z, w], params=[],
+              rhs=[sympy.sqrt(z) + sympy.log(w), z ** sympy.Rational(3, 2) + 1 / w], z0=[1, 1], t0=0, t1=1, terminal=z)
+    assert _restricted_functions(m) == ["sqrt", "log", "real powers", "division"]
+    assert _restricted_functions(blowup_model()) == []  # a z², integer powers only
+
+
+def test_cvodes_first_rhs_failure_is_plain():
+    # sqrt(z) at z0 = -1: the very first right-hand-side call (at t0 = 0) is NaN
+    z = _sym("z")
+    m = Model(name="neg", states=[z], params=[], rhs=[sympy.sqrt(z)], z0=[-1], t0=0, t1=1, terminal=z ** 2)
+    with pytest.raises(IntegrationError) as info:
+        compute(m, "cvodes")
+    msg = str(info.value)
+    head = msg.split("CVODES said")[0]
+    assert info.value.time == 0.0 and "at t = 0 " in head and "could not be evaluated" in head
+    assert "initial state" in head and "CV_FIRST_RHSFUNC_ERR" in head
+    assert ".cpp" not in head and "Consult" not in msg
+
+
+def test_cvodes_nonfinite_loss_is_named_before_the_adjoint():
+    # dz/dt = -z, z(1) = e^-1 < 1, terminal sqrt(z - 1): the loss itself is not real at t1 = 1
+    z = _sym("z")
+    m = Model(name="badloss", states=[z], params=[], rhs=[-z], z0=[1], t0=0, t1=1, terminal=sympy.sqrt(z - 1))
+    with pytest.raises(IntegrationError) as info:
+        compute(m, "cvodes")
+    assert info.value.time == 1.0 and "loss" in str(info.value)
+
+
+def test_every_cvodes_flag_has_a_complete_message():
+    # the translation table itself: each flag, raised as CasADi raises it, becomes a message that names the
+    # flag, has every placeholder filled and quotes no C++ source location; first-call failures name the
+    # solve's start time
+    from symode.casadi.routes import _CV_FLAGS, _cvodes_error
+    m = get_model("linear")
+    assert {"CV_TOO_MUCH_WORK", "CV_TOO_MUCH_ACC", "CV_ERR_FAILURE", "CV_CONV_FAILURE", "CV_LINIT_FAIL",
+            "CV_LSETUP_FAIL", "CV_LSOLVE_FAIL", "CV_RHSFUNC_FAIL", "CV_FIRST_RHSFUNC_ERR", "CV_REPTD_RHSFUNC_ERR",
+            "CV_UNREC_RHSFUNC_ERR", "CV_ILL_INPUT", "CV_BAD_T"} <= set(_CV_FLAGS)
+    for flag in _CV_FLAGS:
+        for fn, stage, start in (("CVode", "forward", 0.0), ("CVodeB", "adjoint", 1.5)):
+            exc = RuntimeError(f'.../casadi/interfaces/sundials/cvodes_interface.cpp:403: {fn} returned "{flag}". '
+                               f'Consult CVODES documentation.')
+            err = _cvodes_error(m, exc, "At t = 0.75, something happened.", 99, stage, start)
+            msg = str(err)
+            assert flag in msg and "{" not in msg and ".cpp" not in msg and "Consult" not in msg, msg
+            assert err.time == (start if "FIRST" in flag else 0.75)
+    # an unknown flag is named, not dropped
+    err = _cvodes_error(m, RuntimeError('x.cpp:1: CVode returned "CV_SOMETHING_NEW".'), "", 9, "forward", 0.0)
+    assert "CV_SOMETHING_NEW" in str(err) and err.time is None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -391,6 +575,8 @@ def test_blowup_raises_near_singularity(route, capfd):
         compute(m, route, **kw)
     assert info.value.time is not None and abs(info.value.time - 1.0) < 0.1
     assert "near t = 1" in str(info.value)
+    # ∂f/∂z = 2z > 0: a growing mode, the model's own behaviour, not stiffness; and no domain was left
+    assert "stiff" not in str(info.value) and "domain" not in str(info.value)
     # CVODES's C-level chatter is captured into the error, not printed
     out, err = capfd.readouterr()
     assert "mxstep" not in out + err and "WARNING" not in out + err

@@ -35,12 +35,23 @@ L_h = ℓ(z_N) + Σ ℓ_i(z(τ_i)) + q_N.
   scheme (p <= 5) -- stage values by cubic Hermite would cap it at 4 (dopri5 has stages at c = 1/5, 3/10,
   4/5, 8/9, so reusing forward stage states is not possible either).
 
-Every result is checked: a forward trajectory that leaves the float64 range (non-finite or |z| > 1e100)
-raises :class:`~symode.errors.IntegrationError` naming the first such grid time, with a stiffness
-diagnosis (an eigenvalue λ of ∂f/∂z with Re λ < 0 and |R(hλ)| > 1, R the scheme's stability function)
-and the advice to use an implicit scheme or the cvodes route; a non-finite gradient raises likewise
-(naming the first non-finite time of the backward solve where there is one).  With implicit schemes a
-Newton failure of the stage equations (CasADi's fast_newton raises and prints the failing inputs) becomes
+Every result is checked, in this order (each raises :class:`~symode.errors.IntegrationError` with the time):
+
+* linear stability along the computed trajectory (explicit schemes and user tableaux; the built-in implicit
+  schemes are A-stable and skip it): at every grid node before the first bad one, the eigenvalues λ of ∂f/∂z
+  (one vectorised CasADi evaluation, numpy eigenvalues) and the scheme's stability function
+  R(w) = 1 + w bᵀ(I - wA)⁻¹𝟙 at w = hλ.  A decaying mode (Re(hλ) < 0) with |R(hλ)| > 1 is amplified where
+  the exact solution damps it; when the product of these amplifications passes :data:`AMPLIFY_LIMIT` the
+  model is stiff for the step size, and the error names the time the amplification starts, h·λ, |R(hλ)|, the
+  step count that would put h·λ inside the stability region, and the remedies (implicit scheme, more steps,
+  cvodes).  Growing modes (Re λ > 0) are the model's own behaviour and are not flagged.
+* a trajectory that leaves the float64 range (non-finite or |z| > 1e100): the first such grid time.  When
+  NaN appears after moderate values (|z| <= :data:`DOMAIN_MODERATE`, no inf) in a model that uses sqrt, log,
+  real powers or division, the solution left the domain of those functions, and the message says so;
+  otherwise it is a blow-up (shorten [t0, t1] for a finite-time singularity).
+* a non-finite gradient (naming the first non-finite time of the backward solve where there is one).
+
+With implicit schemes a Newton failure of the stage equations (CasADi's fast_newton raises and prints the failing inputs) becomes
 an IntegrationError naming the step's start time, the printout captured.  ``stats["backsolve_z0_error"]``
 (back-solve route) is the relative discrepancy |z_back(t0) - z0| / (1 + |z0|), and ``stats["warning"]``
 appears above :data:`BACKSOLVE_WARN_RTOL`.  Output capture redirects the process's file descriptors 1 and 2
@@ -55,7 +66,9 @@ forward call gives z(τ_i) and the loss; a second call with ``nadj=1`` and the s
 (∂ℓ/∂z)ᵀ at t1, 1 for the quadrature) gives CVODES's adjoint sensitivities λ(t0) = adj_x0 and
 μ(t0) = adj_p; the assembly is the formula above.  Solver statistics go to ``stats``; CVODES failure flags
 become plain IntegrationError messages, with the solver's C-level output captured (file descriptors 1 and
-2 redirected around the call) and quoted in the error rather than printed.
+2 redirected around the call) and quoted in the error rather than printed; a failure at the first
+right-hand-side call is placed at the solve's start time (t0 forward, t1 backward), and a non-finite loss or
+∂ℓ/∂z at the solution is reported before the adjoint solve.
 
 Why Adams by default (measured, CasADi 3.8.2): at rtol = atol = 1e-12 on the logistic model, BDF's global
 error in z(t1) was 7e-11 in 283 steps, Adams' 8e-12 in 86 steps; and on the stiff dz/dt = -1000 (z - cos t)
@@ -85,9 +98,10 @@ from fractions import Fraction
 
 import casadi
 import numpy as np
+import sympy
 
 from symode.casadi.model_graphs import ModelGraphs, exact_fraction, model_graphs
-from symode.casadi.schemes import Tableau, get_scheme
+from symode.casadi.schemes import SCHEMES, Tableau, get_scheme
 from symode.casadi.solvers import NEWTON_DEFAULTS, allocate_steps, step_function
 from symode.casadi.translate import nearest_double
 from symode.errors import IntegrationError, SpecError
@@ -128,6 +142,12 @@ class _Plan:
     small: casadi.Function
     #: (n, threads) -> small.map(n, "thread", threads), built on first use
     maps: dict = field(default_factory=dict)
+    #: K -> graphs.jac.map(K): ∂f/∂z at K points at once (the stability check), built on first use
+    jmaps: dict = field(default_factory=dict)
+    #: x -> the node times T alone (cheap: no solve), for batches
+    grid: casadi.Function | None = None
+    #: the scheme's stability polynomial (explicit schemes; :func:`_stability_polynomial`), set on first use
+    rpoly: np.ndarray | None = None
 
     @property
     def nx(self) -> int:
@@ -221,10 +241,13 @@ def _build(g: ModelGraphs, route: str, tab: Tableau, steps: int) -> _Plan:
                         ["x"], ["L", "g", "Z", "T", "B", "TB", "zb0"])
     xs = casadi.MX.sym("x", x.numel())
     out = G(xs)
-    # for batches: the loss, the gradient and the largest |state| on the grid (blow-up check without the trajectory)
-    small = casadi.Function(g.name(tag + "_S"), [xs], [out[0], out[1], casadi.mmax(casadi.fabs(out[2]))],
-                            ["x"], ["L", "g", "zmax"])
-    return _Plan(g, route, tab, steps, G, small)
+    # for batches: the loss, the gradient, the largest |state| on the grid (blow-up check) and the states at the
+    # steps' start nodes (the stability check, :func:`_decay_amplification`)
+    small = casadi.Function(g.name(tag + "_S"), [xs],
+                            [out[0], out[1], casadi.mmax(casadi.fabs(out[2])), out[2][0:nz, 0:steps]],
+                            ["x"], ["L", "g", "zmax", "Z"])
+    grid = casadi.Function(g.name(tag + "_T"), [x], [Tall], ["x"], ["T"])
+    return _Plan(g, route, tab, steps, G, small, grid=grid)
 
 
 def _adjoint_graph(g: ModelGraphs, tab: Tableau, tag: str, route: str, seg, z_end, z0, p):
@@ -282,38 +305,148 @@ def _adjoint_graph(g: ModelGraphs, tab: Tableau, tag: str, route: str, seg, z_en
 # -----------------------------------------------------------------------------------------------
 # checks
 
-def _stability(tab: Tableau, w: complex) -> complex:
-    """R(w) = 1 + w bᵀ (I - wA)⁻¹ 1, the scheme's stability function (one step of y' = λy, w = hλ)."""
+def _stability_polynomial(tab: Tableau) -> np.ndarray:
+    """Ascending coefficients of an explicit scheme's stability function, a polynomial of degree <= s:
+
+        R(w) = 1 + w bᵀ(I - wA)⁻¹𝟙 = 1 + Σ_{k=0}^{s-1} (bᵀA^k𝟙) w^{k+1}
+
+    (A strictly lower triangular is nilpotent, so the Neumann series of (I - wA)⁻¹ ends after s terms).
+    """
+    if tab.implicit:
+        raise ValueError(f"{tab.name} is implicit: its stability function is rational, not a polynomial")
     A, b, _ = tab.as_floats()
-    s = len(b)
-    M = np.eye(s, dtype=complex) - w * np.array(A, dtype=complex)
-    try:
-        k = np.linalg.solve(M, np.ones(s, dtype=complex))
-    except np.linalg.LinAlgError:
-        return complex(math.inf)
-    return 1 + w * complex(np.dot(np.array(b, dtype=complex), k))
+    A, b = np.array(A, dtype=float), np.array(b, dtype=float)
+    coef, v = [1.0], np.ones(len(b))
+    for _ in range(len(b)):
+        coef.append(float(b @ v))
+        v = A @ v
+    return np.array(coef)
 
 
-def _stiffness(plan: _Plan, Z: np.ndarray, T: np.ndarray, upto: int, theta) -> str | None:
-    """The first grid point before ``upto`` where a decaying mode of ∂f/∂z is unstable for the scheme."""
+def _stability(tab: Tableau, w) -> np.ndarray:
+    """R(w) = 1 + w bᵀ (I - wA)⁻¹ 𝟙, the scheme's stability function (one step of y' = λy multiplies y by
+    R(hλ), w = hλ), elementwise for an array of complex w.  Explicit schemes: the polynomial
+    (:func:`_stability_polynomial`); implicit ones: one s x s solve per w (inf where I - wA is singular)."""
+    w = np.asarray(w, dtype=complex)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not tab.implicit:
+            return np.polynomial.polynomial.polyval(w, _stability_polynomial(tab))
+        A, b, _ = tab.as_floats()
+        A, b = np.array(A, dtype=complex), np.array(b, dtype=complex)
+        s, flat = len(b), w.reshape(-1)
+        M = np.eye(s, dtype=complex)[None] - flat[:, None, None] * A[None]
+        out = np.full(flat.shape, complex(math.inf))
+        ok = np.abs(np.linalg.det(M)) > 1e-300
+        if ok.any():
+            k = np.linalg.solve(M[ok], np.ones((int(ok.sum()), s, 1), dtype=complex))[..., 0]
+            out[ok] = 1 + flat[ok] * (k @ b)
+        return out.reshape(w.shape)
+
+
+#: The built-in implicit schemes are A-stable (|R(w)| <= 1 for every Re w <= 0: R is 1/(1 - w) for
+#: backward Euler, (1 + w/2)/(1 - w/2) for the implicit midpoint rule and the (2,2) Padé approximant of e^w
+#: for gauss2), so no decaying mode can be amplified by them and the check below is skipped for them.
+A_STABLE = frozenset({"backward_euler", "implicit_midpoint", "gauss2"})
+#: A decaying mode (Re(hλ) < 0) that the scheme has multiplied by more than this factor in total is no longer
+#: approximated at all: the exact solution shrinks it, so the numerical mode then differs from the exact one
+#: by more than the mode's own initial size.  The factor is the product over the steps so far of the largest
+#: |R(h_j λ)| > 1 among the decaying eigenvalues λ of ∂f/∂z at the step's start (a bound on the spurious
+#: growth).  A product, not a per-step slack: forward Euler amplifies lightly damped oscillatory modes at
+#: every step size (|1 + iy| > 1), by a factor tending to 1 as h -> 0 (pendulum, 50 steps: 1.0012 per step,
+#: 1.02 in total, an honest O(h) error); a stiff mode is amplified by orders of magnitude in one step
+#: (rk4 at hλ = -10: 291).  Measured on the built-in models (every explicit scheme, 4..100 steps): rk4, rk38
+#: and dopri5 never amplify a decaying mode there; the largest totals below the limit are Euler's on the
+#: oscillator (1.82 at 4 steps) and the pendulum (1.69 at 8 steps); refused are Euler on the pendulum at 4 and
+#: 6 steps (2.77, 2.02: hω ~ 1) and Euler (<= 50 steps) and the explicit midpoint rule (<= 10) on spiral.
+AMPLIFY_LIMIT = 2.0
+
+
+def _decay_amplification(plan: _Plan, Z: np.ndarray, T: np.ndarray, H: np.ndarray, P: np.ndarray):
+    """For the steps starting at the columns of Z (states nz x K, times T (K,), step sizes H (K,), parameters
+    P (np x K)): the largest |R(hλ)| over the eigenvalues λ of ∂f/∂z(z, t) that decay in the direction of
+    integration (Re(hλ) < 0, beyond rounding), 1 where there is none or the Jacobian is not finite; and that
+    eigenvalue (nan where none).  One vectorised Jacobian evaluation (a map of ``graphs.jac``, built once per
+    column count; P may be np x 1, repeated for every column) and one batched eigenvalue computation."""
     g = plan.graphs
-    for j in range(min(upto, Z.shape[1] - 1, 5000)):
-        z = Z[:g.nz, j]
-        if not np.all(np.isfinite(z)) or np.max(np.abs(z), initial=0) > BLOWUP:
-            break
-        h = float(T[j + 1] - T[j])
-        J = np.array(g.jac(z, T[j], theta), dtype=float).reshape(g.nz, g.nz)
-        if not np.all(np.isfinite(J)):
-            break
-        for lam in np.linalg.eigvals(J):
-            if lam.real < 0:
-                R = abs(_stability(plan.tableau, h * lam))
-                if R > 1 + 1e-12:
-                    return (f"the model is stiff there: at t = {T[j]:.6g} ∂f/∂z has the decaying eigenvalue "
-                            f"{_fmt_complex(lam)}, and h·λ = {_fmt_complex(h * lam)} lies outside the stability "
-                            f"region of {plan.tableau.name} (|R(hλ)| = {R:.3g} > 1), so the numerical solution "
-                            f"grows where the exact one decays; {_IMPLICIT_ADVICE}")
-    return None
+    nz, K = g.nz, Z.shape[1]
+    jm = plan.jmaps.get(K)
+    if jm is None:
+        with _BUILD_LOCK:
+            jm = plan.jmaps.setdefault(K, g.jac.map(K))
+    J = np.array(jm(Z, T.reshape(1, K), P), dtype=float).reshape(nz, K, nz).transpose(1, 0, 2)
+    finite = np.all(np.isfinite(J), axis=(1, 2)) & np.isfinite(H)
+    J[~finite] = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):  # huge (finite) states just before a blow-up
+        lam = np.linalg.eigvals(J)  # (K, nz)
+        w = H[:, None] * lam
+        # eigenvalues carry an error of a few ε‖J‖: a mode with Re(hλ) within that of 0 is neutral
+        noise = 64 * np.finfo(float).eps * np.abs(H) * np.linalg.norm(J, axis=(1, 2))
+        decaying = (w.real < -noise[:, None]) & finite[:, None] & np.isfinite(w)
+        wd = np.where(decaying, w, 0)
+        if plan.tableau.implicit:
+            Rw = _stability(plan.tableau, wd)
+        else:
+            if plan.rpoly is None:
+                plan.rpoly = _stability_polynomial(plan.tableau)
+            Rw = np.polynomial.polynomial.polyval(wd, plan.rpoly)
+        R = np.where(decaying, np.abs(Rw), 0.0)
+    R = np.nan_to_num(R, nan=math.inf)
+    worst = np.argmax(R, axis=1)
+    rows = np.arange(K)
+    rho = np.maximum(R[rows, worst], 1.0)
+    lam_w = np.where(R[rows, worst] > 1.0, lam[rows, worst], complex(math.nan, math.nan))
+    return rho, lam_w
+
+
+def _stable_fraction(tab: Tableau, w: complex) -> float:
+    """The largest s in (0, 1] with |R(s w)| <= 1 found by bisection from s -> 0 (a decaying w: |R(s w)| ≈
+    1 + s Re w < 1 for small s, for every consistent scheme)."""
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if abs(complex(_stability(tab, mid * w))) <= 1.0:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _stiffness(plan: _Plan, T: np.ndarray, rho: np.ndarray, lam: np.ndarray, upto: int):
+    """(message, time) for the first step before ``upto`` at which the total amplification of decaying modes
+    exceeds :data:`AMPLIFY_LIMIT`, or None.  ``rho``/``lam`` from :func:`_decay_amplification`, one entry per
+    step (step j from T[j] to T[j+1])."""
+    n = min(upto, rho.size)
+    if n == 0:
+        return None
+    with np.errstate(divide="ignore"):
+        total = np.cumsum(np.log(rho[:n]))
+    over = np.nonzero(total > math.log(AMPLIFY_LIMIT))[0]
+    if over.size == 0:
+        return None
+    j = int(over[0])
+    # the run of amplifying steps that ends at j: where it starts (the time named) and its worst step
+    start = j
+    while start > 0 and rho[start - 1] > 1.0:
+        start -= 1
+    run = rho[start:j + 1]
+    k = start + int(np.argmax(run >= run.max() * (1 - 1e-9)))  # the earliest worst step (rounding aside)
+    h = float(T[k + 1] - T[k])
+    lam_k, w = complex(lam[k]), complex(h * lam[k])
+    R = float(rho[k])
+    frac = _stable_fraction(plan.tableau, w)
+    need = f"at least about {math.ceil(plan.steps / frac)} steps" if frac > 0 else "many more steps"
+    where = (f"at t = {T[k]:.6g}" if k == start == j else
+             f"from t = {T[start]:.6g} on (by t = {T[j + 1]:.6g} by a factor > {AMPLIFY_LIMIT:g}); the largest "
+             f"amplification is at t = {T[k]:.6g}")
+    msg = (f"the model is stiff for this step size: the scheme amplifies a mode that the exact solution damps "
+           f"{where}: there ∂f/∂z has the decaying eigenvalue λ = {_fmt_complex(lam_k)}, and h·λ = {_fmt_complex(w)} "
+           f"(h = {h:.4g}) lies outside the stability region of {plan.tableau.name} (|R(hλ)| = {R:.3g} > 1): "
+           f"each step multiplies this mode by {R:.3g} where the exact solution shrinks it by "
+           f"e^(h·Re λ) = {math.exp(w.real):.3g}.  "
+           f"The result would be meaningless; use an implicit scheme (--scheme backward_euler, "
+           f"implicit_midpoint or gauss2: A-stable, they damp every decaying mode at any step size), "
+           f"{need} (--steps), or the adaptive CVODES route (--method cvodes)")
+    return msg, float(T[start])
 
 
 def _fmt_complex(v: complex) -> str:
@@ -334,19 +467,76 @@ def _where(plan: _Plan, model: Model) -> str:
     return f"method {plan.route!r} on model {model.name!r} ({plan.tableau.name}, {plan.steps} steps)"
 
 
+#: SymPy function classes whose real domain is not all of ℝ (NaN outside it in float64)
+_DOMAIN_FUNCS = {sympy.log: "log", sympy.asin: "asin", sympy.acos: "acos", sympy.acosh: "acosh",
+                 sympy.atanh: "atanh", sympy.acoth: "acoth"}
+
+
+def _restricted_functions(model: Model) -> list[str]:
+    """The functions with a restricted real domain that the model's right-hand side and running cost use:
+    log (and asin, acos, ...), sqrt (x**(1/2)), real powers (x**p, p not an integer) and division (x**-n)."""
+    found: set[str] = set()
+    for e in [*model.rhs, *([model.running] if model.running is not None else [])]:
+        e = sympy.sympify(e)  # already SymPy expressions (the model's own), not user text
+        for fn, label in _DOMAIN_FUNCS.items():
+            if e.has(fn):
+                found.add(label)
+        for pw in e.atoms(sympy.Pow):
+            x = pw.exp
+            if x == sympy.Rational(1, 2):
+                found.add("sqrt")
+            elif not (x.is_integer is True):
+                found.add("real powers")
+            elif x.is_negative is True:
+                found.add("division")
+    order = ["sqrt", "log", "real powers", "division", "asin", "acos", "acosh", "atanh", "acoth"]
+    return [f for f in order if f in found]
+
+
+#: the largest |z| on the last good grid point for which a NaN that follows counts as leaving the domain
+#: (not as overflow: inf - inf or 0 * inf after a blow-up make NaN too, but only from huge values)
+DOMAIN_MODERATE = 1e50
+
+
 def _check(plan: _Plan, model: Model, out: dict, theta) -> None:
-    """Raise IntegrationError for a blown-up trajectory or a non-finite result (see the module docstring)."""
+    """Raise IntegrationError for an unstable (stiff), blown-up or domain-leaving trajectory, or a non-finite
+    result (see the module docstring)."""
     Z, T = out["Z"], out["T"].ravel()
+    g = plan.graphs
     k = _first_bad(Z)
+    if _needs_stability_check(plan.tableau):
+        upto = Z.shape[1] - 1 if k is None else k
+        if upto > 0:
+            M = T.size - 1
+            P = np.asarray(theta, dtype=float).reshape(g.np, 1)  # the map repeats it for every column
+            rho, lam = _decay_amplification(plan, Z[:g.nz, :M], T[:M], np.diff(T), P)
+            stiff = _stiffness(plan, T, rho, lam, upto)
+            if stiff:
+                msg, t_stiff = stiff
+                raise IntegrationError(f"{_where(plan, model)}: {msg}.", time=t_stiff)
     if k is not None:
         t_bad = float(T[k])
-        last = f"; the last good value was z = {np.array2string(Z[:plan.graphs.nz, k - 1], precision=4)} at " \
-               f"t = {T[k - 1]:.6g}" if k > 0 else ""
+        zc = Z[:g.nz, k]
+        prev = Z[:g.nz, k - 1] if k > 0 else None
+        last = (f"; the last good value was z = {np.array2string(prev, precision=4)} at t = {T[k - 1]:.6g}"
+                if prev is not None else "")
+        funcs = _restricted_functions(model)
+        col = Z[:, k]
+        # NaN without any growth before it: the stages left the domain of sqrt/log/... within the last step
+        if (np.any(np.isnan(col)) and not np.any(np.isinf(col)) and prev is not None
+                and np.max(np.abs(Z[:, k - 1])) <= DOMAIN_MODERATE and funcs):
+            raise IntegrationError(
+                f"{_where(plan, model)}: the solution left the domain of the model's functions near "
+                f"t = {t_bad:.6g} (e.g. sqrt or log of a negative value; z = "
+                f"{np.array2string(prev, precision=4)} at t = {T[k - 1]:.6g}, then NaN in the step to "
+                f"t = {t_bad:.6g}); the model uses {', '.join(funcs)}, whose real domain is restricted.  "
+                f"If the exact solution leaves the domain there, the model is undefined beyond it: shorten "
+                f"[t0, t1] or change the model; if not (a coarse step overshooting), use more steps",
+                time=t_bad)
         msg = (f"{_where(plan, model)}: the forward solution left the float64 range (non-finite or "
                f"|z| > {BLOWUP:g}) near t = {t_bad:.6g}{last}.  ")
-        stiff = _stiffness(plan, Z, T, k, theta)
-        if stiff:
-            msg += stiff[0].upper() + stiff[1:] + "."
+        if not np.all(np.isfinite(zc)) and prev is None:
+            msg += "The initial state or the parameters are not finite; check z0 and the parameter values."
         else:
             msg += ("If the exact solution blows up there (a finite-time singularity), shorten [t0, t1]; "
                     "otherwise try more steps, " + _IMPLICIT_ADVICE + ".")
@@ -365,8 +555,20 @@ def _check(plan: _Plan, model: Model, out: dict, theta) -> None:
                                f"derivative of the model is undefined along it, e.g. sqrt or abs at 0)")
 
 
+def _needs_stability_check(tab: Tableau) -> bool:
+    """Every explicit scheme and every implicit one that is not a built-in A-stable scheme (user tableaux)."""
+    if tab.implicit and tab.name in A_STABLE:
+        return tab != SCHEMES[tab.name]
+    return True
+
+
 # -----------------------------------------------------------------------------------------------
 # the routes
+
+def _grid(plan: _Plan) -> np.ndarray:
+    """The node times of the plan's grid at the model's own t0, t1 (what every batch member uses)."""
+    return np.array(plan.grid(_x(plan.graphs)), dtype=float).ravel()
+
 
 def _x(g: ModelGraphs, theta=None) -> np.ndarray:
     th = np.asarray(g.theta, dtype=float).ravel() if theta is None else np.asarray(theta, dtype=float).ravel()
@@ -471,24 +673,68 @@ class StoredAdjoint(_FixedStepRoute):
 #: built CVODES integrator pairs (forward, adjoint), keyed by (model fingerprint, tolerances, method)
 _CVODES: "OrderedDict[tuple, tuple]" = OrderedDict()
 
+#: CVODES return flags (SUNDIALS cvodes.h) as plain messages: what happened and what to do.  {max_steps} is
+#: the step limit; {t_start} the time the failing solve starts at (t0 forward, the last output time backward).
 _CV_FLAGS = {
     "CV_TOO_MUCH_WORK": "CVODES took its maximum number of internal steps ({max_steps}) without reaching the "
                         "next output time: the solution may blow up there, or the problem needs more steps "
                         "(CvodesAdjoint(max_num_steps=...)) or a looser tolerance",
+    "CV_TOO_MUCH_ACC": "CVODES could not reach the requested accuracy (the tolerances are too small for float64 "
+                       "at the solution's scale): loosen abstol/reltol (CvodesAdjoint(abstol=..., reltol=...))",
+    "CV_ERR_FAILURE": "the local error test failed repeatedly (or with the smallest step): the solution probably "
+                      "blows up or is not smooth there; check the model, or loosen the tolerance",
     "CV_CONV_FAILURE": "the Newton iteration of CVODES failed to converge repeatedly: the right-hand side may be "
-                       "discontinuous or the solution blows up; check the model, or loosen the tolerance",
-    "CV_REPTD_RHSFUNC_ERR": "the right-hand side failed (non-finite values) repeatedly: the solution probably "
-                            "left the model's domain (log or sqrt of a negative number, overflow)",
+                       "discontinuous, undefined (the solution left its domain) or the solution blows up; "
+                       "check the model, or loosen the tolerance",
+    "CV_LINIT_FAIL": "the linear solver of CVODES could not be initialised (an internal failure, e.g. out of "
+                     "memory); retry, or use a fixed-step route",
+    "CV_LSETUP_FAIL": "the linear solver setup failed (a singular or non-finite Jacobian ∂f/∂z): the solution "
+                      "probably left the model's domain; check the model",
+    "CV_LSOLVE_FAIL": "the linear solve failed (a singular or non-finite Jacobian ∂f/∂z): the solution "
+                      "probably left the model's domain; check the model",
     "CV_RHSFUNC_FAIL": "the right-hand side failed (non-finite values) and could not recover: the solution "
-                       "probably left the model's domain",
-    "CV_ERR_FAILURE": "the local error test failed repeatedly: the solution probably blows up or is not smooth "
-                      "there",
+                       "probably left the model's domain (sqrt or log of a negative value, overflow); check "
+                       "the model or shorten [t0, t1]",
+    "CV_FIRST_RHSFUNC_ERR": "at t = {t_start:.6g} (the start of this solve) the right-hand side could not be "
+                            "evaluated (e.g. sqrt or log of a negative value at the {where_state}): check z0, "
+                            "the parameter values and the model's domain",
+    "CV_REPTD_RHSFUNC_ERR": "the right-hand side failed (non-finite values) repeatedly: the solution probably "
+                            "left the model's domain (log or sqrt of a negative number, overflow); check the "
+                            "model or shorten [t0, t1]",
+    "CV_UNREC_RHSFUNC_ERR": "the right-hand side failed (non-finite values) and CVODES could not recover by "
+                            "reducing the step: the solution probably left the model's domain; check the model",
+    "CV_QRHSFUNC_FAIL": "the running cost failed (non-finite values): the solution probably left its domain",
+    "CV_FIRST_QRHSFUNC_ERR": "at t = {t_start:.6g} (the start of this solve) the running cost could not be "
+                             "evaluated (e.g. sqrt or log of a negative value at the {where_state})",
+    "CV_REPTD_QRHSFUNC_ERR": "the running cost failed (non-finite values) repeatedly: the solution probably left "
+                             "its domain (log or sqrt of a negative number)",
+    "CV_UNREC_QRHSFUNC_ERR": "the running cost failed (non-finite values) and CVODES could not recover: the "
+                             "solution probably left its domain",
     "CV_ILL_INPUT": "CVODES rejected its input: a non-finite initial state or parameter, or tolerances out of "
-                    "range",
-    "CV_TOO_CLOSE": "the output times are too close to t0",
-    "CV_LSETUP_FAIL": "the linear solver setup failed (a singular or non-finite Jacobian)",
-    "CV_LSOLVE_FAIL": "the linear solve failed (a singular or non-finite Jacobian)",
+                    "range; check z0, the parameter values and abstol/reltol",
+    "CV_BAD_T": "CVODES was asked for the solution at a time outside the interval it has integrated (an "
+                "internal failure); report it with the model",
+    "CV_TOO_CLOSE": "the output times are too close to t0: make t1 and the observation times differ from t0",
+    "CV_MEM_FAIL": "CVODES ran out of memory",
+    "CV_NO_ADJ": "the adjoint solve was not initialised (an internal failure); report it with the model",
+    "CV_NO_FWD": "the adjoint solve found no forward solution to differentiate (an internal failure)",
+    "CV_NO_BCK": "no backward (adjoint) problem was created (an internal failure)",
+    "CV_BAD_TB0": "the adjoint solve's start time lies outside the forward solve's interval (an internal "
+                  "failure); report it with the model",
+    "CV_REIFWD_FAIL": "re-integrating the forward problem between checkpoints failed during the adjoint solve: "
+                      "the forward solution is probably ill-behaved there (near a blow-up or the edge of the "
+                      "model's domain); shorten [t0, t1] or loosen the tolerance",
+    "CV_FWD_FAIL": "the forward re-integration inside the adjoint solve failed: the forward solution is "
+                   "probably ill-behaved there; shorten [t0, t1] or loosen the tolerance",
+    "CV_GETY_BADT": "the adjoint solve asked for the forward solution outside its interval (an internal "
+                    "failure); report it with the model",
 }
+_FLAG_RE = re.compile(r"\bCV_[A-Z0-9_]+\b")
+#: CasADi's own "NaN/Inf detected" warnings name the function that failed: say which part of the model it was
+_NONFINITE_RE = re.compile(r"_(cv[fa]):(\w+) failed: (NaN|Inf) detected for output (\w+)")
+_NONFINITE_PART = {"daeF": "the right-hand side", "quadF": "the running cost",
+                   "jacF": "the Jacobian ∂f/∂z of the right-hand side", "daeB": "the adjoint right-hand side",
+                   "quadB": "the adjoint quadrature (∂f/∂θ terms)"}
 _TIME_RE = re.compile(r"\bt\s*(?:=|is)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 
 
@@ -537,21 +783,40 @@ def _captured_output():
         tmp.close()
 
 
-def _cvodes_error(model: Model, exc: Exception, chatter: str, max_steps: int, stage: str) -> IntegrationError:
+def _cvodes_error(model: Model, exc: Exception, chatter: str, max_steps: int, stage: str,
+                  t_start: float) -> IntegrationError:
+    """A CVODES failure as an IntegrationError: the return flag translated (:data:`_CV_FLAGS`), the time of
+    the failure (from CVODES's own messages, or ``t_start`` for a failure at the first right-hand-side call),
+    which part of the model returned NaN/Inf where CasADi says so, and the last lines CVODES printed."""
     text = str(exc)
-    flag = next((f for f in _CV_FLAGS if f in text), None)
+    m = _FLAG_RE.search(text)
+    flag = m.group(0) if m else None
+    first_call = flag in ("CV_FIRST_RHSFUNC_ERR", "CV_FIRST_QRHSFUNC_ERR")
     times = _TIME_RE.findall(chatter) or _TIME_RE.findall(text)
-    t_fail = float(times[-1]) if times else None
-    what = _CV_FLAGS[flag].format(max_steps=max_steps) if flag else "CVODES failed"
-    near = f" near t = {t_fail:.6g}" if t_fail is not None else ""
+    t_fail = t_start if first_call else (float(times[-1]) if times else None)
+    where_state = "initial state" if stage == "forward" else "final state z(t1), where the adjoint starts"
+    if flag in _CV_FLAGS:
+        what = _CV_FLAGS[flag].format(max_steps=max_steps, t_start=t_start, where_state=where_state)
+    elif flag:
+        what = f"CVODES stopped with return flag {flag} (see the return flags in the SUNDIALS CVODES guide)"
+    else:  # not a CVODES flag: CasADi's own message, without its source-file prefix
+        last = text.strip().splitlines()[-1] if text.strip() else type(exc).__name__
+        what = "CVODES failed: " + re.sub(r"\S*\.(?:cpp|hpp|h):\d+:\s*", "", last)
+    bad = _NONFINITE_RE.findall(chatter)
+    if bad:
+        _, fn, kind, _ = bad[-1]
+        part = _NONFINITE_PART.get(fn, "a model function")
+        what += f" ({part} returned {kind} there)"
+    near = "" if first_call or t_fail is None else f" near t = {t_fail:.6g}"
     lines = [ln for ln in chatter.strip().splitlines() if ln.strip()]
     quoted = ""
     if lines:
         shown = [ln if len(ln) <= 200 else ln[:197] + "..." for ln in lines[-5:]]
         more = f" ({len(lines) - 5} earlier lines omitted)" if len(lines) > 5 else ""
         quoted = f"  CVODES said{more}: " + " | ".join(shown)
-    return IntegrationError(f"method 'cvodes' on model {model.name!r} ({stage} solve) failed{near}: {what} "
-                            f"[{flag or text.strip().splitlines()[-1]}].{quoted}", time=t_fail)
+    tag = f" [{flag}]" if flag else ""
+    return IntegrationError(f"method 'cvodes' on model {model.name!r} ({stage} solve) failed{near}: {what}"
+                            f"{tag}.{quoted}", time=t_fail)
 
 
 class CvodesAdjoint:
@@ -593,7 +858,7 @@ class CvodesAdjoint:
                 _CVODES.popitem(last=False)
             return fwd, adj
 
-    def _call(self, model, fn, stage, **kw):
+    def _call(self, model, fn, stage, t_start, **kw):
         with _captured_output() as box:
             try:
                 res = fn(**kw)
@@ -601,7 +866,7 @@ class CvodesAdjoint:
             except RuntimeError as exc:
                 res, err = None, exc
         if err is not None:
-            raise _cvodes_error(model, err, box["text"], self.max_num_steps, stage)
+            raise _cvodes_error(model, err, box["text"], self.max_num_steps, stage, t_start)
         return res, box["text"], fn.stats()
 
     def gradient(self, model: Model) -> GradResult:
@@ -609,7 +874,7 @@ class CvodesAdjoint:
         fwd, adj = self._integrators(g)
         th = g.theta
         z0 = g.z0(th)
-        res, chat1, st1 = self._call(model, fwd, "forward", x0=z0, p=th)
+        res, chat1, st1 = self._call(model, fwd, "forward", g.t0, x0=z0, p=th)
         X = np.array(res["xf"], dtype=float).reshape(g.nz, -1)
         bad = _first_bad(X)
         tout = [nearest_double(end) if end is not None else g.t1 for _, end, _ in g.segments]
@@ -637,7 +902,14 @@ class CvodesAdjoint:
             qs = np.zeros((1, m))
             qs[0, -1] = 1.0
             kw["adj_qf"] = casadi.DM(qs)
-        ares, chat2, st2 = self._call(model, adj, "adjoint", **kw)
+        if not (math.isfinite(loss) and np.all(np.isfinite(seeds))):
+            cols = np.nonzero(~np.all(np.isfinite(seeds), axis=0))[0]
+            kb = int(cols[0]) if cols.size else m - 1
+            raise IntegrationError(
+                f"method 'cvodes' on model {model.name!r}: the loss or its derivative ∂ℓ/∂z is non-finite at "
+                f"t = {tout[kb]:.6g}, where z = {np.array2string(X[:, kb], precision=6)} (e.g. sqrt or log of "
+                f"a negative value, or sqrt at 0, in a loss term); check the loss terms", time=tout[kb])
+        ares, chat2, st2 = self._call(model, adj, "adjoint", tout[-1], **kw)
         lam0 = np.array(ares["adj_x0"], dtype=float).ravel()
         mu0 = np.array(ares["adj_p"], dtype=float).ravel()
         dtheta += mu0 + np.array(g.dz0dp(th), dtype=float).reshape(g.nz, g.np).T @ lam0
@@ -676,7 +948,8 @@ def batch_gradient(model: Model, thetas, method: str = "discrete", scheme=DEFAUL
     """Loss and dL/dθ for many parameter sets: ``thetas`` [n, nθ] -> (loss [n], grad [n, nθ]).
 
     One graph (the fixed-step ``method``'s, built once) evaluated with ``Function.map(n, "thread", threads)``.
-    A non-finite result for parameter set k raises IntegrationError naming k and the failure time.
+    A non-finite result for parameter set k, or one the stability check (module docstring) refuses, raises
+    IntegrationError naming k and the failure time; the check runs for all sets in one vectorised evaluation.
     """
     route = ROUTES.get(method)
     if route is None or not issubclass(route, _FixedStepRoute):
@@ -702,7 +975,7 @@ def batch_gradient(model: Model, thetas, method: str = "discrete", scheme=DEFAUL
             fmap = plan.maps.get((n, threads))
             if fmap is None:
                 fmap = plan.maps[(n, threads)] = plan.small.map(n, "thread", threads)
-            L, Gr, zmax = fmap(X)
+            L, Gr, zmax, Zs = fmap(X)
             failed = False
         except RuntimeError:
             failed = True
@@ -713,6 +986,16 @@ def batch_gradient(model: Model, thetas, method: str = "discrete", scheme=DEFAUL
     zmax = np.array(zmax, dtype=float).reshape(n)
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(L) & np.all(np.isfinite(Gr), axis=0) & (zmax <= BLOWUP)
+    if not failed and ok.any() and _needs_stability_check(plan.tableau):
+        # the stability check of every finite set at once; a flagged set is diagnosed (and raises) below
+        steps = plan.steps
+        Tn = _grid(plan)
+        Zs = np.array(Zs, dtype=float).reshape(g.nz, n * steps)
+        rho, lam = _decay_amplification(plan, Zs, np.tile(Tn[:-1], n), np.tile(np.diff(Tn), n),
+                                        np.repeat(TH.T, steps, axis=1))
+        for k in np.nonzero(ok)[0]:
+            if _stiffness(plan, Tn, rho[k * steps:(k + 1) * steps], lam[k * steps:(k + 1) * steps], steps):
+                ok[k] = False
     for k in np.nonzero(~ok)[0]:
         try:
             out = _evaluate(plan, model, X[:, k])
