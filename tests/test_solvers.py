@@ -179,6 +179,24 @@ def test_one_step_is_the_stability_function(scheme, amplification):
     assert float(step(z, 0.0, h, lam)) == pytest.approx(z * amplification(h * lam), rel=1e-14)
 
 
+@pytest.mark.parametrize("scheme", ["backward_euler", "implicit_midpoint", "gauss2"])
+@pytest.mark.parametrize("scale", [1e-30, 1.0, 1e6])
+def test_implicit_stages_are_solved_relative_to_their_size(scheme, scale):
+    """Regression: with Newton's absolute tolerance 1e-12 on unscaled stages, a stage residual below 1e-12
+    was accepted at the predictor, so a decaying stiff solution stopped decaying near 1e-17, and stages of
+    size 1e6 could not converge at all.  One step of dz/dt = lam z with h lam = -100 must equal
+    z R(h lam) (the stability function, by hand as above) at every magnitude of z."""
+    R = {"backward_euler": lambda x: 1 / (1 - x),
+         "implicit_midpoint": lambda x: (1 + x / 2) / (1 - x / 2),
+         "gauss2": lambda x: (1 + x / 2 + x**2 / 12) / (1 - x / 2 + x**2 / 12)}[scheme]
+    f = _rhs(1, 1, lambda z, t, p: p[0] * z)
+    step = step_function(f, scheme, 1, 1)
+    lam, h = -1000.0, 0.1
+    z = 1.5 * scale
+    # rounding: z + h K cancels all but R of z, amplifying K's rounding by ~|h lam| = 100: 1e-12 has room
+    assert float(step(z, 0.0, h, lam)) == pytest.approx(z * R(h * lam), rel=1e-12)
+
+
 def test_explicit_step_is_sx_and_the_loop_is_mx():
     # DESIGN.md: SX inside one step, MX (fold) across steps
     f = _rhs(1, 1, lambda z, t, p: p[0] * z)

@@ -55,11 +55,12 @@ from symode.errors import SpecError
 __all__ = ["step_function", "fixed_step_solve", "allocate_steps", "NEWTON_DEFAULTS"]
 
 #: Newton options for implicit stages.  fast_newton stops when ||residual||_inf < abstol or
-#: ||Newton step||_inf < abstolStep.  The residual is K - f(...), in units of dz/dt; 1e-12 is a few
-#: hundred rounding errors for |dz/dt| ~ 1 and still reachable for |dz/dt| ~ 1e3 (residual rounding
-#: ~ 1e-13).  Newton converges quadratically from the Euler predictor for reasonable h; 50 iterations
-#: are only reached when it does not converge at all.
+#: ||Newton step||_inf < abstolStep.  Stages are scaled by the predictor's size (see step_function), so
+#: both are relative: 1e-12 is a few thousand rounding errors, and Newton's quadratic convergence makes the
+#: accepted iterate accurate to rounding.  50 iterations are only reached when it does not converge at all.
 NEWTON_DEFAULTS = {"abstol": 1e-12, "abstolStep": 1e-12, "max_iter": 50}
+#: Smallest stage scale: only guards the division when every predictor is exactly 0 (then K = 0 is the root).
+_SIGMA_FLOOR = 1e-300
 
 _NAME = re.compile(r"[A-Za-z](?:_?[A-Za-z0-9])*\Z")
 
@@ -157,23 +158,31 @@ def step_function(f: casadi.Function, tableau, nz: int, np_: int, *, name: str =
         return casadi.Function(name, [z, t, h, p], [z_next], ["z", "t", "h", "p"], ["z_next"])
 
     kind = _kind_for(f)
-    # residual of the stage equations: unknown K = [K_1; ...; K_s], parameters [z; t; h; p]
-    Kall = kind.sym("K", s * nz)
+    # Stage equations in scaled unknowns: K_i = sigma * Q_i with sigma = max(|predictor|_inf, tiny), residual
+    # Q_i - f(z + h sum_j A_ij sigma Q_j, t + c_i h, p) / sigma.  The root K is the same for every sigma > 0
+    # (so the implicit-function derivatives are those of the exact stage solution), but fast_newton's
+    # absolute tolerances become relative to the size of the stages: unscaled, a residual below 1e-12 was
+    # accepted at the predictor once |f| < 1e-13 (a decaying stiff solution stopped decaying at ~1e-17),
+    # and stages of size 1e6 could not reach 1e-12 in float64 at all.
+    Qall = kind.sym("Q", s * nz)
     z, t, h, p = _symbols(kind, nz, np_)
-    K = [Kall[i * nz:(i + 1) * nz] for i in range(s)]
+    sigma = kind.sym("sigma")
+    K = [sigma * Qall[i * nz:(i + 1) * nz] for i in range(s)]
     residual = []
     for i in range(s):
         zi = _stage_input(z, h, A[i], K)
         ti = t if c[i] == 0.0 else t + c[i] * h
-        residual.append(K[i] - f(zi, ti, p))
-    g = casadi.Function(name + "_stages", [Kall, casadi.vertcat(z, t, h, p)], [casadi.vertcat(*residual)],
-                        ["K", "zthp"], ["residual"])
+        residual.append(Qall[i * nz:(i + 1) * nz] - f(zi, ti, p) / sigma)
+    g = casadi.Function(name + "_stages", [Qall, casadi.vertcat(z, t, h, p, sigma)],
+                        [casadi.vertcat(*residual)], ["Q", "zthps"], ["residual"])
     solver = casadi.rootfinder(name + "_newton", "fast_newton", g, options)
     # step in MX around the rootfinder
     zm, tm, hm, pm = _symbols(casadi.MX, nz, np_)
-    guess = casadi.repmat(f(zm, tm, pm), s, 1)  # explicit Euler predictor for every stage
-    Ksol = solver(guess, casadi.vertcat(zm, tm, hm, pm))
-    Ks = [Ksol[i * nz:(i + 1) * nz] for i in range(s)]
+    # predictor: f at each stage's time (explicit Euler for the stage values)
+    guess = casadi.vertcat(*[f(zm, tm if c[i] == 0.0 else tm + c[i] * hm, pm) for i in range(s)])
+    sig = casadi.fmax(casadi.norm_inf(guess), _SIGMA_FLOOR)
+    Qsol = solver(guess / sig, casadi.vertcat(zm, tm, hm, pm, sig))
+    Ks = [sig * Qsol[i * nz:(i + 1) * nz] for i in range(s)]
     z_next = zm + hm * _weighted_sum(b, Ks)
     return casadi.Function(name, [zm, tm, hm, pm], [z_next], ["z", "t", "h", "p"], ["z_next"])
 
