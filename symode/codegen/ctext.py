@@ -54,7 +54,7 @@ from typing import Mapping
 import casadi
 
 import symode
-from symode.casadi.model_graphs import model_graphs, segments
+from symode.casadi.model_graphs import exact_fraction, model_graphs, segments
 from symode.casadi.schemes import SCHEMES
 from symode.casadi.solvers import allocate_steps, fixed_step_solve
 from symode.casadi.translate import nearest_double
@@ -136,21 +136,17 @@ def check_options(scheme, steps) -> None:
         raise SpecError(f"steps must be an integer from 1 to 100000, got {steps!r}")
 
 
-def _fraction(x) -> Fraction:
-    return Fraction(int(x.p), int(x.q))
-
-
 # -- the graphs ------------------------------------------------------------------------------------------------
-# To unify later: symode.casadi.routes builds its own discrete-adjoint graph (mapaccum with a table of grid
-# times; Function names with a per-process counter, which would make the C text depend on process history).
-# The two agree to rounding (tests/test_codegen.py checks it); one shared, deterministically named loss graph
-# would let the compiled and the in-process routes be the very same Function.
+# symode.casadi.routes builds its own loss graph: mapaccum over a table of grid times, because the stored-
+# trajectory and back-solve adjoints need every node.  Here the loop is a fold with an exact step counter, so
+# the generated C does not grow with the step count.  The two agree to rounding (tests/test_codegen.py
+# checks it); sharing one graph would make the compiled and in-process routes the very same Function.
 
 def _graphs(model: Model, scheme: str, steps: int, prefix: str) -> tuple[dict, tuple]:
     g = model_graphs(model)
     nz, np_ = model.nz, model.np
     naug = g.naug
-    t0n, t1n = _fraction(model.t0), _fraction(model.t1)
+    t0n, t1n = exact_fraction(model.t0), exact_fraction(model.t1)
     segs = segments(model)
     ends = [Fraction(1) if end is None else (end - t0n) / (t1n - t0n) for _, end, _ in segs]
     counts = allocate_steps(ends, steps)

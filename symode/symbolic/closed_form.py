@@ -21,6 +21,7 @@ import sympy
 
 from ..errors import NoClosedFormError
 from .budget import BudgetExceeded, budget_from_env, call_with_budget
+from .derive import _fresh
 
 #: Seconds allowed for the whole closed-form search of one model (dsolve and integrate can run unbounded).
 CLOSED_FORM_SECONDS = 90.0
@@ -181,16 +182,8 @@ def _search(model_data):
     z = sympy.Matrix(states)
     f = sympy.Matrix(rhs)
     taken = {s.name for s in (*states, *params, t)}
-
-    def fresh(base):
-        name = base
-        while name in taken:
-            name += "_"
-        taken.add(name)
-        return sympy.Symbol(name, real=True)
-
-    T0, T1 = fresh("t_0"), fresh("t_1")
-    Z0 = tuple(fresh(f"{s.name}_0") for s in states)
+    T0, T1 = _fresh("t_0", taken), _fresh("t_1", taken)
+    Z0 = tuple(_fresh(f"{s.name}_0", taken) for s in states)
     sol = _solve_linear(f, z, t, T0, Z0)
     method = "matrix exponential"
     if sol is None:
