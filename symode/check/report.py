@@ -5,7 +5,8 @@ Verdicts per route:
 - FAIL: some component outside it (the worst is named) -- the route is wrong or unstable here;
 - COARSE: within its own discretisation error estimate, but that estimate is larger than ``max_rtol``
   relative, so agreement proves little: rerun with more steps;
-- a route whose own error estimate exceeds ``NOT_CONVERGING_RTOL`` relative is a FAIL ("not converging").
+- a route whose own error estimate exceeds ``NOT_CONVERGING_RTOL`` relative is a FAIL ("cannot be checked":
+  not converging, or far too coarse).
 
 Allowed errors (from :mod:`symode.check.tolerances`, printed in the report):
 - fixed-step routes: Richardson estimate of the route's own discretisation error from ``steps`` and
@@ -115,7 +116,8 @@ def check_model(model: Model, *, scheme: str = "rk4", steps: int = 100, digits: 
             # a route whose own error estimate is of the size of the values is not converging: agreement
             # within such an allowance proves nothing (e.g. a back-solve adjoint on a contracting model)
             verdict = "FAIL"
-            detail = f"not converging: its error estimate is {allowance:.2g} relative ({detail})"
+            detail = (f"cannot be checked: its own error estimate is {allowance:.2g} relative (not converging, or "
+                      f"far too coarse: use more steps or a higher-order scheme) ({detail})")
         elif c.ok and allowance > max_rtol:
             verdict = "COARSE"
             detail += f" (allowance above {max_rtol:g} relative: use more steps)"
