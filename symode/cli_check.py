@@ -5,10 +5,23 @@ import sys
 
 
 def _cmd_check(args) -> int:
-    from .check.report import DEFAULT_MAX_RTOL, check_model
+    import math
+
+    from .check.report import DEFAULT_MAX_RTOL, FIXED_STEP_ROUTES, check_model
+    from .errors import SpecError
     from .library import resolve_model
     model = resolve_model(args.model)
-    methods = args.methods.split(",") if args.methods else None
+    methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+    known = (*FIXED_STEP_ROUTES, "cvodes")
+    for m in methods or ():
+        if m not in known:
+            raise SpecError(f"--methods: unknown route {m!r}; choose from {', '.join(known)}")
+    if args.steps < 1:
+        raise SpecError(f"--steps must be a positive integer, got {args.steps}")
+    if args.max_rtol is not None and not (math.isfinite(args.max_rtol) and args.max_rtol > 0):
+        raise SpecError(f"--max-rtol must be a finite positive number, got {args.max_rtol}")
+    if not 5 <= args.digits <= 1000:
+        raise SpecError(f"--digits must be an integer from 5 to 1000, got {args.digits}")
     report = check_model(model, scheme=args.scheme, steps=args.steps, digits=args.digits, methods=methods,
                          max_rtol=args.max_rtol if args.max_rtol is not None else DEFAULT_MAX_RTOL)
     sys.stdout.write(report.to_markdown())

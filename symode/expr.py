@@ -573,6 +573,10 @@ def parse_expression(text: object, names: Mapping[str, sympy.Expr], field: str) 
             f"{field}: {what} at position {pos + 1} of {_quote(text)}; expressions are ASCII only "
             "(Python would silently turn look-alikes such as fullwidth letters into ASCII ones)"
         )
+    if "#" in text:
+        # Python's tokenizer would read the rest of the line as a comment and silently drop it
+        raise SpecError(f"{field}: '#' at position {text.index('#') + 1} of {_quote(text)} is not part of the "
+                        "expression grammar (Python would drop the rest of the line as a comment); remove it")
     # Python's eval mode rejects leading indentation; TOML multi-line strings often have some.
     src = text.strip()
     lead = len(text) - len(text.lstrip())

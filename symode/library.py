@@ -156,7 +156,7 @@ data = [["0.8", "1.0"], ["-0.3", "0.9"]]
 
 LIBRARY: dict[str, Entry] = {e.name: e for e in _SPECS}
 LIBRARY["mlp"] = Entry("mlp", "tanh MLP neural ODE dz/dt = W2 tanh(W1 z + b1) + b2 (D=2, H=4; mlp-D-H for others)")
-_MLP_RE = re.compile(r"^mlp-(\d{1,2})-(\d{1,3})$")
+_MLP_RE = re.compile(r"^mlp-(\d{1,6})-(\d{1,6})$")
 #: Largest MLP built by name (beyond this, symbolic derivation and the oracle get slow; build it in Python).
 MAX_MLP_STATES, MAX_MLP_HIDDEN = 8, 64
 
@@ -217,8 +217,11 @@ def get_model(name: str) -> Model:
 
 
 def resolve_model(name_or_path: str) -> Model:
-    """A built-in model name or a spec file path (anything ending in .toml or containing a path separator)."""
-    if name_or_path.endswith(".toml") or "/" in name_or_path or "\\" in name_or_path:
+    """A built-in model name or a spec file path (ending in .toml, containing a path separator, or an existing
+    file whose name is not a built-in model's)."""
+    import os
+    if (name_or_path.lower().endswith(".toml") or "/" in name_or_path or "\\" in name_or_path
+            or (name_or_path not in LIBRARY and os.path.isfile(name_or_path))):
         from .spec import load_spec_file
         return load_spec_file(name_or_path)
     return get_model(name_or_path)

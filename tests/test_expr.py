@@ -580,3 +580,10 @@ def test_large_sqrt_chain_stays_fast():
     else:
         assert value.is_number
     assert time.perf_counter() - t0 < LIMITS["max_parse_seconds"]
+
+
+def test_hash_is_refused_not_a_silent_comment():
+    """Regression: '-k*z # + 100*b' parsed as -k*z (Python's tokenizer dropped the rest as a comment)."""
+    k, z, b = (sympy.Symbol(n, real=True) for n in "kzb")
+    with pytest.raises(SpecError, match="'#' at position 6"):
+        parse_expression("-k*z # + 100*b", {"k": k, "z": z, "b": b}, "rhs[0]")

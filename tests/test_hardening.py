@@ -605,7 +605,7 @@ def _hostile_model() -> Model:
 
 class TestItem07GeneratedC:
     def test_hostile_names_never_reach_c_and_the_code_compiles(self, private_cache):
-        ctext = pytest.importorskip("symode.codegen.ctext", reason="waiting for symode.codegen.ctext")
+        from symode.codegen import ctext
         from symode.codegen.build import build_shared_library, load_function
         m = _hostile_model()
         code = ctext.generate(m, "rk4", 20)
@@ -631,7 +631,6 @@ class TestItem07GeneratedC:
             assert np.allclose(g, w, rtol=TOL["compiled_vs_inmemory_rel"], atol=0.0), (g, w)
 
     def test_cli_codegen_keeps_a_hostile_description_out_of_the_c_files(self, tmp_path):
-        pytest.importorskip("symode.codegen.ctext", reason="waiting for symode.codegen.ctext")
         text = spec_text(extra='description = "*/ system(\\"id\\"); /*\\n#include <stdio.h>\\n#error"')
         path = write(tmp_path, "desc.toml", text)
         out = tmp_path / "gen"
@@ -671,7 +670,7 @@ def casadi_dm(v):
 # 8. Compiler missing / failing / timing out
 
 def _generated_sources(steps: int = 10) -> dict:
-    ctext = pytest.importorskip("symode.codegen.ctext", reason="waiting for symode.codegen.ctext")
+    from symode.codegen import ctext
     code = ctext.generate(get_model("logistic"), "rk4", steps)
     return {n: d for n, d in code.files.items() if n.endswith((".c", ".h"))}
 

@@ -349,6 +349,7 @@ def test_progress_is_silent_when_fast_and_rate_limited_when_slow(monkeypatch):
 
 def test_progress_lines_on_a_slow_solve(capfd, monkeypatch):
     monkeypatch.delenv("SYMODE_QUIET", raising=False)
+    monkeypatch.setenv("SYMODE_PROGRESS", "1")  # captured stderr is not a terminal: force progress on
     monkeypatch.setattr(engine, "PROGRESS_DELAY_S", 0.0)  # make the (fast) solve count as slow
     monkeypatch.setattr(engine, "PROGRESS_INTERVAL_S", 0.0)
     oracle_gradient(model("vanderpol"), 30)
@@ -356,4 +357,8 @@ def test_progress_lines_on_a_slow_solve(capfd, monkeypatch):
     assert out == ""
     assert "symode: oracle vanderpol:" in err and "route at" in err
     oracle_gradient(model("vanderpol"), 30, quiet=True)
+    assert capfd.readouterr().err == ""
+    # default for a captured (non-terminal) stderr: no progress, so a failing command's stderr is one line
+    monkeypatch.delenv("SYMODE_PROGRESS")
+    oracle_gradient(model("vanderpol"), 30)
     assert capfd.readouterr().err == ""

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from fractions import Fraction
 
 import mpmath
 import pytest
@@ -54,10 +55,11 @@ def test_file_contents(exported, name):
     assert load_spec(data["spec"]).fingerprint() == m.fingerprint()
     # parameter values, t0, t1 as the library's spec writes them (exact decimals)
     spec_params = {k: str(v) for k, v in m.spec["params"].items()}
-    assert {k: mpmath.mpf(v) for k, v in data["params"].items()} == {k: mpmath.mpf(v) for k, v in spec_params.items()}
+    # compared as exact rationals (Fraction parses decimal text exactly), not through 15-digit floats
+    assert {k: Fraction(v) for k, v in data["params"].items()} == {k: Fraction(v) for k, v in spec_params.items()}
     assert list(data["params"]) == m.param_names
-    assert mpmath.mpf(data["t0"]) == mpmath.mpf(str(m.spec["t0"]))
-    assert mpmath.mpf(data["t1"]) == mpmath.mpf(str(m.spec["t1"]))
+    assert Fraction(data["t0"]) == Fraction(str(m.spec["t0"]))
+    assert Fraction(data["t1"]) == Fraction(str(m.spec["t1"]))
     assert data["digits"] == 25
     ref = data["reference"]
     assert ref["method"] == "oracle" and ref["model"] == name and ref["error_bound"] == data["error_bound"]

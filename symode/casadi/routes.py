@@ -160,9 +160,14 @@ _MAX_PLANS = 64
 _CODES = {"discrete": "da", "forward": "fs", "adjoint": "ba", "adjoint-stored": "sa"}
 
 
+#: Most fixed steps of one route: the graph stores every node (the stored-trajectory adjoint needs them), and
+#: beyond this a float64 route is dominated by rounding anyway; use a higher-order scheme instead.
+MAX_STEPS = 1_000_000
+
+
 def _check_steps(steps) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise SpecError(f"steps must be a positive integer, got {steps!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise SpecError(f"steps must be an integer from 1 to {MAX_STEPS}, got {steps!r}")
     return steps
 
 

@@ -43,8 +43,9 @@ Two gradient methods live here (registered in :mod:`symode.methods`):
             10^-(digits-1), the rounding of the printed values.
 
 Progress: a solve running longer than :data:`PROGRESS_DELAY_S` prints one line at most every
-:data:`PROGRESS_INTERVAL_S` seconds to stderr (model, route, digits, fraction done); nothing for fast solves,
-nothing at all with ``quiet=True`` or the environment variable ``SYMODE_QUIET=1``.
+:data:`PROGRESS_INTERVAL_S` seconds to stderr (model, route, digits, fraction done) when stderr is a terminal
+(or ``SYMODE_PROGRESS=1`` forces it); nothing for fast solves, nothing when stderr is captured (a pipeline's
+stderr then holds only the one-line error, if any), nothing at all with ``quiet=True`` or ``SYMODE_QUIET=1``.
 """
 from __future__ import annotations
 
@@ -102,12 +103,24 @@ def _quiet_env() -> bool:
     return os.environ.get("SYMODE_QUIET", "").strip() not in ("", "0")
 
 
+def _progress_wanted(stream) -> bool:
+    """Progress goes to terminals (or wherever SYMODE_PROGRESS=1 says); never into captured stderr by default."""
+    if os.environ.get("SYMODE_PROGRESS", "").strip() not in ("", "0"):
+        return True
+    if stream is not None:  # an explicit stream was asked for
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 class _Progress:
     """Rate-limited progress lines on stderr for one oracle computation."""
 
     def __init__(self, model_name: str, quiet: bool | None = None, stream=None):
         self.model = model_name
-        self.quiet = _quiet_env() if quiet is None else quiet
+        self.quiet = (_quiet_env() or not _progress_wanted(stream)) if quiet is None else quiet
         self.stream = stream
         self.start = _time.monotonic()
         self.last = 0.0

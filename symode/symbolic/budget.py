@@ -40,8 +40,24 @@ class BudgetExceeded(DerivationError):
     """The computation ran past its time or memory budget."""
 
 
-def _child(conn, fn, args, memory_mb):
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGKILL this process when its parent dies (even by SIGKILL or SIGTERM, which skip the parent's
+    cleanup), so a killed CLI never leaves a budgeted computation running."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _child(conn, fn, args, memory_mb, parent):
     global _IN_BUDGET
+    _die_with_parent(parent)
     if not _IN_BUDGET:
         os.setpgid(0, 0)  # the outermost child leads a process group: its parent kills all descendants at once
         _IN_BUDGET = True
@@ -77,7 +93,7 @@ def call_with_budget(fn, *args, seconds: float = DEFAULT_SECONDS, memory_mb: int
     recv, send = ctx.Pipe(duplex=False)
     # not a daemon: a budgeted step may itself run budgeted steps (derive -> closed form); the parent
     # always kills and reaps it in the finally block below
-    proc = ctx.Process(target=_child, args=(send, fn, args, memory_mb), daemon=False)
+    proc = ctx.Process(target=_child, args=(send, fn, args, memory_mb, os.getpid()), daemon=False)
     proc.start()
     send.close()
     try:
