@@ -4,8 +4,6 @@ Expected values are hand-written from the format's definition (exact decimals, o
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 import sympy

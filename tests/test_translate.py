@@ -268,3 +268,14 @@ def test_constant_expression_gets_the_mapping_kind():
     assert isinstance(out, casadi.MX)
     (out,) = to_casadi([sympy.Integer(2)], {})
     assert isinstance(out, casadi.SX) and float(casadi.evalf(out)) == 2.0
+
+
+@pytest.mark.parametrize("text", ["z*exp(800)*1e-300*1e-48", "z*1e-300*1e-300", "z*1e300*1e300"])
+def test_constants_outside_float64_range_are_refused(text):
+    """Regression: exp(800)*1e-300*1e-48 ~ 0.58 exactly, but as float64 factors it became inf*0 or 0: the
+    float64 routes returned loss 1.0 where the oracle gave 0.58.  A constant that rounds to 0 or inf is refused."""
+    from symode.expr import parse_expression
+    z = sympy.Symbol("z", real=True)
+    e = parse_expression(text, {"z": z}, "rhs[0]")
+    with pytest.raises(TranslationError, match="outside the float64 range"):
+        to_casadi([e], {z: casadi.SX.sym("z")})

@@ -67,6 +67,22 @@ def _mpf_to_fraction(mpf_tuple) -> Fraction:
 
 
 def nearest_double(value) -> float:
+    """The double nearest to an exact real number, refusing values outside float64's range.
+
+    A nonzero constant that would round to 0 or overflow to inf is a :class:`TranslationError` naming it:
+    ``exp(800)*1e-348`` once became 0 * ... in the float64 routes, silently (the oracle gave 0.58, the routes
+    1.0).  See :func:`_nearest_double` for the rounding.
+    """
+    x = _nearest_double(value)
+    if math.isinf(x) or (x == 0.0 and value != 0):
+        shown = sympy.N(value, 6) if isinstance(value, sympy.Basic) else f"{float(Fraction(value)):.6g}" \
+            if isinstance(value, (int, Fraction)) and abs(Fraction(value)) < 10 ** 300 else value
+        raise TranslationError(f"the constant {shown} is outside the float64 range (it would become "
+                               f"{x!r} in the compiled routes); rescale the model or combine the constants")
+    return x
+
+
+def _nearest_double(value) -> float:
     """The double nearest to an exact real number (ties to even).
 
     Accepts int, float, Fraction, and SymPy numbers: Integer, Rational, Float (its exact binary value) and
@@ -80,11 +96,13 @@ def nearest_double(value) -> float:
         if not math.isfinite(value):
             raise TranslationError(f"no CasADi translation for the non-finite number {value!r}")
         return value
-    if isinstance(value, (int, Fraction)):
+    if isinstance(value, (int, Fraction, sympy.Rational)):  # Integer is a Rational
         # int / Fraction -> float is correctly rounded in CPython (int true division rounds once)
-        return float(Fraction(value))
-    if isinstance(value, sympy.Rational):  # Integer is a Rational
-        return float(Fraction(int(value.p), int(value.q)))
+        f = Fraction(value) if not isinstance(value, sympy.Rational) else Fraction(int(value.p), int(value.q))
+        try:
+            return float(f)
+        except OverflowError:
+            return math.inf if f > 0 else -math.inf
     if isinstance(value, sympy.Float):
         return float(_mpf_to_fraction(value._mpf_))
     if isinstance(value, sympy.Expr) and value.is_number:
@@ -97,7 +115,10 @@ def nearest_double(value) -> float:
             center = _mpf_to_fraction(approx._mpf_)
             # a generous bound on the evaluation error: 2^-(bits-20) relative
             radius = abs(center) / (Fraction(2) ** (bits - 20))
-            lo, hi = float(center - radius), float(center + radius)
+            try:
+                lo, hi = float(center - radius), float(center + radius)
+            except OverflowError:
+                return math.inf if center > 0 else -math.inf
             if lo == hi:
                 return lo
             if radius == 0:
