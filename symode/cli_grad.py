@@ -58,7 +58,7 @@ def register(sub) -> None:
     s = sub.add_parser("grad", help="loss and gradients of a model by one method")
     s.add_argument("model", help="built-in model name or spec file (.toml)")
     s.add_argument("--method", choices=list(METHODS), default="oracle")
-    s.add_argument("--digits", type=int, default=None, help="significant digits (oracle, exact; default 30)")
+    s.add_argument("--digits", type=int, default=None, help="significant digits (oracle, exact; 5 to 1000, default 30)")
     s.add_argument("--scheme", default=None, help="fixed-step scheme (float64 routes; default rk4)")
     s.add_argument("--steps", type=int, default=None, help="number of fixed steps (float64 routes; default 100)")
     s.add_argument("--param", action="append", metavar="NAME=DECIMAL",
