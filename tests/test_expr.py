@@ -282,7 +282,6 @@ x, y, z, t = sym("x"), sym("y"), sym("z"), sym("t")
         ("  x + y  ", x + y),                          # surrounding whitespace (TOML strings)
         ("\n    x\n", x),                              # TOML multi-line string
         ("(x\n + y)", x + y),                          # newline inside brackets
-        ("x # the state", x),                          # a comment is not code
         ("x**100", x**100),                            # at the exponent cap
         ("x**-100", x**-100),
         ("1e300*x", sympy.Integer(10) ** 300 * x),     # at the magnitude cap
