@@ -202,6 +202,22 @@ def test_gradient_graph_matches_the_routes_discrete_adjoint(name):
         assert abs(gt1[0] - ref.grad_t1) <= tol * (abs(ref.grad_t1) + abs(ref.loss))
 
 
+def test_observation_at_t1_header_says_the_t1_input_is_unused():
+    """seed-encoder's last observation is at t1 = 2: the solve ends at that fixed time, so the graph cannot
+    depend on t1 (its output o4 is 0) and dL/dt1 is undefined; the header must say so, not promise a value."""
+    model = get_model("seed-encoder")
+    code = generate(model)
+    header = code.files[FILE_STEM + ".h"].decode()
+    assert "t1 input is" in header and "not used" in header and "Do not use it." in header
+    args = list(_nominal_args(model, code))
+    base = [np.array(v).ravel() for v in code.functions["grad"](*args)]
+    args[3] = float(args[3]) + 0.25  # another t1: same results (what the header says)
+    moved = [np.array(v).ravel() for v in code.functions["grad"](*args)]
+    assert all(np.array_equal(a, b) for a, b in zip(base, moved)) and base[4][0] == 0.0
+    # a model without an observation at t1 carries no such warning
+    assert "Do not use it." not in generate(get_model("logistic")).files[FILE_STEM + ".h"].decode()
+
+
 @pytest.mark.parametrize("name", ["seed-encoder", "lotka-volterra", "mlp"])
 def test_forward_sensitivity_matches_the_discrete_adjoint(name):
     model = get_model(name)

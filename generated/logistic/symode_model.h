@@ -29,8 +29,7 @@
  *   dL/dz0 = lambda(t0)
  *   dL/dt0 = -lambda(t0)^T f(z0, t0) - r(z0, t0)      (starting later shortens the solve)
  *   dL/dt1 = dl/dz(z(t1)) f(z(t1), t1) + r(z(t1), t1)
- * Observation times stay fixed when t0 or t1 move; where the last observation is at t1 the
- * observation-fixed dL/dt1 is undefined and dL/dt1 here moves that observation with t1.
+ * Observation times stay fixed when t0 or t1 move.
  *
  * Functions (inputs i0.., outputs o0..; dense, column-major arrays of casadi_real):
  *

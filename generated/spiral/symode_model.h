@@ -34,8 +34,10 @@
  *   dL/dz0 = lambda(t0)
  *   dL/dt0 = -lambda(t0)^T f(z0, t0) - r(z0, t0)      (starting later shortens the solve)
  *   dL/dt1 = dl/dz(z(t1)) f(z(t1), t1) + r(z(t1), t1)
- * Observation times stay fixed when t0 or t1 move; where the last observation is at t1 the
- * observation-fixed dL/dt1 is undefined and dL/dt1 here moves that observation with t1.
+ * Observation times stay fixed when t0 or t1 move.
+ * THIS MODEL'S LAST OBSERVATION LIES AT t1: the solve ends at that fixed time, so the t1 input is
+ * not used (any value gives the same results) and the dL/dt1 output is 0; the true dL/dt1 is
+ * undefined there (one-sided), which `symode grad` reports by omitting grad_t1. Do not use it.
  *
  * Functions (inputs i0.., outputs o0..; dense, column-major arrays of casadi_real):
  *

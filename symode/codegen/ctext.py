@@ -30,7 +30,8 @@ a fold over an empty input; the exported functions still take θ of size 0.)
 
 Sign conventions (continuous limit, :mod:`symode.symbolic.derive`): dL/dt1 = ∂ℓ/∂z f(z(t1), t1) + r(z(t1), t1);
 dL/dt0 = -λ(t0)ᵀ f(z0, t0) - r(z0, t0) with λ(t0) = dL/dz0.  Where the last observation lies exactly at t1,
-dL/dt1 of the observation-fixed loss is undefined; the graph's o4 then moves that observation with t1.
+the solve ends at that fixed time: the t1 input is unused, o4 is 0 and the header says that dL/dt1 is undefined
+there (one-sided), as ``symode grad`` reports by omitting it.
 
 Names (hardening: CasADi writes names into C unescaped, DESIGN.md): the prefix is
 ``"symode_" + sha256(format, model fingerprint, scheme, steps)[:12]``; inputs are ``i0..``, outputs ``o0..``;
@@ -317,8 +318,11 @@ def _header(model: Model, scheme: str, steps: int, gen: dict, fns: dict, c_text:
         "  dL/dz0 = lambda(t0)",
         "  dL/dt0 = -lambda(t0)^T f(z0, t0) - r(z0, t0)      (starting later shortens the solve)",
         "  dL/dt1 = dl/dz(z(t1)) f(z(t1), t1) + r(z(t1), t1)",
-        "Observation times stay fixed when t0 or t1 move; where the last observation is at t1 the",
-        "observation-fixed dL/dt1 is undefined and dL/dt1 here moves that observation with t1.",
+        "Observation times stay fixed when t0 or t1 move.",
+        *(["THIS MODEL'S LAST OBSERVATION LIES AT t1: the solve ends at that fixed time, so the t1 input is",
+           "not used (any value gives the same results) and the dL/dt1 output is 0; the true dL/dt1 is",
+           "undefined there (one-sided), which `symode grad` reports by omitting grad_t1. Do not use it."]
+          if any(o.time == model.t1 for o in model.observations) else []),
         "",
         "Functions (inputs i0.., outputs o0..; dense, column-major arrays of casadi_real):",
     ]
