@@ -61,6 +61,9 @@ def test_file_contents(exported, name):
     assert Fraction(data["t0"]) == Fraction(str(m.spec["t0"]))
     assert Fraction(data["t1"]) == Fraction(str(m.spec["t1"]))
     assert data["digits"] == 25
+    # the file explains its own conventions to a reader without symode (signs of the time gradients, totals)
+    conv = data["conventions"]
+    assert "total" in conv["grad"] and "-lambda(t0)^T f(z0, t0)" in conv["grad_t0"] and "relative" in conv["error_bound"]
     ref = data["reference"]
     assert ref["method"] == "oracle" and ref["model"] == name and ref["error_bound"] == data["error_bound"]
     # the reference values equal the closed form (an independent method) to the digits written

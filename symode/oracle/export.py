@@ -43,6 +43,22 @@ _KEYS = ("format", "format_version", "model", "spec", "params", "t0", "t1", "dig
          "generator")
 
 
+#: What the reference values mean, stored in every golden file so that it explains itself to a reader who has
+#: never seen symode (the same statements as README.md "Conventions" and symode/symbolic/derive.py).
+CONVENTIONS = {
+    "problem": "dz/dt = f(z, t, params), z(t0) = z0(params); L = l(z(t1)) + sum_i l_i(z(t_i)) + integral_{t0}^{t1} "
+               "r(z, t) dt with the terms of the spec; an observation term is the plain sum of squared errors "
+               "sum_j (z_j(t_i) - data_ij)^2 (no 1/2, no weights)",
+    "grad": "total dL/dparams: the chain through z0(params) is included",
+    "grad_z0": "dL/dz0 with z0 treated as a free input, in the order of the spec's states",
+    "grad_t0": "dL/dt0 = -lambda(t0)^T f(z0, t0) - r(z0, t0), lambda = dL/dz(t): observation times stay fixed",
+    "grad_t1": "dL/dt1 = dl/dz(z(t1)) f(z(t1), t1) + r(z(t1), t1), observation times fixed; absent where an "
+               "observation lies exactly at t1 (one-sided there)",
+    "error_bound": "bound on the relative error of every value, relative to max(|value|, 1e-8)",
+    "numbers": "decimal strings; spec numbers are exact decimals (0.1 means 1/10)",
+}
+
+
 def golden_case(model: Model, digits: int = 30, *, quiet: bool | None = None) -> dict:
     """The golden-case object of ``model`` (see the module docstring); computes the oracle."""
     if not MODEL_NAME_RE.match(model.name):
@@ -55,7 +71,8 @@ def golden_case(model: Model, digits: int = 30, *, quiet: bool | None = None) ->
     reference.pop("stats", None)  # timings differ from run to run; the reference values do not
     return {"format": GOLDEN_FORMAT, "format_version": GOLDEN_FORMAT_VERSION, "model": model.name, "spec": spec,
             "params": params, "t0": t0, "t1": t1, "digits": digits, "reference": reference,
-            "error_bound": reference["error_bound"], "generator": f"symode {__version__}"}
+            "error_bound": reference["error_bound"], "conventions": CONVENTIONS,
+            "generator": f"symode {__version__}"}
 
 
 def golden_case_from_spec(spec_text: str, digits: int = 30, *, quiet: bool | None = True) -> dict:
