@@ -1,7 +1,8 @@
 """``symode verify FILE...``: check the claims of derivation documents and print a Markdown report.
 
-Exit status: 0 every claim TRUE or UNDECIDED; 1 some claim FALSE or some claim/declaration malformed (ERROR,
-reported with file and line; the other claims are still checked); 2 a user error before any checking (a
+Exit status: 0 every claim TRUE or UNDECIDED and as its ``expect:`` line states; 1 some claim FALSE, some
+claim/declaration malformed or a document without claims (ERROR, reported with file and line; the other claims
+are still checked), or some verdict differs from its ``expect:`` line; 2 a user error before any checking (a
 missing or unreadable file, bad arguments), printed on one line.
 """
 from __future__ import annotations
@@ -21,7 +22,8 @@ def _cmd_verify(args) -> int:
         except OSError as exc:
             raise VerificationError(f"--out {args.out}: cannot write the report ({exc.strerror or exc})") from None
     sys.stdout.write(text)
-    return 1 if any(r.status in ("FALSE", "ERROR") for r in results) else 0
+    # a verdict that differs from the document's expect: line makes the document's own statement false
+    return 1 if any(r.status in ("FALSE", "ERROR") or r.matches_expectation is False for r in results) else 0
 
 
 def register(sub) -> None:

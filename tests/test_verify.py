@@ -346,3 +346,171 @@ def test_exponentially_nested_definitions_are_refused_quickly():
     assert time.perf_counter() - start < 10
     assert any("MAX_EXPRESSION_NODES" in p.message for p in doc.problems)
     assert doc.entries[-1][0] == "problem"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Regressions from the adversarial review (wrong verdicts); every expected verdict is derived by hand or by
+# an mpmath evaluation at an explicit point written here, never from the verifier's output.
+
+import mpmath  # noqa: E402
+
+from symode.verify import claims as _claims  # noqa: E402
+
+a_, b_ = sympy.Symbol("a", real=True), sympy.Symbol("b", real=True)
+s_ = sympy.Symbol("s", real=True)
+T_ = sympy.Symbol("T", positive=True)
+n_ = sympy.Symbol("n", real=True)
+
+#: Tolerances of the regression tests below, with reasons.
+TOL_REG = {
+    # mpmath at 30 digits vs hand values of simple closed forms: anything above rounding is a real error.
+    "mp_rtol": mpmath.mpf("1e-25"),
+    # A "real" complex number: imaginary part below this at 30 digits (rounding), not a genuine one.
+    "imag_atol": mpmath.mpf("1e-25"),
+    # Wall-clock bound for a claim that must not hang (power towers): a few point budgets (2 s each) plus the
+    # 20 s proof budget, with margin on a shared 2-core machine.
+    "no_hang_seconds": 90,
+}
+
+
+def test_log_product_rule_is_not_proved_by_forcing_positive_arguments():
+    # Independent check: at a = -2, b = -3 (mpmath, principal branch), log(a*b) = log 6 is real and
+    # log(-2) + log(-3) = log 6 + 2*pi*i; both absolute values are real and differ (1.79 vs 6.53).
+    with mpmath.workdps(30):
+        lhs = abs(mpmath.log(mpmath.mpf(-2) * -3))
+        rhs = abs(mpmath.log(-2) + mpmath.log(-3))
+        assert abs(mpmath.im(lhs)) < TOL_REG["imag_atol"] and abs(mpmath.im(rhs)) < TOL_REG["imag_atol"]
+        assert abs(lhs - rhs) > 1
+    v = check(abs(sympy.log(a_ * b_)), abs(sympy.log(a_) + sympy.log(b_)))
+    assert v.status == "FALSE"
+    # the sides agree whenever a > 0 or b > 0 (log(a b) = log a + log b there), so the point has both < 0
+    pa, pb = sympy.Rational(v.point["a"]), sympy.Rational(v.point["b"])
+    assert pa < 0 and pb < 0
+    with mpmath.workdps(30):
+        ma, mb = mpmath.mpf(pa.p) / pa.q, mpmath.mpf(pb.p) / pb.q
+        assert abs(abs(mpmath.log(ma * mb)) - mpmath.mpf(v.values[0])) < 1e-15
+        assert abs(abs(mpmath.log(ma) + mpmath.log(mb)) - mpmath.mpf(v.values[1])) < 1e-15
+
+
+@pytest.mark.parametrize("lhs, rhs", [
+    # ∫_{-1}^{1} |s| ds = 2 * (1/2) = 1
+    (sympy.Integral(abs(s_), (s_, -1, 1)), sympy.Integer(1)),
+    # ∫_0^1 |s - 0.3| ds = 0.3²/2 + 0.7²/2 = 0.045 + 0.245 = 0.29
+    (sympy.Integral(abs(s_ - sympy.Rational(3, 10)), (s_, 0, 1)), sympy.Rational(29, 100)),
+    # an antiderivative of |s| is s|s|/2, for every real a and T
+    (sympy.Integral(sympy.sqrt(s_ ** 2), (s_, a_, T_)), (T_ * abs(T_) - a_ * abs(a_)) / 2),
+])
+def test_integrals_with_kinks_are_split_at_the_kink_and_true(lhs, rhs):
+    assert check(lhs, rhs).status == "TRUE"
+
+
+def test_integral_with_a_parameter_dependent_kink():
+    # ∫_{-3}^{3} |s - a| ds = ((a + 3)² + (3 - a)²)/2 = 9 + a² for |a| <= 3, but 6|a| for |a| > 3 (the
+    # integrand has one sign): at a = 1/2 the quadrature gives 9.25; the claim "= 9 + a²" for all a is false.
+    with mpmath.workdps(30):
+        ref = mpmath.quad(lambda u: abs(u - mpmath.mpf(1) / 2), [-3, mpmath.mpf(1) / 2, 3])
+    assert abs(ref - mpmath.mpf("9.25")) < TOL_REG["mp_rtol"]
+    got = _claims._value(sympy.Integral(abs(s_ - a_), (s_, -3, 3)), {a_: sympy.Rational(1, 2)}, 40)
+    assert abs(mpmath.mpf(str(got[1])) - mpmath.mpf("9.25")) < TOL_REG["mp_rtol"]
+    v = check(sympy.Integral(abs(s_ - a_), (s_, -3, 3)), 9 + a_ ** 2)
+    assert v.status == "FALSE"
+    pa = sympy.Rational(v.point["a"])
+    assert abs(pa) > 3
+    assert abs(mpmath.mpf(v.values[0]) - 6 * abs(mpmath.mpf(pa.p) / pa.q)) < 1e-12
+
+
+def test_unconverged_quadrature_is_undecided_not_false():
+    # ∫_0^4 |sin s| ds = 2 + (1 + cos 4) = 3 + cos 4 (kink at π, not a polynomial zero, so not split): either
+    # the quadrature converges to that value (TRUE) or it says it did not converge (UNDECIDED); never FALSE.
+    v = check(sympy.Integral(abs(sympy.sin(s_)), (s_, 0, 4)), 3 + sympy.cos(4))
+    assert v.status in ("TRUE", "UNDECIDED")
+    if v.status == "UNDECIDED":
+        assert "did not converge" in v.detail
+    # ∫_0^1 s**-3 ds diverges (hand: [-1/(2 s²)]_0^1 = +∞): no number, UNDECIDED with the reason
+    v = check(sympy.Integral(s_ ** -3, (s_, 0, 1)), sympy.Rational(-1, 2))
+    assert v.status == "UNDECIDED" and "did not converge" in v.detail
+
+
+def test_divergent_integral_at_a_sample_point_is_never_a_counterexample():
+    # ∫_0^1 s^n ds = 1/(n + 1) for n > -1 (hand) and diverges for n <= -1: points with n <= -1 are unusable
+    notes = []
+    assert _claims._value(sympy.Integral(s_ ** n_, (s_, 0, 1)), {n_: sympy.Rational(-3137, 10)}, 40, notes) is None
+    assert notes and "did not converge" in notes[0]
+    v = check(sympy.Integral(s_ ** n_, (s_, 0, 1)), 1 / (n_ + 1))
+    assert v.status != "FALSE"
+
+
+_COLLIDING = """```symbols
+time: t
+states: x, x_a
+params: a_b, b
+ode: dx/dt = a_b*x + b
+ode: dx_a/dt = b*x_a
+```
+
+```claim
+dS_x_a_b/dt = a_b*S_x_a_b + x
+```
+"""
+
+
+@pytest.mark.parametrize("text, name", [
+    (_COLLIDING, "S_x_a_b"),     # dx/d(a_b) and dx_a/db
+    (_COLLIDING.replace("states: x, x_a", "states: x, x_y, y_z, z")
+     .replace("params: a_b, b", "params: b")
+     .replace("ode: dx/dt = a_b*x + b\node: dx_a/dt = b*x_a",
+              "ode: dx/dt = b*x\node: dx_y/dt = b\node: dy_z/dt = b\node: dz/dt = b"), "W_x_y_z"),
+])
+def test_colliding_derived_names_are_an_error_naming_the_declarations(text, name):
+    doc = parse_document(text, "doc.md")
+    msgs = [p.message for p in doc.problems if name in p.message]
+    assert msgs, [p.message for p in doc.problems]
+    assert "collide" in msgs[0] and "doc.md:3" in msgs[0] and "rename" in msgs[0]
+
+
+@pytest.mark.parametrize("lhs, rhs", [
+    (x + sympy.Rational(1, 10 ** 40), x),                 # differs by 1e-40 everywhere (decimals are exact)
+    (x * (1 + sympy.Rational(1, 10 ** 30)), x),          # differs by x*1e-30, nonzero for x != 0
+    (sympy.Integer(10) ** 30 * x + 1, sympy.Integer(10) ** 30 * x),   # differs by 1
+])
+def test_exact_nonzero_differences_are_false(lhs, rhs):
+    v = check(lhs, rhs)
+    assert v.status == "FALSE" and v.method == "exact difference"
+    point = {x: sympy.Rational(v.point["x"])}
+    assert (lhs - rhs).xreplace(point) != 0                # exact arithmetic, independent of the checker
+
+
+def test_identity_true_only_near_the_origin_is_found_false_by_wide_sampling():
+    # sqrt((x + 5)²) = |x + 5| = x + 5 only for x >= -5 (hand)
+    v = check(sympy.sqrt((x + 5) ** 2), x + 5)
+    assert v.status == "FALSE" and sympy.Rational(v.point["x"]) < -5
+
+
+@pytest.mark.parametrize("text", ["x**x**x**x**x**x**x = 0", "(((x**100)**100)**100)**100 = 0"])
+def test_huge_powers_end_with_a_verdict_in_bounded_time(text):
+    import time
+    doc = parse_document(f"```symbols\nsymbols: x\n```\n```claim\n{text}\n```\n", "doc.md")
+    start = time.perf_counter()
+    (r,) = verify_document(doc)
+    assert time.perf_counter() - start < TOL_REG["no_hang_seconds"]
+    # both left sides are > 0 for x > 0 (hand), so the claims are false: FALSE, or UNDECIDED with a reason
+    assert r.status in ("FALSE", "UNDECIDED"), r.detail
+    if r.status == "FALSE":
+        assert sympy.Rational(r.point["x"]) != 0
+
+
+def test_documents_without_claims_and_doubled_expect_are_errors(tmp_path):
+    for text in ("", "Just prose, no blocks.\n", "```claims\nexpect: TRUE\nx = x\n```\n"):
+        doc = parse_document(text, "doc.md")
+        assert any("no ```claim blocks found" in p.message for p in doc.problems), text
+    doc = parse_document("```claims\nx = x\n```\n", "doc.md")
+    assert any("did you mean ```claim" in p.message for p in doc.problems)
+    text = "```symbols\nparams: a\n```\n```claim\nexpect: TRUE\nexpect: FALSE\nda/da = 1\n```\n"
+    doc = parse_document(text, "doc.md")
+    assert any(p.line == 6 and "second 'expect:'" in p.message for p in doc.problems)
+    # the CLI: an empty document and an expect: mismatch (da/da = 1 is TRUE, the block says FALSE) exit 1
+    empty, mismatch = tmp_path / "empty.md", tmp_path / "mismatch.md"
+    empty.write_text("")
+    mismatch.write_text("```symbols\nparams: a\n```\n```claim\nexpect: FALSE\nda/da = 1\n```\n")
+    assert _run_cli(empty).returncode == 1
+    assert _run_cli(mismatch).returncode == 1

@@ -160,6 +160,7 @@ class _Env:
         self.running: sympy.Expr | None = None
         self.positive: set = set()
         self.failed: dict[str, int] = {}   # definitions whose line was malformed -> that line
+        self.lines: dict[str, int] = {}    # declared name -> line of its declaration
 
     def names(self) -> dict:
         return {**self.symbols, **self.definitions}
@@ -172,8 +173,9 @@ class _Env:
 # Markdown -> blocks
 
 
-def _blocks(text: str, path: str, problems: list) -> list[Block]:
-    """Fenced ``symbols``/``claim`` blocks with their logical lines; other fenced blocks are skipped."""
+def _blocks(text: str, path: str, problems: list, others: list | None = None) -> list[Block]:
+    """Fenced ``symbols``/``claim`` blocks with their logical lines; other fenced blocks are skipped (their
+    (line, info word) pairs are appended to ``others``)."""
     blocks = []
     raw = text.splitlines()
     i = 0
@@ -201,6 +203,8 @@ def _blocks(text: str, path: str, problems: list) -> list[Block]:
                                         f"of {fence}", is_claim=(info == "claim")))
             else:
                 blocks.append(Block(info, start, _logical(body)))
+        elif others is not None and info:
+            others.append((start, info))
         i = j + 1
     return blocks
 
@@ -431,6 +435,7 @@ def _declare_symbols(env: _Env, lines: list[Line], problems: list) -> list[Line]
                 sym = sympy.Symbol(n, positive=True) if positive else sympy.Symbol(n, real=True)
                 env.symbols[n] = sym
                 env.kinds[n] = kind
+                env.lines[n] = ln.number
                 if positive:
                     env.positive.add(sym)
                 if kind == "time":
@@ -573,8 +578,15 @@ def _build_model(env: _Env, problems: list) -> None:
     d = derive(model)
     rename = {}
     auto: dict[str, sympy.Expr] = {}
+    meaning: dict[str, str] = {}
+    collisions: list[str] = []
 
-    def add(name: str, derived_sym, rate):
+    def add(name: str, derived_sym, rate, what: str):
+        # S_x_a_b is both dx/d(a_b) and dx_a/db: never let one silently replace the other
+        if name in meaning:
+            collisions.append(f"{name!r} would be both {meaning[name]} and {what}")
+            return
+        meaning[name] = what
         sym = sympy.Symbol(name, real=True)
         rename[derived_sym] = sym
         auto[name] = (sym, rate)
@@ -582,17 +594,27 @@ def _build_model(env: _Env, problems: list) -> None:
     sn = [s.name for s in zs]
     pn = [p.name for p in params]
     for i, s in enumerate(sn):
-        add(f"lambda_{s}", d.lam[i], d.adjoint_rhs[i])
+        add(f"lambda_{s}", d.lam[i], d.adjoint_rhs[i], f"the adjoint of {s}")
         for j, p in enumerate(pn):
-            add(f"S_{s}_{p}", d.S[i, j], d.sens_rhs[i, j])
+            add(f"S_{s}_{p}", d.S[i, j], d.sens_rhs[i, j], f"d{s}/d{p} (sensitivity)")
         for j, s2 in enumerate(sn):
-            add(f"W_{s}_{s2}", d.W[i, j], d.sens_z0_rhs[i, j])
+            add(f"W_{s}_{s2}", d.W[i, j], d.sens_z0_rhs[i, j], f"d{s}/d{s2}(0) (initial-state sensitivity)")
     for j, p in enumerate(pn):
-        add(f"mu_{p}", d.mu[j], d.adjoint_quad_rhs[j])
+        add(f"mu_{p}", d.mu[j], d.adjoint_quad_rhs[j], f"the parameter quadrature of {p}")
+    if collisions:
+        decl = sorted({env.lines[n] for n in sn + pn if n in env.lines} | {first})
+        lines = ", ".join(f"{env.path}:{k}" for k in decl)
+        problems.append(Problem(env.path, first, "ode",
+                                f"{where}: derived-system names collide: {'; '.join(collisions)}; rename the "
+                                f"states/params declared at {lines} (e.g. without '_') so every derived name "
+                                f"is unique"))
+        return
     for name in auto:
         if env.known(name):
+            at = f" (declared at {env.path}:{env.lines[name]})" if name in env.lines else ""
             problems.append(Problem(env.path, first, "ode", f"{where}: {name!r} is a name of the derived "
-                                                            f"systems; rename the declared {name!r}"))
+                                                            f"systems ({meaning[name]}); rename the declared "
+                                                            f"{name!r}{at}"))
             return
     for name, (sym, rate) in auto.items():
         env.symbols[name] = sym
@@ -662,12 +684,24 @@ def _parse_expect(ln: Line, where: str) -> str:
     return value
 
 
+def _looks_like_keyword(word: str) -> str | None:
+    """'claim' or 'symbols' when a fence's info word looks like a misspelling of it (``claims``, ``Claim:``,
+    ``symbol``, ``cliam``), else None."""
+    import difflib
+    w = re.sub(r"[^a-z]", "", word.lower())
+    for kw in ("claim", "symbols"):
+        if word != kw and (w.startswith(kw[:5]) or difflib.SequenceMatcher(None, w, kw).ratio() >= 0.75):
+            return kw
+    return None
+
+
 def parse_document(text: str, path: str) -> Document:
     """Parse a derivation document's text (``path`` names it in messages).  Never raises for content:
     malformed declarations and claims become :class:`Problem` entries with their line."""
     doc = Document(path)
     problems: list = []
-    blocks = _blocks(text, path, problems)
+    others: list = []
+    blocks = _blocks(text, path, problems, others)
     env = _Env(path)
     parser = _Parser(env)
     sym_lines = [ln for b in blocks if b.kind == "symbols" for ln in b.lines]
@@ -679,9 +713,18 @@ def parse_document(text: str, path: str) -> Document:
         if b.kind != "claim":
             continue
         expect = None
+        expect_line = None
         claim_lines = []
         for ln in b.lines:
             if re.match(r"^expect\s*:", ln.text):
+                if expect_line is not None:
+                    # which one would hold is a guess: the block states no verdict until the author decides
+                    entries.append((ln.number, "problem", Problem(
+                        path, ln.number, ln.text, f"{path}:{ln.number}: a second 'expect:' line in the ```claim "
+                                                  f"block (the first is on line {expect_line}); keep one, or "
+                                                  f"split the block")))
+                    continue
+                expect_line = ln.number
                 try:
                     expect = _parse_expect(ln, f"{path}:{ln.number}")
                 except VerificationError as exc:
@@ -698,7 +741,17 @@ def parse_document(text: str, path: str) -> Document:
                 entries.append((ln.number, "problem",
                                 Problem(path, ln.number, ln.text, _msg(exc, f"{path}:{ln.number}"), expect,
                                         is_claim=True)))
+    suspicious = [(n, w) for n, w in others if _looks_like_keyword(w)]
+    for n, w in suspicious:
+        entries.append((n, "problem", Problem(
+            path, n, f"```{w}", f"{path}:{n}: a fenced block marked {w!r} is not read (only ```claim and "
+                                f"```symbols are); did you mean ```{_looks_like_keyword(w)}?")))
     entries.sort(key=lambda e: e[0])
+    if not any(b.kind == "claim" for b in blocks) and not any(p.is_claim for p in problems):
+        # a whole-document problem: listed after the line-by-line ones
+        entries.append((1, "problem", Problem(
+            path, 1, "", f"{path}:1: no ```claim blocks found: the document states nothing to check (claims go "
+                         f"in fenced blocks opened by a line ```claim; see derivations/README.md)")))
     doc.entries = [(k, v) for _, k, v in entries]
     doc.claims = [v for k, v in doc.entries if k == "claim"]
     doc.problems = [v for k, v in doc.entries if k == "problem"]

@@ -77,6 +77,8 @@ def markdown(results: list[ClaimResult], files: list | None = None) -> str:
             continue
         out.append(f"- kind: {r.kind}; checked against {r.against}")
         if r.status == "FALSE":
+            if r.method == "exact difference":
+                out.append(f"- {r.detail}")
             if r.point:
                 out.append("- counterexample: " + ", ".join(f"{k} = {v}" for k, v in r.point.items()))
             out.append(f"  - {r.against}: {r.values[0]}")
