@@ -198,15 +198,21 @@ class Model:
         """Nominal parameter values, in the order of ``params``."""
         return [self.param_values[p] for p in self.params]
 
-    def with_values(self, values: Mapping) -> "Model":
-        """A copy with some parameter values replaced (keys: symbols or names)."""
+    def values_with(self, values: Mapping, convert=lambda key, v: v) -> dict:
+        """The nominal values with some replaced: keys of ``values`` are symbols or names (unknown ones are a
+        SpecError); ``convert(key, v)`` may turn each given value into a number."""
         by_name = {p.name: p for p in self.params}
         pv = dict(self.param_values)
         for k, v in values.items():
             key = by_name.get(k) if isinstance(k, str) else k
             if key not in pv:
                 raise SpecError(f"model {self.name!r}: no parameter named {k!s}")
-            pv[key] = v
+            pv[key] = convert(k, v)
+        return pv
+
+    def with_values(self, values: Mapping) -> "Model":
+        """A copy with some parameter values replaced (keys: symbols or names)."""
+        pv = self.values_with(values)
         return Model(name=self.name, states=self.states, params=self.params, rhs=self.rhs, z0=self.z0,
                      t0=self.t0, t1=self.t1, param_values=pv, terminal=self.terminal,
                      observations=[(o.time, o.term) for o in self.observations], running=self.running,

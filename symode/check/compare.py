@@ -547,14 +547,7 @@ def _theta_map(model, theta) -> dict:
     if theta is None:
         return dict(model.param_values)
     if isinstance(theta, Mapping):
-        by_name = {p.name: p for p in model.params}
-        out = dict(model.param_values)
-        for k, v in theta.items():
-            key = by_name.get(k) if isinstance(k, str) else k
-            if key not in out:
-                raise SpecError(f"model {model.name!r}: no parameter named {k!s}")
-            out[key] = _sympy_number(v, f"theta[{k}]")
-        return out
+        return model.values_with(theta, lambda k, v: _sympy_number(v, f"theta[{k}]"))
     vals = list(theta)
     if len(vals) != model.np:
         raise SpecError(f"model {model.name!r}: theta has {len(vals)} values for {model.np} parameters "
