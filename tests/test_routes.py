@@ -351,7 +351,7 @@ def test_stiff_implicit_converges(scheme, route, stiff_reference):
 def test_stability_functions_of_the_schemes():
     # textbook: an explicit s-stage scheme of order p = s (s <= 4) has R(w) = Σ_{k<=s} w^k/k!; dopri5's
     # (Dormand & Prince 1980; Hairer-Wanner II, IV.2) is Σ_{k<=5} w^k/k! + w^6/600
-    from symode.casadi.routes import _stability, _stability_polynomial
+    from symode.casadi.routes.stability import _stability, _stability_polynomial
     from symode.casadi.schemes import get_scheme
     expected = {"euler": [1, 1], "midpoint": [1, 1, 1 / 2], "rk4": [1, 1, 1 / 2, 1 / 6, 1 / 24],
                 "rk38": [1, 1, 1 / 2, 1 / 6, 1 / 24],
@@ -414,7 +414,7 @@ def test_amplification_limit_on_a_damped_oscillator_with_euler(steps, flagged):
     # Forward Euler multiplies the mode by |1 + hλ| per step (by hand): h = 1/2: sqrt(0.925² + 0.70312²) = 1.1619,
     # 4 steps: 1.822 < AMPLIFY_LIMIT = 2 (an O(h) error, not a failure); h = 2/3: sqrt(0.9² + 0.93749²) = 1.2996,
     # 3 steps: 2.195 > 2
-    from symode.casadi.routes import AMPLIFY_LIMIT
+    from symode.casadi.routes.stability import AMPLIFY_LIMIT
     assert AMPLIFY_LIMIT == 2.0
     m = get_model("oscillator")
     if not flagged:
@@ -477,7 +477,7 @@ def test_leaving_the_domain_is_named(fn, word, route):
 
 
 def test_restricted_functions_are_listed():
-    from symode.casadi.routes import _restricted_functions
+    from symode.casadi.routes.diagnostics import _restricted_functions
     z, w = _sym("z"), _sym("w")
     m = Model(name="dom", states=[z, w], params=[],
               rhs=[sympy.sqrt(z) + sympy.log(w), z ** sympy.Rational(3, 2) + 1 / w], z0=[1, 1], t0=0, t1=1, terminal=z)
@@ -511,7 +511,7 @@ def test_every_cvodes_flag_has_a_complete_message():
     # the translation table itself: each flag, raised as CasADi raises it, becomes a message that names the
     # flag, has every placeholder filled and quotes no C++ source location; first-call failures name the
     # solve's start time
-    from symode.casadi.routes import _CV_FLAGS, _cvodes_error
+    from symode.casadi.routes.diagnostics import _CV_FLAGS, _cvodes_error
     m = get_model("linear")
     assert {"CV_TOO_MUCH_WORK", "CV_TOO_MUCH_ACC", "CV_ERR_FAILURE", "CV_CONV_FAILURE", "CV_LINIT_FAIL",
             "CV_LSETUP_FAIL", "CV_LSOLVE_FAIL", "CV_RHSFUNC_FAIL", "CV_FIRST_RHSFUNC_ERR", "CV_REPTD_RHSFUNC_ERR",
@@ -632,7 +632,7 @@ def test_unknown_scheme_and_bad_steps():
 
 
 def test_graphs_are_built_once():
-    from symode.casadi.routes import _plan
+    from symode.casadi.routes.plan import _plan
     m = get_model("logistic")
     assert _plan(m, "discrete", "rk4", 30) is _plan(get_model("logistic"), "discrete", "rk4", 30)
     assert _plan(m, "discrete", "rk4", 30) is not _plan(m, "discrete", "rk4", 31)
@@ -640,7 +640,7 @@ def test_graphs_are_built_once():
 
 def test_casadi_names_are_generated():
     # CasADi writes names into C unescaped: no user name may reach it (DESIGN.md)
-    from symode.casadi.routes import _plan
+    from symode.casadi.routes.plan import _plan
     z, evil = _sym("z"), _sym("x_evil_name")
     m = Model(name="names", states=[z], params=[evil], rhs=[evil * z], z0=[1], t0=0, t1=1,
               param_values={evil: -1}, terminal=z ** 2)

@@ -1,0 +1,118 @@
+"""The four fixed-step routes (options ``scheme``, ``steps``; one shared mechanism, :class:`_FixedStepRoute`).
+
+All four build one CasADi MX Function of x = (θ, e, t0, t1), z0 = z0(θ) + e evaluated at e = 0, so that
+∂/∂θ is the total derivative and ∂/∂e = dL/dz0.  The forward solve is the same for all four: the state
+y = (z, q) with q' = r carrying the running cost, the scheme's step (:func:`symode.casadi.solvers.step_function`)
+repeated with ``mapaccum`` over the segments t0 -> τ_1 -> ... -> τ_m [-> t1] (observation times τ_i fixed;
+t0, t1 symbolic inputs); the ``steps`` steps are shared among segments by
+:func:`symode.casadi.solvers.allocate_steps`, uniform within a segment.  The discrete loss is
+L_h = ℓ(z_N) + Σ ℓ_i(z(τ_i)) + q_N.
+
+* ``discrete``  (:class:`DiscreteAdjoint`): reverse-mode AD of L_h through the solver graph
+  (discretize-then-optimize; ``casadi.jtimes(L, x, 1, True)``).  dL/dt0 and dL/dt1 are derivatives of the
+  graph in its t0/t1 inputs: the exact derivatives of L_h, converging to the continuous ones at the
+  scheme's order (the grid moves with t0 and t1).
+* ``forward``   (:class:`ForwardSensitivity`): forward-mode AD of the same graph with identity seeds
+  (``casadi.jtimes(L, x, I, False)``): the same numbers as ``discrete`` up to rounding.
+* ``adjoint``   (:class:`BacksolveAdjoint`): the continuous adjoint (derive(model).backward_system) in
+  (z, λ, μ) stepped backward from t1 to t0 with the same scheme and grid (step -h), back-solving z
+  (Chen et al. 2018 / torchdiffeq): λ(t1) = (∂ℓ/∂z)ᵀ, at each observation time λ += (∂ℓ_i/∂z)ᵀ(z(τ_i)) and,
+  as torchdiffeq does, z is reset to the forward solution there.  Then
+      dL/dθ = μ(t0) + (∂z0/∂θ)ᵀ λ(t0) + ∂ℓ/∂θ + Σ ∂ℓ_i/∂θ,  dL/dz0 = λ(t0),
+      dL/dt0 = -λ(t0)ᵀ f(z0, t0) - r(z0, t0),  dL/dt1 = ∂ℓ/∂z f(z(t1), t1) + r(z(t1), t1).
+  On a strongly contracting system, integrating z backward amplifies its errors (DESIGN.md); the route
+  always compares the back-solved z(t0) with z0 and sets ``stats["warning"]`` when they disagree.
+* ``adjoint-stored`` (:class:`StoredAdjoint`): the same adjoint in (λ, μ) only; z(t) at every stage time
+  comes from the stored forward trajectory through the quintic Hermite interpolant of each step (z, f and
+  z'' = ∂f/∂z f + ∂f/∂t at both ends; :func:`symode.casadi.model_graphs.quintic_hermite`).  Its error is
+  O(h⁶) plus the O(h^p) of the stored nodes, so the route keeps the scheme's order p for every built-in
+  scheme (p <= 5) -- stage values by cubic Hermite would cap it at 4 (dopri5 has stages at c = 1/5, 3/10,
+  4/5, 8/9, so reusing forward stage states is not possible either).
+
+Every result passes the checks of :mod:`.diagnostics`; ``stats["backsolve_z0_error"]`` (back-solve route) is
+the relative discrepancy |z_back(t0) - z0| / (1 + |z0|), and ``stats["warning"]`` appears above
+:data:`BACKSOLVE_WARN_RTOL`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from symode.model import Model
+from symode.result import GradResult
+
+from .diagnostics import _check, _evaluate
+from .plan import DEFAULT_SCHEME, DEFAULT_STEPS, _Plan, _plan, _x
+
+#: The back-solve route warns when the back-solved z(t0) differs from the stored z0 by more than this,
+#: relative to 1 + |z0|.  The discrepancy is forward plus backward truncation error on a benign model (rk4,
+#: 100 steps: at most 8e-7 on the built-in models, spiral the largest; 2e-4 for spiral at 25 steps) and
+#: amplified error on a contracting one (O(1) and beyond: 4e5 for dz/dt = -50 (z - 1) on [0, 1]).  The
+#: measured discrepancy is always reported as ``stats["backsolve_z0_error"]``.
+BACKSOLVE_WARN_RTOL = 1e-3
+
+
+class _FixedStepRoute:
+    """The shared mechanism of the four fixed-step routes; subclasses only set ``name``."""
+
+    name = ""
+    options = frozenset({"scheme", "steps"})
+
+    def plan(self, model: Model, scheme=DEFAULT_SCHEME, steps: int = DEFAULT_STEPS) -> _Plan:
+        return _plan(model, self.name, scheme, steps)
+
+    def gradient(self, model: Model, scheme=DEFAULT_SCHEME, steps: int = DEFAULT_STEPS) -> GradResult:
+        plan = self.plan(model, scheme, steps)
+        g = plan.graphs
+        out = _evaluate(plan, model, _x(g))
+        _check(plan, model, out, g.theta)
+        gv = out["g"].ravel()
+        nz, np_ = g.nz, g.np
+        stats: dict = {"grid_points": int(out["T"].size)}
+        if self.name == "adjoint":
+            z0v = np.array(g.z0(g.theta), dtype=float).ravel()
+            zb = out["zb0"].ravel()
+            rel = float(np.max(np.abs(zb - z0v)) / (1 + np.max(np.abs(z0v))))
+            stats["backsolve_z0_error"] = rel if math.isfinite(rel) else repr(rel)
+            if not rel <= BACKSOLVE_WARN_RTOL:
+                stats["warning"] = (f"the back-solved state at t0 differs from z0 by {rel:.3g} (relative to "
+                                    f"1 + |z0|): integrating z backward amplified its errors (the forward "
+                                    f"dynamics contract), so these gradients are unreliable; trust method "
+                                    f"'adjoint-stored' or 'discrete' instead")
+        return GradResult(
+            model=model.name, method=self.name, loss=float(out["L"].ravel()[0]),
+            grad={n: float(v) for n, v in zip(model.param_names, gv[:np_])},
+            grad_z0=[float(v) for v in gv[np_:np_ + nz]], grad_t0=float(gv[np_ + nz]),
+            grad_t1=None if g.gt1 is None else float(gv[np_ + nz + 1]),
+            scheme=plan.tableau.name, steps=plan.steps,
+            z1=[float(v) for v in out["Z"][:nz, -1]], stats=stats)
+
+
+class DiscreteAdjoint(_FixedStepRoute):
+    """Reverse-mode AD through the fixed-step solver graph (discretize-then-optimize)."""
+
+    name = "discrete"
+
+
+class ForwardSensitivity(_FixedStepRoute):
+    """Forward-mode AD (identity seeds) through the same solver graph as :class:`DiscreteAdjoint`."""
+
+    name = "forward"
+
+
+class BacksolveAdjoint(_FixedStepRoute):
+    """The continuous adjoint with z back-solved alongside (λ, μ) (Chen et al. 2018)."""
+
+    name = "adjoint"
+
+
+class StoredAdjoint(_FixedStepRoute):
+    """The continuous adjoint with z from the stored forward trajectory (quintic Hermite between nodes)."""
+
+    name = "adjoint-stored"
+
+
+#: the fixed-step routes by name
+FIXED_STEP_ROUTES = {cls.name: cls for cls in (DiscreteAdjoint, ForwardSensitivity, BacksolveAdjoint,
+                                               StoredAdjoint)}

@@ -1,0 +1,220 @@
+"""The plan of a fixed-step route: its CasADi graph, built once per (model fingerprint, route, scheme, steps).
+
+The graph is the one described in :mod:`symode.casadi.routes.fixed_step`: x = (θ, e, t0, t1) -> (L, gradient,
+forward trajectory, backward trajectory, back-solved z(t0)).  Built plans are kept in a bounded
+least-recently-used cache (:func:`_plan`); CasADi graph construction is not thread-safe, so it runs under
+:data:`_BUILD_LOCK`.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import casadi
+import numpy as np
+
+from symode.casadi.model_graphs import ModelGraphs, exact_fraction, model_graphs
+from symode.casadi.schemes import Tableau, get_scheme
+from symode.casadi.solvers import allocate_steps, step_function
+from symode.casadi.translate import nearest_double
+from symode.errors import SpecError
+from symode.model import Model
+
+DEFAULT_SCHEME = "rk4"
+DEFAULT_STEPS = 100
+
+
+# -----------------------------------------------------------------------------------------------
+# the plan: one built graph per (model, route, scheme, steps)
+
+@dataclass
+class _Plan:
+    graphs: ModelGraphs
+    route: str
+    tableau: Tableau
+    steps: int
+    #: G(x) -> (L, g, Z, T, B, TB, zb0): loss, gradient (θ, z0, t0, t1), forward trajectory (naug x N+1) at
+    #: node times T, backward trajectory B at times TB (adjoint routes; empty otherwise), back-solved z(t0)
+    G: casadi.Function
+    #: G restricted to (L, g, max |z| on the grid): what batches map over
+    small: casadi.Function
+    #: (n, threads) -> small.map(n, "thread", threads), built on first use
+    maps: dict = field(default_factory=dict)
+    #: K -> graphs.jac.map(K): ∂f/∂z at K points at once (the stability check), built on first use
+    jmaps: dict = field(default_factory=dict)
+    #: x -> the node times T alone (cheap: no solve), for batches
+    grid: casadi.Function | None = None
+    #: the scheme's stability polynomial (explicit schemes; :func:`_stability_polynomial`), set on first use
+    rpoly: np.ndarray | None = None
+
+    @property
+    def nx(self) -> int:
+        return self.graphs.np + self.graphs.nz + 2
+
+
+_BUILD_LOCK = threading.Lock()  # CasADi graph construction is not thread-safe
+_PLANS: "OrderedDict[tuple, _Plan]" = OrderedDict()
+_MAX_PLANS = 64
+_CODES = {"discrete": "da", "forward": "fs", "adjoint": "ba", "adjoint-stored": "sa"}
+
+
+#: Most fixed steps of one route: the graph stores every node (the stored-trajectory adjoint needs them), and
+#: beyond this a float64 route is dominated by rounding anyway; use a higher-order scheme instead.
+MAX_STEPS = 1_000_000
+
+
+def _check_steps(steps) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise SpecError(f"steps must be an integer from 1 to {MAX_STEPS}, got {steps!r}")
+    return steps
+
+
+def _plan(model: Model, route: str, scheme, steps: int) -> _Plan:
+    tab = get_scheme(scheme)
+    steps = _check_steps(steps)
+    key = (model.fingerprint(), route, tab, steps)
+    with _BUILD_LOCK:
+        plan = _PLANS.get(key)
+        if plan is not None:
+            _PLANS.move_to_end(key)
+            return plan
+        plan = _build(model_graphs(model), route, tab, steps)
+        _PLANS[key] = plan
+        while len(_PLANS) > _MAX_PLANS:
+            _PLANS.popitem(last=False)
+        return plan
+
+
+def _rows(v, a: int, b: int):
+    """Rows a..b-1 of a column as a column (an empty range is 0 x 1: CasADi's empty slice is 1 x 0)."""
+    return v[a:b] if b > a else casadi.MX(0, 1)
+
+
+def _build(g: ModelGraphs, route: str, tab: Tableau, steps: int) -> _Plan:
+    nz, np_ = g.nz, g.np
+    # generated and deterministic (no process-history counter): a fixed code per route + a hash of the
+    # discretisation; g.name() adds the model fingerprint
+    tag = f"{_CODES[route]}{hashlib.sha256(repr((tab, steps)).encode()).hexdigest()[:8]}"
+    t0n, t1n = exact_fraction(g.model.t0), exact_fraction(g.model.t1)
+    ends = [Fraction(1) if end is None else (end - t0n) / (t1n - t0n) for _, end, _ in g.segments]
+    counts = allocate_steps(ends, steps)
+
+    x = casadi.MX.sym("x", np_ + nz + 2)
+    p, e = _rows(x, 0, np_), x[np_:np_ + nz]
+    t0, t1 = x[np_ + nz], x[np_ + nz + 1]
+    z0 = g.z0(p) + e
+    y = casadi.vertcat(z0, casadi.MX.zeros(g.naug - nz, 1))
+
+    # ---- forward solve, segment by segment
+    fstep = step_function(g.faug, tab, g.naug, np_, name=g.name(tag + "_fstep"))
+    accum: dict[int, casadi.Function] = {}
+    seg = []  # per segment: (node times 1 x n+1, nodes naug x n+1, h, obs index)
+    for (start, end, obs), n in zip(g.segments, counts):
+        a = t0 if start is None else casadi.MX(nearest_double(start))
+        b = t1 if end is None else casadi.MX(nearest_double(end))
+        sig = casadi.DM([[nearest_double(Fraction(j, n)) for j in range(n)]])
+        starts = a + (b - a) * sig
+        h = (b - a) / n
+        if n not in accum:
+            accum[n] = fstep.mapaccum(n)
+        Y = accum[n](y, starts, h, p)
+        seg.append((casadi.horzcat(starts, b), casadi.horzcat(y, Y), h, obs))
+        y = Y[:, n - 1]
+    z_end = y[0:nz]
+    L = g.terminal(z_end, p)[0]
+    if g.has_running:
+        L = L + y[nz]
+    for T, Z, h, obs in seg:
+        if obs is not None:
+            L = L + g.obs[obs](Z[0:nz, -1], p)[0]
+    Zall = casadi.horzcat(seg[0][1][:, 0], *[Z[:, 1:] for _, Z, _, _ in seg])
+    Tall = casadi.horzcat(seg[0][0][:, 0], *[T[:, 1:] for T, _, _, _ in seg])
+    empty = casadi.MX(0, 1)
+    B, TB, zb0 = empty, empty, z0
+
+    if route in ("discrete", "forward"):
+        if route == "discrete":
+            grad = casadi.jtimes(L, x, casadi.MX(1), True)  # reverse mode: (∂L/∂x)ᵀ · 1
+        else:
+            grad = casadi.jtimes(L, x, casadi.DM.eye(x.numel()), False).T  # forward mode, identity seeds
+    else:
+        grad, B, TB, zb0 = _adjoint_graph(g, tab, tag, route, seg, z_end, z0, p)
+
+    G = casadi.Function(g.name(tag + "_G"), [x], [L, grad, Zall, Tall, B, TB, zb0],
+                        ["x"], ["L", "g", "Z", "T", "B", "TB", "zb0"])
+    xs = casadi.MX.sym("x", x.numel())
+    out = G(xs)
+    # for batches: the loss, the gradient, the largest |state| on the grid (blow-up check) and the states at the
+    # steps' start nodes (the stability check, :func:`_decay_amplification`)
+    small = casadi.Function(g.name(tag + "_S"), [xs],
+                            [out[0], out[1], casadi.mmax(casadi.fabs(out[2])), out[2][0:nz, 0:steps]],
+                            ["x"], ["L", "g", "zmax", "Z"])
+    grid = casadi.Function(g.name(tag + "_T"), [x], [Tall], ["x"], ["T"])
+    return _Plan(g, route, tab, steps, G, small, grid=grid)
+
+
+def _adjoint_graph(g: ModelGraphs, tab: Tableau, tag: str, route: str, seg, z_end, z0, p):
+    """The continuous adjoint backward from t1 to t0 (back-solved or stored z); returns (grad, B, TB, zb0)."""
+    nz, np_ = g.nz, g.np
+    _, lam_T, dp_T = g.terminal(z_end, p)
+    dtheta = dp_T
+    backsolve = route == "adjoint"
+    if backsolve:
+        bstep = step_function(g.back, tab, 2 * nz + np_, np_, name=g.name(tag + "_bstep"))
+        w = casadi.vertcat(z_end, lam_T, casadi.MX.zeros(np_, 1))
+    else:
+        bstep = step_function(g.adj_hermite, tab, nz + np_, g.nP, name=g.name(tag + "_astep"))
+        w = casadi.vertcat(lam_T, casadi.MX.zeros(np_, 1))
+    off = nz if backsolve else 0  # where λ starts in w
+    accum: dict[int, casadi.Function] = {}
+    Bs, TBs = [], []
+    for T, Z, h, obs in reversed(seg):
+        n = T.numel() - 1
+        zk = Z[0:nz, :]
+        if obs is not None:
+            _, dz_i, dp_i = g.obs[obs](zk[:, n], p)
+            dtheta = dtheta + dp_i
+            lam = w[off:off + nz] + dz_i
+            if backsolve:  # torchdiffeq resets the back-solved state to the forward one at output times
+                w = casadi.vertcat(zk[:, n], lam, _rows(w, 2 * nz, 2 * nz + np_))
+            else:
+                w = casadi.vertcat(lam, _rows(w, nz, nz + np_))
+        rev = list(range(n - 1, -1, -1))  # steps j = n-1 .. 0, each from T[j+1] back to T[j]
+        t_from = T[:, [j + 1 for j in rev]]
+        if backsolve:
+            P = p
+        else:
+            F = g.f.map(n + 1)(zk, T, p)
+            A = g.zdd.map(n + 1)(zk, T, p)
+            left, right = rev, [j + 1 for j in rev]
+            P = casadi.vertcat(casadi.repmat(p, 1, n), zk[:, left], zk[:, right], F[:, left], F[:, right],
+                               A[:, left], A[:, right], T[:, left], casadi.repmat(h, 1, n))
+        if n not in accum:
+            accum[n] = bstep.mapaccum(n)
+        W = accum[n](w, t_from, -h, P)
+        Bs.append(W)
+        TBs.append(T[:, rev])
+        w = W[:, n - 1]
+    lam0 = w[off:off + nz]
+    mu0 = _rows(w, off + nz, off + nz + np_)
+    dtheta = dtheta + mu0 + casadi.mtimes(g.dz0dp(p).T, lam0)
+    dt0 = g.gt0(lam0, z0, p)
+    dt1 = g.gt1(z_end, p) if g.gt1 is not None else casadi.MX(0)
+    grad = casadi.vertcat(dtheta, lam0, dt0, dt1)
+    zb0 = w[0:nz] if backsolve else z0
+    return grad, casadi.horzcat(*Bs), casadi.horzcat(*TBs), zb0
+
+
+
+def _grid(plan: _Plan) -> np.ndarray:
+    """The node times of the plan's grid at the model's own t0, t1 (what every batch member uses)."""
+    return np.array(plan.grid(_x(plan.graphs)), dtype=float).ravel()
+
+
+def _x(g: ModelGraphs, theta=None) -> np.ndarray:
+    th = np.asarray(g.theta, dtype=float).ravel() if theta is None else np.asarray(theta, dtype=float).ravel()
+    return np.concatenate([th, np.zeros(g.nz), [g.t0, g.t1]])
+
