@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .errors import SpecError
+from ..errors import SpecError
 
 
 def _refuse_constant(name: str):
@@ -14,7 +14,7 @@ def _refuse_constant(name: str):
 def parameter_overrides(pairs, json_path) -> dict:
     """``--param NAME=DECIMAL`` pairs and a ``--params-json`` file (an object name -> decimal string or
     integer) as exact values; NaN/Infinity (which Python's json accepts by default) and floats are refused."""
-    from .expr import parse_decimal
+    from ..expr import parse_decimal
     values: dict = {}
     if json_path:
         try:
@@ -37,9 +37,9 @@ def parameter_overrides(pairs, json_path) -> dict:
 
 
 def _cmd_grad(args) -> int:
-    from .library import resolve_model
-    from .methods import compute
-    from .symbolic.budget import budget_from_env, call_with_budget
+    from ..library import resolve_model
+    from ..methods import compute
+    from ..symbolic.budget import budget_from_env, call_with_budget
     model = resolve_model(args.model)
     overrides = parameter_overrides(args.param, args.params_json)
     if overrides:
@@ -54,7 +54,7 @@ def _cmd_grad(args) -> int:
 
 
 def register(sub) -> None:
-    from .methods import METHODS
+    from ..methods import METHODS
     s = sub.add_parser("grad", help="loss and gradients of a model by one method")
     s.add_argument("model", help="built-in model name or spec file (.toml)")
     s.add_argument("--method", choices=list(METHODS), default="oracle")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 
 def _cmd_export(args) -> int:
-    from .library import resolve_model
-    from .oracle.export import export_golden
+    from ..library import resolve_model
+    from ..oracle.export import export_golden
     models = [resolve_model(name) for name in args.models]  # every name checked before any work
     for path in export_golden(models, args.out, digits=args.digits, quiet=True if args.quiet else None):
         print(path)

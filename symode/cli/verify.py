@@ -12,8 +12,8 @@ from pathlib import Path
 
 
 def _cmd_verify(args) -> int:
-    from .errors import VerificationError
-    from .verify import markdown, verify_files
+    from ..errors import VerificationError
+    from ..verify import markdown, verify_files
     results = verify_files(args.files)
     text = markdown(results, files=args.files)
     if args.out:

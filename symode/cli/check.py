@@ -7,9 +7,9 @@ import sys
 def _cmd_check(args) -> int:
     import math
 
-    from .check.report import DEFAULT_MAX_RTOL, FIXED_STEP_ROUTES, check_model
-    from .errors import SpecError
-    from .library import resolve_model
+    from ..check.report import DEFAULT_MAX_RTOL, FIXED_STEP_ROUTES, check_model
+    from ..errors import SpecError
+    from ..library import resolve_model
     model = resolve_model(args.model)
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
     known = (*FIXED_STEP_ROUTES, "cvodes")

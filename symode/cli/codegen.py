@@ -8,17 +8,17 @@ from __future__ import annotations
 
 
 def _generate_files(name_or_path: str, scheme: str, steps: int) -> tuple[dict, str, dict]:
-    from .codegen.ctext import generate
-    from .library import resolve_model
+    from ..codegen.ctext import generate
+    from ..library import resolve_model
     code = generate(resolve_model(name_or_path), scheme, steps)
     return code.files, code.prefix, code.names
 
 
 def _cmd_codegen(args) -> int:
-    from .codegen.ctext import check_options
-    from .codegen.write import write_directory
-    from .library import resolve_model
-    from .symbolic.budget import budget_from_env, call_with_budget
+    from ..codegen.ctext import check_options
+    from ..codegen.write import write_directory
+    from ..library import resolve_model
+    from ..symbolic.budget import budget_from_env, call_with_budget
     resolve_model(args.model)  # spec errors are reported here, before any work starts
     check_options(args.scheme, args.steps)
     seconds, memory = budget_from_env()
@@ -33,7 +33,7 @@ def _cmd_codegen(args) -> int:
 
 def register(sub) -> None:
     """Add the ``codegen`` command to the ``symode`` argument parser."""
-    from .casadi.schemes import SCHEMES
+    from ..casadi.schemes import SCHEMES
     s = sub.add_parser("codegen", help="write C code for a model's forward solve, loss and gradients")
     s.add_argument("model", help="built-in model name or spec file (.toml)")
     s.add_argument("--out", required=True, metavar="DIR",

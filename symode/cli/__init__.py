@@ -1,0 +1,56 @@
+"""The ``symode`` command line: a thin layer that parses arguments and calls the library.
+
+Exit status: 0 success; 1 a check found a problem (e.g. a FALSE claim); 2 a user error (bad model, bad spec,
+bad arguments), printed as one line ``symode: error: ...`` without a traceback.
+
+One module per command (:data:`COMMANDS`), each with a ``register(sub)`` that adds its parser and a
+``_cmd_<name>(args) -> int`` that runs it: models, demo, derive, grad, oracle, check, codegen, verify.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import SymodeError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse would print the usage block too)
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+class _UsageError(Exception):
+    pass
+
+
+#: The subcommands in the order ``symode --help`` lists them: each module's ``register(sub)`` adds its parser.
+COMMANDS = ("models", "demo", "derive", "grad", "oracle", "check", "codegen", "verify")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+    p = _Parser(prog="symode", description="Symbolic-autodiff verification for neural ODEs.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return int(args.func(args) or 0)
+    except _UsageError as exc:
+        print(f"symode: error: {exc}", file=sys.stderr)
+        return 2
+    except SymodeError as exc:
+        msg = " ".join(str(exc).split())  # one line, whatever the message held
+        print(f"symode: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("symode: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
