@@ -1,0 +1,306 @@
+"""The claim grammar of derivation documents: expressions with the document's extra forms, and claim lines.
+
+Expressions are the spec grammar of :func:`symode.expr.parse_expression`; the document adds ``dN/dS``,
+``integral(g, s, lo, hi)`` and a trailing ``where s = e, ...``, cut out of the text before the safe parser
+sees it (see :mod:`symode.verify.document` for the format).  A claim line is ``LHS = RHS`` or
+``p <- RHS [using NAME]``; :func:`parse_claim` turns it into a :class:`Claim` in the names an
+:class:`~symode.verify.declarations.Env` declares.  Nothing here evaluates text.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sympy
+
+from ..errors import SpecError, VerificationError
+from ..expr import parse_expression
+from .fences import Line
+
+if TYPE_CHECKING:  # declarations imports this module
+    from .declarations import Env
+
+#: Words with a meaning in claim syntax; they cannot be declared.
+RESERVED = frozenset({"where", "using", "integral", "expect"})
+#: Verdicts an ``expect:`` line may name.
+STATUSES = ("TRUE", "FALSE", "UNDECIDED", "ERROR")
+#: Most nodes in the expression tree of one definition or claim side, after definitions are expanded.
+#: Definitions can nest (f2 := f1*(f1 + 1), f3 := f2*(f2 + 1), ...), doubling the tree per level while the
+#: text stays short; the largest legitimate side here has a few hundred nodes, and SymPy's simplification
+#: and 40-digit evaluation of 50,000 nodes already take seconds per point.
+MAX_EXPRESSION_NODES = 50_000
+
+DERIV_RE = re.compile(r"(?<![A-Za-z0-9_.])d([A-Za-z][A-Za-z0-9_]*)/d([A-Za-z][A-Za-z0-9_]*)(?![A-Za-z0-9_(])")
+_INTEGRAL_RE = re.compile(r"(?<![A-Za-z0-9_])integral\s*\(")
+
+
+@dataclass
+class Claim:
+    """One parsed claim.  ``reference`` is the value the claim is checked against (the left side, or for an
+    update p - LR·∂loss/∂p); ``stated`` is the right side as written."""
+
+    path: str
+    line: int
+    text: str
+    kind: str                 # "equality", "derivative", "ode", "update"
+    reference: sympy.Expr
+    stated: sympy.Expr
+    against: str              # words saying what the reference is
+    expect: str | None
+    positive: frozenset = frozenset()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Text helpers (bracket-aware splitting)
+
+
+def split_top(text: str, sep: str) -> list[str]:
+    """Split ``text`` at occurrences of ``sep`` outside brackets."""
+    parts, depth, cur, i = [], 0, [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if depth == 0 and text.startswith(sep, i):
+            parts.append("".join(cur))
+            cur = []
+            i += len(sep)
+            continue
+        cur.append(ch)
+        i += 1
+    parts.append("".join(cur))
+    return parts
+
+
+def split_word(text: str, word: str) -> tuple[str, str | None]:
+    """Split at the first top-level occurrence of the keyword ``word`` (a whole word)."""
+    depth = 0
+    for m in re.finditer(r"[()\[\]{}]|\b" + word + r"\b", text):
+        tok = m.group(0)
+        if tok in "([{":
+            depth += 1
+        elif tok in ")]}":
+            depth -= 1
+        elif depth == 0:
+            return text[: m.start()], text[m.end():]
+    return text, None
+
+
+def find_equals(text: str) -> list[int]:
+    """Positions of top-level single ``=`` signs (not part of ``==``, ``<=``, ``>=``, ``!=``, ``:=``)."""
+    out, depth = [], 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "=" and depth == 0:
+            prev = text[i - 1] if i else ""
+            nxt = text[i + 1] if i + 1 < len(text) else ""
+            if prev not in "=<>!:" and nxt != "=":
+                out.append(i)
+    return out
+
+
+
+# ---------------------------------------------------------------------------------------------------
+# Expressions with the document's extra forms
+
+
+class ExpressionParser:
+    """Parses expression text of one document, cutting out ``integral(...)`` and ``dN/dS`` first."""
+
+    def __init__(self, env: Env):
+        self.env = env
+        self.counter = 0
+
+    def _placeholder(self) -> str:
+        # user names cannot contain "__" (refused at declaration), so these never collide
+        self.counter += 1
+        return f"Q__{self.counter}"
+
+    def parse(self, text: str, field: str) -> sympy.Expr:
+        if re.search(r"[A-Za-z0-9]__|__[A-Za-z0-9]", text):
+            # generated names contain "__"; a user-typed one could otherwise alias a placeholder
+            raise VerificationError(f"{field}: names containing '__' are reserved for generated names "
+                                    f"(in {text.strip()!r})")
+        extra: dict[str, sympy.Expr] = {}
+        shown: dict[str, str] = {}
+        text = self._cut_integrals(text, field, extra, shown)
+        text = self._cut_derivatives(text, field, extra, shown)
+        try:
+            return check_size(parse_expression(text, {**self.env.names(), **extra}, field), field)
+        except SpecError as exc:
+            msg = str(exc)
+            for ph, orig in shown.items():
+                msg = msg.replace(ph, orig)
+            for name, line in self.env.failed.items():
+                if f"unknown name {name!r}" in msg:
+                    msg += f" (the definition of {name!r} on line {line} is malformed)"
+            raise VerificationError(msg) from None
+
+    def _cut_integrals(self, text: str, field: str, extra: dict, shown: dict) -> str:
+        while True:
+            m = _INTEGRAL_RE.search(text)
+            if not m:
+                return text
+            depth, end = 0, None
+            for k in range(m.end() - 1, len(text)):
+                if text[k] == "(":
+                    depth += 1
+                elif text[k] == ")":
+                    depth -= 1
+                    if depth == 0:
+                        end = k
+                        break
+            if end is None:
+                raise VerificationError(f"{field}: unbalanced brackets in integral(...) in {text!r}")
+            inner = text[m.end():end]
+            args = split_top(inner, ",")
+            if len(args) != 4:
+                raise VerificationError(f"{field}: integral takes 4 arguments integral(g, s, lo, hi), "
+                                        f"got {len(args)} in {text[m.start():end + 1]!r}")
+            var = args[1].strip()
+            if var not in self.env.symbols:
+                raise VerificationError(f"{field}: the integration variable {var!r} of integral(...) is not a "
+                                        f"declared symbol; declare it in a ```symbols block")
+            g = self.parse(args[0], field)
+            lo = self.parse(args[2], field)
+            hi = self.parse(args[3], field)
+            ph = self._placeholder()
+            extra[ph] = sympy.Integral(g, (self.env.symbols[var], lo, hi))
+            shown[ph] = text[m.start():end + 1]
+            text = text[: m.start()] + ph + text[end + 1:]
+
+    def _cut_derivatives(self, text: str, field: str, extra: dict, shown: dict) -> str:
+        def repl(m: re.Match) -> str:
+            n, s = m.group(1), m.group(2)
+            if not self.env.known(n) and self.env.known("d" + n):
+                return m.group(0)  # a quotient of declared names dN / dS
+            value = self.derivative(n, s, field)
+            ph = self._placeholder()
+            extra[ph] = value
+            shown[ph] = m.group(0)
+            return ph
+        return DERIV_RE.sub(repl, text)
+
+    def derivative(self, n: str, s: str, field: str) -> sympy.Expr:
+        env = self.env
+        token = f"d{n}/d{s}"
+        if s not in env.symbols:
+            what = "a definition" if s in env.definitions else "not declared"
+            raise VerificationError(f"{field}: in {token}, {s!r} is {what}; derivatives are taken with respect "
+                                    f"to declared symbols")
+        sym = env.symbols[s]
+        if sym == env.time and n in env.rates:
+            return env.rates[n]
+        if n in env.definitions:
+            return sympy.diff(env.definitions[n], sym)
+        if n in env.symbols:
+            if sym == env.time and env.kinds.get(n) == "states":
+                raise VerificationError(f"{field}: {token} needs the model: declare 'ode: d{n}/dt = ...' in a "
+                                        f"```symbols block")
+            return sympy.diff(env.symbols[n], sym)
+        if n in env.failed:
+            raise VerificationError(f"{field}: in {token}, the definition of {n!r} (line {env.failed[n]}) is "
+                                    f"malformed; fix it first")
+        raise VerificationError(f"{field}: in {token}, {n!r} is not a declared symbol or definition")
+
+
+def check_size(expr: sympy.Expr, field: str) -> sympy.Expr:
+    """``expr`` if its tree has at most MAX_EXPRESSION_NODES nodes (counted with an early stop, so a tree
+    that is exponentially large but shared in memory costs no more than the cap to reject)."""
+    n = 0
+    for _ in sympy.preorder_traversal(expr):
+        n += 1
+        if n > MAX_EXPRESSION_NODES:
+            raise VerificationError(f"{field}: the expression (definitions expanded) has more than "
+                                    f"{MAX_EXPRESSION_NODES} nodes (MAX_EXPRESSION_NODES); state the claim on "
+                                    f"smaller pieces")
+    return expr
+
+
+def message_at(exc: Exception, where: str) -> str:
+    text = " ".join(str(exc).split())
+    return text if text.startswith(where) else f"{where}: {text}"
+
+
+def parse_with_where(parser: ExpressionParser, text: str, field: str) -> sympy.Expr:
+    body, where = split_word(text, "where")
+    value = parser.parse(body, field)
+    if where is not None:
+        value = value.subs(substitutions(parser, where, field), simultaneous=True)
+    return check_size(value, field)
+
+
+def substitutions(parser: ExpressionParser, text: str, field: str) -> dict:
+    subs = {}
+    for part in split_top(text, ","):
+        eq = find_equals(part)
+        if len(eq) != 1:
+            raise VerificationError(f"{field}: 'where' expects 'symbol = expression' items separated by commas, "
+                                    f"got {part.strip()!r}")
+        name, expr = part[: eq[0]].strip(), part[eq[0] + 1:]
+        if name not in parser.env.symbols:
+            raise VerificationError(f"{field}: 'where {name} = ...': {name!r} is not a declared symbol")
+        subs[parser.env.symbols[name]] = parser.parse(expr, field)
+    return subs
+
+
+def parse_claim(env: Env, parser: ExpressionParser, ln: Line, expect: str | None) -> Claim:
+    where = f"{env.path}:{ln.number}"
+    text = ln.text
+    head, rest = split_word(text, "using") if "<-" in text else (text, None)
+    arrow = split_top(head, "<-")
+    if len(arrow) == 2:
+        name = arrow[0].strip()
+        if name not in env.symbols:
+            raise VerificationError(f"{where}: update '{name} <- ...': {name!r} is not a declared symbol")
+        if env.lr is None:
+            raise VerificationError(f"{where}: an update claim needs the learning rate: declare 'lr: LR'")
+        loss = rest.strip() if rest is not None else env.loss
+        if loss is None:
+            raise VerificationError(f"{where}: an update claim needs the loss: declare 'loss: NAME' or write "
+                                    f"'... using NAME'")
+        if loss not in env.definitions:
+            raise VerificationError(f"{where}: 'using {loss}': no definition named {loss!r}")
+        p = env.symbols[name]
+        reference = p - env.lr * sympy.diff(env.definitions[loss], p)
+        stated = parser.parse(arrow[1], f"{where} (right-hand side)")
+        return Claim(env.path, ln.number, text, "update", reference, stated,
+                     f"{name} - {env.lr.name}*d{loss}/d{name}", expect, frozenset(env.positive))
+    if len(arrow) > 2:
+        raise VerificationError(f"{where}: more than one '<-' in a claim")
+    body, subs_text = split_word(text, "where")
+    eq = find_equals(body)
+    if len(eq) != 1:
+        raise VerificationError(f"{where}: a claim is 'LHS = RHS' (one '=') or 'p <- RHS'; "
+                                f"found {len(eq)} '=' in {text!r}")
+    lhs_text, rhs_text = body[: eq[0]].strip(), body[eq[0] + 1:].strip()
+    lhs = parser.parse(lhs_text, f"{where} (left-hand side)")
+    rhs = parser.parse(rhs_text, f"{where} (right-hand side)")
+    if subs_text is not None:
+        subs = substitutions(parser, subs_text, f"{where} (where)")
+        lhs = check_size(lhs.subs(subs, simultaneous=True), f"{where} (left-hand side)")
+        rhs = check_size(rhs.subs(subs, simultaneous=True), f"{where} (right-hand side)")
+    kind, against = "equality", "the left-hand side"
+    m = DERIV_RE.fullmatch(lhs_text)
+    if m and env.known(m.group(1)):
+        n, s = m.groups()
+        if env.time is not None and s == env.time.name and env.kinds.get(n) in ("states", "derived"):
+            kind, against = "ode", f"d{n}/d{s} of the system symode.symbolic.derive derives from the model"
+        else:
+            kind, against = "derivative", f"the partial derivative d{n}/d{s}"
+    elif lhs_text in env.definitions:
+        against = f"the definition of {lhs_text}"
+    return Claim(env.path, ln.number, text, kind, lhs, rhs, against, expect, frozenset(env.positive))
+
+
+def parse_expect(ln: Line, where: str) -> str:
+    value = ln.text.split(":", 1)[1].strip().upper()
+    if value not in STATUSES:
+        raise VerificationError(f"{where}: 'expect:' must be one of {', '.join(STATUSES)}, got {value!r}")
+    return value
