@@ -41,17 +41,9 @@ class BudgetExceeded(DerivationError):
 
 
 def _die_with_parent(parent: int) -> None:
-    """Linux: SIGKILL this process when its parent dies (even by SIGKILL or SIGTERM, which skip the parent's
-    cleanup), so a killed CLI never leaves a budgeted computation running."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent died before the request took effect
+    """SIGKILL this process when its parent dies, so a killed CLI never leaves a budgeted computation running."""
+    from ..codegen.supervise import die_with_parent
+    if not die_with_parent(parent, signal.SIGKILL):
         os._exit(1)
 
 
