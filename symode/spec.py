@@ -36,7 +36,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from .errors import SpecError
-from .expr import check_name, make_symbol, parse_decimal, parse_expression
+from .expr import FUNCTIONS, check_name, make_symbol, parse_decimal, parse_expression
 from .model import T, Model, squared_error_terms
 
 MODEL_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
@@ -222,7 +222,10 @@ def _declare(symbols: dict, name, field: str):
 
 
 # -- writing specs ------------------------------------------------------------------------------------------------
-_DUMP_FUNCS = {"sin", "cos", "tan", "exp", "log", "tanh", "sinh", "cosh", "atan", "asinh"}
+#: SymPy functions written back under their own name: the grammar's primitives whose SymPy class has the
+#: grammar name (sin ... asinh; Abs is written "abs" by the printer; sqrt, sigmoid and softplus are powers,
+#: exp and log in SymPy and are written as such).
+_DUMP_FUNCS = {f.name for f in FUNCTIONS.values() if f.grammar and f.primitive and f.head.__name__ == f.name}
 
 
 def decimal_text(v, field: str) -> str:

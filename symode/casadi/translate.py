@@ -49,6 +49,7 @@ import casadi
 import sympy
 
 from symode.errors import TranslationError
+from symode.expr import Unsupported, by_head, register_backend
 
 __all__ = ["OPERATIONS", "to_casadi", "nearest_double"]
 
@@ -328,13 +329,41 @@ def _plan_symbol(expr, ctx):
     return _Plan((), lambda a: value)
 
 
+_NOT_IN_GRAMMAR = Unsupported("not in the spec grammar and not produced by its derivatives; only the oracle's "
+                              "integrators (Taylor, heyoka) support it")
+
+#: CasADi's implementation of each function of the table (:data:`symode.expr.FUNCTIONS`), by name: the planner
+#: of its SymPy head.  sign(0) = 0 in both SymPy and CasADi; Heaviside and Max/Min come from derivatives
+#: (d max(x, 0)/dx = Heaviside(x)), sign from d|x|/dx.
+CASADI_FUNCTIONS = register_backend("casadi", "primitives", {
+    "sin": _unary(casadi.sin),
+    "cos": _unary(casadi.cos),
+    "tan": _unary(casadi.tan),
+    "exp": _unary(casadi.exp),
+    "log": _unary(casadi.log),
+    "tanh": _unary(casadi.tanh),
+    "sinh": _unary(casadi.sinh),
+    "cosh": _unary(casadi.cosh),
+    "atan": _unary(casadi.atan),
+    "asinh": _unary(casadi.asinh),
+    "abs": _unary(casadi.fabs),
+    "sign": _unary(casadi.sign),
+    "Heaviside": _plan_heaviside,
+    "Max": _nary(casadi.fmax),
+    "Min": _nary(casadi.fmin),
+    "pow": _plan_pow,
+    "asin": _NOT_IN_GRAMMAR,
+    "acos": _NOT_IN_GRAMMAR,
+    "atanh": _NOT_IN_GRAMMAR,
+    "acosh": _NOT_IN_GRAMMAR,
+})
+
 #: The explicit translation table: SymPy head -> planner.  A planner returns the sub-expressions to
 #: translate first and the CasADi builder that combines them.  Anything not listed is refused.
 OPERATIONS: dict[type, Callable] = {
     # arithmetic
     sympy.Add: _plan_add,
     sympy.Mul: _plan_mul,
-    sympy.Pow: _plan_pow,
     # numbers and constants
     sympy.Integer: _plan_constant,
     sympy.core.numbers.Zero: _plan_constant,
@@ -347,24 +376,8 @@ OPERATIONS: dict[type, Callable] = {
     sympy.core.numbers.Exp1: _plan_constant,
     sympy.Symbol: _plan_symbol,
     sympy.Dummy: _plan_symbol,
-    # elementary functions (the spec grammar: sin cos tan exp log sqrt tanh sinh cosh atan asinh abs)
-    sympy.exp: _unary(casadi.exp),
-    sympy.log: _unary(casadi.log),
-    sympy.sin: _unary(casadi.sin),
-    sympy.cos: _unary(casadi.cos),
-    sympy.tan: _unary(casadi.tan),
-    sympy.sinh: _unary(casadi.sinh),
-    sympy.cosh: _unary(casadi.cosh),
-    sympy.tanh: _unary(casadi.tanh),
-    sympy.atan: _unary(casadi.atan),
-    sympy.asinh: _unary(casadi.asinh),
-    sympy.Abs: _unary(casadi.fabs),
-    # what derivatives of the above produce: d|x|/dx = sign(x), d max(x, 0)/dx = Heaviside(x).
-    # sign(0) = 0 in both SymPy and CasADi.
-    sympy.sign: _unary(casadi.sign),
-    sympy.Heaviside: _plan_heaviside,
-    sympy.Max: _nary(casadi.fmax),
-    sympy.Min: _nary(casadi.fmin),
+    # every function of the table (symode.expr.FUNCTIONS) CasADi implements: see CASADI_FUNCTIONS
+    **by_head(CASADI_FUNCTIONS),
     # piecewise definitions with real comparisons
     sympy.Piecewise: _plan_piecewise,
     sympy.StrictLessThan: _binary(casadi.lt),

@@ -25,6 +25,7 @@ import mpmath
 import sympy
 
 from ..errors import IntegrationError, SymodeError, TranslationError
+from ..expr import FUNCTIONS as FUNCTION_TABLE, Unsupported, by_head, register_backend
 from ..model import Model
 from ..result import GradResult
 from ..symbolic.derive import derive
@@ -37,12 +38,51 @@ except ImportError:  # pragma: no cover - exercised only without heyoka
 
 __all__ = ["available", "heyoka_gradient", "compare_with_oracle", "FUNCTIONS", "HEYOKA_TOLERANCE"]
 
+#: The table's functions heyoka has under the same name (one argument each).
+_UNARY = ("sin", "cos", "tan", "exp", "log", "tanh", "sinh", "cosh", "atan", "asinh", "asin", "acos", "atanh",
+          "acosh")
+
+
+def _unary(name: str):
+    """heyoka's function ``name`` of the one translated argument (looked up when called: heyoka is optional)."""
+    def translate(tr, e):
+        return getattr(hy, name)(tr(e.args[0]))
+    return translate
+
+
+def _pow(tr, e):
+    base, ex = e.args
+    b = tr(base)
+    if ex == sympy.Rational(1, 2):
+        return hy.sqrt(b)
+    if ex.is_Integer:
+        n = int(ex)
+        # written as a product: heyoka 7.13's pow Taylor recurrence divides by the base, so
+        # ``x**3`` at x = 0 gives NaN in real mode (measured); x*x*x does not
+        r = _product_power(b, abs(n))
+        return r if n > 0 else hy.expression(hy.real(1, tr.prec)) / r
+    if ex.is_Rational:
+        return b ** tr.const(Fraction(int(ex.p), int(ex.q)))
+    return b ** tr(ex)
+
+
+_NON_SMOOTH = Unsupported("heyoka's cross-check covers smooth right-hand sides; the Taylor oracle handles kinks "
+                          "by landing on every zero crossing")
+
+#: heyoka's implementation of each function of the table (:data:`symode.expr.FUNCTIONS`), by name.
+HEYOKA_FUNCTIONS = register_backend("heyoka", "primitives", {
+    **{name: _unary(name) for name in _UNARY},
+    "pow": _pow,
+    "abs": _NON_SMOOTH,
+    "sign": _NON_SMOOTH,
+    "Heaviside": _NON_SMOOTH,
+    "Max": _NON_SMOOTH,
+    "Min": _NON_SMOOTH,
+})
+_BY_HEAD = by_head(HEYOKA_FUNCTIONS)
+
 #: SymPy function -> heyoka function name (one argument each); anything else is a TranslationError.
-FUNCTIONS = {
-    sympy.exp: "exp", sympy.log: "log", sympy.sin: "sin", sympy.cos: "cos", sympy.tan: "tan",
-    sympy.sinh: "sinh", sympy.cosh: "cosh", sympy.tanh: "tanh", sympy.atan: "atan", sympy.asinh: "asinh",
-    sympy.asin: "asin", sympy.acos: "acos", sympy.atanh: "atanh", sympy.acosh: "acosh",
-}
+FUNCTIONS = {FUNCTION_TABLE[name].head: name for name in _UNARY}
 
 #: Relative agreement expected between heyoka and the oracle, by constant mode, as a function of the digits
 #: requested.  "exact": both are accurate to the requested digits (each carries GUARD_DIGITS more), so they
@@ -122,23 +162,9 @@ class _Translator:
                 x = self(a)
                 out = x if out is None else out * x
             return out
-        if isinstance(e, sympy.Pow):
-            base, ex = e.args
-            b = self(base)
-            if ex == sympy.Rational(1, 2):
-                return hy.sqrt(b)
-            if ex.is_Integer:
-                n = int(ex)
-                # written as a product: heyoka 7.13's pow Taylor recurrence divides by the base, so
-                # ``x**3`` at x = 0 gives NaN in real mode (measured); x*x*x does not
-                r = _product_power(b, abs(n))
-                return r if n > 0 else hy.expression(hy.real(1, self.prec)) / r
-            if ex.is_Rational:
-                return b ** self.const(Fraction(int(ex.p), int(ex.q)))
-            return b ** self(ex)
-        fn = FUNCTIONS.get(type(e))
-        if fn is not None and len(e.args) == 1:
-            return getattr(hy, fn)(self(e.args[0]))
+        impl = _BY_HEAD.get(type(e))
+        if impl is not None and (impl is _pow or len(e.args) == 1):
+            return impl(self, e)
         raise TranslationError(f"{type(e).__name__} ({e}) is not in the SymPy -> heyoka table; supported: + - * / "
                                f"**, {', '.join(sorted(FUNCTIONS.values()))}")
 

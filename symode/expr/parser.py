@@ -1,4 +1,4 @@
-"""Safe parsing of user-written names, exact decimals and expressions into SymPy.
+"""The expression parser of the spec grammar: text -> SymPy, safely and exactly (:func:`parse_expression`).
 
 Nothing here calls ``eval``, ``exec``, ``sympy.sympify`` or ``parse_expr``.  Expression text is parsed
 with Python's :mod:`ast` module (which only builds a syntax tree and runs nothing) and the tree is walked
@@ -10,85 +10,36 @@ against a whitelist:
   ``pi`` ... never mean SymPy constants; Python keywords such as ``lambda`` work as declared names);
 * ``+ - * / **`` and unary ``+ -`` with Python's precedence (``**`` binds tighter than unary minus and is
   right-associative: ``-x**2 == -(x**2)``, ``a**b**c == a**(b**c)``);
-* calls ``f(arg)`` of the functions in :data:`ALLOWED_FUNCTIONS` with exactly one positional argument,
-  where ``sigmoid(x) = 1/(1 + exp(-x))``, ``softplus(x) = log(1 + exp(x))`` and ``abs`` is ``Abs``.
+* calls ``f(arg)`` of the functions in :data:`~symode.expr.functions.ALLOWED_FUNCTIONS` with exactly one
+  positional argument, each built by its entry of the function table (:data:`~symode.expr.FUNCTIONS`):
+  ``sigmoid(x) = 1/(1 + exp(-x))``, ``softplus(x) = log(1 + exp(x))``, ``abs`` is ``Abs``.
 
 Everything else raises :class:`~symode.errors.SpecError` naming the field and quoting the offending text.
-Parse-time resource caps are in :data:`LIMITS`.
+Parse-time resource caps are in :data:`~symode.expr.limits.LIMITS`.  :func:`parse_written` also hands out
+the syntax tree as written, for checks that must read the text before SymPy simplified it.
 """
 from __future__ import annotations
 
 import ast
-import decimal
 import difflib
 import keyword
 import re
 import time
-import unicodedata
 import warnings
 from collections.abc import Mapping
-from decimal import Decimal
 
 import sympy
 
 from symode.errors import SpecError
 
-__all__ = [
-    "ALLOWED_FUNCTIONS",
-    "NAME_RE",
-    "LIMITS",
-    "check_name",
-    "make_symbol",
-    "parse_decimal",
-    "parse_expression",
-]
+from .functions import ALLOWED_FUNCTIONS, FUNCTIONS
+from .limits import LIMITS
+from .literals import NAME_RE, _first_bad_char, _quote, parse_decimal  # package-internal helpers
 
-#: Functions an expression may call (each with exactly one positional argument).
-ALLOWED_FUNCTIONS: tuple[str, ...] = (
-    "sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sinh", "cosh", "atan", "asinh",
-    "sigmoid", "softplus", "abs",
-)
+__all__ = ["parse_expression", "parse_written", "Written", "names_in"]
 
-#: A user name: an ASCII letter, then up to 63 ASCII letters, digits or underscores.  ``\Z``, not ``$``:
-#: ``$`` also matches before a trailing newline, so ``NAME_RE.match("x\n")`` would succeed.
-NAME_RE: re.Pattern = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z", re.ASCII)
-
-#: Parse-time caps.  Each one bounds the time or memory a (possibly hostile) spec can cost before any
-#: numerical work starts; violating one raises SpecError naming the cap and its value.
-LIMITS: dict = {
-    # Longest expression text in characters.  Bounds the parser's time and memory and the size of the
-    # syntax tree; one written-out state equation of a 2-state, 16-unit tanh MLP is ~730 characters.
-    "max_text_length": 10_000,
-    # Most syntax nodes (numbers, names, operations, calls) in one expression; the 16-unit MLP equation
-    # above has ~230.  Bounds SymPy's construction work (a 1,000-term sum of distinct names: ~0.2 s).
-    "max_nodes": 2_000,
-    # Deepest nesting of brackets or of operations.  The converter recurses once per level, SymPy's own
-    # algorithms recurse on expression depth, and Python's parser refuses brackets beyond 200 deep and
-    # fails (MemoryError) on ~9,000 nested unary minuses.
-    "max_depth": 100,
-    # Largest |exponent| of ``**`` when the exponent is a number.  ``9**9**9**9`` would otherwise ask
-    # SymPy for 9**387420489 (3.7e8 digits); x**100 is already beyond any sensible model term.
-    "max_exponent": 100,
-    # Most decimal digits in the numerator or denominator of a constant produced while parsing.  Twice
-    # float64's decimal range (2 x 308) plus slack, so a product of two representable literals still
-    # parses; SymPy's root extraction on larger integers costs ~0.1-0.5 s each.
-    "max_constant_digits": 620,
-    # Most significant digits in one decimal literal: 100 is far beyond the 30-50 digits the mpmath oracle
-    # uses; more is a typo or an attempt to make arithmetic slow.
-    "max_significant_digits": 100,
-    # A literal x must satisfy x == 0 or 10**-300 <= |x| <= 10**300: a value outside float64's finite
-    # normal range (about 2.2e-308 ... 1.8e308, with margin) cannot reach the compiled routes intact.
-    "max_decimal_exponent": 300,
-    # Wall-clock backstop for the whole conversion.  The caps above bound every cost we know of; this
-    # catches SymPy evaluation costs they do not (the largest legitimate expressions take milliseconds).
-    "max_parse_seconds": 10.0,
-}
-
-# Strict decimal literal: optional sign, digits with optional fraction (or a bare fraction), optional
-# exponent.  ASCII digits only ([0-9], not \d, which also matches e.g. Arabic-Indic digits), no
-# underscores, no spaces, no hex/octal/binary, no nan/inf.  Used with fullmatch (``$`` would accept a
-# trailing newline).
-_DECIMAL_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+#: The grammar's functions by name (what a call may name).
+_GRAMMAR = {name: FUNCTIONS[name] for name in ALLOWED_FUNCTIONS}
 
 # Python keywords (hard and soft) that a user may declare as names.  Before ast.parse they are rewritten
 # to a mangled form of the SAME LENGTH ("lambda" -> "_ambda"): positions in the rewritten text equal
@@ -102,8 +53,6 @@ _KEYWORDS = frozenset(k for k in (*keyword.kwlist, *keyword.softkwlist) if k[:1]
 _TOKEN_RE = re.compile(r"(?P<num>(?:[0-9]|\.[0-9])(?:[A-Za-z0-9_.]|(?<=[eE])[+-])*)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)")
 
 _NONFINITE = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
-
-_QUOTE_MAX = 60
 
 # Names for the nodes we refuse, used in messages ("attribute access is not allowed ...").
 _REFUSED_NODES: dict[type, str] = {
@@ -141,176 +90,6 @@ _BINOP_NAMES: dict[type, str] = {
     ast.BitAnd: "'&'",
 }
 
-
-def _quote(text: str) -> str:
-    """``repr`` of ``text`` cut to about 60 characters, for messages."""
-    if len(text) > _QUOTE_MAX:
-        text = text[: _QUOTE_MAX - 3] + "..."
-    return repr(text)
-
-
-def _describe_char(ch: str) -> str:
-    name = unicodedata.name(ch, "unnamed character")
-    return f"{ch!r} (U+{ord(ch):04X} {name})"
-
-
-def _first_bad_char(text: str) -> tuple[int, str] | None:
-    """Index and description of the first non-ASCII or control character (tab/newline/CR allowed)."""
-    for i, ch in enumerate(text):
-        o = ord(ch)
-        if o > 127:
-            return i, "non-ASCII character " + _describe_char(ch)
-        if (o < 32 and ch not in "\t\n\r") or o == 127:
-            return i, "control character " + _describe_char(ch)
-    return None
-
-
-def check_name(name: object, field: str) -> str:
-    """Return ``name`` if it is a valid user name, else raise SpecError naming ``field``.
-
-    Valid: a ``str`` of ASCII letters, digits and underscores, starting with a letter, at most 64
-    characters (:data:`NAME_RE`).  Non-ASCII text is refused outright, so look-alikes such as the
-    Cyrillic ``а`` or the fullwidth ``ｘ`` can never pose as ``a`` or ``x``.  Python keywords (``lambda``)
-    and function names (``sin``) are valid names; the reserved time name ``t`` is not checked here.
-    """
-    if not isinstance(name, str):
-        raise SpecError(f"{field}: a name must be a string, got {type(name).__name__} {_quote(repr(name))}")
-    bad = _first_bad_char(name)
-    if bad is None:
-        # tab/newline/CR are tolerated in expressions (whitespace) but never in a name
-        bad = next(((i, "control character " + _describe_char(c)) for i, c in enumerate(name) if c in "\t\n\r"), None)
-    if bad is not None:
-        pos, what = bad
-        raise SpecError(
-            f"{field}: name {_quote(name)} contains a {what} at position {pos + 1}; "
-            "names use ASCII letters, digits and '_' only"
-        )
-    if not NAME_RE.fullmatch(name):
-        if not name:
-            why = "is empty"
-        elif len(name) > 64:
-            why = f"is {len(name)} characters long (at most 64)"
-        elif not name[0].isalpha():
-            why = "must start with a letter"
-        else:
-            why = "may contain only letters, digits and '_'"
-        raise SpecError(
-            f"{field}: name {_quote(name)} {why}; write a name such as 'beta' or 'x_1' "
-            "(an ASCII letter, then letters, digits or '_', at most 64 characters)"
-        )
-    return name
-
-
-def make_symbol(name: str) -> sympy.Symbol:
-    """``sympy.Symbol(name, real=True)`` after :func:`check_name` (field ``"name"``)."""
-    return sympy.Symbol(check_name(name, "name"), real=True)
-
-
-def _decimal_to_rational(value: Decimal, field: str, shown: str) -> sympy.Rational:
-    """Exact Rational of a finite Decimal, after the significant-digit and range checks."""
-    if not value.is_finite():
-        raise SpecError(
-            f"{field}: {shown} is not a finite number (nan/inf are not allowed); write a decimal such as \"0.1\""
-        )
-    sign, digits, exponent = value.as_tuple()
-    # Strip leading and trailing zeros of the digit string: what is left is the exact value's significant
-    # digits (the trailing zeros move into the exponent, so huge zero runs never become huge integers).
-    ds = "".join(map(str, digits)).lstrip("0")
-    if not ds:
-        return sympy.Integer(0)
-    stripped = ds.rstrip("0")
-    exponent += len(ds) - len(stripped)
-    ds = stripped
-    max_sig = LIMITS["max_significant_digits"]
-    if len(ds) > max_sig:
-        raise SpecError(
-            f"{field}: {shown} has {len(ds)} significant digits, more than the cap of {max_sig} "
-            f"(LIMITS['max_significant_digits']); round it to at most {max_sig} digits"
-        )
-    # value = ±0.d1d2... * 10**adjusted+1; |value| in [10**adjusted, 10**(adjusted+1))
-    adjusted = exponent + len(ds) - 1
-    max_exp = LIMITS["max_decimal_exponent"]
-    too_big = adjusted > max_exp or (adjusted == max_exp and ds != "1")
-    too_small = adjusted < -max_exp
-    if too_big or too_small:
-        raise SpecError(
-            f"{field}: {shown} is unrepresentable: nonzero numbers must lie between 1e-{max_exp} and "
-            f"1e{max_exp} in magnitude (float64's finite normal range, with margin); rescale the model"
-        )
-    n = int(ds)
-    if sign:
-        n = -n
-    if exponent >= 0:
-        return sympy.Integer(n * 10**exponent)
-    return sympy.Rational(n, 10 ** (-exponent))
-
-
-def parse_decimal(value: object, field: str) -> sympy.Rational:
-    """Exact decimal ``value`` -> ``sympy.Rational`` (``"0.1"`` -> ``Rational(1, 10)``).
-
-    Accepts a ``str`` plain decimal literal (``"0.1"``, ``"-2.5e-3"``, ``"3"``), an ``int``, or a
-    ``decimal.Decimal`` (TOML floats read with ``tomllib.load(..., parse_float=Decimal)``).  Refuses, with
-    a SpecError naming ``field``: ``bool``; ``float`` (already rounded to binary: quote it as a decimal
-    string); nan/inf in any form; empty or non-literal strings (expressions, underscores, spaces, hex);
-    nonzero values outside ``1e-300 <= |x| <= 1e300``; more than 100 significant digits.
-    """
-    if isinstance(value, bool):
-        raise SpecError(f"{field}: expected a number, got the boolean {value!r}; write a decimal such as \"1\" or \"0\"")
-    if isinstance(value, float):
-        raise SpecError(
-            f"{field}: got the binary float {value!r}, which is not exact; quote the number as a decimal "
-            f"string (e.g. \"{value!r}\") or, in TOML, read floats with parse_float=decimal.Decimal"
-        )
-    if isinstance(value, int):
-        bound = 10 ** LIMITS["max_decimal_exponent"]
-        if abs(value) > bound:
-            # do not str() it: Python refuses int->str beyond 4,300 digits
-            raise SpecError(
-                f"{field}: integer of about {int(abs(value).bit_length() * 0.30103)} digits is unrepresentable: "
-                f"magnitudes above 1e{LIMITS['max_decimal_exponent']} are not allowed; rescale the model"
-            )
-        return _decimal_to_rational(Decimal(value), field, repr(value))
-    if isinstance(value, Decimal):
-        return _decimal_to_rational(value, field, _quote(str(value)))
-    if isinstance(value, str):
-        shown = _quote(value)
-        if not value.strip():
-            raise SpecError(f"{field}: empty string where a number was expected; write a decimal such as \"0.1\"")
-        if not _DECIMAL_RE.fullmatch(value):
-            if value.strip().lower().lstrip("+-") in ("nan", "inf", "infinity", "snan"):
-                raise SpecError(f"{field}: {shown} is not a finite number; write a finite decimal such as \"0.1\"")
-            raise SpecError(
-                f"{field}: {shown} is not a plain decimal literal; write digits with an optional sign, "
-                "decimal point and exponent, e.g. \"0.1\", \"-2.5e-3\" or \"3\" (no spaces, '_', hex or expressions)"
-            )
-        try:
-            dec = Decimal(value)
-        except decimal.InvalidOperation:  # pragma: no cover - the regex admits only valid literals
-            raise SpecError(f"{field}: {shown} is not a decimal number") from None
-        return _decimal_to_rational(dec, field, shown)
-    raise SpecError(
-        f"{field}: expected a decimal number, got {type(value).__name__}; write a decimal string such as \"0.1\""
-    )
-
-
-# ---------------------------------------------------------------------------------------------------
-# Expressions
-
-
-def _sigmoid(x: sympy.Expr) -> sympy.Expr:
-    return 1 / (1 + sympy.exp(-x))
-
-
-def _softplus(x: sympy.Expr) -> sympy.Expr:
-    return sympy.log(1 + sympy.exp(x))
-
-
-_FUNCTIONS = {
-    "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "exp": sympy.exp, "log": sympy.log,
-    "sqrt": sympy.sqrt, "tanh": sympy.tanh, "sinh": sympy.sinh, "cosh": sympy.cosh, "atan": sympy.atan,
-    "asinh": sympy.asinh, "sigmoid": _sigmoid, "softplus": _softplus, "abs": sympy.Abs,
-}
-assert tuple(_FUNCTIONS) == ALLOWED_FUNCTIONS
 
 
 def _mangle_keywords(src: str) -> str:
@@ -446,7 +225,7 @@ class _Converter:
         close = difflib.get_close_matches(name, list(self.names), n=1)
         if close:
             hint = f" (did you mean {close[0]!r}?)"
-        elif name in _FUNCTIONS:
+        elif name in _GRAMMAR:
             hint = f" ({name} is a function: call it as {name}(...))"
         raise self.fail(node, f"unknown name {name!r}{hint}; declare it as a state or parameter")
 
@@ -501,7 +280,7 @@ class _Converter:
         if not isinstance(node.func, ast.Name):
             raise self.fail(node, "only calls of a bare function name are allowed, e.g. sin(x)")
         fname = self.original_name(node.func)
-        if fname not in _FUNCTIONS:
+        if fname not in _GRAMMAR:
             raise self.fail(node, f"unknown function {fname!r}; the allowed functions are "
                                   f"{', '.join(ALLOWED_FUNCTIONS)}")
         if node.keywords:
@@ -511,7 +290,7 @@ class _Converter:
         if len(node.args) != 1:
             raise self.fail(node, f"{fname}() takes exactly one argument ({len(node.args)} given)")
         arg, const = self.convert(node.args[0])
-        return self.check_value(_FUNCTIONS[fname](arg), node, const), const
+        return self.check_value(_GRAMMAR[fname].sympy_function(arg), node, const), const
 
 
 def _op_class(op: ast.operator) -> str | None:
@@ -559,6 +338,69 @@ def parse_expression(text: object, names: Mapping[str, sympy.Expr], field: str) 
     function definitions are in the module docstring; caps are in :data:`LIMITS`.  The result is finite
     and, where constant, real.  Any refusal raises SpecError whose message starts with ``field``.
     """
+    return _parse(text, names, field)[0]
+
+
+class Written:
+    """An expression as written and as parsed (see :func:`parse_written`).
+
+    ``expr``: the SymPy expression :func:`parse_expression` returns (after SymPy's automatic evaluation, which
+    may have simplified ``0*log(z)`` to 0); ``tree``: the whitelisted syntax tree of the text as written
+    (``tree.body`` is the root; every node is a number, name, ``+ - * / **``, unary ``+ -`` or a call of a
+    grammar function); ``text``: the stripped text.  :meth:`segment` and :meth:`name` read the user's text.
+    """
+
+    def __init__(self, expr: sympy.Expr, tree: ast.Expression, conv: "_Converter"):
+        self.expr, self.tree, self.text = expr, tree, conv.src
+        self._conv = conv
+
+    def segment(self, node: ast.AST) -> str:
+        """The user's text of ``node``."""
+        return self._conv.segment(node)
+
+    def name(self, node: ast.Name) -> str:
+        """The name of a name node (or a call's function) as the user wrote it (a keyword such as ``lambda``
+        is parsed under a mangled name)."""
+        return self._conv.original_name(node)
+
+
+def parse_written(text: object, names: Mapping[str, sympy.Expr], field: str) -> Written:
+    """:func:`parse_expression`, also handing out the syntax tree as written (:class:`Written`): for checks
+    that read the text before SymPy's evaluation simplified it (symode.check.singularities)."""
+    return Written(*_parse(text, names, field))
+
+
+def names_in(text: str) -> set[str]:
+    """The identifiers in ``text``: a superset of the names it uses (function names included)."""
+    return {m.group("name") for m in _TOKEN_RE.finditer(text) if m.group("name")}
+
+
+def _parse(text: object, names: Mapping[str, sympy.Expr], field: str):
+    """(expression, syntax tree, converter) of ``text`` (see :func:`parse_expression`)."""
+    tree, src = _syntax_tree(text, field)
+    conv = _Converter(src, names, field)
+    max_depth = LIMITS["max_depth"]
+    try:
+        value, _ = conv.convert(tree.body)
+    except RecursionError:  # pragma: no cover - depth is capped above; belt and braces
+        raise SpecError(f"{field}: expression too deeply nested (LIMITS['max_depth'] = {max_depth})") from None
+    except (ArithmeticError, ValueError, MemoryError) as exc:
+        # SymPy's exact evaluation of huge constants can fail inside SymPy itself: with gmpy2 ground types,
+        # sqrt of a 600-digit integer raised OverflowError ("'mpz' too large to convert to float")
+        raise SpecError(f"{field}: a constant in {_quote(src)} is too large to evaluate exactly "
+                        f"({type(exc).__name__}); use smaller numbers") from None
+    if not isinstance(value, sympy.Expr):
+        raise SpecError(f"{field}: {_quote(src)} is not a scalar expression")
+    if value.has(*_NONFINITE):
+        raise SpecError(f"{field}: {_quote(src)} is not finite (division by zero, log(0) or similar)")
+    if value.has(sympy.I):
+        # e.g. sqrt(c) where a name maps to a negative constant: models are real
+        raise SpecError(f"{field}: {_quote(src)} is not real (it contains the imaginary unit)")
+    return value, tree, conv
+
+
+def _syntax_tree(text: object, field: str) -> tuple[ast.Expression, str]:
+    """The checked syntax tree of ``text`` (the caps and character rules) and the stripped text."""
     if not isinstance(text, str):
         raise SpecError(f"{field}: an expression must be a string, got {type(text).__name__}; "
                         "write it in quotes, e.g. \"-beta*S*I/N\"")
@@ -615,21 +457,4 @@ def parse_expression(text: object, names: Mapping[str, sympy.Expr], field: str) 
     if depth > max_depth:
         raise SpecError(f"{field}: expression is nested {depth} levels deep, more than the cap of "
                         f"{max_depth} (LIMITS['max_depth']); split it into named intermediate terms")
-    conv = _Converter(src, names, field)
-    try:
-        value, _ = conv.convert(tree.body)
-    except RecursionError:  # pragma: no cover - depth is capped above; belt and braces
-        raise SpecError(f"{field}: expression too deeply nested (LIMITS['max_depth'] = {max_depth})") from None
-    except (ArithmeticError, ValueError, MemoryError) as exc:
-        # SymPy's exact evaluation of huge constants can fail inside SymPy itself: with gmpy2 ground types,
-        # sqrt of a 600-digit integer raised OverflowError ("'mpz' too large to convert to float")
-        raise SpecError(f"{field}: a constant in {_quote(src)} is too large to evaluate exactly "
-                        f"({type(exc).__name__}); use smaller numbers") from None
-    if not isinstance(value, sympy.Expr):
-        raise SpecError(f"{field}: {_quote(src)} is not a scalar expression")
-    if value.has(*_NONFINITE):
-        raise SpecError(f"{field}: {_quote(src)} is not finite (division by zero, log(0) or similar)")
-    if value.has(sympy.I):
-        # e.g. sqrt(c) where a name maps to a negative constant: models are real
-        raise SpecError(f"{field}: {_quote(src)} is not real (it contains the imaginary unit)")
-    return value
+    return tree, src

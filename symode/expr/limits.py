@@ -1,0 +1,35 @@
+"""Parse-time caps of the spec grammar (:data:`LIMITS`), shared by the expression parser and the literals."""
+from __future__ import annotations
+
+__all__ = ["LIMITS"]
+
+#: Parse-time caps.  Each one bounds the time or memory a (possibly hostile) spec can cost before any
+#: numerical work starts; violating one raises SpecError naming the cap and its value.
+LIMITS: dict = {
+    # Longest expression text in characters.  Bounds the parser's time and memory and the size of the
+    # syntax tree; one written-out state equation of a 2-state, 16-unit tanh MLP is ~730 characters.
+    "max_text_length": 10_000,
+    # Most syntax nodes (numbers, names, operations, calls) in one expression; the 16-unit MLP equation
+    # above has ~230.  Bounds SymPy's construction work (a 1,000-term sum of distinct names: ~0.2 s).
+    "max_nodes": 2_000,
+    # Deepest nesting of brackets or of operations.  The converter recurses once per level, SymPy's own
+    # algorithms recurse on expression depth, and Python's parser refuses brackets beyond 200 deep and
+    # fails (MemoryError) on ~9,000 nested unary minuses.
+    "max_depth": 100,
+    # Largest |exponent| of ``**`` when the exponent is a number.  ``9**9**9**9`` would otherwise ask
+    # SymPy for 9**387420489 (3.7e8 digits); x**100 is already beyond any sensible model term.
+    "max_exponent": 100,
+    # Most decimal digits in the numerator or denominator of a constant produced while parsing.  Twice
+    # float64's decimal range (2 x 308) plus slack, so a product of two representable literals still
+    # parses; SymPy's root extraction on larger integers costs ~0.1-0.5 s each.
+    "max_constant_digits": 620,
+    # Most significant digits in one decimal literal: 100 is far beyond the 30-50 digits the mpmath oracle
+    # uses; more is a typo or an attempt to make arithmetic slow.
+    "max_significant_digits": 100,
+    # A literal x must satisfy x == 0 or 10**-300 <= |x| <= 10**300: a value outside float64's finite
+    # normal range (about 2.2e-308 ... 1.8e308, with margin) cannot reach the compiled routes intact.
+    "max_decimal_exponent": 300,
+    # Wall-clock backstop for the whole conversion.  The caps above bound every cost we know of; this
+    # catches SymPy evaluation costs they do not (the largest legitimate expressions take milliseconds).
+    "max_parse_seconds": 10.0,
+}
