@@ -113,6 +113,8 @@ def load_spec_file(path: str | Path) -> Model:
     return load_spec(data, source=str(p))
 
 
+# Over 80 lines on purpose: one pass over the spec's sections in the order the format above documents them,
+# each a few checks sharing the symbol table being built; split up, every helper would take and return it.
 def _build(spec: dict) -> Model:
     unknown = sorted(set(spec) - _TOP_KEYS)
     if unknown:

@@ -211,8 +211,8 @@ def test_the_spec_writer_round_trips_every_grammar_function():
 def _supported(backend):
     importlib.import_module(BACKENDS[backend])
     table = registered()[backend]
-    return [FUNCTIONS[n] for n, impl in table.items() if FUNCTIONS[n].primitive and not isinstance(impl, Unsupported)], \
-        [FUNCTIONS[n] for n, impl in table.items() if isinstance(impl, Unsupported)]
+    ok = [FUNCTIONS[n] for n, impl in table.items() if FUNCTIONS[n].primitive and not isinstance(impl, Unsupported)]
+    return ok, [FUNCTIONS[n] for n, impl in table.items() if isinstance(impl, Unsupported)]
 
 
 def test_casadi_computes_what_it_registers():

@@ -351,55 +351,71 @@ def compare(candidate, reference, *, rtol=None, atol=None, tolerance: Tolerance 
     c = flatten(candidate, "candidate", names)
     r = flatten(reference, "reference", names)
     notes: list[str] = []
-
-    # -- structure: exact match, no broadcasting ----------------------------------------------------------
-    if c.keyed != r.keyed:
-        return _fail(f"cannot compare a {c.description} with a {r.description}: give both as named results "
-                     f"(GradResult/dict) or both as arrays", c, r, rtol, atol, notes, tolerance)
-    if not c.keyed and c.shape != r.shape:
-        return _fail(f"shape mismatch: candidate has shape {c.shape}, reference has shape {r.shape} "
-                     f"(no broadcasting)", c, r, rtol, atol, notes, tolerance)
-    if c.keyed:
-        if c.param_names is not None and r.param_names is not None and c.param_names != r.param_names:
-            return _fail(f"parameter names differ: candidate [{', '.join(c.param_names)}], reference "
-                         f"[{', '.join(r.param_names)}]", c, r, rtol, atol, notes, tolerance)
-        only_c = [n for n in c.names if n not in set(r.names)]
-        only_r = [n for n in r.names if n not in set(c.names)]
-        if only_c or only_r:
-            return _fail(f"components differ: only in candidate [{', '.join(only_c)}], only in reference "
-                         f"[{', '.join(only_r)}] ({c.description} vs {r.description})",
-                         c, r, rtol, atol, notes, tolerance)
-        ref_by_name = dict(zip(r.names, r.values))
-        pairs = [(n, v, ref_by_name[n]) for n, v in zip(c.names, c.values)]
-    else:
-        pairs = list(zip(c.names, c.values, r.values))
+    pairs = _aligned(c, r)
+    if isinstance(pairs, str):
+        return _fail(pairs, c, r, rtol, atol, notes, tolerance)
     names_list = [p[0] for p in pairs]
     atols = _per_component_atol(atol, names_list)
+    rtol, atol, atols = _float32_floor(c, r, rtol, atol, atols, names_list, allow_float32_strict, notes)
+    rows, digits = _rows(pairs, rtol, atols, c, r)
+    worst = max(rows, key=lambda row: row.ratio) if rows else None
+    ok = all(row.ok for row in rows)
+    return Comparison(ok, rows, worst, rtol, atol, notes, None, c.description, r.description, digits, tolerance)
 
-    # -- float32: never compared at a float64 tolerance by accident -----------------------------------------
+
+def _aligned(c: Flat, r: Flat) -> list[tuple] | str:
+    """(name, candidate, reference) per component, or why the structures do not match (exactly; no
+    broadcasting)."""
+    if c.keyed != r.keyed:
+        return (f"cannot compare a {c.description} with a {r.description}: give both as named results "
+                f"(GradResult/dict) or both as arrays")
+    if not c.keyed and c.shape != r.shape:
+        return f"shape mismatch: candidate has shape {c.shape}, reference has shape {r.shape} (no broadcasting)"
+    if not c.keyed:
+        return list(zip(c.names, c.values, r.values))
+    if c.param_names is not None and r.param_names is not None and c.param_names != r.param_names:
+        return (f"parameter names differ: candidate [{', '.join(c.param_names)}], reference "
+                f"[{', '.join(r.param_names)}]")
+    only_c = [n for n in c.names if n not in set(r.names)]
+    only_r = [n for n in r.names if n not in set(c.names)]
+    if only_c or only_r:
+        return (f"components differ: only in candidate [{', '.join(only_c)}], only in reference "
+                f"[{', '.join(only_r)}] ({c.description} vs {r.description})")
+    ref_by_name = dict(zip(r.names, r.values))
+    return [(n, v, ref_by_name[n]) for n, v in zip(c.names, c.values)]
+
+
+def _float32_floor(c: Flat, r: Flat, rtol, atol, atols: list, names_list: list, strict: bool, notes: list):
+    """(rtol, atol, atols) raised to the float32 table entry where a side is float32 (unless ``strict``): a
+    float32 value is never compared at a float64 tolerance by accident.  Says so in ``notes``."""
     f32 = TOLERANCES["float32"]
     low = [side for side, f in (("candidate", c), ("reference", r)) if f.kind == "float32"]
-    if low:
-        label = " and ".join(low)
-        if allow_float32_strict:
-            notes.append(f"float32 {label}: compared at the caller's tolerance (allow_float32_strict=True), "
-                         f"not raised to the float32 floor rtol={f32.rtol:g}, atol={f32.atol:g}")
-        else:
-            raised = float(rtol) < f32.rtol or any(float(a) < f32.atol for a in atols)
-            rtol = max(float(rtol), f32.rtol)
-            atols = [max(float(a), f32.atol) for a in atols]
-            if isinstance(atol, Mapping):
-                atol = dict(zip(names_list, atols))
-            elif isinstance(atol, (list, tuple, np.ndarray)):
-                atol = list(atols)
-            else:
-                atol = atols[0] if atols else max(float(atol), f32.atol)
-            notes.append(f"float32 {label}: tolerance " + ("raised to" if raised else "at least") +
-                         f" the float32 floor rtol={f32.rtol:g}, atol={f32.atol:g} (TOLERANCES['float32'])")
+    if not low:
+        return rtol, atol, atols
+    label = " and ".join(low)
+    if strict:
+        notes.append(f"float32 {label}: compared at the caller's tolerance (allow_float32_strict=True), "
+                     f"not raised to the float32 floor rtol={f32.rtol:g}, atol={f32.atol:g}")
+        return rtol, atol, atols
+    raised = float(rtol) < f32.rtol or any(float(a) < f32.atol for a in atols)
+    rtol = max(float(rtol), f32.rtol)
+    atols = [max(float(a), f32.atol) for a in atols]
+    if isinstance(atol, Mapping):
+        atol = dict(zip(names_list, atols))
+    elif isinstance(atol, (list, tuple, np.ndarray)):
+        atol = list(atols)
+    else:
+        atol = atols[0] if atols else max(float(atol), f32.atol)
+    notes.append(f"float32 {label}: tolerance " + ("raised to" if raised else "at least") +
+                 f" the float32 floor rtol={f32.rtol:g}, atol={f32.atol:g} (TOLERANCES['float32'])")
+    return rtol, atol, atols
 
-    # -- values, in mpmath at the precision of the most precise input ---------------------------------------
-    # Exact inputs (Fraction, sympy numbers) are rounded to the working precision: it must resolve the
-    # allowance, i.e. 2**-prec * |r| << atol + rtol*|r|; floats and mpf values enter exactly at their own bits.
+
+def _rows(pairs: list, rtol, atols: list, c: Flat, r: Flat) -> tuple[list[Row], int]:
+    """Every component's :class:`Row`, in mpmath at the precision of the most precise input, and the digits
+    to display.  Exact inputs (Fraction, sympy numbers) are rounded to the working precision: it must resolve
+    the allowance, i.e. 2**-prec * |r| << atol + rtol*|r|; floats and mpf values enter exactly at their own
+    bits."""
     need = 0
     if float(rtol) > 0:
         need = math.ceil(-math.log2(float(rtol)))
@@ -430,7 +446,4 @@ def compare(candidate, reference, *, rtol=None, atol=None, tolerance: Tolerance 
             ok = err <= allowed
             ratio = 0.0 if err == 0 else (math.inf if allowed == 0 else float(err / allowed))
             rows.append(Row(name, cv, rv, err, allowed, bool(ok), ratio))
-    worst = max(rows, key=lambda row: row.ratio) if rows else None
-    ok = all(row.ok for row in rows)
-    return Comparison(ok, rows, worst, rtol, atol, notes, None, c.description, r.description, digits, tolerance)
-
+    return rows, digits

@@ -29,7 +29,8 @@ from ..expr import FUNCTIONS as FUNCTION_TABLE, Unsupported, by_head, register_b
 from ..model import Model
 from ..result import GradResult
 from ..symbolic.derive import derive
-from .engine import GUARD_DIGITS, _assemble_forward, _Evaluator, _max_rel, _pretty_names
+from .engine import ROUTE_GUARD_DIGITS, _max_rel, _pretty_names
+from .routes import Evaluator, assemble_forward
 
 try:
     import heyoka as hy
@@ -85,7 +86,7 @@ _BY_HEAD = by_head(HEYOKA_FUNCTIONS)
 FUNCTIONS = {FUNCTION_TABLE[name].head: name for name in _UNARY}
 
 #: Relative agreement expected between heyoka and the oracle, by constant mode, as a function of the digits
-#: requested.  "exact": both are accurate to the requested digits (each carries GUARD_DIGITS more), so they
+#: requested.  "exact": both are accurate to the requested digits (each carries ROUTE_GUARD_DIGITS more), so they
 #: agree to 10^-(digits-1).  "float": a constant rounded to float64 has relative error up to 2^-53 ≈ 1.1e-16,
 #: which propagates to the loss and gradients at about that size; they can agree no better than ~1e-18
 #: (a floor: a disagreement *below* this means the trap was not reproduced).
@@ -206,13 +207,13 @@ def heyoka_gradient(model: Model, digits: int = 30, *, constants: str = "exact",
                     compact_mode: bool = True) -> GradResult:
     """Loss and gradients of ``model`` from heyoka's MPFR Taylor integrator (forward-sensitivity route).
 
-    Integrates at ``digits + GUARD_DIGITS`` digits (tolerance 10^-(that)), like the oracle's working
+    Integrates at ``digits + ROUTE_GUARD_DIGITS`` digits (tolerance 10^-(that)), like the oracle's working
     precision.  ``stats`` holds the build and integration seconds.  No error bound is claimed (method
     "heyoka", for cross-checks).
     """
     _require()
     started = _time.monotonic()
-    work = digits + GUARD_DIGITS
+    work = digits + ROUTE_GUARD_DIGITS
     prec = math.ceil(work * math.log2(10)) + 16
     d = derive(model)
     fw = d.forward_system
@@ -242,7 +243,7 @@ def heyoka_gradient(model: Model, digits: int = 30, *, constants: str = "exact",
             if not all(mpmath.isfinite(x) for x in at[tm]):
                 raise IntegrationError(f"heyoka on model {model.name!r}: non-finite state at t = {tm}",
                                        time=float(tm))
-        r = _assemble_forward(model, at, _Evaluator(model, work))
+        r = assemble_forward(model, at, Evaluator(model, work))
     res = GradResult(model=model.name, method="heyoka", loss=r["loss"], grad=dict(zip(model.param_names, r["grad"])),
                      grad_z0=r["grad_z0"], grad_t0=r["grad_t0"], grad_t1=r["grad_t1"], digits=digits,
                      z1=r["z1"], stats={"constants": constants, "precision_bits": prec,
@@ -266,7 +267,7 @@ def compare_with_oracle(model: Model, digits: int = 30, *, constants: str = "exa
     from .engine import oracle_gradient
     ora = oracle if oracle is not None else oracle_gradient(model, digits, quiet=True)
     hey = heyoka_gradient(model, digits, constants=constants)
-    with mpmath.workdps(digits + GUARD_DIGITS + 10):
+    with mpmath.workdps(digits + ROUTE_GUARD_DIGITS + 10):
         diff, worst = _max_rel(_as_route(hey), _as_route(ora), _pretty_names(model))
     tol = HEYOKA_TOLERANCE["exact"](digits)
     return {"difference": diff, "worst": worst, "tolerance": tol, "agrees": bool(diff <= tol),
