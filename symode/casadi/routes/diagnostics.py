@@ -32,6 +32,7 @@ import sympy
 
 from symode.casadi.solvers import NEWTON_DEFAULTS
 from symode.errors import IntegrationError
+from symode.expr import FUNCTIONS
 from symode.model import Model
 
 from .capture import _captured_output
@@ -60,9 +61,10 @@ def _where(plan: _Plan, model: Model) -> str:
     return f"method {plan.route!r} on model {model.name!r} ({plan.tableau.name}, {plan.steps} steps)"
 
 
-#: SymPy function classes whose real domain is not all of ℝ (NaN outside it in float64)
-_DOMAIN_FUNCS = {sympy.log: "log", sympy.asin: "asin", sympy.acos: "acos", sympy.acosh: "acosh",
-                 sympy.atanh: "atanh", sympy.acoth: "acoth"}
+#: SymPy function classes whose real domain is not all of ℝ (NaN outside it in float64): the one-argument
+#: functions of the table (symode.expr.FUNCTIONS) with a domain test; powers are looked at below.
+_DOMAIN_FUNCS = {f.head: f.name for f in FUNCTIONS.values()
+                 if f.primitive and f.arity == 1 and f.domain.contains is not None}
 
 
 def _restricted_functions(model: Model) -> list[str]:
@@ -82,7 +84,7 @@ def _restricted_functions(model: Model) -> list[str]:
                 found.add("real powers")
             elif x.is_negative is True:
                 found.add("division")
-    order = ["sqrt", "log", "real powers", "division", "asin", "acos", "acosh", "atanh", "acoth"]
+    order = ["sqrt", "log", "real powers", "division", *(n for n in _DOMAIN_FUNCS.values() if n != "log")]
     return [f for f in order if f in found]
 
 
