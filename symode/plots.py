@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -28,8 +28,6 @@ __all__ = ["PlotError", "available", "loss_figure", "trajectory_figure", "adjoin
            "convergence_figure", "tolerance_figure", "render_png", "write_pngs", "INSTALL_HINT"]
 
 INSTALL_HINT = "pip install 'symode[plot]' (matplotlib)"
-#: Smallest value drawn on a logarithmic axis (an exact 0 would vanish from the picture).
-LOG_FLOOR = 1e-300
 
 
 class PlotError(SymodeError):
@@ -58,7 +56,10 @@ def _figure(width: float = 7.0, height: float = 4.5, rows: int = 1):
 
 
 def _positive(y) -> np.ndarray:
-    return np.maximum(np.abs(np.asarray(y, dtype=float)), LOG_FLOOR)
+    """|y| for a logarithmic axis; an exact 0 (no error at all, e.g. two routes before their first step) becomes
+    NaN, a gap in the line, instead of stretching the axis down to the smallest float."""
+    a = np.abs(np.asarray(y, dtype=float))
+    return np.where(a > 0, a, np.nan)
 
 
 def loss_figure(runs: Mapping[str, Sequence[float]], title: str = "training loss"):
@@ -197,9 +198,9 @@ def write_pngs(figures: Mapping[str, object], directory) -> list[Path]:
     paths = []
     for name, data in rendered.items():
         target = out / f"{name}.png"
+        tmp = out / f".{name}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
-            with os.fdopen(fd, "wb") as fh:
+            with open(tmp, "xb") as fh:  # a fresh name, created with the user's umask
                 fh.write(data)
             os.replace(tmp, target)
         except OSError as exc:

@@ -34,9 +34,10 @@ from .data import fit_model, ode_targets, truth_targets
 from .loop import TrainResult, run
 from .objective import Objective, SignFlipped
 from .optim import Adam, GradientDescent
+from .problem import Problem
 
 __all__ = ["TRAIN_TOLERANCES", "TrainCheck", "TrainCheckReport", "seed_problem", "mlp_problem", "check_linreg",
-           "check_seed_recovery", "check_mlp_fit", "check_route_agreement", "training_checks"]
+           "check_seed_recovery", "check_mlp_fit", "check_route_agreement", "check_figures", "training_checks"]
 
 #: The training cross-checks' tolerance table (module docstring); each entry says why its value.
 TRAIN_TOLERANCES: dict[str, Tolerance] = {
@@ -79,6 +80,14 @@ class TrainCheck:
     reason: str
     runs: dict = field(default_factory=dict)   # label -> TrainResult
     detail: str = ""
+    #: label -> (deviation [K+1], allowance [K+1]) of a trajectory comparison (route-agreement, wrong-gradient)
+    deviations: dict = field(default_factory=dict)
+    #: (result, within) in a few words each, for summary tables
+    short: tuple = ("", "")
+    #: the training problem the check ran (for pictures)
+    problem: Problem | None = None
+    #: route-agreement with the oracle: each route's trajectory against exact gradient descent, in words
+    oracle: str = ""
 
     @property
     def ok(self) -> bool:
@@ -106,27 +115,28 @@ class TrainCheckReport:
 
 # -- the problems ----------------------------------------------------------------------------------------------
 
-def seed_problem(steps_note: str = "") -> tuple[Model, dict]:
+def seed_problem() -> Problem:
     """The seed's neural ODE on its data set: dz/dt = a·z + b (built-in ``linear``, generating a = -0.8,
-    b = 0.5), initial states x_k = -1, -0.8, ..., 1, each observed at T = 1.5.  Returns (fitting model, truth)."""
+    b = 0.5), initial states x_k = -1, -0.8, ..., 1, each observed at T = 1.5."""
     from ..library import get_model
     m = get_model("linear")
     xs = [[sympy.Rational(k, 5)] for k in range(-5, 6)]
     targets = truth_targets(m, {}, times=[m.t1], initial=xs)
     truth = {p.name: float(v) for p, v in m.param_values.items()}
-    return fit_model(m, targets, name="seed-ode-fit"), truth
+    return Problem(m, fit_model(m, targets, name="seed-ode-fit"), targets, truth, m)
 
 
-def mlp_problem() -> tuple[Model, Model]:
+def mlp_problem() -> Problem:
     """A tanh MLP neural ODE (``mlp``, D = 2, H = 4, its deterministic nominal weights as the start) fitted to
     three trajectories of the damped oscillator (built-in ``oscillator``) from (1, 0), (0, 1), (-1, 1/2), observed
-    at t = 0.2, 0.4, ..., 2.  Returns (fitting model, the known ODE)."""
+    at t = 0.2, 0.4, ..., 2."""
     from ..library import get_model, mlp_model
     known = get_model("oscillator")
     times = [sympy.Rational(k, 5) for k in range(1, 11)]
     initial = [[1, 0], [0, 1], [-1, sympy.Rational(1, 2)]]
     targets = ode_targets(known, times, initial=initial, what="the damped oscillator x'' + 0.3 x' + 2 x = 0")
-    return fit_model(mlp_model(2, 4), targets, name="mlp-fit"), known
+    mlp = mlp_model(2, 4)
+    return Problem(mlp, fit_model(mlp, targets, name="mlp-fit"), targets, None, known)
 
 
 def _theta0(model: Model) -> np.ndarray:
@@ -151,32 +161,37 @@ def check_linreg(iterations: int = 200, lr: float = 0.3) -> TrainCheck:
                       f"iterates differ by {float(c.worst.error):.2g} at most; final vs least squares "
                       f"{float(end.worst.error):.2g}",
                       f"{tol.atol:g} + {tol.rtol:g}·|θ|", tol.reason, {"derived update": sym, "numeric gradient": num},
-                      "" if ok else c.to_markdown() + "\n" + end.to_markdown())
+                      "" if ok else c.to_markdown() + "\n" + end.to_markdown(),
+                      short=(f"{float(c.worst.error):.2g}", f"{tol.atol:g} + {tol.rtol:g}·|θ|"))
 
 
 def check_seed_recovery(iterations: int = 150, lr: float = 1.0, steps: int = 100, method: str = "discrete") -> TrainCheck:
     """Check 2 (module docstring)."""
-    model, truth = seed_problem()
-    obj = Objective(model, method, scheme="rk4", steps=steps)
+    problem = seed_problem()
+    truth = problem.truth
+    obj = Objective(problem.model, method, scheme="rk4", steps=steps)
     res = run(obj, [0.0, 0.0], GradientDescent(lr), iterations, progress=False)
     res.truth = truth
     tol = TRAIN_TOLERANCES["seed-recovery"]
     c = compare(res.final, truth, tolerance=tol)
     return TrainCheck("seed-recovery", "PASS" if c.ok else "FAIL",
                       f"a = {res.final['a']:.10f}, b = {res.final['b']:.10f}; worst error {float(c.worst.error):.2g}",
-                      f"{tol.atol:g} absolute", tol.reason, {obj.describe(): res}, "" if c.ok else c.to_markdown())
+                      f"{tol.atol:g} absolute", tol.reason, {obj.describe(): res}, "" if c.ok else c.to_markdown(),
+                      short=(f"error {float(c.worst.error):.2g}", f"{tol.atol:g}"), problem=problem)
 
 
 def check_mlp_fit(iterations: int = 100, lr: float = 0.03, steps: int = 40) -> TrainCheck:
     """Check 3 (module docstring)."""
-    model, _ = mlp_problem()
+    problem = mlp_problem()
+    model = problem.model
     obj = Objective(model, "discrete", scheme="rk4", steps=steps)
     res = run(obj, _theta0(model), Adam(lr), iterations, progress=False)
     need = TRAIN_TOLERANCES["mlp-fall"].atol
     fall = res.loss[0] / res.loss[-1] if res.loss[-1] > 0 else float("inf")
     return TrainCheck("mlp-fit", "PASS" if fall >= need else "FAIL",
                       f"loss {res.loss[0]:.3g} -> {res.loss[-1]:.3g} ({fall:.0f}x in {iterations} Adam steps)",
-                      f"falls >= {need:g}x", TRAIN_TOLERANCES["mlp-fall"].reason, {obj.describe(): res})
+                      f"falls >= {need:g}x", TRAIN_TOLERANCES["mlp-fall"].reason, {obj.describe(): res},
+                      short=(f"fell {fall:.0f}x", f">= {need:g}x"), problem=problem)
 
 
 def _richardson(objective_n, objective_2n, theta0, lr, iterations, order, steps, interval):
@@ -188,6 +203,18 @@ def _richardson(objective_n, objective_2n, theta0, lr, iterations, order, steps,
     return a, tol.atol
 
 
+def _deviation(c) -> tuple[np.ndarray, np.ndarray]:
+    """Per iteration k, the component of the trajectory comparison ``c`` nearest to (or furthest past) its
+    allowance: (|Δθ|, allowance) there."""
+    by_k: dict = {}
+    for r in c.rows:
+        k = int(r.name.strip("[]").split(",")[0])
+        if k not in by_k or r.ratio > by_k[k].ratio:
+            by_k[k] = r
+    ks = sorted(by_k)
+    return (np.array([float(by_k[k].error) for k in ks]), np.array([float(by_k[k].allowed) for k in ks]))
+
+
 def _divergence(c) -> int | None:
     """The first iteration (row of the trajectory) with a component outside its allowance."""
     bad = [int(r.name.strip("[]").split(",")[0]) for r in c.rows if not r.ok]
@@ -196,14 +223,15 @@ def _divergence(c) -> int | None:
 
 def check_route_agreement(model: Model | None = None, routes=("discrete", "adjoint-stored"), *, steps: int = 25,
                           scheme: str = "rk4", iterations: int = 20, lr: float | None = None, flip: int = 0,
-                          oracle: bool = False, theta0=None) -> list[TrainCheck]:
+                          oracle: bool = False, theta0=None, wrong=None) -> list[TrainCheck]:
     """Checks 4 (module docstring) on ``model`` (default: the seed problem from a = b = 0, learning rate 1).
 
     Without ``lr`` the learning rate moves θ by 1% of its scale in the first step:
-    lr = 0.01 · max(1, |θ0|) / |∇L(θ0)|."""
+    lr = 0.01 · max(1, |θ0|) / |∇L(θ0)|.  ``wrong`` turns the first route's objective into the wrong one
+    (default: the sign of component ``flip`` flipped, :class:`~symode.train.objective.SignFlipped`)."""
     from ..casadi.schemes import get_scheme
     if model is None:
-        model, _ = seed_problem()
+        model = seed_problem().model
         theta0 = [0.0, 0.0] if theta0 is None else theta0
         lr = 1.0 if lr is None else lr
     th0 = _theta0(model) if theta0 is None else np.asarray(theta0, dtype=float)
@@ -227,10 +255,10 @@ def check_route_agreement(model: Model | None = None, routes=("discrete", "adjoi
     worst = c.worst
     label = {r: objs[r][0].describe() for r in routes}
     measured = (f"worst |Δθ| {float(worst.error):.2g} at {worst.name} vs allowed {float(worst.allowed):.2g} "
-                f"({lr:g} learning rate, {iterations} steps)")
+                f"(learning rate {lr:g}, {iterations} iterations)")
     reason = (f"allowance per component = {TRAIN_TOLERANCES['richardson-safety'].atol:g} x (Richardson estimate of "
               f"{A}'s trajectory error + {B}'s, each from {steps} and {2 * steps} steps) + {floor:g}·|θ|")
-    detail = ""
+    detail, oracle_ok = "", []
     if oracle:
         ref = run(Objective(model, "oracle", digits=20), th0, GradientDescent(lr), iterations, progress=False)
         runs["oracle"] = ref
@@ -239,26 +267,33 @@ def check_route_agreement(model: Model | None = None, routes=("discrete", "adjoi
             co = compare(runs[r].theta, ref.theta, rtol=floor, atol=allow[r])
             lines.append(f"- {label[r]} vs the oracle's trajectory (exact gradient descent): "
                          f"{'PASS' if co.ok else 'FAIL'}, {co.worst_line()}")
+            oracle_ok.append(f"{r} {float(co.worst.error):.1g} <= {float(co.worst.allowed):.1g}" if co.ok else
+                             f"{r} FAILS")
             if not co.ok:
                 c.ok = False
         detail = "\n".join(lines)
     agree = TrainCheck("route-agreement", "PASS" if c.ok else "FAIL", measured, "per component (measured)",
                        f"{label[A]} vs {label[B]}: " + reason,
                        {label[r]: runs[r] for r in routes} | ({"oracle": runs["oracle"]} if oracle else {}),
-                       detail if c.ok else detail + "\n\n" + c.to_markdown())
-    return [agree, _check_wrong(objs[A], runs[B], allow[B], label[B], flip, th0, lr, iterations, order, steps,
-                                interval)]
+                       detail if c.ok else detail + "\n\n" + c.to_markdown(),
+                       deviations={f"{A} vs {B}": _deviation(c)},
+                       short=(f"|Δθ| {float(worst.error):.2g}", f"{float(worst.allowed):.2g} (measured)"))
+    agree.oracle = "; ".join(oracle_ok)
+    make_wrong = wrong or (lambda objective: SignFlipped(objective, flip))
+    return [agree, _check_wrong([make_wrong(o) for o in objs[A]], runs[B], allow[B], label[B], th0, lr, iterations,
+                                order, steps, interval)]
 
 
-def _check_wrong(objs, ref: TrainResult, ref_allow: dict, ref_label: str, flip: int, th0, lr, iterations, order,
-                 steps, interval) -> TrainCheck:
-    """The sign-flipped route against the reference route's trajectory (module docstring, check 4).  A wrong
-    trajectory that blows up before the end is compared up to its last good iterate."""
+def _check_wrong(objs, ref: TrainResult, ref_allow: dict, ref_label: str, th0, lr, iterations, order, steps,
+                 interval) -> TrainCheck:
+    """The wrong route (``objs``: its objectives at N and 2N steps) against the reference route's trajectory
+    (module docstring, check 4).  A wrong trajectory that blows up before the end is compared up to its last
+    good iterate."""
     from .loop import TrainingDiverged
-    wrong_n = SignFlipped(objs[0], flip)
+    wrong_n = objs[0]
     stopped = ""
     try:
-        wrong, allow_w = _richardson(wrong_n, SignFlipped(objs[1], flip), th0, lr, iterations, order, steps, interval)
+        wrong, allow_w = _richardson(objs[0], objs[1], th0, lr, iterations, order, steps, interval)
         kmax = iterations + 1
     except TrainingDiverged as exc:
         wrong, kmax = exc.result, exc.iteration
@@ -274,7 +309,24 @@ def _check_wrong(objs, ref: TrainResult, ref_allow: dict, ref_label: str, flip: 
     measured = (f"{what}: leaves the allowance at iteration {k}{stopped}; {cw.worst_line()}" if detected else
                 f"{what}: NOT detected; {cw.worst_line()}")
     return TrainCheck("wrong-gradient", "PASS" if detected else "FAIL", measured, "must leave the allowance",
-                      f"the same allowance as route-agreement, against {ref_label}", {what: wrong, ref_label: ref})
+                      f"the same allowance as route-agreement, against {ref_label}", {what: wrong, ref_label: ref},
+                      deviations={"sign-flipped vs " + ref_label.split(" ")[0]: _deviation(cw)},
+                      short=(f"caught at iteration {k}" if detected else "NOT caught", "leaves the allowance"))
+
+
+def check_figures(report: TrainCheckReport) -> dict:
+    """name -> Figure: each check's loss curves (``<check>-loss``, one line per run) and the trajectory distances
+    of route-agreement and wrong-gradient against their allowances (``train-deviation``)."""
+    from .. import plots
+    figs, dev = {}, {}
+    for r in report.rows:
+        if r.runs and r.name != "wrong-gradient":
+            figs[f"{r.name}-loss"] = plots.loss_figure({k: v.loss for k, v in r.runs.items()},
+                                                        title=f"training loss: {r.name}")
+        dev.update(r.deviations)
+    if dev:
+        figs["train-deviation"] = plots.deviation_figure(dev)
+    return figs
 
 
 def training_checks(*, quick: bool = False) -> TrainCheckReport:

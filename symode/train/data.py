@@ -137,10 +137,8 @@ def truth_targets(model: Model, truth: Mapping, times: Sequence | None = None, *
     trajectory from the model's z0(θ*))."""
     times = list(default_times(model) if times is None else times)
     true_model = model.with_values(dict(truth))
-    named = {p.name for p in model.params if p in truth or p.name in truth}
-    values = ", ".join(f"{p.name}={true_model.param_values[p]}" for p in model.params if p.name in named)
-    return ode_targets(true_model, times, initial=initial, noise=noise, rng=rng,
-                       what=f"the truth {values or '(the nominal parameter values)'}")
+    values = ", ".join(f"{p.name}={float(true_model.param_values[p]):.15g}" for p in model.params)
+    return ode_targets(true_model, times, initial=initial, noise=noise, rng=rng, what=f"the truth {values}")
 
 
 def _group(path: str, model: Model, times_by: dict, rows_by: dict) -> tuple[list, list, list]:

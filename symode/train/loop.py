@@ -118,7 +118,7 @@ def _progress_bar(total: int, desc: str, show: bool | None):
     if not show:
         return None
     from tqdm import tqdm
-    return tqdm(total=total, desc=desc, file=sys.stderr, unit="it", leave=False, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, file=sys.stderr, unit="it", leave=True, dynamic_ncols=True)
 
 
 def run(objective, theta0, optimizer: Optimizer, iterations: int, *, progress: bool | None = None,

@@ -56,7 +56,7 @@ class Objective:
             raise SpecError(f"method {method!r} does not take {', '.join('--' + u for u in unused)}")
         self.fixed_step = method in fixed_step_methods()
         if self.fixed_step:  # the defaults stated, so that a history says which discretisation produced it
-            from ..casadi.routes import DEFAULT_SCHEME, DEFAULT_STEPS
+            from ..casadi.routes.plan import DEFAULT_SCHEME, DEFAULT_STEPS
             self.options = {"scheme": DEFAULT_SCHEME, "steps": DEFAULT_STEPS, **self.options}
         self.calls = 0
 

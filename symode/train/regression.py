@@ -150,3 +150,36 @@ def least_squares(x, y) -> np.ndarray:
     x, y = _check_data(x, y)
     A = np.stack([x, np.ones_like(x)], axis=1)
     return np.linalg.lstsq(A, y, rcond=None)[0]
+
+
+def read_regression_data(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """A CSV file with a header row naming the columns ``x`` and ``y`` (any order) and one exact decimal per field."""
+    import csv
+
+    from ..expr import parse_decimal
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            table = [row for row in csv.reader(fh) if row and any(c.strip() for c in row)]
+    except OSError as exc:
+        raise SpecError(f"--data {path}: cannot read it ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise SpecError(f"--data {path}: not a readable CSV text file ({exc})") from None
+    if not str(path).lower().endswith(".csv"):
+        raise SpecError(f"--data {path}: linreg reads a .csv file with columns x, y")
+    header = [h.strip() for h in table[0]] if table else []
+    if sorted(header) != ["x", "y"]:
+        raise SpecError(f"--data {path}: the header must name the columns x and y, got {', '.join(header) or 'nothing'}")
+    col = {h: i for i, h in enumerate(header)}
+    xs, ys = [], []
+    for r, row in enumerate(table[1:], start=2):
+        if len(row) != 2:
+            raise SpecError(f"--data {path}: line {r} has {len(row)} fields for 2 columns")
+        xs.append(float(parse_decimal(row[col["x"]].strip(), f"--data {path} line {r} column x")))
+        ys.append(float(parse_decimal(row[col["y"]].strip(), f"--data {path} line {r} column y")))
+    if len(xs) < 2:
+        raise SpecError(f"--data {path}: the data set needs at least 2 rows")
+    return np.array(xs), np.array(ys)
+
+
+#: ``symode train linreg --method``: the gradient behind the optimiser.
+REGRESSION_METHODS = {"derived": DerivedGradient, "numeric": NumericGradient}
