@@ -62,6 +62,14 @@ def _positive(y) -> np.ndarray:
     return np.where(a > 0, a, np.nan)
 
 
+def _finish(ax, xlabel: str, ylabel: str, title: str, *, log: bool = False, legend: dict | None = None) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both" if log else "major", alpha=0.3)
+    ax.legend(fontsize="small", **(legend or {}))
+
+
 def loss_figure(runs: Mapping[str, Sequence[float]], title: str = "training loss"):
     """One line per route: loss against iteration 0..K (one point per evaluated iterate), log scale."""
     if not runs:
@@ -70,11 +78,7 @@ def loss_figure(runs: Mapping[str, Sequence[float]], title: str = "training loss
     for label, loss in runs.items():
         loss = np.asarray(loss, dtype=float)
         ax.semilogy(np.arange(loss.size), _positive(loss), label=label, marker="." if loss.size <= 60 else None)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
+    _finish(ax, "iteration", "loss", title, log=True)
     return fig
 
 
@@ -114,11 +118,7 @@ def adjoint_figure(path, title: str = "adjoint λ(t) = ∂L/∂z(t)"):
         ax.plot(path.times, lam[:, j], label=f"λ[{path.states[j]}]")
     for tau, *_ in path.jumps:
         ax.axvline(tau, color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("t")
-    ax.set_ylabel("λ")
-    ax.set_title(title + (" (dotted: observation times, where λ jumps)" if path.jumps else ""))
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", ncol=2)
+    _finish(ax, "t", "λ", title + (" (dotted: observation times)" if path.jumps else ""), legend={"ncol": 2})
     return fig
 
 
@@ -131,11 +131,7 @@ def deviation_figure(series: Mapping[str, tuple], title: str = "parameter trajec
         ax.semilogy(np.arange(dev.size), _positive(dev), color=f"C{i}", marker=".", label=label)
         ax.semilogy(np.arange(dev.size), _positive(allow), color=f"C{i}", linestyle="--",
                     label=f"allowance ({label})")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("max |Δθ|")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
+    _finish(ax, "iteration", "max |Δθ|", title, log=True)
     return fig
 
 
@@ -151,11 +147,7 @@ def convergence_figure(data: Mapping[str, tuple], order: int, title: str = "erro
     mid = len(h0) // 2
     hs = np.array([h0.min(), h0.max()])
     ax.loglog(hs, _positive(e0[mid]) * (hs / h0[mid]) ** order, "k--", linewidth=1, label=f"order {order}")
-    ax.set_xlabel("step size h")
-    ax.set_ylabel("relative error vs the oracle")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
+    _finish(ax, "step size h", "relative error vs the oracle", title, log=True)
     return fig
 
 
@@ -171,11 +163,7 @@ def tolerance_figure(data: Mapping[str, tuple], title: str = "error vs requested
         ax.loglog(tol, _positive(err), marker="o", label=label)
         lo, hi = min(lo, tol.min()), max(hi, tol.max())
     ax.loglog([lo, hi], [lo, hi], "k:", linewidth=1, label="error = tolerance")
-    ax.set_xlabel("requested tolerance")
-    ax.set_ylabel("relative error vs the oracle")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
+    _finish(ax, "requested tolerance", "relative error vs the oracle", title, log=True)
     return fig
 
 

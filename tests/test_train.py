@@ -19,7 +19,7 @@ import sympy
 
 import symode
 from symode.cli import main
-from symode.errors import SpecError, SymodeError
+from symode.errors import SpecError
 from symode.train import (Adam, GradientDescent, Objective, TrainingDiverged, fit_model, make_optimizer,
                           make_problem, read_targets, run, truth_targets, with_theta)
 from symode.train.regression import DerivedGradient, NumericGradient, regression_data

@@ -25,18 +25,10 @@ def _decimals(text: str, what: str) -> list:
 
 def _truth(pairs) -> dict | None:
     """``--truth NAME=DECIMAL`` (repeatable) or ``--truth nominal``; None without --truth."""
-    from ..expr import parse_decimal
+    from .grad import parameter_overrides
     if not pairs:
         return None
-    values: dict = {}
-    for pair in pairs:
-        if pair.strip() == "nominal":
-            continue
-        name, sep, text = pair.partition("=")
-        if not sep:
-            raise SpecError(f"--truth {pair!r}: expected NAME=DECIMAL or 'nominal'")
-        values[name.strip()] = parse_decimal(text.strip(), f"--truth {name.strip()}")
-    return values
+    return parameter_overrides([p for p in pairs if p.strip() != "nominal"], None, flag="--truth")
 
 
 def _check_args(args) -> None:

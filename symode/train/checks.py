@@ -160,12 +160,14 @@ def check_linreg(iterations: int = 200, lr: float = 0.3) -> TrainCheck:
     return TrainCheck("linreg", "PASS" if ok else "FAIL",
                       f"iterates differ by {float(c.worst.error):.2g} at most; final vs least squares "
                       f"{float(end.worst.error):.2g}",
-                      f"{tol.atol:g} + {tol.rtol:g}·|θ|", tol.reason, {"derived update": sym, "numeric gradient": num},
+                      f"{tol.atol:g} + {tol.rtol:g}·|θ|", tol.reason,
+                      {"derived update": sym, "numeric gradient": num},
                       "" if ok else c.to_markdown() + "\n" + end.to_markdown(),
                       short=(f"{float(c.worst.error):.2g}", f"{tol.atol:g} + {tol.rtol:g}·|θ|"))
 
 
-def check_seed_recovery(iterations: int = 150, lr: float = 1.0, steps: int = 100, method: str = "discrete") -> TrainCheck:
+def check_seed_recovery(iterations: int = 150, lr: float = 1.0, steps: int = 100,
+                        method: str = "discrete") -> TrainCheck:
     """Check 2 (module docstring)."""
     problem = seed_problem()
     truth = problem.truth

@@ -163,15 +163,20 @@ def _group(path: str, model: Model, times_by: dict, rows_by: dict) -> tuple[list
     return shared, trajs, initial
 
 
-def _read_csv(path: str, model: Model) -> tuple[list, list, list]:
-    from ..expr import parse_decimal
+def csv_table(path: str) -> list[list[str]]:
+    """The non-blank rows of a CSV text file (``--data``); unreadable files are a SpecError."""
     try:
         with open(path, newline="", encoding="utf-8") as fh:
-            table = [row for row in csv.reader(fh) if row and any(c.strip() for c in row)]
+            return [row for row in csv.reader(fh) if row and any(c.strip() for c in row)]
     except OSError as exc:
         raise SpecError(f"--data {path}: cannot read it ({exc.strerror or exc})") from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise SpecError(f"--data {path}: not a readable CSV text file ({exc})") from None
+
+
+def _read_csv(path: str, model: Model) -> tuple[list, list, list]:
+    from ..expr import parse_decimal
+    table = csv_table(path)
     want = ["t", *model.state_names]
     if len(table) < 2:
         raise SpecError(f"--data {path}: expected a header row ({', '.join(want)}) and data rows")

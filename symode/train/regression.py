@@ -38,7 +38,8 @@ COMPLEX_STEP = 1e-30
 
 def regression_data(a: float, b: float, n: int = 20, *, noise: float = 0.0, seed: int = 0,
                     low: float = -1.0, high: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """x_i equally spaced on [low, high] (n points), y_i = a x_i + b + N(0, noise²) from ``numpy.random.default_rng(seed)``."""
+    """x_i equally spaced on [low, high] (n points), y_i = a x_i + b + N(0, noise²) drawn from
+    ``numpy.random.default_rng(seed)``."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise SpecError(f"the data set needs at least 2 points, got {n!r}")
     x = np.linspace(low, high, n)
@@ -154,21 +155,15 @@ def least_squares(x, y) -> np.ndarray:
 
 def read_regression_data(path: str) -> tuple[np.ndarray, np.ndarray]:
     """A CSV file with a header row naming the columns ``x`` and ``y`` (any order) and one exact decimal per field."""
-    import csv
-
     from ..expr import parse_decimal
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            table = [row for row in csv.reader(fh) if row and any(c.strip() for c in row)]
-    except OSError as exc:
-        raise SpecError(f"--data {path}: cannot read it ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise SpecError(f"--data {path}: not a readable CSV text file ({exc})") from None
+    from .data import csv_table
     if not str(path).lower().endswith(".csv"):
         raise SpecError(f"--data {path}: linreg reads a .csv file with columns x, y")
+    table = csv_table(path)
     header = [h.strip() for h in table[0]] if table else []
     if sorted(header) != ["x", "y"]:
-        raise SpecError(f"--data {path}: the header must name the columns x and y, got {', '.join(header) or 'nothing'}")
+        raise SpecError(f"--data {path}: the header must name the columns x and y, got "
+                        f"{', '.join(header) or 'nothing'}")
     col = {h: i for i, h in enumerate(header)}
     xs, ys = [], []
     for r, row in enumerate(table[1:], start=2):
