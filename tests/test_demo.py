@@ -2,6 +2,7 @@
 (or how to get them).  Its numbers are the library's checks (tested in their own modules); here the story."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -13,17 +14,18 @@ STEPS = ["1. Derive", "2. Verify the seed's own formulas", "3. Generate, compile
          "4. Check every route", "5. Train", "6. Figures", "Summary"]
 
 
-def _demo(*args, block_matplotlib=False):
+def _demo(tmp_path, *args, block_matplotlib=False):
     code = ("import sys\n" + ("sys.modules['matplotlib'] = None\n" if block_matplotlib else "")
             + "from symode.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    env = {**os.environ, "SYMODE_CACHE_DIR": str(tmp_path / "cache")}  # the user's compile cache stays untouched
     return subprocess.run([sys.executable, "-c", code, "demo", "--quick", *args], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=env)
 
 
 @pytest.mark.slow
 def test_quick_demo_tells_the_story_and_ends_with_a_summary(tmp_path):
     pytest.importorskip("matplotlib")
-    p = _demo("--plot", str(tmp_path / "figs"))
+    p = _demo(tmp_path, "--plot", str(tmp_path / "figs"))
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert max(len(line) for line in lines) <= WIDTH
@@ -44,7 +46,7 @@ def test_quick_demo_tells_the_story_and_ends_with_a_summary(tmp_path):
 
 @pytest.mark.slow
 def test_demo_without_matplotlib_says_how_to_get_the_figures(tmp_path):
-    p = _demo("--plot", str(tmp_path / "figs"), block_matplotlib=True)
+    p = _demo(tmp_path, "--plot", str(tmp_path / "figs"), block_matplotlib=True)
     assert p.returncode == 0, p.stderr
     assert "pip install 'symode[plot]'" in p.stdout and not (tmp_path / "figs").exists()
     assert p.stdout.splitlines()[-1] == "Figures: none; pip install 'symode[plot]' (matplotlib) to get them"
