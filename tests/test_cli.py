@@ -43,14 +43,6 @@ def test_derive_reports_no_closed_form_plainly():
     assert "Closed form: no closed form" in out and "Traceback" not in out + err
 
 
-def test_demo_prints_seed_gradients_and_adjoint():
-    rc, out, err = run("demo")
-    assert rc == 0, err
-    assert "dloss_db" in out and "update_b" in out and "[adjoint]" in out
-    # the numbers of the same model: exact, oracle, and every route checked against the oracle
-    assert "method      exact" in out and "method      oracle" in out and "| discrete | **PASS**" in out
-
-
 def test_models_lists_builtins():
     rc, out, _ = run("models")
     assert rc == 0

@@ -4,7 +4,7 @@ Exit status: 0 success; 1 a check found a problem (e.g. a FALSE claim); 2 a user
 bad arguments), printed as one line ``symode: error: ...`` without a traceback.
 
 One module per command (:data:`COMMANDS`), each with a ``register(sub)`` that adds its parser and a
-``_cmd_<name>(args) -> int`` that runs it: models, demo, derive, grad, oracle, check, codegen, verify.
+``_cmd_<name>(args) -> int`` that runs it: models, demo, derive, grad, oracle, check, train, codegen, verify.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class _UsageError(Exception):
 
 
 #: The subcommands in the order ``symode --help`` lists them: each module's ``register(sub)`` adds its parser.
-COMMANDS = ("models", "demo", "derive", "grad", "oracle", "check", "codegen", "verify")
+COMMANDS = ("models", "demo", "derive", "grad", "oracle", "check", "train", "codegen", "verify")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,8 @@
-"""``symode check MODEL``: every gradient route against the oracle; exit 1 if any route FAILs."""
+"""``symode check MODEL``: every gradient route against the oracle; exit 1 if any route FAILs.
+
+``--train`` adds the training cross-checks (:mod:`symode.train.checks`; alone without MODEL), ``--plot DIR`` the
+pictures (error vs step size per route; the training checks' losses and trajectory distances).
+"""
 from __future__ import annotations
 
 import sys
@@ -10,6 +14,14 @@ def _cmd_check(args) -> int:
     from ..check.report import DEFAULT_MAX_RTOL, FIXED_STEP_ROUTES, check_model
     from ..errors import SpecError
     from ..library import resolve_model
+    if args.plot is not None:
+        from ..plots import INSTALL_HINT, PlotError, available
+        if not available():
+            raise PlotError(f"--plot needs matplotlib: {INSTALL_HINT}")
+    if args.model is None:
+        if not args.train:
+            raise SpecError("give a MODEL to check (or --train for the training cross-checks)")
+        return _train_checks(args)
     model = resolve_model(args.model)
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
     known = (*FIXED_STEP_ROUTES, "cvodes")
@@ -25,12 +37,48 @@ def _cmd_check(args) -> int:
     report = check_model(model, scheme=args.scheme, steps=args.steps, digits=args.digits, methods=methods,
                          max_rtol=args.max_rtol if args.max_rtol is not None else DEFAULT_MAX_RTOL)
     sys.stdout.write(report.to_markdown())
+    ok = report.ok
+    if args.train:
+        ok = _train_checks(args, model) == 0 and ok
+    if args.plot is not None:
+        _convergence_plot(args, model, [m for m in (methods or FIXED_STEP_ROUTES) if m in FIXED_STEP_ROUTES])
+    return 0 if ok else 1
+
+
+def _train_checks(args, model=None) -> int:
+    """``--train``: the training cross-checks (without MODEL, those of symode.train.checks; with MODEL, two routes'
+    parameter trajectories from the model's values and a sign-flipped gradient on it)."""
+    from ..train.checks import TrainCheckReport, check_route_agreement, training_checks
+    if model is None:
+        report = training_checks(quick=args.quick)
+    else:
+        report = TrainCheckReport(check_route_agreement(model, scheme=args.scheme, steps=args.steps))
+    sys.stdout.write(("\n" if model is not None else "") + report.to_markdown())
+    if args.plot is not None:
+        from ..plots import write_pngs
+        from ..train.checks import check_figures
+        for p in write_pngs(check_figures(report), args.plot):
+            print(f"wrote {p}")
     return 0 if report.ok else 1
+
+
+def _convergence_plot(args, model, routes) -> None:
+    from ..casadi.schemes import get_scheme
+    from ..check.convergence import convergence_data
+    from ..methods import compute
+    from ..plots import convergence_figure, write_pngs
+    reference = compute(model, "oracle", digits=args.digits)
+    data = convergence_data(model, routes, args.scheme, args.steps, reference)
+    fig = convergence_figure(data, get_scheme(args.scheme).order,
+                             title=f"{model.name}: error vs step size ({args.scheme})")
+    for p in write_pngs({"convergence": fig}, args.plot):
+        print(f"wrote {p}")
 
 
 def register(sub) -> None:
     s = sub.add_parser("check", help="cross-check every gradient route against the oracle")
-    s.add_argument("model", help="built-in model name or spec file (.toml)")
+    s.add_argument("model", nargs="?", default=None,
+                   help="built-in model name or spec file (.toml); may be omitted with --train")
     s.add_argument("--scheme", default="rk4")
     s.add_argument("--steps", type=int, default=100)
     s.add_argument("--digits", type=int, default=30)
@@ -38,4 +86,11 @@ def register(sub) -> None:
                    help="comma-separated routes (default: discrete,forward,adjoint,adjoint-stored,cvodes)")
     s.add_argument("--max-rtol", type=float, default=None,
                    help="largest relative discretisation error still called PASS (default 1e-6)")
+    s.add_argument("--train", action="store_true",
+                   help="also cross-check by training: alone, the seed's training checks; with MODEL, two routes' "
+                        "parameter trajectories and a deliberately wrong gradient on MODEL")
+    s.add_argument("--quick", action="store_true", help="with --train alone: skip the MLP fit and the oracle run")
+    s.add_argument("--plot", default=None, metavar="DIR",
+                   help="write PNG pictures into DIR: error vs step size per route (and the training checks' "
+                        "pictures with --train); needs symode[plot]")
     s.set_defaults(func=_cmd_check)

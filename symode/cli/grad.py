@@ -11,9 +11,10 @@ def _refuse_constant(name: str):
     raise SpecError(f"--params-json: {name} is not a number; give finite decimals as strings")
 
 
-def parameter_overrides(pairs, json_path) -> dict:
+def parameter_overrides(pairs, json_path, flag: str = "--param") -> dict:
     """``--param NAME=DECIMAL`` pairs and a ``--params-json`` file (an object name -> decimal string or
-    integer) as exact values; NaN/Infinity (which Python's json accepts by default) and floats are refused."""
+    integer) as exact values; NaN/Infinity (which Python's json accepts by default) and floats are refused.
+    ``flag`` names the option in messages (``symode train --truth`` reads the same pairs)."""
     from ..expr import parse_decimal
     values: dict = {}
     if json_path:
@@ -31,8 +32,8 @@ def parameter_overrides(pairs, json_path) -> dict:
     for pair in pairs or ():
         name, sep, text = pair.partition("=")
         if not sep:
-            raise SpecError(f"--param {pair!r}: expected NAME=DECIMAL")
-        values[name.strip()] = parse_decimal(text.strip(), f"--param {name.strip()}")
+            raise SpecError(f"{flag} {pair!r}: expected NAME=DECIMAL")
+        values[name.strip()] = parse_decimal(text.strip(), f"{flag} {name.strip()}")
     return values
 
 

@@ -1,0 +1,143 @@
+"""The training objective: L(θ) and dL/dθ of a model at a float64 parameter vector, by a chosen route.
+
+Any registered gradient method can drive training (``symode.compute(model, method, **options)`` at the model
+with its parameters replaced, :meth:`symode.Model.with_values`): the oracle and the closed form for small
+models, CVODES, and every fixed-step route.  The fixed-step routes take a faster path: their graph has θ as an
+input, so one graph built once is evaluated at every iterate (:func:`symode.casadi.routes.batch_gradient`,
+which runs the same finiteness and stability checks as ``compute``).
+
+θ is a float64 vector ordered like ``model.params``; a float handed to ``with_values`` is converted to the exact
+binary number it holds (``fractions.Fraction``), so the route sees exactly the iterate the optimiser produced.
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from ..errors import IntegrationError, SpecError
+from ..model import Model
+
+__all__ = ["Objective", "SignFlipped", "fixed_step_methods", "with_theta"]
+
+
+def with_theta(model: Model, theta) -> Model:
+    """``model`` with its parameters replaced by the float64 vector ``theta`` (ordered like ``model.params``),
+    each float entering as the exact binary number it holds."""
+    th = np.asarray(theta, dtype=float).reshape(-1)
+    if th.size != model.np:
+        raise SpecError(f"theta has {th.size} values for the {model.np} parameters of {model.name!r} "
+                        f"({', '.join(model.param_names)})")
+    return model.with_values({p: Fraction(float(v)) for p, v in zip(model.params, th)})
+
+
+def fixed_step_methods() -> tuple:
+    """Names of the fixed-step float64 routes (θ an input of one built graph)."""
+    from ..check.report import FIXED_STEP_ROUTES
+    return tuple(FIXED_STEP_ROUTES)
+
+
+class Objective:
+    """θ -> (L(θ), dL/dθ) of ``model`` by gradient method ``method`` with its ``options``.
+
+    ``options`` are the method's own (``scheme``/``steps`` for fixed-step routes, ``digits`` for the oracle and
+    the closed form); ``None`` values are dropped, an option the method does not take is a SpecError.
+    """
+
+    def __init__(self, model: Model, method: str = "discrete", **options):
+        from ..methods import get_method
+        self.model = model
+        self.method = method
+        self.options = {k: v for k, v in options.items() if v is not None}
+        m = get_method(method)  # an unknown method is a SpecError naming the known ones
+        unused = sorted(set(self.options) - set(m.options))
+        if unused:
+            raise SpecError(f"method {method!r} does not take {', '.join('--' + u for u in unused)}")
+        self.fixed_step = method in fixed_step_methods()
+        if self.fixed_step:  # the defaults stated, so that a history says which discretisation produced it
+            from ..casadi.routes.plan import DEFAULT_SCHEME, DEFAULT_STEPS
+            self.options = {"scheme": DEFAULT_SCHEME, "steps": DEFAULT_STEPS, **self.options}
+        self.calls = 0
+
+    @property
+    def np(self) -> int:
+        return self.model.np
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def param_names(self) -> list[str]:
+        return self.model.param_names
+
+    def describe(self) -> str:
+        """The route and its options in words, e.g. ``discrete (scheme rk4, steps 100)``."""
+        inner = ", ".join(f"{k} {v}" for k, v in self.options.items())
+        return f"{self.method} ({inner})" if inner else self.method
+
+    def at(self, theta) -> Model:
+        """The model with its parameters replaced by ``theta`` (exact binary values of the floats)."""
+        return with_theta(self.model, self._theta(theta))
+
+    def _theta(self, theta) -> np.ndarray:
+        th = np.asarray(theta, dtype=float).reshape(-1)
+        if th.size != self.model.np:
+            raise SpecError(f"theta has {th.size} values for the {self.model.np} parameters of "
+                            f"{self.model.name!r} ({', '.join(self.model.param_names)})")
+        if not np.all(np.isfinite(th)):
+            bad = [n for n, v in zip(self.model.param_names, th) if not math.isfinite(v)]
+            raise IntegrationError(f"the parameters became non-finite ({', '.join(bad)}): training diverged; "
+                                   f"lower the learning rate")
+        return th
+
+    def __call__(self, theta) -> tuple[float, np.ndarray]:
+        th = self._theta(theta)
+        self.calls += 1
+        if self.fixed_step:
+            from ..casadi.routes import batch_gradient
+            L, G = batch_gradient(self.model, th.reshape(1, -1), self.method, threads=1, **self.options)
+            return float(L[0]), np.array(G[0], dtype=float)
+        from ..methods import compute
+        r = compute(self.at(th), self.method, **self.options)
+        return float(r.loss), np.array([float(v) for v in r.grad.values()], dtype=float)
+
+
+class SignFlipped:
+    """A deliberately wrong gradient: ``objective``'s with the sign of component ``index`` flipped.
+
+    Used by the training cross-check to show that a wrong gradient is detected by its trajectory (it is never a
+    route a user can choose)."""
+
+    def __init__(self, objective: Objective, index: int):
+        if not 0 <= index < objective.np:
+            raise SpecError(f"component {index} is outside 0..{objective.np - 1}")
+        self.inner, self.index = objective, index
+        self.model = objective.model
+        self.method = f"{objective.method}, sign of dL/d{objective.param_names[index]} flipped"
+
+    @property
+    def np(self) -> int:
+        return self.inner.np
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def param_names(self) -> list[str]:
+        return self.inner.param_names
+
+    @property
+    def options(self) -> dict:
+        return self.inner.options
+
+    def describe(self) -> str:
+        return self.inner.describe() + f" with the sign of dL/d{self.model.param_names[self.index]} flipped"
+
+    def __call__(self, theta):
+        L, g = self.inner(theta)
+        g = g.copy()
+        g[self.index] = -g[self.index]
+        return L, g

@@ -1,0 +1,153 @@
+"""Pictures (symode.plots, `--plot DIR`): each figure is drawn from the run's data, and is a valid, non-empty PNG.
+
+Tolerances of this module:
+"""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import sympy
+
+import symode
+from symode.cli import main
+
+matplotlib = pytest.importorskip("matplotlib", reason="pictures need the extra symode[plot]")
+
+from symode import plots  # noqa: E402
+from symode.train import GradientDescent, Objective, run  # noqa: E402
+from symode.train.paths import adjoint_path, state_path  # noqa: E402
+
+TOL = {
+    # λ(t0) of the picture's adjoint path (Taylor method at 16 digits, z reset at every grid node, rounded to
+    # float64) against the oracle's dL/dz0 (30 digits): the path's own integration error dominates, ~1e-14.
+    "lambda_t0_rel": 1e-12,
+    # the jump of λ at an observation time against ∂ℓ_i/∂z = 2 (z(τ) - d) with z(τ) from the oracle integrator
+    # (float64 values on both sides).
+    "jump_rel": 1e-12,
+    # the log-log slope of rk4's error over h = T/25 .. T/400 against the order 4 (asymptotic: higher-order
+    # terms bend the line slightly at the coarse end).
+    "slope_abs": 0.3,
+}
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_png(data: bytes) -> tuple[int, int]:
+    """A valid PNG: the signature, an IHDR chunk with a CRC that matches and a positive size, an IEND chunk;
+    returns (width, height)."""
+    assert data[:8] == PNG_SIGNATURE and len(data) > 1000
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert kind == b"IHDR" and length == 13
+    body = data[16:16 + 13]
+    (crc,) = struct.unpack(">I", data[29:33])
+    assert crc == zlib.crc32(b"IHDR" + body)
+    width, height = struct.unpack(">II", body[:8])
+    assert width > 100 and height > 100
+    assert data[-12:] == b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    return width, height
+
+
+def check_not_blank(path) -> None:
+    import matplotlib.image
+    img = matplotlib.image.imread(str(path))
+    assert img.ndim == 3 and len(np.unique(img.reshape(-1, img.shape[2]), axis=0)) > 10
+
+
+@pytest.fixture(scope="module")
+def logistic_run():
+    m = symode.get_model("logistic")
+    return run(Objective(m, "discrete", steps=40), [1.3, 2.0], GradientDescent(0.05), 12, progress=False)
+
+
+def test_loss_curve_has_one_point_per_iteration(logistic_run, tmp_path):
+    fig = plots.loss_figure({"discrete": logistic_run.loss})
+    (line,) = fig.axes[0].get_lines()
+    assert list(line.get_xdata()) == list(range(13))
+    assert list(line.get_ydata()) == list(logistic_run.loss)
+    (path,) = plots.write_pngs({"loss": fig}, tmp_path)
+    check_png(path.read_bytes())
+    check_not_blank(path)
+
+
+def test_same_data_same_bytes(logistic_run):
+    a = plots.render_png(plots.loss_figure({"r": logistic_run.loss}))
+    b = plots.render_png(plots.loss_figure({"r": logistic_run.loss}))
+    assert a == b
+
+
+def test_adjoint_path_is_the_oracle_gradient_at_t0_and_jumps_by_the_observation_term():
+    m = symode.get_model("seed-encoder")  # observations (z - 1.2)^2 at 0.5 and (z - 1.4)^2 at 2, running cost
+    path = adjoint_path(m)
+    ref = symode.compute(m, "oracle", digits=30)
+    assert path.lam[0, 0] == pytest.approx(float(ref.grad_z0[0]), rel=TOL["lambda_t0_rel"])
+    assert [j[0] for j in path.jumps] == [0.5, 2.0]
+    _, z = state_path(m, [m.t0, sympy.Rational(1, 2), m.t1])
+    for (tau, before, after), zt, d in zip(path.jumps, (z[1, 0], z[2, 0]), (1.2, 1.4)):
+        assert before[0] - after[0] == pytest.approx(2 * (zt - d), rel=TOL["jump_rel"])
+    fig = plots.adjoint_figure(path)
+    (line,) = fig.axes[0].get_lines()[:1]
+    assert list(line.get_xdata()) == list(path.times) and list(line.get_ydata()) == list(path.lam[:, 0])
+    # the observation time appears twice on the line: the jump is drawn, not interpolated over a step
+    assert list(path.times).count(0.5) == 2
+
+
+def test_convergence_figure_from_the_routes_errors(tmp_path):
+    from symode.check.convergence import convergence_data, step_counts
+    m = symode.get_model("logistic")
+    data = convergence_data(m, ["discrete", "adjoint-stored"], "rk4", 100, symode.compute(m, "oracle"))
+    assert step_counts(100) == [25, 50, 100, 200, 400]
+    for h, e in data.values():
+        slope = np.polyfit(np.log(h), np.log(e), 1)[0]
+        assert abs(slope - 4) < TOL["slope_abs"]
+    fig = plots.convergence_figure(data, 4)
+    lines = fig.axes[0].get_lines()
+    assert list(lines[0].get_ydata()) == list(data["discrete"][1])
+    assert lines[-1].get_label() == "order 4"
+
+
+@pytest.mark.slow
+def test_train_cli_writes_the_pictures_from_the_run(capsys, tmp_path):
+    rc = main(["train", "linear", "--truth", "nominal", "--z0", "0.5", "--z0", "1", "--param", "a=-0.5",
+               "--iterations", "7", "--lr", "0.5", "--steps", "30", "--json", "--plot", str(tmp_path / "figs")])
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    names = sorted(p.rsplit("/", 1)[1] for p in d["figures"])
+    assert names == ["adjoint.png", "loss.png", "trajectories.png"]
+    for p in d["figures"]:
+        check_png(open(p, "rb").read())
+        check_not_blank(p)
+    assert not [p for p in (tmp_path / "figs").iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_train_figures_use_the_run(logistic_run):
+    from symode.train import figures, make_problem
+    problem = make_problem(symode.get_model("logistic"))
+    figs = figures(problem, {"discrete": logistic_run})
+    (fitted, before) = figs["trajectories"].axes[0].get_lines()[:2]
+    t, z = state_path(symode.train.with_theta(problem.model, logistic_run.theta[-1]))
+    assert list(fitted.get_xdata()) == list(t) and list(fitted.get_ydata()) == list(z[:, 0])
+    _, z0 = state_path(symode.train.with_theta(problem.model, logistic_run.theta[0]))
+    assert list(before.get_ydata()) == list(z0[:, 0])
+
+
+def test_check_plot_cli(capsys, tmp_path):
+    rc = main(["check", "logistic", "--methods", "discrete", "--steps", "40", "--plot", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0 and f"wrote {tmp_path / 'convergence.png'}" in out
+    check_png((tmp_path / "convergence.png").read_bytes())
+
+
+def test_without_matplotlib_the_error_says_how_to_get_it(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(plots, "available", lambda: False)
+    assert main(["train", "logistic", "--iterations", "1", "--plot", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "symode[plot]" in err and not (tmp_path / "x").exists()
+
+
+def test_no_data_is_an_error():
+    with pytest.raises(plots.PlotError, match="no training runs"):
+        plots.loss_figure({})
