@@ -311,6 +311,10 @@ def test_cli_linreg(capsys, schema):
     (["linreg"], "linreg trains on a data set"),
     (["linreg", "--truth", "a=1", "--truth", "b=1", "--steps", "10"], "--steps does not apply"),
     (["linear", "--points", "5"], "--points applies to linreg only"),
+    (["linear", "--truth", "nominal", "--z0", "1,2"], "initial state 1 has 2 values for the 1 states"),
+    (["linear", "--truth", "nominal", "--times", "0,1"], "is not after t0"),
+    (["linear", "--truth", "nominal", "--times", "1,x"], "--times"),
+    (["linear", "--seed", "-3"], "--seed must be a non-negative integer"),
     (["linear", "--lr", "1e9", "--iterations", "5", "--steps", "20"], "lower the learning rate"),
 ])
 def test_cli_errors_are_one_line_exit_2(capsys, args, message):
