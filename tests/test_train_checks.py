@@ -73,7 +73,7 @@ def test_each_component_flip_is_caught_on_another_model(flip):
 
 class _Scaled:
     """A subtly wrong gradient: one component off by a relative 1e-4 (far above the routes' discretisation
-    error at 25 rk4 steps, ~1e-7, far below what a loss curve would show)."""
+    error at 50 rk4 steps, ~1e-8, far below what a loss curve would show)."""
 
     def __init__(self, inner, index, factor=1 + 1e-4):
         self.inner, self.index, self.factor = inner, index, factor

@@ -227,7 +227,7 @@ def _divergence(c) -> int | None:
     return min(bad) if bad else None
 
 
-def check_route_agreement(model: Model | None = None, routes=("discrete", "adjoint-stored"), *, steps: int = 25,
+def check_route_agreement(model: Model | None = None, routes=("discrete", "adjoint-stored"), *, steps: int = 50,
                           scheme: str = "rk4", iterations: int = 20, lr: float | None = None, flip: int = 0,
                           oracle: bool = False, theta0=None, wrong=None) -> list[TrainCheck]:
     """Checks 4 (module docstring) on ``model`` (default: the seed problem from a = b = 0, learning rate 1).
