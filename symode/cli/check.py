@@ -7,15 +7,19 @@ import sys
 def _cmd_check(args) -> int:
     import math
 
-    from ..check.report import DEFAULT_MAX_RTOL, FIXED_STEP_ROUTES, check_model
+    from ..check.report import DEFAULT_MAX_RTOL, check_model
+    from ..registry import checkable_routes
     from ..errors import SpecError
     from ..library import resolve_model
     model = resolve_model(args.model)
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
-    known = (*FIXED_STEP_ROUTES, "cvodes")
+    known = {r.name: r for r in checkable_routes()}
     for m in methods or ():
         if m not in known:
             raise SpecError(f"--methods: unknown route {m!r}; choose from {', '.join(known)}")
+        missing = known[m].missing()
+        if missing:
+            raise SpecError(f"--methods: route {m!r} cannot run here: {'; '.join(missing)}")
     if args.steps < 1:
         raise SpecError(f"--steps must be a positive integer, got {args.steps}")
     if args.max_rtol is not None and not (math.isfinite(args.max_rtol) and args.max_rtol > 0):
@@ -29,13 +33,14 @@ def _cmd_check(args) -> int:
 
 
 def register(sub) -> None:
+    from ..registry import checkable_routes
     s = sub.add_parser("check", help="cross-check every gradient route against the oracle")
     s.add_argument("model", help="built-in model name or spec file (.toml)")
     s.add_argument("--scheme", default="rk4")
     s.add_argument("--steps", type=int, default=100)
     s.add_argument("--digits", type=int, default=30)
     s.add_argument("--methods", default=None,
-                   help="comma-separated routes (default: discrete,forward,adjoint,adjoint-stored,cvodes)")
+                   help=f"comma-separated routes (default: {','.join(r.name for r in checkable_routes())})")
     s.add_argument("--max-rtol", type=float, default=None,
                    help="largest relative discretisation error still called PASS (default 1e-6)")
     s.set_defaults(func=_cmd_check)
