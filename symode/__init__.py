@@ -7,7 +7,11 @@ Public API (everything else is private and may change):
 - :func:`derive` / :class:`Derivation` -- named, memoised symbolic quantities (adjoint, sensitivities, closed forms);
 - :func:`render` -- equations as text, LaTeX or Markdown;
 - :func:`compute` -- loss and gradients by a named method ("oracle", "exact", "discrete", "forward",
-  "adjoint", "adjoint-stored", "cvodes"), returning a :class:`GradResult`;
+  "adjoint", "adjoint-stored", "cvodes", and any a package registers), returning a :class:`GradResult`;
+- the registry of methods (:mod:`symode.registry`, :mod:`symode.route`): :class:`Route`, :class:`Option`,
+  :class:`Requirement`, the accuracy kinds :class:`Exact`, :class:`HighPrecision`, :class:`FixedStep`, :class:`Adaptive`,
+  :func:`register_method`, :func:`get_route`, :func:`routes`, ``METHODS``; :func:`grad_schema` (the JSON Schema
+  of ``symode grad --json`` for the registered methods);
 - the :class:`SymodeError` hierarchy.
 """
 __version__ = "0.1.0"
@@ -17,13 +21,16 @@ __all__ = [
     "SymodeError", "TranslationError", "VerificationError", "get_model", "mlp_model", "model_names",
     "resolve_model", "METHODS", "compute", "T", "Model", "Observation", "GradResult", "dump_spec", "load_spec",
     "load_spec_file", "Derivation", "derive", "LinearRegression", "render", "check_model", "oracle_gradient",
-    "exact_gradient", "export_golden", "load_golden",
+    "exact_gradient", "export_golden", "load_golden", "Route", "Option", "Requirement", "Exact", "HighPrecision",
+    "FixedStep", "Adaptive", "register_method", "unregister_method", "get_route", "routes", "grad_schema",
 ]
 
 from .errors import (BuildError, CompilerNotFound, DerivationError, IntegrationError, NoClosedFormError,  # noqa: F401
                      SpecError, SymodeError, TranslationError, VerificationError)
 from .library import get_model, mlp_model, model_names, resolve_model  # noqa: F401
 from .methods import METHODS, compute  # noqa: F401
+from .registry import (Adaptive, Exact, FixedStep, HighPrecision, Option, Requirement, Route,  # noqa: F401
+                       get_route, register_method, routes, unregister_method)
 from .model import T, Model, Observation  # noqa: F401
 from .result import GradResult  # noqa: F401
 from .spec import dump_spec, load_spec, load_spec_file  # noqa: F401
@@ -38,7 +45,8 @@ def __getattr__(name):
             "oracle_gradient": ("symode.oracle.engine", "oracle_gradient"),
             "exact_gradient": ("symode.oracle.engine", "exact_gradient"),
             "export_golden": ("symode.oracle.export", "export_golden"),
-            "load_golden": ("symode.oracle.export", "load_golden")}
+            "load_golden": ("symode.oracle.export", "load_golden"),
+            "grad_schema": ("symode.schema", "grad_schema")}
     if name in lazy:
         import importlib
         module, attr = lazy[name]

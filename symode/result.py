@@ -42,7 +42,8 @@ def format_value(v, digits: int | None) -> str:
 class GradResult:
     """Loss and gradients of one model by one method.  ``grad`` is ordered like the model's parameters.
 
-    ``grad_t1`` is None where dL/dt1 is undefined (an observation exactly at t1).  ``digits`` and
+    ``grad_t1`` is None where dL/dt1 is undefined (an observation exactly at t1); ``grad_z0``, ``grad_t0`` and
+    ``grad_t1`` are None for a route that does not compute them (its declared quantities).  ``digits`` and
     ``error_bound`` are set by high-precision methods; ``scheme`` and ``steps`` by fixed-step methods.
     """
 
@@ -62,10 +63,7 @@ class GradResult:
 
     def values(self) -> list:
         """Every number in the result, in a fixed order (for finiteness checks and comparisons)."""
-        out = [self.loss, *self.grad.values(), *self.grad_z0, self.grad_t0]
-        if self.grad_t1 is not None:
-            out.append(self.grad_t1)
-        return out
+        return [v for _, v in self.named_values()]
 
     def check_finite(self) -> "GradResult":
         """Raise :class:`IntegrationError` if any value is non-finite (no route may return one)."""
@@ -78,7 +76,9 @@ class GradResult:
 
     def named_values(self) -> list[tuple[str, Any]]:
         out = [("loss", self.loss)] + [(f"grad[{k}]", v) for k, v in self.grad.items()]
-        out += [(f"grad_z0[{i}]", v) for i, v in enumerate(self.grad_z0)] + [("grad_t0", self.grad_t0)]
+        out += [(f"grad_z0[{i}]", v) for i, v in enumerate(self.grad_z0 or ())]
+        if self.grad_t0 is not None:
+            out.append(("grad_t0", self.grad_t0))
         if self.grad_t1 is not None:
             out.append(("grad_t1", self.grad_t1))
         return out
@@ -91,8 +91,10 @@ class GradResult:
             d["digits"] = self.digits
         d["loss"] = fv(self.loss)
         d["grad"] = {k: fv(v) for k, v in self.grad.items()}
-        d["grad_z0"] = [fv(v) for v in self.grad_z0]
-        d["grad_t0"] = fv(self.grad_t0)
+        if self.grad_z0 is not None:
+            d["grad_z0"] = [fv(v) for v in self.grad_z0]
+        if self.grad_t0 is not None:
+            d["grad_t0"] = fv(self.grad_t0)
         if self.grad_t1 is not None:
             d["grad_t1"] = fv(self.grad_t1)
         if self.error_bound is not None:
@@ -119,10 +121,12 @@ class GradResult:
             if key in d:
                 head.append(f"{key.ljust(12)}{d[key]}")
         rows = [("loss", d["loss"])] + [(f"dL/d{k}", v) for k, v in d["grad"].items()]
-        rows += [(f"dL/dz0[{i}]", v) for i, v in enumerate(d["grad_z0"])] + [("dL/dt0", d["grad_t0"])]
+        rows += [(f"dL/dz0[{i}]", v) for i, v in enumerate(d.get("grad_z0", ()))]
+        if "grad_t0" in d:
+            rows.append(("dL/dt0", d["grad_t0"]))
         if "grad_t1" in d:
             rows.append(("dL/dt1", d["grad_t1"]))
-        else:
+        elif self.grad_t0 is not None:  # a route that computes time gradients, but dL/dt1 does not exist
             rows.append(("dL/dt1", "undefined (an observation lies at t1)"))
         w = max(len(r[0]) for r in rows) + 2
         lines = head + [""] + [f"{k.ljust(w)}{v}" for k, v in rows]

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import sympy
 
-from symode.casadi.routes import CvodesAdjoint, batch_gradient
+from symode.casadi.routes import batch_gradient
 from symode.errors import IntegrationError, SpecError
 from symode.library import LIBRARY, get_model, model_names
 from symode.methods import compute
@@ -220,13 +220,13 @@ def test_convergence_order_without_closed_form(name, scheme, steps):
 def test_cvodes_tolerances_are_configurable():
     # a looser tolerance takes fewer steps and is less accurate (closed form as reference)
     m = get_model("logistic")
-    tight = CvodesAdjoint().gradient(m)
-    loose = CvodesAdjoint(abstol=1e-6, reltol=1e-6).gradient(m)
+    tight = compute(m, "cvodes")
+    loose = compute(m, "cvodes", abstol=1e-6, reltol=1e-6)
     assert loose.stats["steps"] < tight.stats["steps"]
     ex = _vec(exact("logistic"))
     assert _rel(_vec(loose), ex) > _rel(_vec(tight), ex)
     with pytest.raises(SpecError, match="reltol"):
-        CvodesAdjoint(reltol=-1.0)
+        compute(m, "cvodes", reltol=-1.0)
 
 
 def test_cvodes_refuses_fixed_step_options():

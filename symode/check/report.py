@@ -8,11 +8,15 @@ Verdicts per route:
 - a route whose own error estimate exceeds ``NOT_CONVERGING_RTOL`` relative is a FAIL ("cannot be checked":
   not converging, or far too coarse).
 
-Allowed errors (from :mod:`symode.check.tolerances`, printed in the report):
+Which routes: every registered route (:mod:`symode.registry`) that is not itself a reference (exact, high
+precision) and can run here; a route whose requirements are not installed is listed as not run.  Allowed
+errors (from :mod:`symode.check.tolerances`, printed in the report) follow from each route's declared accuracy
+(:meth:`symode.route.Accuracy.checked`):
 - fixed-step routes: Richardson estimate of the route's own discretisation error from ``steps`` and
   ``2*steps`` (an estimate per component, times a safety factor);
-- discrete adjoint vs forward sensitivity: float64 reordering only (same arithmetic);
-- CVODES: its local tolerances times the global-error factor.
+- a route that declares ``agrees_with`` another (forward sensitivity with the discrete adjoint): float64
+  reordering only (same arithmetic);
+- adaptive routes (CVODES): their local tolerances times the global-error factor.
 """
 from __future__ import annotations
 
@@ -22,10 +26,12 @@ from ..casadi.schemes import get_scheme
 from ..errors import SymodeError
 from ..methods import compute
 from ..model import Model
+from ..registry import checkable_routes, get_route
 from .compare import Comparison, compare
-from .tolerances import TOLERANCES, Tolerance, fixed_step_tolerance, solver_tolerance
+from .tolerances import TOLERANCES, Tolerance
 
-FIXED_STEP_ROUTES = ("discrete", "forward", "adjoint", "adjoint-stored")
+#: The route every other is checked against.
+REFERENCE = "oracle"
 #: Largest relative discretisation error estimate for which an agreement is still called PASS.
 DEFAULT_MAX_RTOL = 1e-6
 #: A route whose own error estimate exceeds this (relative) is reported as FAIL: it is not converging.
@@ -48,6 +54,8 @@ class CheckReport:
     model: str
     reference: str
     rows: list = field(default_factory=list)
+    #: routes not run because something they need is not installed: (name, what is missing)
+    not_run: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -64,6 +72,8 @@ class CheckReport:
         warnings = [f"- {r.method}: {r.warning}" for r in self.rows if r.warning]
         if warnings:
             out += ["", "Warnings:", *warnings]
+        if self.not_run:
+            out += ["", "Not run (not installed here):", *[f"- {n}: {why}" for n, why in self.not_run]]
         fails = [r for r in self.rows if r.verdict == "FAIL" and r.comparison is not None]
         for r in fails:
             out += ["", f"## {r.method}", "", r.comparison.to_markdown()]
@@ -83,31 +93,43 @@ def _relative_allowance(tol: Tolerance, reference) -> float:
     return max(tol.rtol, atol / scale) if math.isfinite(atol) else math.inf
 
 
+def default_routes() -> tuple[list[str], list[tuple[str, str]]]:
+    """(names ``symode check`` runs by default, [(name, what is missing)] for those that cannot run here)."""
+    run, skipped = [], []
+    for r in checkable_routes():
+        missing = r.missing()
+        if missing:
+            skipped.append((r.name, "; ".join(missing)))
+        else:
+            run.append(r.name)
+    return run, skipped
+
+
 def check_model(model: Model, *, scheme: str = "rk4", steps: int = 100, digits: int = 30,
                 methods=None, max_rtol: float = DEFAULT_MAX_RTOL) -> CheckReport:
-    """Run ``methods`` (default: every route) on ``model`` and compare each with the oracle."""
-    methods = list(methods or (*FIXED_STEP_ROUTES, "cvodes"))
-    ref = compute(model, "oracle", digits=digits)
-    report = CheckReport(model.name, f"oracle at {digits} digits, error bound {ref.to_dict()['error_bound']}")
-    order = get_scheme(scheme).order
-    interval = float(model.t1 - model.t0)
-    results = {}
+    """Run ``methods`` (default: every route that can run here, :func:`default_routes`) on ``model`` and
+    compare each with the oracle.  ``scheme`` and ``steps`` go to the routes that take them."""
+    skipped: list = []
+    if methods is None:
+        methods, skipped = default_routes()
+    methods = list(methods)
+    get_scheme(scheme)  # an unknown scheme is an error before anything runs
+    ref = compute(model, REFERENCE, digits=digits)
+    report = CheckReport(model.name, f"oracle at {digits} digits, error bound {ref.to_dict()['error_bound']}",
+                         not_run=skipped)
+    common = {"scheme": scheme, "steps": steps}
+    results, checked = {}, []
     for m in methods:
         try:
-            if m in FIXED_STEP_ROUTES:
-                r = compute(model, m, scheme=scheme, steps=steps)
-                r2 = compute(model, m, scheme=scheme, steps=2 * steps)
-                tol = fixed_step_tolerance(order, steps, interval, richardson=((steps, r), (2 * steps, r2)))
-            elif m == "cvodes":
-                r = compute(model, m)
-                tol = solver_tolerance(float(r.stats.get("reltol", 1e-12)), float(r.stats.get("abstol", 1e-12)))
-            else:
-                raise SymodeError(f"check: unknown route {m!r}")
+            route = get_route(m)
+            opts = {k: v for k, v in common.items() if k in route.option_names()}
+            r, tol = route.accuracy.checked(lambda **o: compute(model, m, **o), route, opts, model)
         except SymodeError as exc:
             report.rows.append(RouteCheck(m, "FAIL", f"error: {' '.join(str(exc).split())}"))
             continue
         results[m] = r
-        c = compare(r, ref, tolerance=tol)
+        checked.append(route)
+        c = compare(route.comparable(r), route.comparable(ref), tolerance=tol)
         w = c.worst
         detail = c.worst_line() if w is not None else c.summary()
         verdict = "PASS" if c.ok else "FAIL"
@@ -122,10 +144,12 @@ def check_model(model: Model, *, scheme: str = "rk4", steps: int = 100, digits: 
             verdict = "COARSE"
             detail += f" (allowance above {max_rtol:g} relative: use more steps)"
         report.rows.append(RouteCheck(m, verdict, detail, tol.describe(), c, r.stats.get("warning", ""), _short(tol)))
-    if "discrete" in results and "forward" in results:
-        tol = TOLERANCES["float64-reordered"]
-        c = compare(results["discrete"], results["forward"], tolerance=tol)
-        report.rows.append(RouteCheck("discrete vs forward", "PASS" if c.ok else "FAIL",
-                                      c.worst_line() if c.worst is not None else c.summary(), tol.describe(), c,
-                                      tolerance_short=_short(tol)))
+    for route in checked:  # routes that compute another's numbers in a different order: compared directly
+        other = route.agrees_with
+        if other in results:
+            tol = TOLERANCES["float64-reordered"]
+            c = compare(route.comparable(results[other]), route.comparable(results[route.name]), tolerance=tol)
+            report.rows.append(RouteCheck(f"{other} vs {route.name}", "PASS" if c.ok else "FAIL",
+                                          c.worst_line() if c.worst is not None else c.summary(), tol.describe(), c,
+                                          tolerance_short=_short(tol)))
     return report

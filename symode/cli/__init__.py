@@ -4,7 +4,8 @@ Exit status: 0 success; 1 a check found a problem (e.g. a FALSE claim); 2 a user
 bad arguments), printed as one line ``symode: error: ...`` without a traceback.
 
 One module per command (:data:`COMMANDS`), each with a ``register(sub)`` that adds its parser and a
-``_cmd_<name>(args) -> int`` that runs it: models, demo, derive, grad, oracle, check, train, codegen, verify.
+``_cmd_<name>(args) -> int`` that runs it: models, demo, derive, grad, oracle, check, train, codegen, verify,
+schema.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class _UsageError(Exception):
 
 
 #: The subcommands in the order ``symode --help`` lists them: each module's ``register(sub)`` adds its parser.
-COMMANDS = ("models", "demo", "derive", "grad", "oracle", "check", "train", "codegen", "verify")
+COMMANDS = ("models", "demo", "derive", "grad", "oracle", "check", "train", "codegen", "verify", "schema")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,9 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"symode: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
-    parser = build_parser()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning  # a warning is one line on stderr, like an error
+        return _main(argv)
+
+
+def _main(argv) -> int:
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except _UsageError as exc:

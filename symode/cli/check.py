@@ -11,7 +11,8 @@ import sys
 def _cmd_check(args) -> int:
     import math
 
-    from ..check.report import DEFAULT_MAX_RTOL, FIXED_STEP_ROUTES, check_model
+    from ..check.report import DEFAULT_MAX_RTOL, check_model
+    from ..registry import checkable_routes
     from ..errors import SpecError
     from ..library import resolve_model
     if args.plot is not None:
@@ -24,10 +25,13 @@ def _cmd_check(args) -> int:
         return _train_checks(args)
     model = resolve_model(args.model)
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
-    known = (*FIXED_STEP_ROUTES, "cvodes")
+    known = {r.name: r for r in checkable_routes()}
     for m in methods or ():
         if m not in known:
             raise SpecError(f"--methods: unknown route {m!r}; choose from {', '.join(known)}")
+        missing = known[m].missing()
+        if missing:
+            raise SpecError(f"--methods: route {m!r} cannot run here: {'; '.join(missing)}")
     if args.steps < 1:
         raise SpecError(f"--steps must be a positive integer, got {args.steps}")
     if args.max_rtol is not None and not (math.isfinite(args.max_rtol) and args.max_rtol > 0):
@@ -41,7 +45,9 @@ def _cmd_check(args) -> int:
     if args.train:
         ok = _train_checks(args, model) == 0 and ok
     if args.plot is not None:
-        _convergence_plot(args, model, [m for m in (methods or FIXED_STEP_ROUTES) if m in FIXED_STEP_ROUTES])
+        from ..train.objective import fixed_step_methods
+        fixed = fixed_step_methods()
+        _convergence_plot(args, model, [m for m in (methods or fixed) if m in fixed])
     return 0 if ok else 1
 
 
@@ -76,6 +82,7 @@ def _convergence_plot(args, model, routes) -> None:
 
 
 def register(sub) -> None:
+    from ..registry import checkable_routes
     s = sub.add_parser("check", help="cross-check every gradient route against the oracle")
     s.add_argument("model", nargs="?", default=None,
                    help="built-in model name or spec file (.toml); may be omitted with --train")
@@ -83,7 +90,7 @@ def register(sub) -> None:
     s.add_argument("--steps", type=int, default=100)
     s.add_argument("--digits", type=int, default=30)
     s.add_argument("--methods", default=None,
-                   help="comma-separated routes (default: discrete,forward,adjoint,adjoint-stored,cvodes)")
+                   help=f"comma-separated routes (default: {','.join(r.name for r in checkable_routes())})")
     s.add_argument("--max-rtol", type=float, default=None,
                    help="largest relative discretisation error still called PASS (default 1e-6)")
     s.add_argument("--train", action="store_true",

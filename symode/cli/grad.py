@@ -37,6 +37,17 @@ def parameter_overrides(pairs, json_path, flag: str = "--param") -> dict:
     return values
 
 
+def route_option_flags() -> list:
+    """One flag per route option name across the registry: (Option, [routes that take it]), first-declared
+    order.  The first route's declaration gives the flag's type and help; the defaults of all are shown."""
+    from ..registry import routes
+    flags: dict = {}
+    for r in routes():
+        for o in r.options:
+            flags.setdefault(o.name, (o, []))[1].append(r)
+    return list(flags.values())
+
+
 def _cmd_grad(args) -> int:
     from ..library import resolve_model
     from ..methods import compute
@@ -45,23 +56,46 @@ def _cmd_grad(args) -> int:
     overrides = parameter_overrides(args.param, args.params_json)
     if overrides:
         model = model.with_values(overrides)
+    options = {o.name: getattr(args, o.name) for o, _ in route_option_flags()}
     seconds, memory = budget_from_env()
     # derivation and solve of a possibly untrusted model: in a child under the time/memory budget
     result = call_with_budget(compute, model, args.method, seconds=seconds, memory_mb=memory,
-                              what=f"computing {args.method} gradients of {model.name!r}",
-                              kwargs=dict(digits=args.digits, scheme=args.scheme, steps=args.steps))
+                              what=f"computing {args.method} gradients of {model.name!r}", kwargs=options)
     sys.stdout.write(result.to_json() + "\n" if args.json else result.to_table())
     return 0
 
 
+def _option_help(option, users) -> str:
+    by_default: dict = {}
+    for r in users:
+        by_default.setdefault(r.option(option.name).default, []).append(r.name)
+    where = "; ".join(f"{', '.join(names)}: default {d}" for d, names in by_default.items())
+    choices = f", one of {', '.join(option.choices)}" if option.choices else ""
+    return f"{option.help}{choices} ({where})".replace("%", "%%")
+
+
+def _methods_help() -> str:
+    from ..registry import routes
+    lines = ["methods (more come from installed packages: entry point group symode.methods):"]
+    for r in routes():
+        needs = f"; needs {', '.join(q.name for q in r.requires)}" if r.requires else ""
+        lines.append(f"  {r.name}: {r.accuracy.describe()}{needs}")
+        lines.append(f"      {r.summary}")
+    return "\n".join(lines)
+
+
 def register(sub) -> None:
-    from ..methods import METHODS
-    s = sub.add_parser("grad", help="loss and gradients of a model by one method")
+    import argparse
+
+    from ..registry import route_names
+    s = sub.add_parser("grad", help="loss and gradients of a model by one method", epilog=_methods_help(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("model", help="built-in model name or spec file (.toml)")
-    s.add_argument("--method", choices=list(METHODS), default="oracle")
-    s.add_argument("--digits", type=int, default=None, help="significant digits (oracle, exact; 5 to 1000, default 30)")
-    s.add_argument("--scheme", default=None, help="fixed-step scheme (float64 routes; default rk4)")
-    s.add_argument("--steps", type=int, default=None, help="number of fixed steps (float64 routes; default 100)")
+    s.add_argument("--method", choices=list(route_names()), default="oracle",
+                   help="the gradient route (default oracle; the list below)")
+    for option, users in route_option_flags():
+        s.add_argument(option.flag, dest=option.name, type=option.type, default=None,
+                       metavar=option.name.upper(), help=_option_help(option, users))
     s.add_argument("--param", action="append", metavar="NAME=DECIMAL",
                    help="evaluate at this parameter value instead of the model's (repeatable)")
     s.add_argument("--params-json", metavar="FILE", help="parameter values as a JSON object of decimal strings")

@@ -1,6 +1,6 @@
 """The oracle: loss and gradients of a model to a requested number of digits, with an honest error bound.
 
-Two gradient methods live here (registered in :mod:`symode.methods`):
+The work of two gradient routes (declared in :mod:`symode.oracle.methods`):
 
 ``oracle``  Taylor-method integration (:mod:`symode.oracle.taylor`) of the SymPy-derived systems of
             :func:`symode.symbolic.derive.derive`, by two independent routes:
@@ -61,7 +61,7 @@ from ..result import GradResult
 from ..symbolic.derive import derive
 from . import routes
 
-__all__ = ["OracleMethod", "ExactMethod", "oracle_gradient", "exact_gradient", "oracle_routes",
+__all__ = ["oracle_gradient", "exact_gradient", "oracle_routes",
            "ROUTE_GUARD_DIGITS", "GUARD_DIGITS", "CHECK_EXTRA_DIGITS", "VALUE_FLOOR_DIGITS", "PROGRESS_DELAY_S",
            "PROGRESS_INTERVAL_S"]
 
@@ -259,26 +259,3 @@ def exact_gradient(model: Model, digits: int = 30) -> GradResult:
                       grad=dict(zip(model.param_names, v["grad"])), grad_z0=list(v["grad_z0"]),
                       grad_t0=v["grad_t0"], grad_t1=v["grad_t1"], digits=digits, error_bound=f"1e-{digits - 1}",
                       z1=list(v["z1"])).check_finite()
-
-
-class OracleMethod:
-    """Gradient method "oracle": two Taylor-integrated routes cross-checked, with an error bound."""
-
-    name = "oracle"
-    options = frozenset({"digits"})
-
-    def __init__(self, quiet: bool | None = None):
-        self.quiet = quiet
-
-    def gradient(self, model: Model, digits: int = 30) -> GradResult:
-        return oracle_gradient(model, digits, quiet=self.quiet)
-
-
-class ExactMethod:
-    """Gradient method "exact": the closed-form solution evaluated at high precision."""
-
-    name = "exact"
-    options = frozenset({"digits"})
-
-    def gradient(self, model: Model, digits: int = 30) -> GradResult:
-        return exact_gradient(model, digits)

@@ -34,8 +34,9 @@ def with_theta(model: Model, theta) -> Model:
 
 def fixed_step_methods() -> tuple:
     """Names of the fixed-step float64 routes (θ an input of one built graph)."""
-    from ..check.report import FIXED_STEP_ROUTES
-    return tuple(FIXED_STEP_ROUTES)
+    from ..registry import routes
+    from ..route import FixedStep
+    return tuple(r.name for r in routes() if isinstance(r.accuracy, FixedStep))
 
 
 class Objective:
@@ -51,7 +52,7 @@ class Objective:
         self.method = method
         self.options = {k: v for k, v in options.items() if v is not None}
         m = get_method(method)  # an unknown method is a SpecError naming the known ones
-        unused = sorted(set(self.options) - set(m.options))
+        unused = sorted(set(self.options) - set(m.option_names()))
         if unused:
             raise SpecError(f"method {method!r} does not take {', '.join('--' + u for u in unused)}")
         self.fixed_step = method in fixed_step_methods()

@@ -4,10 +4,12 @@ Every route returns the loss L and dL/dθ (total derivative, z0 = z0(θ) include
 dL/dt0 and dL/dt1 (None where undefined: an observation at t1) with the conventions of
 :mod:`symode.symbolic.derive`.  Observation times are fixed absolute times.
 
-The package, one job per module:
+The routes themselves (name, options, accuracy, per-route behaviour) are declared in
+:mod:`symode.casadi.methods` and registered in :mod:`symode.registry`; this package is their numerical work,
+one job per module:
 
 - :mod:`.plan`: the graph of a fixed-step route and the cache of built graphs (the "plan");
-- :mod:`.fixed_step`: the four fixed-step routes (discrete, forward, adjoint, adjoint-stored);
+- :mod:`.fixed_step`: the shared mechanism of the fixed-step routes (discrete, forward, adjoint, adjoint-stored);
 - :mod:`.cvodes`: the adaptive CVODES route with adjoint sensitivities;
 - :mod:`.stability`: linear stability of a scheme along the computed trajectory (stiffness);
 - :mod:`.diagnostics`: the checks every result passes and the translation of solver failures (CasADi's
@@ -18,14 +20,8 @@ The package, one job per module:
 from __future__ import annotations
 
 from .batch import batch_gradient
-from .cvodes import CvodesAdjoint
+from .cvodes import cvodes_gradient
 from .diagnostics import BLOWUP
-from .fixed_step import (BACKSOLVE_WARN_RTOL, BacksolveAdjoint, DiscreteAdjoint, ForwardSensitivity,
-                         StoredAdjoint)
+from .fixed_step import BACKSOLVE_WARN_RTOL, fixed_step_gradient
 
-__all__ = ["DiscreteAdjoint", "ForwardSensitivity", "BacksolveAdjoint", "StoredAdjoint", "CvodesAdjoint",
-           "batch_gradient", "ROUTES", "BLOWUP", "BACKSOLVE_WARN_RTOL"]
-
-
-ROUTES = {cls.name: cls for cls in (DiscreteAdjoint, ForwardSensitivity, BacksolveAdjoint, StoredAdjoint,
-                                     CvodesAdjoint)}
+__all__ = ["batch_gradient", "cvodes_gradient", "fixed_step_gradient", "BLOWUP", "BACKSOLVE_WARN_RTOL"]

@@ -8,8 +8,7 @@ from symode.model import Model
 
 from .capture import _captured_output
 from .diagnostics import BLOWUP, _check, _evaluate
-from .fixed_step import FIXED_STEP_ROUTES, _FixedStepRoute
-from .plan import DEFAULT_SCHEME, DEFAULT_STEPS, _grid, _plan, _x
+from .plan import DEFAULT_SCHEME, DEFAULT_STEPS, _fixed_step_route, _grid, _plan, _x
 from .stability import _decay_amplification, _needs_stability_check, _stiffness
 
 def batch_gradient(model: Model, thetas, method: str = "discrete", scheme=DEFAULT_SCHEME,
@@ -20,14 +19,13 @@ def batch_gradient(model: Model, thetas, method: str = "discrete", scheme=DEFAUL
     A non-finite result for parameter set k, or one the stability check (module docstring) refuses, raises
     IntegrationError naming k and the failure time; the check runs for all sets in one vectorised evaluation.
     """
-    route = FIXED_STEP_ROUTES.get(method)
-    if route is None or not issubclass(route, _FixedStepRoute):
-        fixed = list(FIXED_STEP_ROUTES)
-        raise SpecError(f"batch_gradient: method {method!r} is not a fixed-step route; choose one of "
-                        f"{', '.join(fixed)}")
+    try:
+        route = _fixed_step_route(method)
+    except SpecError as exc:
+        raise SpecError(f"batch_gradient: {exc}") from None
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise SpecError(f"batch_gradient: threads must be a positive integer, got {threads!r}")
-    plan = _plan(model, method, scheme, steps)
+    plan = _plan(model, route, scheme, steps)
     g = plan.graphs
     TH = np.asarray(thetas, dtype=float)
     if TH.ndim == 1 and g.np == 1:

@@ -1,7 +1,7 @@
-"""``cvodes`` (:class:`CvodesAdjoint`)
---------------------------------
+"""The ``cvodes`` route (declared in :mod:`symode.casadi.methods`): :func:`cvodes_gradient`.
+
 CVODES (Adams-Moulton with Newton iteration and dense linear algebra by default; abstol = reltol = 1e-12;
-all constructor arguments of :class:`CvodesAdjoint`) in process through
+the route's options abstol, reltol, max_num_steps, multistep) in process through
 ``casadi.integrator``, outputs at the observation times and t1, the running cost as a quadrature.  One
 forward call gives z(τ_i) and the loss; a second call with ``nadj=1`` and the seeds (∂ℓ_i/∂z)ᵀ (plus
 (∂ℓ/∂z)ᵀ at t1, 1 for the quadrature) gives CVODES's adjoint sensitivities λ(t0) = adj_x0 and
@@ -14,8 +14,8 @@ right-hand-side call is placed at the solve's start time (t0 forward, t1 backwar
 Why Adams by default (measured, CasADi 3.8.2): at rtol = atol = 1e-12 on the logistic model, BDF's global
 error in z(t1) was 7e-11 in 283 steps, Adams' 8e-12 in 86 steps; and on the stiff dz/dt = -1000 (z - cos t)
 the BDF *backward* (adjoint) problem stopped with CV_TOO_MUCH_WORK near t1 while Adams (with Newton
-iteration, which CasADi uses for both) finished in about 500 forward + 400 backward steps.  ``CvodesAdjoint(multistep="bdf")``
-selects BDF.  The adjoint call interpolates the checkpointed forward solution with CVODES's variable-degree
+iteration, which CasADi uses for both) finished in about 500 forward + 400 backward steps.  ``multistep="bdf"``
+(``--multistep bdf``) selects BDF.  The adjoint call interpolates the checkpointed forward solution with CVODES's variable-degree
 "polynomial" interpolation: the default cubic Hermite limited the gradients to ~3e-7 relative on the
 oscillator (Adams takes long steps); with it every closed-form built-in model agrees to < 1e-9.
 """
@@ -41,17 +41,24 @@ from .plan import _BUILD_LOCK, _MAX_PLANS
 _CVODES: "OrderedDict[tuple, tuple]" = OrderedDict()
 
 
-class CvodesAdjoint:
-    """CVODES with adjoint sensitivities (see the module docstring); tolerances are constructor arguments."""
+def cvodes_gradient(model: Model, abstol: float = 1e-12, reltol: float = 1e-12, max_num_steps: int = 20000,
+                    multistep: str = "adams") -> GradResult:
+    """Loss and gradients of ``model`` by CVODES with adjoint sensitivities (see the module docstring)."""
+    return _CvodesSolver(abstol, reltol, max_num_steps, multistep).gradient(model)
+
+
+class _CvodesSolver:
+    """CVODES at given tolerances: the integrator pair (built once per model and settings) and the assembly."""
 
     name = "cvodes"
-    options = frozenset()
 
     def __init__(self, abstol: float = 1e-12, reltol: float = 1e-12, max_num_steps: int = 20000,
                  multistep: str = "adams"):
         for label, v in (("abstol", abstol), ("reltol", reltol)):
             if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise SpecError(f"cvodes: {label} must be a positive finite number, got {v!r}")
+        if isinstance(max_num_steps, bool) or not isinstance(max_num_steps, int) or max_num_steps < 1:
+            raise SpecError(f"cvodes: max_num_steps must be a positive integer, got {max_num_steps!r}")
         if multistep not in ("adams", "bdf"):
             raise SpecError(f"cvodes: multistep must be 'adams' or 'bdf', got {multistep!r}")
         self.abstol, self.reltol, self.max_num_steps = float(abstol), float(reltol), int(max_num_steps)

@@ -58,7 +58,7 @@ def _first_bad(M: np.ndarray) -> int | None:
 
 
 def _where(plan: _Plan, model: Model) -> str:
-    return f"method {plan.route!r} on model {model.name!r} ({plan.tableau.name}, {plan.steps} steps)"
+    return f"method {plan.route.name!r} on model {model.name!r} ({plan.tableau.name}, {plan.steps} steps)"
 
 
 #: SymPy function classes whose real domain is not all of ℝ (NaN outside it in float64): the one-argument
@@ -189,9 +189,9 @@ def _evaluate(plan: _Plan, model: Model, xv) -> dict:
 _CV_FLAGS = {
     "CV_TOO_MUCH_WORK": "CVODES took its maximum number of internal steps ({max_steps}) without reaching the "
                         "next output time: the solution may blow up there, or the problem needs more steps "
-                        "(CvodesAdjoint(max_num_steps=...)) or a looser tolerance",
+                        "(--max-num-steps) or a looser tolerance",
     "CV_TOO_MUCH_ACC": "CVODES could not reach the requested accuracy (the tolerances are too small for float64 "
-                       "at the solution's scale): loosen abstol/reltol (CvodesAdjoint(abstol=..., reltol=...))",
+                       "at the solution's scale): loosen abstol/reltol (--abstol, --reltol)",
     "CV_ERR_FAILURE": "the local error test failed repeatedly (or with the smallest step): the solution probably "
                       "blows up or is not smooth there; check the model, or loosen the tolerance",
     "CV_CONV_FAILURE": "the Newton iteration of CVODES failed to converge repeatedly: the right-hand side may be "

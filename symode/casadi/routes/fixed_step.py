@@ -1,4 +1,5 @@
-"""The four fixed-step routes (options ``scheme``, ``steps``; one shared mechanism, :class:`_FixedStepRoute`).
+"""The four fixed-step routes (options ``scheme``, ``steps``; one shared mechanism, :func:`fixed_step_gradient`;
+the routes themselves are declared in :mod:`symode.casadi.methods`).
 
 All four build one CasADi MX Function of x = (θ, e, t0, t1), z0 = z0(θ) + e evaluated at e = 0, so that
 ∂/∂θ is the total derivative and ∂/∂e = dL/dz0.  The forward solve is the same for all four: the state
@@ -53,66 +54,39 @@ from .plan import DEFAULT_SCHEME, DEFAULT_STEPS, _Plan, _plan, _x
 BACKSOLVE_WARN_RTOL = 1e-3
 
 
-class _FixedStepRoute:
-    """The shared mechanism of the four fixed-step routes; subclasses only set ``name``."""
-
-    name = ""
-    options = frozenset({"scheme", "steps"})
-
-    def plan(self, model: Model, scheme=DEFAULT_SCHEME, steps: int = DEFAULT_STEPS) -> _Plan:
-        return _plan(model, self.name, scheme, steps)
-
-    def gradient(self, model: Model, scheme=DEFAULT_SCHEME, steps: int = DEFAULT_STEPS) -> GradResult:
-        plan = self.plan(model, scheme, steps)
-        g = plan.graphs
-        out = _evaluate(plan, model, _x(g))
-        _check(plan, model, out, g.theta)
-        gv = out["g"].ravel()
-        nz, np_ = g.nz, g.np
-        stats: dict = {"grid_points": int(out["T"].size)}
-        if self.name == "adjoint":
-            z0v = np.array(g.z0(g.theta), dtype=float).ravel()
-            zb = out["zb0"].ravel()
-            rel = float(np.max(np.abs(zb - z0v)) / (1 + np.max(np.abs(z0v))))
-            stats["backsolve_z0_error"] = rel if math.isfinite(rel) else repr(rel)
-            if not rel <= BACKSOLVE_WARN_RTOL:
-                stats["warning"] = (f"the back-solved state at t0 differs from z0 by {rel:.3g} (relative to "
-                                    f"1 + |z0|): integrating z backward amplified its errors (the forward "
-                                    f"dynamics contract), so these gradients are unreliable; trust method "
-                                    f"'adjoint-stored' or 'discrete' instead")
-        return GradResult(
-            model=model.name, method=self.name, loss=float(out["L"].ravel()[0]),
-            grad={n: float(v) for n, v in zip(model.param_names, gv[:np_])},
-            grad_z0=[float(v) for v in gv[np_:np_ + nz]], grad_t0=float(gv[np_ + nz]),
-            grad_t1=None if g.gt1 is None else float(gv[np_ + nz + 1]),
-            scheme=plan.tableau.name, steps=plan.steps,
-            z1=[float(v) for v in out["Z"][:nz, -1]], stats=stats)
+def fixed_step_gradient(route, model: Model, scheme=DEFAULT_SCHEME, steps: int = DEFAULT_STEPS) -> GradResult:
+    """The shared mechanism of the fixed-step routes: build (or reuse) the route's plan, evaluate it at the
+    model's own point, run the checks of :mod:`.diagnostics`, and add the route's own statistics
+    (:meth:`~symode.casadi.methods.FixedStepRoute.result_stats`)."""
+    plan = _plan(model, route, scheme, steps)
+    g = plan.graphs
+    out = _evaluate(plan, model, _x(g))
+    _check(plan, model, out, g.theta)
+    gv = out["g"].ravel()
+    nz, np_ = g.nz, g.np
+    stats: dict = {"grid_points": int(out["T"].size)}
+    stats.update(plan.route.result_stats(plan, out))
+    return GradResult(
+        model=model.name, method=plan.route.name, loss=float(out["L"].ravel()[0]),
+        grad={n: float(v) for n, v in zip(model.param_names, gv[:np_])},
+        grad_z0=[float(v) for v in gv[np_:np_ + nz]], grad_t0=float(gv[np_ + nz]),
+        grad_t1=None if g.gt1 is None else float(gv[np_ + nz + 1]),
+        scheme=plan.tableau.name, steps=plan.steps,
+        z1=[float(v) for v in out["Z"][:nz, -1]], stats=stats)
 
 
-class DiscreteAdjoint(_FixedStepRoute):
-    """Reverse-mode AD through the fixed-step solver graph (discretize-then-optimize)."""
-
-    name = "discrete"
-
-
-class ForwardSensitivity(_FixedStepRoute):
-    """Forward-mode AD (identity seeds) through the same solver graph as :class:`DiscreteAdjoint`."""
-
-    name = "forward"
-
-
-class BacksolveAdjoint(_FixedStepRoute):
-    """The continuous adjoint with z back-solved alongside (λ, μ) (Chen et al. 2018)."""
-
-    name = "adjoint"
-
-
-class StoredAdjoint(_FixedStepRoute):
-    """The continuous adjoint with z from the stored forward trajectory (quintic Hermite between nodes)."""
-
-    name = "adjoint-stored"
-
-
-#: the fixed-step routes by name
-FIXED_STEP_ROUTES = {cls.name: cls for cls in (DiscreteAdjoint, ForwardSensitivity, BacksolveAdjoint,
-                                               StoredAdjoint)}
+def backsolve_stats(plan: _Plan, out: dict) -> dict:
+    """The back-solve route's statistics: the relative discrepancy of the back-solved z(t0) from z0, and a
+    warning above :data:`BACKSOLVE_WARN_RTOL`."""
+    g = plan.graphs
+    stats: dict = {}
+    z0v = np.array(g.z0(g.theta), dtype=float).ravel()
+    zb = out["zb0"].ravel()
+    rel = float(np.max(np.abs(zb - z0v)) / (1 + np.max(np.abs(z0v))))
+    stats["backsolve_z0_error"] = rel if math.isfinite(rel) else repr(rel)
+    if not rel <= BACKSOLVE_WARN_RTOL:
+        stats["warning"] = (f"the back-solved state at t0 differs from z0 by {rel:.3g} (relative to "
+                            f"1 + |z0|): integrating z backward amplified its errors (the forward "
+                            f"dynamics contract), so these gradients are unreliable; trust method "
+                            f"'adjoint-stored' or 'discrete' instead")
+    return stats

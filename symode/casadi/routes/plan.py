@@ -33,7 +33,8 @@ DEFAULT_STEPS = 100
 @dataclass
 class _Plan:
     graphs: ModelGraphs
-    route: str
+    #: the route (a :class:`symode.casadi.methods.FixedStepRoute`)
+    route: object
     tableau: Tableau
     steps: int
     #: G(x) -> (L, g, Z, T, B, TB, zb0): loss, gradient (θ, z0, t0, t1), forward trajectory (naug x N+1) at
@@ -58,7 +59,6 @@ class _Plan:
 _BUILD_LOCK = threading.Lock()  # CasADi graph construction is not thread-safe
 _PLANS: "OrderedDict[tuple, _Plan]" = OrderedDict()
 _MAX_PLANS = 64
-_CODES = {"discrete": "da", "forward": "fs", "adjoint": "ba", "adjoint-stored": "sa"}
 
 
 #: Most fixed steps of one route: the graph stores every node (the stored-trajectory adjoint needs them), and
@@ -72,7 +72,20 @@ def _check_steps(steps) -> int:
     return steps
 
 
-def _plan(model: Model, route: str, scheme, steps: int) -> _Plan:
+def _fixed_step_route(route):
+    """``route`` (a name or a route object) as a registered fixed-step route, or SpecError."""
+    from symode.casadi.methods import FixedStepRoute
+    from symode.registry import get_route, routes
+    r = get_route(route) if isinstance(route, str) else route
+    if not isinstance(r, FixedStepRoute):
+        fixed = [x.name for x in routes() if isinstance(x, FixedStepRoute)]
+        raise SpecError(f"method {getattr(r, 'name', r)!r} is not a fixed-step route; choose one of {', '.join(fixed)}")
+    return r
+
+
+def _plan(model: Model, route, scheme, steps: int) -> _Plan:
+    """The built graph of the fixed-step ``route`` (a route object or its name) for ``model``, from the cache."""
+    route = _fixed_step_route(route)
     tab = get_scheme(scheme)
     steps = _check_steps(steps)
     key = (model.fingerprint(), route, tab, steps)
@@ -93,11 +106,47 @@ def _rows(v, a: int, b: int):
     return v[a:b] if b > a else casadi.MX(0, 1)
 
 
-def _build(g: ModelGraphs, route: str, tab: Tableau, steps: int) -> _Plan:
+@dataclass(frozen=True)
+class ForwardGraph:
+    """The forward solve every fixed-step route shares, as CasADi MX expressions of the input x = (θ, e, t0,
+    t1): what a route's :meth:`~symode.casadi.methods.FixedStepRoute.gradient_graph` builds its gradient on."""
+
+    g: ModelGraphs
+    tableau: Tableau
+    #: prefix of the names of the route's CasADi functions (route code + hash of the discretisation)
+    tag: str
+    #: per segment: (node times 1 x n+1, nodes naug x n+1, h, observation index or None)
+    segments: list
+    x: casadi.MX
+    #: the discrete loss L_h, the final state z(t1), the initial state z0(θ) + e, the parameters θ
+    L: casadi.MX
+    z_end: casadi.MX
+    z0: casadi.MX
+    p: casadi.MX
+
+
+def reverse_mode_gradient(fwd: ForwardGraph):
+    """The discrete adjoint: reverse-mode AD of L_h, (∂L/∂x)ᵀ · 1; no backward trajectory."""
+    empty = casadi.MX(0, 1)
+    return casadi.jtimes(fwd.L, fwd.x, casadi.MX(1), True), empty, empty, fwd.z0
+
+
+def forward_mode_gradient(fwd: ForwardGraph):
+    """Forward sensitivities: forward-mode AD of L_h with identity seeds; no backward trajectory."""
+    empty = casadi.MX(0, 1)
+    return casadi.jtimes(fwd.L, fwd.x, casadi.DM.eye(fwd.x.numel()), False).T, empty, empty, fwd.z0
+
+
+def adjoint_gradient(fwd: ForwardGraph, *, backsolve: bool):
+    """The continuous adjoint on the forward grid, z back-solved (``backsolve``) or from the stored nodes."""
+    return _adjoint_graph(fwd.g, fwd.tableau, fwd.tag, backsolve, fwd.segments, fwd.z_end, fwd.z0, fwd.p)
+
+
+def _build(g: ModelGraphs, route, tab: Tableau, steps: int) -> _Plan:
     nz, np_ = g.nz, g.np
     # generated and deterministic (no process-history counter): a fixed code per route + a hash of the
     # discretisation; g.name() adds the model fingerprint
-    tag = f"{_CODES[route]}{hashlib.sha256(repr((tab, steps)).encode()).hexdigest()[:8]}"
+    tag = f"{route.function_code}{hashlib.sha256(repr((tab, steps)).encode()).hexdigest()[:8]}"
     t0n, t1n = exact_fraction(g.model.t0), exact_fraction(g.model.t1)
     ends = [Fraction(1) if end is None else (end - t0n) / (t1n - t0n) for _, end, _ in g.segments]
     counts = allocate_steps(ends, steps)
@@ -132,16 +181,7 @@ def _build(g: ModelGraphs, route: str, tab: Tableau, steps: int) -> _Plan:
             L = L + g.obs[obs](Z[0:nz, -1], p)[0]
     Zall = casadi.horzcat(seg[0][1][:, 0], *[Z[:, 1:] for _, Z, _, _ in seg])
     Tall = casadi.horzcat(seg[0][0][:, 0], *[T[:, 1:] for T, _, _, _ in seg])
-    empty = casadi.MX(0, 1)
-    B, TB, zb0 = empty, empty, z0
-
-    if route in ("discrete", "forward"):
-        if route == "discrete":
-            grad = casadi.jtimes(L, x, casadi.MX(1), True)  # reverse mode: (∂L/∂x)ᵀ · 1
-        else:
-            grad = casadi.jtimes(L, x, casadi.DM.eye(x.numel()), False).T  # forward mode, identity seeds
-    else:
-        grad, B, TB, zb0 = _adjoint_graph(g, tab, tag, route, seg, z_end, z0, p)
+    grad, B, TB, zb0 = route.gradient_graph(ForwardGraph(g, tab, tag, seg, x, L, z_end, z0, p))
 
     G = casadi.Function(g.name(tag + "_G"), [x], [L, grad, Zall, Tall, B, TB, zb0],
                         ["x"], ["L", "g", "Z", "T", "B", "TB", "zb0"])
@@ -156,12 +196,11 @@ def _build(g: ModelGraphs, route: str, tab: Tableau, steps: int) -> _Plan:
     return _Plan(g, route, tab, steps, G, small, grid=grid)
 
 
-def _adjoint_graph(g: ModelGraphs, tab: Tableau, tag: str, route: str, seg, z_end, z0, p):
+def _adjoint_graph(g: ModelGraphs, tab: Tableau, tag: str, backsolve: bool, seg, z_end, z0, p):
     """The continuous adjoint backward from t1 to t0 (back-solved or stored z); returns (grad, B, TB, zb0)."""
     nz, np_ = g.nz, g.np
     _, lam_T, dp_T = g.terminal(z_end, p)
     dtheta = dp_T
-    backsolve = route == "adjoint"
     if backsolve:
         bstep = step_function(g.back, tab, 2 * nz + np_, np_, name=g.name(tag + "_bstep"))
         w = casadi.vertcat(z_end, lam_T, casadi.MX.zeros(np_, 1))
