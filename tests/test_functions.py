@@ -195,8 +195,10 @@ def test_domains_agree_with_mpmath():
 def test_kink_switches():
     assert kink_switches(sympy.Abs(x - 1)) == (x - 1,)
     assert kink_switches(sympy.Heaviside(x, R(1, 2))) == (x,)
-    assert set(kink_switches(sympy.Max(x, y, w))) == {x - y, x - w, y - w} or \
-        {abs(s) for s in kink_switches(sympy.Max(x, y, w))} == {abs(x - y), abs(x - w), abs(y - w)}
+    # Max/Min: every pairwise difference, in either sign (SymPy orders the arguments its own way)
+    unsigned = lambda switches: {frozenset((s, -s)) for s in switches}  # noqa: E731
+    pairs = unsigned((x - y, x - w, y - w))
+    assert unsigned(kink_switches(sympy.Max(x, y, w))) == pairs == unsigned(kink_switches(sympy.Min(x, y, w)))
     assert kink_switches(sympy.sin(x)) is None
 
 
@@ -291,3 +293,12 @@ def test_soft_keyword_names_in_the_text_evaluator():
     from symode.check.compare import removed_singularities
     found = removed_singularities("0*log(match) + type", {"match": 0, "type": 2})
     assert len(found) == 1 and "log of 0 in `log(match)`" in found[0]
+
+
+def test_the_readme_lists_the_grammar():
+    # the README is the user's contract: its list of callable functions is the table's, in the table's order
+    import pathlib
+    import re
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    listed = re.search(r"parentheses and the functions\s+`([a-z ]+)`", readme)
+    assert listed is not None and tuple(listed.group(1).split()) == ALLOWED_FUNCTIONS
