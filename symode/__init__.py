@@ -14,7 +14,7 @@ Public API (everything else is private and may change):
   of ``symode grad --json`` for the registered methods);
 - the :class:`SymodeError` hierarchy.
 """
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: F401
 
 __all__ = [
     "BuildError", "CompilerNotFound", "DerivationError", "IntegrationError", "NoClosedFormError", "SpecError",

@@ -133,9 +133,9 @@ def _missing(req: Requirement) -> str | None:
 
 
 class Accuracy:
-    """The kind of a route's error.  It decides how ``symode check`` builds the tolerance for the route
-    (:meth:`checked`) and which fields the route's results carry (:meth:`result_fields`, checked on every
-    result and written into the JSON schema).  ``reference`` kinds (exact, high precision) are the yardsticks
+    """The kind of a route's error.  It decides how ``symode check`` judges the route
+    (:func:`symode.check.report.route_tolerance`) and which fields the route's results carry
+    (:meth:`result_fields`, checked on every result and written into the JSON schema).  ``reference`` kinds (exact, high precision) are the yardsticks
     ``symode check`` measures against, not what it checks."""
 
     kind = ""
@@ -150,10 +150,6 @@ class Accuracy:
 
     def validate(self, route: "Route") -> None:
         """Raise RegistrationError if ``route``'s options do not fit this kind."""
-
-    def checked(self, run: Callable[..., Any], route: "Route", options: dict, model) -> tuple:
-        """(result, Tolerance) for ``symode check``: ``run(**options)`` computes the route."""
-        raise SymodeError(f"route {route.name!r} ({self.describe()}) is a reference, not checked against the oracle")
 
 
 class Exact(Accuracy):
@@ -200,18 +196,6 @@ class FixedStep(Accuracy):
             raise RegistrationError(f"route {route.name!r}: FixedStep without an order needs the option "
                                     f"{self.scheme_option!r} (the order comes from the scheme)")
 
-    def checked(self, run, route, options, model):
-        from .casadi.schemes import get_scheme
-        from .check.tolerances import fixed_step_tolerance
-        opts = route.resolve_options(options)
-        steps = opts[self.steps_option]
-        order = self.order or get_scheme(opts[self.scheme_option]).order
-        r = run(**options)
-        r2 = run(**{**options, self.steps_option: 2 * steps})
-        interval = float(model.t1 - model.t0)
-        pair = ((steps, route.comparable(r)), (2 * steps, route.comparable(r2)))
-        return r, fixed_step_tolerance(order, steps, interval, richardson=pair)
-
 
 class Adaptive(Accuracy):
     """An adaptive float64 solver run at relative/absolute tolerances (the options ``rtol_option`` and
@@ -229,12 +213,6 @@ class Adaptive(Accuracy):
         missing = [o for o in (self.rtol_option, self.atol_option) if o not in route.option_names()]
         if missing:
             raise RegistrationError(f"route {route.name!r}: an Adaptive route needs the options {missing}")
-
-    def checked(self, run, route, options, model):
-        from .check.tolerances import solver_tolerance
-        opts = route.resolve_options(options)
-        r = run(**options)
-        return r, solver_tolerance(float(opts[self.rtol_option]), float(opts[self.atol_option]))
 
 
 class Route:

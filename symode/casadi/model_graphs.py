@@ -29,8 +29,6 @@ inputs and outputs are fixed words.  No user state or parameter name ever reache
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from fractions import Fraction
 from functools import cached_property
 
@@ -38,6 +36,7 @@ import casadi
 import sympy
 
 from symode.casadi.translate import nearest_double, to_casadi
+from symode.lru import LRUCache
 from symode.model import Model
 from symode.symbolic.derive import derive
 
@@ -195,22 +194,9 @@ class ModelGraphs:
         return f"{self.prefix}_{word}"
 
 
-_LOCK = threading.Lock()
-_GRAPHS: "OrderedDict[str, ModelGraphs]" = OrderedDict()
-_MAX_MODELS = 32
+_GRAPHS: "LRUCache[ModelGraphs]" = LRUCache(32)
 
 
 def model_graphs(model: Model) -> ModelGraphs:
     """The memoised :class:`ModelGraphs` of ``model`` (keyed by its fingerprint; at most 32 kept)."""
-    key = model.fingerprint()
-    with _LOCK:
-        g = _GRAPHS.get(key)
-        if g is not None:
-            _GRAPHS.move_to_end(key)
-            return g
-    g = ModelGraphs(model)
-    with _LOCK:
-        _GRAPHS[key] = g
-        while len(_GRAPHS) > _MAX_MODELS:
-            _GRAPHS.popitem(last=False)
-    return g
+    return _GRAPHS.get_or_build(model.fingerprint(), lambda: ModelGraphs(model))

@@ -74,11 +74,8 @@ _NOTE_LINES = 40  # compiler log lines shown in a traceback note; ``.log`` alway
 
 
 def _symode_version() -> str:
-    try:
-        import symode
-    except ImportError:  # pragma: no cover - this module lives inside symode
-        return "0.1.0"
-    return str(getattr(symode, "__version__", "0.1.0"))
+    from .._version import __version__
+    return __version__
 
 
 def _casadi_version() -> str:

@@ -28,7 +28,7 @@ import secrets
 from pathlib import Path
 
 
-from .. import __version__
+from .._version import __version__
 from ..errors import SpecError, SymodeError
 from ..model import Model
 from ..spec import MODEL_NAME_RE, decimal_text, dump_spec, load_spec

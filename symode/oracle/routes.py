@@ -13,7 +13,6 @@ working precision (never through a binary double).
 """
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -22,6 +21,7 @@ import mpmath
 import sympy
 
 from ..errors import IntegrationError
+from ..lru import LRUCache
 from ..model import Model
 from ..symbolic.derive import derive
 from .taylor import TaylorSystem, integrate, to_mpf
@@ -87,24 +87,25 @@ class _Systems:
     backward: TaylorSystem
 
 
-_SYSTEMS: "weakref.WeakKeyDictionary[Model, _Systems]" = weakref.WeakKeyDictionary()
+#: the compiled Taylor systems by model fingerprint (never by the Model object), the 32 most recently used
+_SYSTEMS: "LRUCache[_Systems]" = LRUCache(32)
 
 
 def _systems(model: Model) -> _Systems:
-    s = _SYSTEMS.get(model)
-    if s is None:
-        d = derive(model)
-        fw, bw = d.forward_system, d.backward_system
-        z_states, z_rhs = list(model.states), list(model.rhs)
-        if model.running is not None:
-            q = sympy.Dummy("q", real=True)  # a Dummy never collides with a user name
-            z_states.append(q)
-            z_rhs.append(model.running)
-        s = _Systems(forward=TaylorSystem(fw.states, fw.rhs, model.t, params=model.params),
-                     state=TaylorSystem(z_states, z_rhs, model.t, params=model.params),
-                     backward=TaylorSystem(bw.states, bw.rhs, model.t, params=model.params))
-        _SYSTEMS[model] = s
-    return s
+    return _SYSTEMS.get_or_build(model.fingerprint(), lambda: _build_systems(model))
+
+
+def _build_systems(model: Model) -> _Systems:
+    d = derive(model)
+    fw, bw = d.forward_system, d.backward_system
+    z_states, z_rhs = list(model.states), list(model.rhs)
+    if model.running is not None:
+        q = sympy.Dummy("q", real=True)  # a Dummy never collides with a user name
+        z_states.append(q)
+        z_rhs.append(model.running)
+    return _Systems(forward=TaylorSystem(fw.states, fw.rhs, model.t, params=model.params),
+                    state=TaylorSystem(z_states, z_rhs, model.t, params=model.params),
+                    backward=TaylorSystem(bw.states, bw.rhs, model.t, params=model.params))
 
 
 def _route_error(model: Model, route: str, exc: IntegrationError) -> IntegrationError:

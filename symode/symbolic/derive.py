@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-import weakref
 
 import sympy
 
+from ..lru import LRUCache
 from ..model import Model
 
 
@@ -306,12 +306,12 @@ class Derivation:
         return find_closed_form(self)
 
 
-_CACHE: "weakref.WeakKeyDictionary[Model, Derivation]" = weakref.WeakKeyDictionary()
+#: derivations by model fingerprint (never by the Model object: a model changed after its derivation must not
+#: find it again); the 32 most recently used are kept
+_CACHE: "LRUCache[Derivation]" = LRUCache(32)
 
 
 def derive(model: Model) -> Derivation:
-    """The memoised :class:`Derivation` of ``model``: the same model object always gets the same derivation."""
-    d = _CACHE.get(model)
-    if d is None:
-        d = _CACHE[model] = Derivation(model)
-    return d
+    """The memoised :class:`Derivation` of ``model``: models with the same fingerprint (structure and values)
+    share one derivation."""
+    return _CACHE.get_or_build(model.fingerprint(), lambda: Derivation(model))

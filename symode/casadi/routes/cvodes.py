@@ -22,7 +22,6 @@ oscillator (Adams takes long steps); with it every closed-form built-in model ag
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 
 import casadi
 import numpy as np
@@ -30,6 +29,7 @@ import numpy as np
 from symode.casadi.model_graphs import ModelGraphs, model_graphs
 from symode.casadi.translate import nearest_double
 from symode.errors import IntegrationError, SpecError
+from symode.lru import LRUCache
 from symode.model import Model
 from symode.result import GradResult
 
@@ -38,7 +38,7 @@ from .diagnostics import BLOWUP, _cvodes_error, _first_bad
 from .plan import _BUILD_LOCK, _MAX_PLANS
 
 #: built CVODES integrator pairs (forward, adjoint), keyed by (model fingerprint, tolerances, method)
-_CVODES: "OrderedDict[tuple, tuple]" = OrderedDict()
+_CVODES: "LRUCache[tuple]" = LRUCache(_MAX_PLANS, build_lock=_BUILD_LOCK)
 
 
 def cvodes_gradient(model: Model, abstol: float = 1e-12, reltol: float = 1e-12, max_num_steps: int = 20000,
@@ -66,29 +66,26 @@ class _CvodesSolver:
 
     def _integrators(self, g: ModelGraphs):
         key = (g.fingerprint, self.abstol, self.reltol, self.max_num_steps, self.multistep)
-        with _BUILD_LOCK:
-            if key in _CVODES:
-                _CVODES.move_to_end(key)
-                return _CVODES[key]
-            z = casadi.SX.sym("z", g.nz)
-            t = casadi.SX.sym("t")
-            p = casadi.SX.sym("p", g.np)
-            dae = {"x": z, "p": p, "t": t, "ode": g.f(z, t, p)}
-            if g.has_running:
-                dae["quad"] = g.faug(casadi.vertcat(z, 0), t, p)[g.nz]
-            tout = [nearest_double(end) if end is not None else g.t1 for _, end, _ in g.segments]
-            # quad_err_con always on: the adjoint's parameter quadrature (adj_p) is a quadrature even without a
-            # running cost, and without error control CasADi 3.8.2's polynomial-interpolation adjoint returned
-            # dL/dk = 1.01 instead of 0.352 on dz/dt = k z over [0.5, 1] (tests/test_routes.py regression)
-            opts = {"abstol": self.abstol, "reltol": self.reltol, "max_num_steps": self.max_num_steps,
-                    "quad_err_con": True, "linear_multistep_method": self.multistep}
-            fwd = casadi.integrator(g.name("cvf"), "cvodes", dae, g.t0, tout, opts)
-            adj = casadi.integrator(g.name("cva"), "cvodes", dae, g.t0, tout,
-                                    dict(opts, nadj=1, interpolation_type="polynomial"))
-            _CVODES[key] = (fwd, adj)
-            while len(_CVODES) > _MAX_PLANS:
-                _CVODES.popitem(last=False)
-            return fwd, adj
+        return _CVODES.get_or_build(key, lambda: self._build(g))
+
+    def _build(self, g: ModelGraphs):
+        """The forward and adjoint CVODES integrators for ``g`` (run under the build lock by the cache)."""
+        z = casadi.SX.sym("z", g.nz)
+        t = casadi.SX.sym("t")
+        p = casadi.SX.sym("p", g.np)
+        dae = {"x": z, "p": p, "t": t, "ode": g.f(z, t, p)}
+        if g.has_running:
+            dae["quad"] = g.faug(casadi.vertcat(z, 0), t, p)[g.nz]
+        tout = [nearest_double(end) if end is not None else g.t1 for _, end, _ in g.segments]
+        # quad_err_con always on: the adjoint's parameter quadrature (adj_p) is a quadrature even without a
+        # running cost, and without error control CasADi 3.8.2's polynomial-interpolation adjoint returned
+        # dL/dk = 1.01 instead of 0.352 on dz/dt = k z over [0.5, 1] (tests/test_routes.py regression)
+        opts = {"abstol": self.abstol, "reltol": self.reltol, "max_num_steps": self.max_num_steps,
+                "quad_err_con": True, "linear_multistep_method": self.multistep}
+        fwd = casadi.integrator(g.name("cvf"), "cvodes", dae, g.t0, tout, opts)
+        adj = casadi.integrator(g.name("cva"), "cvodes", dae, g.t0, tout,
+                                dict(opts, nadj=1, interpolation_type="polynomial"))
+        return fwd, adj
 
     def _call(self, model, fn, stage, t_start, **kw):
         with _captured_output() as box:

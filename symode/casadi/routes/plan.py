@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -21,6 +20,7 @@ from symode.casadi.schemes import Tableau, get_scheme
 from symode.casadi.solvers import allocate_steps, step_function
 from symode.casadi.translate import nearest_double
 from symode.errors import SpecError
+from symode.lru import LRUCache
 from symode.model import Model
 
 DEFAULT_SCHEME = "rk4"
@@ -57,8 +57,9 @@ class _Plan:
 
 
 _BUILD_LOCK = threading.Lock()  # CasADi graph construction is not thread-safe
-_PLANS: "OrderedDict[tuple, _Plan]" = OrderedDict()
+#: built plans by (model fingerprint, route, tableau, steps); also the bound of the CVODES integrator cache
 _MAX_PLANS = 64
+_PLANS: "LRUCache[_Plan]" = LRUCache(_MAX_PLANS, build_lock=_BUILD_LOCK)
 
 
 #: Most fixed steps of one route: the graph stores every node (the stored-trajectory adjoint needs them), and
@@ -88,17 +89,8 @@ def _plan(model: Model, route, scheme, steps: int) -> _Plan:
     route = _fixed_step_route(route)
     tab = get_scheme(scheme)
     steps = _check_steps(steps)
-    key = (model.fingerprint(), route, tab, steps)
-    with _BUILD_LOCK:
-        plan = _PLANS.get(key)
-        if plan is not None:
-            _PLANS.move_to_end(key)
-            return plan
-        plan = _build(model_graphs(model), route, tab, steps)
-        _PLANS[key] = plan
-        while len(_PLANS) > _MAX_PLANS:
-            _PLANS.popitem(last=False)
-        return plan
+    return _PLANS.get_or_build((model.fingerprint(), route, tab, steps),
+                               lambda: _build(model_graphs(model), route, tab, steps))
 
 
 def _rows(v, a: int, b: int):
