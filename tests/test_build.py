@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 
 from symode.codegen.build import (
-    BUILD_EVENTS,
     DEFAULT_FLAGS,
     FORBIDDEN_FLAGS,
     TEMP_PREFIX,
@@ -35,6 +34,7 @@ from symode.codegen.build import (
     load_function,
 )
 from symode.errors import BuildError, CompilerNotFound
+from tests.build_log import BUILD_EVENTS
 
 # Tolerances and time limits used below, each with its reason.
 TOL = {
@@ -253,9 +253,9 @@ def _build_in_child(sources, barrier, queue):
     barrier.wait(timeout=120)
     try:
         path = child_build.build_shared_library(sources, name_hint="f")
-        queue.put((str(path), list(child_build.BUILD_EVENTS), None))
+        queue.put((str(path), list(BUILD_EVENTS), None))
     except Exception as exc:  # reported to the parent, which fails the test
-        queue.put((None, list(child_build.BUILD_EVENTS), repr(exc)))
+        queue.put((None, list(BUILD_EVENTS), repr(exc)))
 
 
 def test_concurrent_builds_compile_once(f_source, tmp_path, monkeypatch):

@@ -2,7 +2,7 @@
 
 The reference is the oracle (itself checked against closed forms in tests/test_oracle.py); what is tested
 here is that the verdicts follow from the numbers: correct routes PASS at fine steps, and the back-solve
-adjoint on a strongly contracting model (a known failure, DESIGN.md: z(0) came back as 3.5e-19 instead of 1)
+adjoint on a strongly contracting model (a known failure, docs/design.md: z(0) came back as 3.5e-19 instead of 1)
 is reported as FAIL while the stored-trajectory adjoint is not, with a warning that names the route to trust.
 """
 from __future__ import annotations

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symode.codegen.build import BUILD_EVENTS, build_shared_library, find_compiler, load_function
+from symode.codegen.build import build_shared_library, find_compiler, load_function
 from symode.codegen.ctext import FILE_STEM, WORDS, generate
 from symode.codegen.regenerate import DEFAULT_OUT, SCHEME, STEPS
 from symode.library import get_model
+from tests.build_log import BUILD_EVENTS
 from tests.test_codegen import hostile_model
 
 TOL = {

@@ -790,7 +790,8 @@ class TestItem10Cache:
             cache_dir()
 
     def test_generated_library_damaged_after_load_is_detected_and_rebuilt(self, private_cache):
-        from symode.codegen.build import BUILD_EVENTS, build_shared_library, load_function
+        from symode.codegen.build import build_shared_library, load_function
+        from tests.build_log import BUILD_EVENTS
         sources = _generated_sources()
         lib = build_shared_library(sources, name_hint="logistic")
         assert re.fullmatch(r"logistic-[0-9a-f]{16}\.so", lib.name)  # content-addressed name

@@ -28,8 +28,9 @@ from pathlib import Path
 import casadi
 import pytest
 
-from symode.codegen.build import BUILD_EVENTS, build_key, build_shared_library, cache_dir, find_compiler, load_function
+from symode.codegen.build import build_key, build_shared_library, cache_dir, find_compiler, load_function
 from symode.errors import BuildError
+from tests.build_log import BUILD_EVENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -239,7 +239,7 @@ running = "z"
 
 
 def test_contracting_system_adjoint_equals_closed_form(monkeypatch):
-    """dz/dt = -200 z on [0, 1]: back-solving z alone amplifies its error by e^200 (DESIGN.md saw this at
+    """dz/dt = -200 z on [0, 1]: back-solving z alone amplifies its error by e^200 (docs/design.md records this at
     k = 50 in float64); the adjoint route splits its backward pieces until the back-solved z meets the stored
     forward z, and stays exact.  (z(t1) = e^-200 itself is below VALUE_FLOOR: bounded absolutely.)"""
     m = load_spec(CONTRACT_SPEC)

@@ -639,7 +639,7 @@ def test_graphs_are_built_once():
 
 
 def test_casadi_names_are_generated():
-    # CasADi writes names into C unescaped: no user name may reach it (DESIGN.md)
+    # CasADi writes names into C unescaped: no user name may reach it (docs/design.md)
     from symode.casadi.routes.plan import _plan
     z, evil = _sym("z"), _sym("x_evil_name")
     m = Model(name="names", states=[z], params=[evil], rhs=[evil * z], z0=[1], t0=0, t1=1,

@@ -198,7 +198,7 @@ def test_implicit_stages_are_solved_relative_to_their_size(scheme, scale):
 
 
 def test_explicit_step_is_sx_and_the_loop_is_mx():
-    # DESIGN.md: SX inside one step, MX (fold) across steps
+    # docs/design.md: SX inside one step, MX (fold) across steps
     f = _rhs(1, 1, lambda z, t, p: p[0] * z)
     assert step_function(f, "rk4", 1, 1).is_a("SXFunction")
     assert step_function(f, "gauss2", 1, 1).is_a("MXFunction")  # wraps the rootfinder

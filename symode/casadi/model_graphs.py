@@ -23,7 +23,7 @@ All derivative expressions come from the SymPy derivation (:func:`symode.symboli
 continuous-adjoint routes use exactly the equations symode documents; the discrete routes differentiate the
 solver graph instead.
 
-Names: CasADi writes Function, input and output names into C without escaping (DESIGN.md), so every name
+Names: CasADi writes Function, input and output names into C without escaping (docs/design.md), so every name
 used here is generated: ``"sm" + the first 16 hex digits of the model fingerprint + "_" + a fixed word``;
 inputs and outputs are fixed words.  No user state or parameter name ever reaches CasADi.
 """

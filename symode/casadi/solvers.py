@@ -1,6 +1,6 @@
 """Fixed-step Runge-Kutta solvers as CasADi graphs.
 
-Two layers, following DESIGN.md ("SX inside one step, MX across steps"):
+Two layers, following docs/design.md ("SX inside one step, MX across steps"):
 
 * :func:`step_function` builds one step of a tableau (see :mod:`symode.casadi.schemes`) as a CasADi
   ``Function step(z[nz], t, h, p[np]) -> z_next[nz]``:
@@ -66,7 +66,7 @@ _NAME = re.compile(r"[A-Za-z](?:_?[A-Za-z0-9])*\Z")
 
 
 def _check_name(name: str) -> str:
-    # CasADi writes Function names into C unescaped (DESIGN.md): only plain identifiers pass, in CasADi's
+    # CasADi writes Function names into C unescaped (docs/design.md): only plain identifiers pass, in CasADi's
     # own rule (letter first, no double or trailing underscore, not a reserved word)
     if (not isinstance(name, str) or len(name) > 48 or not _NAME.match(name)
             or name in ("null", "jac", "hess")):

@@ -44,7 +44,6 @@ from .flags import DEFAULT_FLAGS, FORBIDDEN_FLAGS, check_flags, uses_native_cpu
 __all__ = [
     "DEFAULT_FLAGS",
     "FORBIDDEN_FLAGS",
-    "BUILD_EVENTS",
     "TEMP_PREFIX",
     "cache_dir",
     "find_compiler",
@@ -56,11 +55,14 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-#: One ``(event, key)`` per decision of :func:`build_shared_library` in this process, in order: ``"hit"``
-#: (returned a cached library without compiling), ``"discard"`` (deleted a library whose sidecar hash was
-#: missing or did not match), ``"compile"`` (ran the compiler).  Only appended to; tests and callers may read
-#: or clear it.
-BUILD_EVENTS: list[tuple[str, str]] = []
+
+
+def _event(kind: str, key: str) -> None:
+    """One decision of :func:`build_shared_library`, as a DEBUG record of this module's logger
+    (``symode.codegen.build``) carrying ``build_event`` and ``build_key``: ``"hit"`` (returned a cached library
+    without compiling), ``"discard"`` (deleted a library whose sidecar hash was missing or did not match),
+    ``"compile"`` (ran the compiler)."""
+    _log.debug("build cache %s: %s", kind, key, extra={"build_event": kind, "build_key": key})
 
 # Part of the key: bump when the command template, file layout, compiler environment or anything else here
 # that affects the library's bytes changes, so old entries are not reused.  (2: the compiler runs in a clean
@@ -210,11 +212,11 @@ def build_shared_library(
         cache.check_entry(entry)
         cache.remove_stale_temps(entry)
         if cache.library_intact(library):
-            BUILD_EVENTS.append(("hit", key))
+            _event("hit", key)
             return library
         if os.path.lexists(library) or os.path.lexists(sidecar(library)):
             _log.warning("discarding damaged cached library %s (missing or mismatched sha256)", library)
-            BUILD_EVENTS.append(("discard", key))
+            _event("discard", key)
             cache.unlink(sidecar(library))
             cache.unlink(library)
         return _build_locked(norm, cc, flags, entry, library, key, timeout, name_hint)
@@ -236,7 +238,7 @@ def _build_locked(norm: dict[str, bytes], cc: str, flags: tuple[str, ...], entry
         for name, data in norm.items():
             (src_dir / name).write_bytes(data)
         c_files = sorted(name for name in norm if name.endswith(".c"))
-        BUILD_EVENTS.append(("compile", key))
+        _event("compile", key)
         log = _compile(cc, flags, c_files, src_dir, tmp_out, timeout, name_hint)
         if tmp_out.stat().st_size == 0:
             raise BuildError(f"the compiler {cc} reported success but wrote an empty library for {name_hint}",

@@ -33,7 +33,7 @@ dL/dt0 = -λ(t0)ᵀ f(z0, t0) - r(z0, t0) with λ(t0) = dL/dz0.  Where the last 
 the solve ends at that fixed time: the t1 input is unused, o4 is 0 and the header says that dL/dt1 is undefined
 there (one-sided), as ``symode grad`` reports by omitting it.
 
-Names (hardening: CasADi writes names into C unescaped, DESIGN.md): the prefix is
+Names (hardening: CasADi writes names into C unescaped, docs/design.md): the prefix is
 ``"symode_" + sha256(format, model fingerprint, scheme, steps)[:12]``; inputs are ``i0..``, outputs ``o0..``;
 internal Function names come from :mod:`symode.casadi.model_graphs` and :mod:`symode.casadi.solvers` (fixed
 words and hashes).  State, parameter and model names appear in the header only as C comments and only when

@@ -16,7 +16,7 @@ The work of two gradient routes (declared in :mod:`symode.oracle.methods`):
       ADJOINT_PIECES - 1 equally spaced checkpoints; then integrate ``backward_system`` (z, λ, μ) backward piece
       by piece from t1 to t0, with λ(t1) = (∂ℓ/∂z)ᵀ, the jumps λ += (∂ℓ_i/∂z)ᵀ(z(t_i)) going backward through
       each t_i, and z reset from the stored forward value at the start of every piece.  Back-solving z through
-      a contracting system loses digits (DESIGN.md): a piece whose back-solved z misses the stored forward
+      a contracting system loses digits (docs/design.md): a piece whose back-solved z misses the stored forward
       z(lo) by more than 10^-(working digits - ROUTE_GUARD_DIGITS/2), or that runs out of its step budget, is halved
       (z at the midpoint from a forward solve), up to MAX_ADJOINT_SPLITS times; then
           dL/dθ  = μ(t0) + (∂z0/∂θ)ᵀ λ(t0) + ∂ℓ/∂θ + Σ_i ∂ℓ_i/∂θ

@@ -8,7 +8,7 @@ reports the largest relative disagreement with :func:`symode.oracle.engine.oracl
 
 Constants.  ``constants="exact"`` (the default) gives every rational constant of the right-hand side as an
 MPFR number rounded once from its exact value, and the model parameters as heyoka runtime parameters set the
-same way.  ``constants="float"`` reproduces the trap DESIGN.md records: each constant and parameter value passed
+same way.  ``constants="float"`` reproduces the trap docs/design.md records: each constant and parameter value passed
 as a Python float (heyoka folds ``u/10.`` into ``0.10000000000000001*u``), so every digit past about the 17th
 is lost however high the MPFR precision is.  It exists to show, in a test, that the trap is real.
 

@@ -21,7 +21,7 @@ L_h = ℓ(z_N) + Σ ℓ_i(z(τ_i)) + q_N.
   as torchdiffeq does, z is reset to the forward solution there.  Then
       dL/dθ = μ(t0) + (∂z0/∂θ)ᵀ λ(t0) + ∂ℓ/∂θ + Σ ∂ℓ_i/∂θ,  dL/dz0 = λ(t0),
       dL/dt0 = -λ(t0)ᵀ f(z0, t0) - r(z0, t0),  dL/dt1 = ∂ℓ/∂z f(z(t1), t1) + r(z(t1), t1).
-  On a strongly contracting system, integrating z backward amplifies its errors (DESIGN.md); the route
+  On a strongly contracting system, integrating z backward amplifies its errors (docs/design.md); the route
   always compares the back-solved z(t0) with z0 and sets ``stats["warning"]`` when they disagree.
 * ``adjoint-stored`` (:class:`StoredAdjoint`): the same adjoint in (λ, μ) only; z(t) at every stage time
   comes from the stored forward trajectory through the quintic Hermite interpolant of each step (z, f and
