@@ -97,7 +97,7 @@ def step_verify() -> Step:
 
 
 def step_codegen() -> Step:
-    from .check.tolerances import TOLERANCES
+    from .check.tolerances import COMPARISON_TOLERANCES
     from .codegen.build import build_shared_library, load_function
     from .codegen.ctext import FILE_STEM, generate
     from .errors import BuildError
@@ -121,7 +121,7 @@ def step_codegen() -> Step:
     args = (theta, np.array([1.0]), 0.0, float(m.t1))
     got = np.concatenate([np.array(v, dtype=float).ravel() for v in fn(*args)])
     ref = np.concatenate([np.array(v, dtype=float).ravel() for v in code.functions["grad"](*args)])
-    tol = TOLERANCES["compiled-vs-graph"]
+    tol = COMPARISON_TOLERANCES["compiled-vs-graph"]
     diff = float(np.max(np.abs(got - ref) / np.maximum(np.abs(ref), 1e-300)))
     ok = bool(np.all(np.abs(got - ref) <= tol.atol + tol.rtol * np.maximum(np.abs(got), np.abs(ref))))
     s.say(f"cc -O2 in {built:.1f} s (cached after the first run); {code.names['grad']}(a, b, z0, t0, t1) "

@@ -20,7 +20,7 @@ from symode.check.compare import (
     removed_singularities,
 )
 from symode.check.tolerances import (
-    TOLERANCES, Tolerance, ToleranceError, fixed_step_tolerance, high_precision_tolerance, solver_tolerance,
+    COMPARISON_TOLERANCES, Tolerance, ToleranceError, fixed_step_tolerance, high_precision_tolerance, solver_tolerance,
 )
 from symode.errors import SpecError, SymodeError
 from symode.model import Model
@@ -30,7 +30,7 @@ from symode.spec import load_spec
 #: Tolerances used by these tests, with the reason for each value.
 TOL = {
     # float64 values that differ in the last few bits: the float64 route table entry
-    "f64": TOLERANCES["float64-reordered"],
+    "f64": COMPARISON_TOLERANCES["float64-reordered"],
     # Richardson estimate vs the true error of Euler/RK4 on dz/dt = -z: the leading-order error model is exact
     # up to O(h) relative corrections (h = 1/100), so the estimate is within a factor 2 of the truth
     "richardson_factor": 2.0,
@@ -147,7 +147,7 @@ def test_float32_candidate_gets_the_float32_floor_and_the_note():
     ref = [1 / 3, 2 / 3]
     cand = np.array(ref, dtype=np.float32)  # float32 rounding: relative error <= 2**-24 = 6e-8 per value
     c = compare(cand, ref, rtol=1e-13, atol=0)
-    assert c.ok and c.rtol == TOLERANCES["float32"].rtol
+    assert c.ok and c.rtol == COMPARISON_TOLERANCES["float32"].rtol
     assert any("float32 candidate" in n for n in c.notes) and "float32 candidate" in c.to_markdown()
     strict = compare(cand, ref, rtol=1e-13, atol=0, allow_float32_strict=True)
     assert not strict.ok and any("allow_float32_strict" in n for n in strict.notes)
@@ -202,13 +202,13 @@ def test_invalid_inputs_raise():
 
 
 def test_table_entries_have_reasons_and_valid_values():
-    for key, tol in TOLERANCES.items():
+    for key, tol in COMPARISON_TOLERANCES.items():
         assert tol.purpose == key and len(tol.reason) > 40
         assert 0 < tol.rtol < 1e-4 and 0 <= tol.atol < 1e-4
         assert key in tol.describe()
     # the CVODES entry is the adaptive-solver rule at the stated solver tolerances rtol = atol = 1e-12
     s = solver_tolerance(1e-12, 1e-12)
-    assert math.isclose(s.rtol, TOLERANCES["cvodes-vs-oracle"].rtol) and "1e-12" in s.describe()
+    assert math.isclose(s.rtol, COMPARISON_TOLERANCES["cvodes-vs-oracle"].rtol) and "1e-12" in s.describe()
     with pytest.raises(ToleranceError):
         solver_tolerance(0, 1e-12)
 
@@ -219,7 +219,7 @@ def test_fixed_step_a_priori():
     assert math.isclose(t.rtol, 1e-7) and math.isclose(t.atol, 1e-7)
     assert "h = 1/100" in t.reason and "C 1" in t.reason
     # tiny predicted error: the float64 floor
-    assert fixed_step_tolerance(4, 10_000, 1.0).rtol == TOLERANCES["float64-floor"].rtol
+    assert fixed_step_tolerance(4, 10_000, 1.0).rtol == COMPARISON_TOLERANCES["float64-floor"].rtol
     with pytest.raises(ToleranceError):
         fixed_step_tolerance(0, 100, 1.0)
 
@@ -250,10 +250,10 @@ def test_fixed_step_richardson_bounds_the_true_error(route, order):
 
 
 def test_scaled_tolerance_and_unknown_purpose():
-    t = TOLERANCES["float64-reordered"].scaled(1e3)  # gradient terms of size 1000: atol 1e-13 * 1e3
+    t = COMPARISON_TOLERANCES["float64-reordered"].scaled(1e3)  # gradient terms of size 1000: atol 1e-13 * 1e3
     assert t.rtol == 1e-13 and math.isclose(t.atol, 1e-10) and "scaled by 1000" in t.reason
     from symode.check.tolerances import tolerance
-    assert tolerance("float32") is TOLERANCES["float32"]
+    assert tolerance("float32") is COMPARISON_TOLERANCES["float32"]
     with pytest.raises(ToleranceError, match="float64-reordered"):
         tolerance("float64")
 

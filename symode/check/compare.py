@@ -13,7 +13,7 @@ The metric (symmetric in candidate and reference)::
   mantissa length; a GradResult its ``digits``), never through float: a 50-digit reference is compared at 50
   digits.  Floats enter mpmath exactly.
 * A float32 input (numpy float32 array or scalar) is compared at no less than the float32 table entry
-  (``TOLERANCES["float32"]``) unless the caller passes ``allow_float32_strict=True``; the report says
+  (``COMPARISON_TOLERANCES["float32"]``) unless the caller passes ``allow_float32_strict=True``; the report says
   "float32 candidate".  float16 and long double inputs are refused (convert them yourself, visibly).
 
 The points where a gradient comparison cannot be trusted are found in :mod:`symode.check.kinks`
@@ -36,7 +36,7 @@ from ..result import GradResult
 from .kinks import Kink, check_differentiable, kink_crossings, kinks  # noqa: F401  (importable from here)
 from .numbers import ComparisonError, to_mpf
 from .singularities import model_removed_singularities, removed_singularities  # noqa: F401  (importable from here)
-from .tolerances import TOLERANCES, Tolerance
+from .tolerances import COMPARISON_TOLERANCES, Tolerance
 
 __all__ = [
     "ComparisonError", "Flat", "flatten", "Row", "Comparison", "compare",
@@ -336,7 +336,7 @@ def compare(candidate, reference, *, rtol=None, atol=None, tolerance: Tolerance 
     """Compare ``candidate`` with ``reference`` component by component (metric in the module docstring).
 
     ``rtol``/``atol`` are given explicitly or taken from ``tolerance`` (a :class:`Tolerance`, e.g.
-    ``TOLERANCES["float64-reordered"]``); explicit values override the entry's.  ``atol`` may be a number, a
+    ``COMPARISON_TOLERANCES["float64-reordered"]``); explicit values override the entry's.  ``atol`` may be a number, a
     sequence (one per component) or a mapping component name -> allowance.  ``names`` labels array components.
     Structural mismatches (shape, names, kind of container) give a failed Comparison naming both sides; inputs
     that are not numbers at all raise :class:`ComparisonError`.
@@ -345,7 +345,7 @@ def compare(candidate, reference, *, rtol=None, atol=None, tolerance: Tolerance 
         rtol = tolerance.rtol if rtol is None else rtol
         atol = tolerance.atol if atol is None else atol
     if rtol is None or atol is None:
-        raise ComparisonError("give both rtol and atol (or tolerance=TOLERANCES[...]); there is no default "
+        raise ComparisonError("give both rtol and atol (or tolerance=COMPARISON_TOLERANCES[...]); there is no default "
                               "tolerance, because no single one fits every purpose")
     _check_tol(rtol, "rtol")
     c = flatten(candidate, "candidate", names)
@@ -388,7 +388,7 @@ def _aligned(c: Flat, r: Flat) -> list[tuple] | str:
 def _float32_floor(c: Flat, r: Flat, rtol, atol, atols: list, names_list: list, strict: bool, notes: list):
     """(rtol, atol, atols) raised to the float32 table entry where a side is float32 (unless ``strict``): a
     float32 value is never compared at a float64 tolerance by accident.  Says so in ``notes``."""
-    f32 = TOLERANCES["float32"]
+    f32 = COMPARISON_TOLERANCES["float32"]
     low = [side for side, f in (("candidate", c), ("reference", r)) if f.kind == "float32"]
     if not low:
         return rtol, atol, atols
@@ -407,7 +407,7 @@ def _float32_floor(c: Flat, r: Flat, rtol, atol, atols: list, names_list: list, 
     else:
         atol = atols[0] if atols else max(float(atol), f32.atol)
     notes.append(f"float32 {label}: tolerance " + ("raised to" if raised else "at least") +
-                 f" the float32 floor rtol={f32.rtol:g}, atol={f32.atol:g} (TOLERANCES['float32'])")
+                 f" the float32 floor rtol={f32.rtol:g}, atol={f32.atol:g} (COMPARISON_TOLERANCES['float32'])")
     return rtol, atol, atols
 
 

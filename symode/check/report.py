@@ -28,7 +28,7 @@ from ..methods import compute
 from ..model import Model
 from ..registry import Route, checkable_routes, get_route
 from .compare import Comparison, compare
-from .tolerances import TOLERANCES, Tolerance, fixed_step_tolerance, solver_tolerance
+from .tolerances import COMPARISON_TOLERANCES, Tolerance, fixed_step_tolerance, solver_tolerance
 
 #: The route every other is checked against.
 REFERENCE = "oracle"
@@ -173,7 +173,7 @@ def check_model(model: Model, *, scheme: str = "rk4", steps: int = 100, digits: 
     for route in checked:  # routes that compute another's numbers in a different order: compared directly
         other = route.agrees_with
         if other in results:
-            tol = TOLERANCES["float64-reordered"]
+            tol = COMPARISON_TOLERANCES["float64-reordered"]
             c = compare(route.comparable(results[other]), route.comparable(results[route.name]), tolerance=tol)
             report.rows.append(RouteCheck(f"{other} vs {route.name}", "PASS" if c.ok else "FAIL",
                                           c.worst_line() if c.worst is not None else c.summary(), tol.describe(), c,

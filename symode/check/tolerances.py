@@ -7,11 +7,11 @@ Every comparison in symode uses one metric (see :func:`symode.check.compare.comp
 A :class:`Tolerance` is the pair (rtol, atol) plus the purpose and the reason for the values; reports print
 ``Tolerance.describe()`` so a reader sees which entry was used and why.  ``atol`` is the allowance near zero,
 stated for quantities of order one: for a problem whose gradient terms are of size ``s`` use
-``TOLERANCES[key].scaled(s)`` (rounding errors of a component that cancels to ~0 are relative to the terms that
-cancelled, not to the result).
+``COMPARISON_TOLERANCES[key].scaled(s)`` (rounding errors of a component that cancels to ~0 are relative to
+the terms that cancelled, not to the result).
 
-Entries of :data:`TOLERANCES` are fixed values for comparisons whose error is arithmetic only.  Comparisons whose
-error comes from discretisation are derived, not tabulated:
+Entries of :data:`COMPARISON_TOLERANCES` are fixed values for comparisons whose error is arithmetic only.
+Comparisons whose error comes from discretisation are derived, not tabulated:
 
 * :func:`fixed_step_tolerance` — a fixed-step route of order p with step h = interval/steps against the exact
   (oracle) gradient: ``safety * C * h**p`` with a stated C, or better, C estimated per component from two step
@@ -74,7 +74,7 @@ def _t(rtol: float, atol: float, purpose: str, reason: str) -> Tolerance:
 
 
 #: Purpose -> tolerance.  The reason of each entry says where the remaining disagreement comes from.
-TOLERANCES: dict[str, Tolerance] = {
+COMPARISON_TOLERANCES: dict[str, Tolerance] = {
     "float64-reordered": _t(
         1e-13, 1e-13, "float64-reordered",
         "two float64 routes computing the same discrete quantity in a different order (discrete adjoint vs "
@@ -105,9 +105,10 @@ TOLERANCES: dict[str, Tolerance] = {
 def tolerance(purpose: str) -> Tolerance:
     """The table entry for ``purpose``; an unknown purpose is an error naming the known ones."""
     try:
-        return TOLERANCES[purpose]
+        return COMPARISON_TOLERANCES[purpose]
     except KeyError:
-        raise ToleranceError(f"no tolerance for purpose {purpose!r}; known: {', '.join(TOLERANCES)}") from None
+        known = ", ".join(COMPARISON_TOLERANCES)
+        raise ToleranceError(f"no tolerance for purpose {purpose!r}; known: {known}") from None
 
 
 #: The default error constant C of fixed_step_tolerance: the error of a stable order-p scheme is
@@ -142,7 +143,7 @@ def fixed_step_tolerance(order: int, steps: int, interval: float, safety: float 
     if not (math.isfinite(safety) and safety >= 1):
         raise ToleranceError(f"safety must be a finite factor >= 1, got {safety!r}")
     h = interval / steps
-    floor = TOLERANCES["float64-floor"].rtol
+    floor = COMPARISON_TOLERANCES["float64-floor"].rtol
     if richardson is None:
         if not (math.isfinite(constant) and constant > 0):
             raise ToleranceError(f"constant must be a finite positive number, got {constant!r}")
@@ -194,7 +195,7 @@ def solver_tolerance(rtol: float, atol: float, factor: float = SOLVER_GLOBAL_FAC
     for name, v in (("rtol", rtol), ("atol", atol), ("factor", factor)):
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
             raise ToleranceError(f"solver {name} must be a finite positive number, got {v!r}")
-    floor = TOLERANCES["float64-floor"].rtol
+    floor = COMPARISON_TOLERANCES["float64-floor"].rtol
     return Tolerance(max(factor * rtol, floor), factor * atol, "adaptive-solver",
                      f"adaptive solver at rtol={rtol:g}, atol={atol:g}: global error taken as {factor:g}x the "
                      f"local tolerances; floor rtol {floor:g}")

@@ -31,7 +31,7 @@ import sympy
 
 from ..check.compare import compare
 from ..check.report import DEFAULT_MAX_RTOL, NOT_CONVERGING_RTOL
-from ..check.tolerances import TOLERANCES, Tolerance, fixed_step_tolerance
+from ..check.tolerances import COMPARISON_TOLERANCES, Tolerance, fixed_step_tolerance
 from ..errors import SymodeError
 from ..model import Model
 from .data import fit_model, ode_targets, truth_targets
@@ -261,7 +261,7 @@ def check_route_agreement(model: Model | None = None, routes=("discrete", "adjoi
                                "a route must train without failing", short=("route failed", "-")),
                     TrainCheck("wrong-gradient", "FAIL", "not run (a route failed)", "-", "-",
                                short=("not run", "-"))]
-    floor = TOLERANCES["float64-floor"].rtol
+    floor = COMPARISON_TOLERANCES["float64-floor"].rtol
     A, B = routes
     atol = {k: allow[A][k] + allow[B][k] for k in allow[A]}
     c = compare(runs[A].theta, runs[B].theta, rtol=floor, atol=atol)
@@ -324,7 +324,7 @@ def _check_wrong(objs, ref: TrainResult, ref_allow: dict, ref_label: str, th0, l
         wrong, kmax = exc.result, exc.iteration
         stopped = f"; its solve failed at iteration {exc.iteration}"
         allow_w = None
-    floor = TOLERANCES["float64-floor"].rtol
+    floor = COMPARISON_TOLERANCES["float64-floor"].rtol
     names = [f"[{k},{j}]" for k in range(kmax) for j in range(ref.theta.shape[1])]
     atol = {n: ref_allow[n] + (allow_w[n] if allow_w else 0.0) for n in names}
     cw = compare(wrong.theta[:kmax], ref.theta[:kmax], rtol=floor, atol=atol, names=names)
