@@ -204,6 +204,7 @@ def test_build_key_properties(f_source):
     assert build_key(src, cc, tuple(reversed(DEFAULT_FLAGS))) != key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncate", "flip_byte", "no_sidecar", "bad_sidecar"])
 def test_damaged_library_is_detected_and_rebuilt(f_source, damage):
     lib = build_shared_library(f_source, name_hint="f")
@@ -258,6 +259,7 @@ def _build_in_child(sources, barrier, queue):
         queue.put((None, list(BUILD_EVENTS), repr(exc)))
 
 
+@pytest.mark.slow
 def test_concurrent_builds_compile_once(f_source, tmp_path, monkeypatch):
     # A compiler wrapper that records each compile (not --version) and takes >= 1 s, so the three builds,
     # released together by the barrier, certainly overlap; the real cc does the compiling.
@@ -293,6 +295,7 @@ def test_concurrent_builds_compile_once(f_source, tmp_path, monkeypatch):
         math.sin(0.5) * 0.5, rel=TOL["compiled_vs_libm_rel"], abs=0.0)
 
 
+@pytest.mark.slow
 def test_concurrent_builds_in_threads_compile_once(f_source, tmp_path, monkeypatch):
     # Same as above within one process: each call opens the lock file itself, so flock serializes threads too.
     calls = tmp_path / "compile-calls.log"
@@ -380,6 +383,7 @@ def test_warning_alone_compiles_without_werror():
     assert lib.is_file()
 
 
+@pytest.mark.slow
 def test_compile_timeout_kills_process_group(f_source, tmp_path, monkeypatch):
     pids = tmp_path / "pids"
     fake = _write_script(tmp_path / "hangcc", (

@@ -10,6 +10,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from symode.check.report import check_model
 from symode.library import get_model
 from symode.spec import load_spec
@@ -49,6 +51,7 @@ def test_backsolve_adjoint_fails_on_contracting_model_and_report_names_route_to_
     assert "Warnings:" in md and "trust method 'adjoint-stored'" in md
 
 
+@pytest.mark.slow
 def test_cli_exit_status(tmp_path):
     spec = tmp_path / "c.toml"
     spec.write_text(CONTRACTING)

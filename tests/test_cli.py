@@ -15,6 +15,7 @@ def run(*args, cwd=None):
     return p.returncode, p.stdout, p.stderr
 
 
+@pytest.mark.slow
 def test_derive_logistic_latex_prints_adjoint_equations():
     rc, out, err = run("derive", "logistic", "--format", "latex")
     assert rc == 0, err
@@ -23,6 +24,7 @@ def test_derive_logistic_latex_prints_adjoint_equations():
     assert "adjoint_final" in out and "grad_t0" in out and "augmented_backward_system" in out
 
 
+@pytest.mark.slow
 def test_derive_spec_file_markdown(tmp_path):
     p = tmp_path / "logistic.toml"
     p.write_text(LOGISTIC)
@@ -31,18 +33,21 @@ def test_derive_spec_file_markdown(tmp_path):
     assert "### `adjoint`" in out and "$$" in out
 
 
+@pytest.mark.slow
 def test_derive_text_with_closed_form():
     rc, out, err = run("derive", "linear", "--closed-form")
     assert rc == 0, err
     assert "closed_form_solution" in out and "closed_form_dL_dt0" in out
 
 
+@pytest.mark.slow
 def test_derive_reports_no_closed_form_plainly():
     rc, out, err = run("derive", "vanderpol", "--closed-form")
     assert rc == 0, err
     assert "Closed form: no closed form" in out and "Traceback" not in out + err
 
 
+@pytest.mark.slow
 def test_models_lists_builtins():
     rc, out, _ = run("models")
     assert rc == 0
@@ -51,6 +56,7 @@ def test_models_lists_builtins():
         assert name in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [
     ("derive", "no-such-model"),
     ("derive", "missing.toml"),
@@ -65,6 +71,7 @@ def test_user_errors_are_one_line_exit_2(args):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_injection_spec_via_cli_creates_nothing(tmp_path):
     p = tmp_path / "evil.toml"
     p.write_text(LOGISTIC.replace('"r*z*(1 - z/K)"', '''"__import__('os').system('touch PWNED')"'''))
@@ -73,6 +80,7 @@ def test_injection_spec_via_cli_creates_nothing(tmp_path):
     assert sorted(x.name for x in tmp_path.iterdir()) == ["evil.toml"]
 
 
+@pytest.mark.slow
 def test_derivation_runs_under_a_time_budget(monkeypatch):
     """Hardening item 4: a derivation too big for its budget ends with a clear error, not a hang."""
     import os
@@ -85,6 +93,7 @@ def test_derivation_runs_under_a_time_budget(monkeypatch):
     assert time.perf_counter() - start < 60  # generous: only catches a hang (import + fork + kill)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,fragment", [
     (("--params-json", "{params}"), "NaN is not a number"),
     (("--param", "r=nan"), "not a finite number"),
@@ -101,6 +110,7 @@ def test_parameter_overrides_refuse_non_finite_values(tmp_path, args, fragment):
     assert rc == 2 and fragment in err and out == ""
 
 
+@pytest.mark.slow
 def test_parameter_override_changes_the_exact_value(tmp_path):
     """--param r=1.5 equals a spec written with r = "1.5" (same exact decimal, two ways in)."""
     import json

@@ -96,6 +96,7 @@ def test_committed_code_compiles_and_matches_in_memory(name):
     _check_compiled(model, code, library)
 
 
+@pytest.mark.slow
 def test_header_agrees_with_the_compiled_code():
     name = "logistic"
     code = generate(get_model(name))
@@ -118,6 +119,7 @@ def test_header_agrees_with_the_compiled_code():
             assert m and int(m.group(1)) == size.value, (word, key)
 
 
+@pytest.mark.slow
 def test_hostile_names_compile_with_werror_load_and_run():
     model = hostile_model()
     code = generate(model)
@@ -157,6 +159,7 @@ def _graph_vector(model, steps: int) -> np.ndarray:
     return np.concatenate([L, g, gz0, gt0, gt1])
 
 
+@pytest.mark.slow
 def test_standalone_example_prints_the_gradient(tmp_path):
     from symode.symbolic.derive import derive
     model = get_model("logistic")
@@ -175,6 +178,7 @@ def test_standalone_example_prints_the_gradient(tmp_path):
     assert np.sign(printed[-2]) == np.sign(ref[-2]) != 0
 
 
+@pytest.mark.slow
 def test_second_load_uses_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SYMODE_CACHE_DIR", str(tmp_path / "fresh-cache"))
     src = _committed_sources("linear")
@@ -189,6 +193,7 @@ def test_second_load_uses_the_cache(tmp_path, monkeypatch):
     assert np.isfinite(float(loss([-0.8, 0.5], [1.0], 0.0, 1.5)))
 
 
+@pytest.mark.slow
 def test_model_without_parameters_runs_standalone_with_the_exact_discrete_gradient(tmp_path):
     # dz/dt = -z, z0 = 1, L = z(1)^2, no parameters.  One RK4 step multiplies z by R(-h) with
     # R(x) = 1 + x + x^2/2 + x^3/6 + x^4/24 (the scheme's stability polynomial), so the discrete loss is

@@ -26,6 +26,7 @@ def _linear_model():
                  param_values={a: sympy.Rational(-1, 2), b: 1}, terminal=(z - 2) ** 2)
 
 
+@pytest.mark.slow
 def test_adjoint_route_solved_symbolically_equals_closed_form_gradient():
     """Acceptance (foundation): λ(t) in closed form and ∫ λ ∂f/∂θ dt by SymPy equal ∂L/∂a, ∂L/∂b exactly."""
     m = _linear_model()
@@ -70,6 +71,7 @@ def _check_time_gradient_signs(model):
     return sympy.N(exact_t0, prec), sympy.N(exact_t1, prec)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["linear", "logistic", "oscillator"])
 def test_t0_t1_gradient_signs_against_closed_form(name):
     g0, g1 = _check_time_gradient_signs(get_model(name))
@@ -166,6 +168,7 @@ def test_regression_seed_model_derivatives():
     assert sympy.expand(concrete - sympy.diff(explicit, A)) == 0
 
 
+@pytest.mark.slow
 def test_closed_form_past_a_pole_is_refused_not_evaluated():
     """dz/dt = z², z0 = 1: z = 1/(1 - t) has a pole at t = 1 (by hand); at t1 = 2 the formula is finite (-1)
     but no solution reaches t1, so evaluating the closed form must fail naming the time."""

@@ -67,6 +67,7 @@ def test_arbitrary_text_parses_or_raises_spec_error(text):
     check_total(text)
 
 
+@pytest.mark.slow
 @FUZZ_SETTINGS
 @given(st.lists(st.sampled_from(PIECES), max_size=40).map("".join))
 def test_python_like_text_parses_or_raises_spec_error(text):
@@ -186,6 +187,7 @@ def evaluate(expr: sympy.Expr, point: dict) -> mpmath.mpf:
     return mpmath.mpf(sympy.Float(value, EVAL_DIGITS)._mpf_)
 
 
+@pytest.mark.slow
 @FUZZ_SETTINGS
 @given(trees, points)
 def test_generated_trees_match_direct_sympy(tree, point):
@@ -203,6 +205,7 @@ def test_generated_trees_match_direct_sympy(tree, point):
 ALL_FUNCTIONS = sorted(FUNCTIONS) + sorted(POSITIVE_ARG_FUNCTIONS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL_FUNCTIONS)
 @settings(FUZZ_SETTINGS, max_examples=15)
 @given(tree=trees, point=points)

@@ -281,6 +281,7 @@ class TestItem01Injection:
                 parse_expression(context.format(payload), names, "model.rhs.z")
         assert str(info.value).startswith("model.rhs.z:")
 
+    @pytest.mark.slow
     def test_cli_refuses_the_no_builtins_escape_in_every_field_and_runs_nothing(self, tmp_path):
         escape = "\"\".__class__.__mro__[1].__subclasses__()[0]('touch PWNED')"
         system = "__import__('os').system('touch PWNED')"
@@ -326,6 +327,7 @@ def _sir_spec(rename: dict | None = None) -> str:
 
 
 class TestItem02Names:
+    @pytest.mark.slow
     def test_sir_names_are_the_declared_symbols_end_to_end(self, tmp_path):
         neutral = {n: f"v{i}" for i, n in enumerate(SIR_NAMES)}
         sir = write(tmp_path, "sir.toml", _sir_spec())
@@ -351,6 +353,7 @@ class TestItem02Names:
             for got, want in ((c["loss"], e2), (c["grad"]["E"], -e2), (c["grad"]["I"], -4 * e2)):
                 assert abs(mpmath.mpf(got) - want) <= TOL["exact_rel"] * abs(want), (got, want)
 
+    @pytest.mark.slow
     def test_name_errors_are_clear(self, tmp_path):
         cases = [
             # (spec, fragments the one-line message must contain)
@@ -377,6 +380,7 @@ class TestItem02Names:
 # 3. '^' is refused with the hint "use **"
 
 class TestItem03Caret:
+    @pytest.mark.slow
     def test_caret_is_refused_with_the_hint(self, tmp_path):
         paths = [write(tmp_path, "c1.toml", spec_text(rhs=("-a*z^2",))),
                  write(tmp_path, "c2.toml", spec_text(terminal="(z - 1)^2"))]
@@ -408,6 +412,7 @@ def _procs_mentioning(marker: str) -> list[int]:
 
 
 class TestItem04ResourceBombs:
+    @pytest.mark.slow
     def test_parse_time_bombs_are_refused_fast_naming_the_cap(self, tmp_path):
         bombs = [
             ("9**9**9**9", "max_exponent"),
@@ -431,6 +436,7 @@ class TestItem04ResourceBombs:
         assert not named, named
         assert_nothing_written(tmp_path)
 
+    @pytest.mark.slow
     def test_derivation_budget_ends_the_run_and_leaves_no_process_behind(self, tmp_path):
         """A closed-form search SymPy cannot finish: with a 2 s budget the CLI ends with a clear error, and
         none of its budgeted (grand)children keeps running afterwards."""
@@ -461,6 +467,7 @@ class TestItem04ResourceBombs:
         assert elapsed < LIMIT["budget_cli_s"]
         assert not leaked, f"budgeted children outlived the CLI (still running: pids {leaked})"
 
+    @pytest.mark.slow
     def test_memory_budget_ends_the_derivation_with_a_clear_error(self, tmp_path):
         """The address-space limit of the derivation child: 64 MiB is less than SymPy needs for any model, so
         this stands in for an expansion that explodes (a real one would take minutes to reach 4 GiB)."""
@@ -470,6 +477,7 @@ class TestItem04ResourceBombs:
         assert_clear_cli_error(rc, out, err, "memory budget of 64 MiB")
         assert_nothing_written(tmp_path)
 
+    @pytest.mark.slow
     def test_grad_derives_untrusted_models_under_the_budget_too(self, tmp_path):
         """`grad --method oracle` derives the model (adjoint, sensitivities) before integrating: that derivation
         must run under SYMODE_DERIVE_SECONDS like `derive` does."""
@@ -493,6 +501,7 @@ class TestItem04ResourceBombs:
 # 5. Non-finite or unrepresentable literals are refused up front, naming the field
 
 class TestItem05NonFinite:
+    @pytest.mark.slow
     def test_non_finite_literals_refused_naming_the_field(self, tmp_path):
         cases = [
             (spec_text(rhs=("-1e400*z",)), "rhs[0]"),
@@ -536,6 +545,7 @@ class TestItem05NonFinite:
 # 6. Structural mismatches are SpecErrors before anything is derived or compiled
 
 class TestItem06Structure:
+    @pytest.mark.slow
     def test_structural_errors_before_any_work(self, tmp_path):
         cases = [
             (spec_text(z0=("1", "2")), ("z0", "2 values for 1 states")),
@@ -604,6 +614,7 @@ def _hostile_model() -> Model:
 
 
 class TestItem07GeneratedC:
+    @pytest.mark.slow
     def test_hostile_names_never_reach_c_and_the_code_compiles(self, private_cache):
         from symode.codegen import ctext
         from symode.codegen.build import build_shared_library, load_function
@@ -630,6 +641,7 @@ class TestItem07GeneratedC:
             assert np.all(np.isfinite(g))
             assert np.allclose(g, w, rtol=TOL["compiled_vs_inmemory_rel"], atol=0.0), (g, w)
 
+    @pytest.mark.slow
     def test_cli_codegen_keeps_a_hostile_description_out_of_the_c_files(self, tmp_path):
         text = spec_text(extra='description = "*/ system(\\"id\\"); /*\\n#include <stdio.h>\\n#error"')
         path = write(tmp_path, "desc.toml", text)
@@ -711,6 +723,7 @@ class TestItem08Compiler:
         # nothing half-written: no library, no temporaries, in any entry
         assert not [p for p in private_cache.rglob("*") if p.is_file() and p.name != ".lock"]
 
+    @pytest.mark.slow
     def test_compile_timeout_says_so_and_how_to_proceed(self, private_cache, monkeypatch, tmp_path):
         from symode.codegen.build import build_shared_library
         fake = _script(tmp_path / "slowcc", 'if [ "$1" = "--version" ]; then echo "slowcc 1.0"; exit 0; fi\n'
@@ -789,6 +802,7 @@ class TestItem10Cache:
         with pytest.raises(BuildError, match="writable"):
             cache_dir()
 
+    @pytest.mark.slow
     def test_generated_library_damaged_after_load_is_detected_and_rebuilt(self, private_cache):
         from symode.codegen.build import build_shared_library, load_function
         from tests.build_log import BUILD_EVENTS
@@ -813,6 +827,7 @@ BLOWUP_P = spec_text(name="blowup_p", rhs=("a*z**2",), z0=("1",), t1='"2"', para
 
 
 class TestItem11BlowUp:
+    @pytest.mark.slow
     @pytest.mark.parametrize("method", list(METHODS))
     def test_every_route_raises_near_the_singularity(self, method):
         # z = 1/(1 - a t) with a = 1: singular at t = 1 (closed form by hand); t1 = 2 lies beyond it.
@@ -825,6 +840,7 @@ class TestItem11BlowUp:
         t = info.value.time
         assert t is not None and abs(t - 1.0) < TOL["blowup_time"], (method, t, str(info.value))
 
+    @pytest.mark.slow
     def test_cli_every_method_on_the_issue_spec(self, tmp_path):
         path = write(tmp_path, "blowup.toml", BLOWUP)
         methods = [m for m in METHODS if m != "cvodes"]
@@ -852,6 +868,7 @@ STIFF = spec_text(name="stiff", rhs=("-k*z",), z0=("1",), params={"k": '"1000"'}
 
 
 class TestItem12Stiff:
+    @pytest.mark.slow
     def test_explicit_scheme_on_a_stiff_model(self, tmp_path):
         path = write(tmp_path, "stiff.toml", STIFF)
         argvs = [["grad", path, "--method", m, "--scheme", "rk4", "--steps", "10"]
@@ -912,6 +929,7 @@ class TestItem13Cvodes:
         assert "Consult CVODES documentation" not in msg and ".cpp:" not in msg.split("CVODES said")[0], msg
         assert info.value.time == 0.0 or "t = 0" in msg, msg
 
+    @pytest.mark.slow
     def test_statistics_are_attached_and_chatter_stays_off_the_terminal(self, tmp_path):
         r = compute(get_model("logistic"), "cvodes")
         for key in ("steps", "steps_backward", "error_test_failures", "convergence_failures"):
@@ -937,6 +955,7 @@ class TestItem14Domain:
                                   ("adjoint-stored", ["--scheme", "rk4", "--steps", "7"]))]
         return argvs, cli_batch(tmp_path, argvs)
 
+    @pytest.mark.slow
     def test_every_route_names_the_time(self, tmp_path):
         # z = 1 - t crosses 0 at t = 1 (exact); sqrt(z) and log(z) are undefined beyond it
         argvs, results = self._run(tmp_path)
@@ -948,6 +967,7 @@ class TestItem14Domain:
             assert t is not None and abs(t - 1.0) < slack + TOL["domain_time"], (argv, line)
         assert_nothing_written(tmp_path)
 
+    @pytest.mark.slow
     def test_the_message_says_the_solution_left_the_domain(self, tmp_path):
         argvs, results = self._run(tmp_path)
         unclear = []

@@ -185,6 +185,7 @@ class TestR2Item03CompilerEnvironment:
         (evil / ".lock").touch()
         return evil
 
+    @pytest.mark.slow
     @pytest.mark.parametrize("level", ["entry", "library", "sidecar", "lock"])
     def test_a_symlink_at_any_level_is_refused(self, tmp_path, level):
         lib = build_shared_library(_f_source(), name_hint="f")
@@ -205,6 +206,7 @@ class TestR2Item03CompilerEnvironment:
         with pytest.raises(BuildError):
             load_function(lib, "f")
 
+    @pytest.mark.slow
     @pytest.mark.skipif(os.geteuid() != 0, reason="making a file owned by another user needs root")
     @pytest.mark.parametrize("level", ["entry", "library", "sidecar", "lock", "leftover"])
     def test_a_foreign_owned_file_at_any_level_is_refused(self, level):
@@ -290,6 +292,7 @@ class TestR2Item06KilledWrites:
         assert p.returncode == -signal.SIGKILL, p.stderr
         return False
 
+    @pytest.mark.slow
     @pytest.mark.parametrize("fallback", [False, True], ids=["exchange", "two-renames"])
     def test_a_kill_at_every_step_never_loses_the_output(self, tmp_path, fallback):
         from symode.codegen.write import write_directory
@@ -330,6 +333,7 @@ class TestR2Item06KilledWrites:
         assert (tmp_path / "out" / "a.c").read_text() == "old a"
         assert _leftovers(tmp_path) == []
 
+    @pytest.mark.slow
     def test_a_killed_cache_build_leaves_nothing_after_the_next_build(self, tmp_path, monkeypatch):
         # A real kill during a real build (a compiler wrapper that reports its pid, then waits to be killed).
         ready = tmp_path / "ready"
@@ -374,6 +378,7 @@ def _build_in_budget(seconds):
 
 
 class TestR2Item07CompilerChildren:
+    @pytest.mark.slow
     def test_killing_the_caller_kills_the_compiler_and_its_children(self, tmp_path):
         fake, pids = _hanging_compiler(tmp_path)
         env = {**os.environ, "SYMODE_CC": str(fake)}
@@ -393,6 +398,7 @@ class TestR2Item07CompilerChildren:
             if p.poll() is None:
                 p.kill()
 
+    @pytest.mark.slow
     def test_the_budget_that_runs_a_compile_ends_it(self, tmp_path, monkeypatch):
         from symode.symbolic.budget import BudgetExceeded
         fake, pids = _hanging_compiler(tmp_path)
@@ -407,6 +413,7 @@ class TestR2Item07CompilerChildren:
         finally:
             _kill_all(procs)
 
+    @pytest.mark.slow
     def test_a_child_that_leaves_the_group_still_meets_the_time_limit(self, tmp_path, monkeypatch):
         # A compiler child that escapes the process group (setsid) survives the group kill; the CPU-time limit
         # every compiler process inherits still ends it.  The grace is set to 0 to keep the test short: the

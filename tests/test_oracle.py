@@ -112,6 +112,7 @@ def _assert_close(got, ref, tol, what):
 
 
 # -- closed-form models: both routes and the result equal the exact values ------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("digits", [30, 50])
 @pytest.mark.parametrize("name", CLOSED_FORM_MODELS)
 def test_oracle_routes_equal_closed_form(name, digits):
@@ -149,6 +150,7 @@ def test_observation_at_t1_leaves_grad_t1_undefined():
 
 
 # -- no closed form: the routes agree and more precision changes nothing beyond the bound ----------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["vanderpol", "mlp"])
 def test_routes_agree_and_precision_doubling_is_within_bound(name):
     res = oracle(name, 30)
@@ -204,6 +206,7 @@ def test_logistic_matches_published_example():
 
 
 # -- time gradients by finite differences on a model without closed form ---------------------------------------
+@pytest.mark.slow
 def test_time_gradients_match_central_differences_vanderpol():
     m = model("vanderpol")
     h = sympy.Rational(1, 10**12)
@@ -297,6 +300,7 @@ def _cli(*args, env_extra=None, timeout=120):
                           timeout=timeout, env=env)
 
 
+@pytest.mark.slow
 def test_blowup_cli_one_line_exit_2(tmp_path):
     spec = tmp_path / "blowup.toml"
     spec.write_text(BLOWUP_SPEC)
@@ -307,6 +311,7 @@ def test_blowup_cli_one_line_exit_2(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("symode: error:") and "t = 0.99" in lines[0], p.stderr
 
 
+@pytest.mark.slow
 def test_exact_cli_without_closed_form_one_line_exit_2():
     p = _cli("grad", "vanderpol", "--method", "exact")
     assert p.returncode == 2
@@ -347,6 +352,7 @@ def test_progress_is_silent_when_fast_and_rate_limited_when_slow(monkeypatch):
     assert engine._Progress("m", quiet=True).callback("forward", 40) is None
 
 
+@pytest.mark.slow
 def test_progress_lines_on_a_slow_solve(capfd, monkeypatch):
     monkeypatch.delenv("SYMODE_QUIET", raising=False)
     monkeypatch.setenv("SYMODE_PROGRESS", "1")  # captured stderr is not a terminal: force progress on

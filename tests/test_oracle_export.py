@@ -39,6 +39,7 @@ def exported(tmp_path_factory):
     return out, p
 
 
+@pytest.mark.slow
 def test_files_written_and_named(exported):
     out, p = exported
     assert sorted(os.listdir(out)) == ["linear.json", "logistic.json"]  # no temporary files left behind
@@ -84,6 +85,7 @@ def test_reference_validates_against_schema(exported):
         jsonschema.validate(json.loads((out / f"{name}.json").read_text())["reference"], schema)
 
 
+@pytest.mark.slow
 def test_one_bad_model_writes_nothing(tmp_path):
     out = tmp_path / "cases"
     p = _cli("oracle", "export", "linear", "no-such-model", "--out", str(out))
@@ -94,6 +96,7 @@ def test_one_bad_model_writes_nothing(tmp_path):
     assert p.returncode == 2 and os.listdir(out) == []
 
 
+@pytest.mark.slow
 def test_failed_solve_writes_nothing(tmp_path):
     bad = tmp_path / "blowup.toml"
     bad.write_text('name = "blowup"\nstates = ["z"]\nrhs = ["z**2"]\nz0 = ["1"]\nt0 = "0"\nt1 = "2"\n'

@@ -39,6 +39,7 @@ def test_exact_constants_agree_with_oracle(name):
     assert r["difference"] <= TOL["agree"](30)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["logistic", "pendulum"])  # constants 1.3 / 9.81, 1.5, 0.2: not dyadic
 def test_float_constants_trap(name):
     m = get_model(name)

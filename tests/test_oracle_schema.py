@@ -36,6 +36,7 @@ def test_schema_is_valid_draft_2020_12():
     assert schema()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,method", [("logistic", "oracle"), ("logistic", "exact"), ("oscillator", "oracle"),
                                          ("seed-encoder", "oracle"), ("seed-encoder", "exact"), ("mlp", "oracle")])
 def test_library_outputs_validate(name, method):
@@ -44,6 +45,7 @@ def test_library_outputs_validate(name, method):
     assert d["method"] == method and d["digits"] == 30
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["oracle", "exact"])
 def test_cli_json_is_one_object_and_validates(method):
     env = {**os.environ}

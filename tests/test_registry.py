@@ -151,6 +151,7 @@ def test_a_route_from_an_installed_distribution_is_everywhere(tmp_path):
         assert abs(float(a) - float(b)) <= TOL["same_discrete_quantity"] * abs(float(b))
 
 
+@pytest.mark.slow
 def test_a_broken_plugin_is_skipped_with_one_warning_line(tmp_path):
     site = _distribution(tmp_path, "raise ImportError('this plugin is broken')\n",
                          "[symode.methods]\nbroken = toy_symode_route:ROUTE\n")
@@ -200,6 +201,7 @@ def test_cli_choices_and_check_routes_come_from_the_registry():
     assert "discrete,forward,adjoint,adjoint-stored,cvodes" in check["methods"].help
 
 
+@pytest.mark.slow
 def test_cvodes_options_reach_the_route_from_compute_and_the_cli(tmp_path):
     # the declared defaults are the ones used; a given value reaches CVODES (its own statistics echo them)
     m = get_model("logistic")

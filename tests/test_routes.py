@@ -133,6 +133,7 @@ def _slope(hs, errs) -> float:
     return float(np.polyfit(np.log(hs), np.log(errs), 1)[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["linear", "logistic", "oscillator"])
 @pytest.mark.parametrize("scheme", list(ORDER_STEPS))
 def test_convergence_order_of_every_route(name, scheme):
@@ -541,6 +542,7 @@ def contracting_model():
                  param_values={a: -50, c: 1}, running=z ** 2)
 
 
+@pytest.mark.slow
 def test_backsolve_unstable_stored_reliable():
     m = contracting_model()
     ex = derive(m).closed_form.evaluate(m, 30)  # linear, constant coefficients: exact
@@ -649,6 +651,7 @@ def test_casadi_names_are_generated():
     assert all("evil" not in n for n in names)
 
 
+@pytest.mark.slow
 def test_cli_grad_json():
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run([sys.executable, "-m", "symode.cli", "grad", "logistic", "--method", "discrete",

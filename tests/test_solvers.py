@@ -260,6 +260,7 @@ def _max_error(Z, exact, z0, p, t0, t1, fractions):
     return float(worst)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("problem", list(PROBLEMS))
 @pytest.mark.parametrize("scheme", list(ORDERS))
 def test_empirical_convergence_order(scheme, problem):

@@ -143,6 +143,7 @@ def _every_op_g(x, p):
                 + sp.E / (3 + x))
 
 
+@pytest.mark.slow
 def test_every_operation_closed_form():
     # w' = cos t, w(t0) = 2 + sin t0  =>  w = 2 + sin t in [2, 3] for t in [0, 3].
     # z' = d/dt g(w(t), t) computed by SymPy  =>  z(t) = g(w(t), t) - g(w(t0), t0) + z0.
@@ -344,6 +345,7 @@ def mlp_sensitivity_system(D=2, H=4, seed=1):
     return list(zs), list(f), list(S), list(dS), params, values, z0
 
 
+@pytest.mark.slow
 def test_mlp_sensitivities_timing_and_accuracy():
     zs, f, S, dS, params, values, z0 = mlp_sensitivity_system()
     D, P = len(zs), len(params)
@@ -380,6 +382,7 @@ def test_mlp_sensitivities_timing_and_accuracy():
             assert relerr(out[D + i * P + j], fd) < TOL["central_difference"]
 
 
+@pytest.mark.slow
 def test_mlp_sensitivities_against_heyoka():
     # heyoka (an independent, LLVM-compiled Taylor integrator; an optional extra) in MPFR precision, with
     # the parameters given as exact MPFR quotients p/q (never as doubles).  Skipped where not installed.

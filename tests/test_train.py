@@ -272,6 +272,7 @@ def _cli(capsys, *args):
     return rc, out.out, out.err
 
 
+@pytest.mark.slow
 def test_cli_recovers_the_seed_parameters(capsys, schema):
     rc, out, err = _cli(capsys, "train", "linear", "--truth", "nominal", "--times", "1.5", "--z0=-1", "--z0", "0",
                         "--z0", "1", "--param", "a=0", "--param", "b=0", "--lr", "1", "--iterations", "120", "--json")
@@ -283,6 +284,7 @@ def test_cli_recovers_the_seed_parameters(capsys, schema):
     assert abs(d["final"]["a"] + 0.8) < 1e-5 and abs(d["final"]["b"] - 0.5) < 1e-5
 
 
+@pytest.mark.slow
 def test_cli_table_and_noise_reproducible_by_seed(capsys):
     args = ["train", "logistic", "--truth", "r=1.1", "--noise", "0.01", "--iterations", "3", "--optimizer",
             "adam", "--lr", "0.01", "--steps", "30"]
@@ -322,6 +324,7 @@ def test_cli_errors_are_one_line_exit_2(capsys, args, message):
     assert rc == 2 and out == "" and message in err and err.count("\n") == 1 and err.startswith("symode: error:")
 
 
+@pytest.mark.slow
 def test_cli_subprocess_real_entry_point(tmp_path):
     f = tmp_path / "d.csv"
     f.write_text("t,z\n0.5,0.8\n1.0,0.7\n1.5,0.65\n")

@@ -45,6 +45,7 @@ def test_mlp_fit_loss_falls_a_hundredfold():
     assert c.problem.model.np == 22 and c.problem.targets.count == 3
 
 
+@pytest.mark.slow
 def test_route_agreement_and_the_sign_flip_is_caught():
     agree, wrong = check_route_agreement()
     assert agree.ok, agree.detail
@@ -62,6 +63,7 @@ def test_route_agreement_against_the_oracle_trajectory():
     assert "oracle" in agree.runs and agree.oracle.count("<=") == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flip", [0, 1])
 def test_each_component_flip_is_caught_on_another_model(flip):
     # the pendulum's own loss from its nominal values: no blow-up, the flipped trajectory simply walks away
@@ -116,6 +118,7 @@ def test_check_train_cli_quick(capsys):
     assert "mlp-fit" not in out and "Why these tolerances:" in out
 
 
+@pytest.mark.slow
 def test_check_model_train_cli(capsys):
     rc = main(["check", "logistic", "--train", "--steps", "50", "--methods", "discrete"])
     out = capsys.readouterr().out

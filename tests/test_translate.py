@@ -131,6 +131,7 @@ def _evaluate(expr, kind, points):
     return [float(fn(*p)) for p in points]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [casadi.SX, casadi.MX], ids=["SX", "MX"])
 @pytest.mark.parametrize("case_id, expr, points, model", CASES, ids=[c[0] for c in CASES])
 def test_table_entry_against_30_digits(kind, case_id, expr, points, model):
@@ -247,6 +248,7 @@ def test_sharing_across_outputs():
     assert casadi.n_nodes(total) < separate
 
 
+@pytest.mark.slow
 def test_deep_tree_does_not_hit_recursion_limit():
     # SymPy itself cannot evaluate-construct or hash a tree this deep recursively: build it unevaluated,
     # hashing level by level (the hash is cached per node)

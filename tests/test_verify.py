@@ -92,6 +92,7 @@ def test_cli_on_all_derivations_reports_every_claim_as_the_documents_state():
     assert "ERROR" not in {s for s in table.values()}
 
 
+@pytest.mark.slow
 def test_seed_document_states_a_verdict_for_every_claim_and_finds_the_known_errors():
     doc = read_document(SEED)
     assert not doc.problems, [p.message for p in doc.problems]
@@ -240,6 +241,7 @@ a <- a - 2*(a*x + b - y)*x*LR
 """
 
 
+@pytest.mark.slow
 def test_malformed_claims_are_reported_with_file_and_line_and_the_rest_is_checked(tmp_path):
     path = tmp_path / "bad.md"
     path.write_text(BAD)
@@ -265,6 +267,7 @@ def test_declaration_errors_are_reported_and_dependent_claims_say_why(tmp_path):
     assert results[10].status == "ERROR" and "never closed" in results[10].detail
 
 
+@pytest.mark.slow
 def test_missing_file_is_one_line_and_exit_2(tmp_path):
     proc = _run_cli(tmp_path / "nope.md")
     assert proc.returncode == 2
@@ -272,6 +275,7 @@ def test_missing_file_is_one_line_and_exit_2(tmp_path):
     assert proc.stderr.count("\n") == 1 and "nope.md" in proc.stderr
 
 
+@pytest.mark.slow
 def test_out_option_writes_the_same_report(tmp_path):
     path = tmp_path / "ok.md"
     path.write_text("```symbols\nparams: a\n```\n```claim\nda/da = 1\n```\n")
@@ -373,6 +377,7 @@ TOL_REG = {
 }
 
 
+@pytest.mark.slow
 def test_log_product_rule_is_not_proved_by_forcing_positive_arguments():
     # Independent check: at a = -2, b = -3 (mpmath, principal branch), log(a*b) = log 6 is real and
     # log(-2) + log(-3) = log 6 + 2*pi*i; both absolute values are real and differ (1.79 vs 6.53).
@@ -392,6 +397,7 @@ def test_log_product_rule_is_not_proved_by_forcing_positive_arguments():
         assert abs(abs(mpmath.log(ma) + mpmath.log(mb)) - mpmath.mpf(v.values[1])) < 1e-15
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lhs, rhs", [
     # ∫_{-1}^{1} |s| ds = 2 * (1/2) = 1
     (sympy.Integral(abs(s_), (s_, -1, 1)), sympy.Integer(1)),
@@ -419,6 +425,7 @@ def test_integral_with_a_parameter_dependent_kink():
     assert abs(mpmath.mpf(v.values[0]) - 6 * abs(mpmath.mpf(pa.p) / pa.q)) < 1e-12
 
 
+@pytest.mark.slow
 def test_unconverged_quadrature_is_undecided_not_false():
     # ∫_0^4 |sin s| ds = 2 + (1 + cos 4) = 3 + cos 4 (kink at π, not a polynomial zero, so not split): either
     # the quadrature converges to that value (TRUE) or it says it did not converge (UNDECIDED); never FALSE.
@@ -431,6 +438,7 @@ def test_unconverged_quadrature_is_undecided_not_false():
     assert v.status == "UNDECIDED" and "did not converge" in v.detail
 
 
+@pytest.mark.slow
 def test_divergent_integral_at_a_sample_point_is_never_a_counterexample():
     # ∫_0^1 s^n ds = 1/(n + 1) for n > -1 (hand) and diverges for n <= -1: points with n <= -1 are unusable
     notes = []
@@ -486,6 +494,7 @@ def test_identity_true_only_near_the_origin_is_found_false_by_wide_sampling():
     assert v.status == "FALSE" and sympy.Rational(v.point["x"]) < -5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", ["x**x**x**x**x**x**x = 0", "(((x**100)**100)**100)**100 = 0"])
 def test_huge_powers_end_with_a_verdict_in_bounded_time(text):
     import time
@@ -499,6 +508,7 @@ def test_huge_powers_end_with_a_verdict_in_bounded_time(text):
         assert sympy.Rational(r.point["x"]) != 0
 
 
+@pytest.mark.slow
 def test_documents_without_claims_and_doubled_expect_are_errors(tmp_path):
     for text in ("", "Just prose, no blocks.\n", "```claims\nexpect: TRUE\nx = x\n```\n"):
         doc = parse_document(text, "doc.md")

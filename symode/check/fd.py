@@ -144,6 +144,8 @@ def fd_gradient(func: Callable[[list[float]], float], theta: Sequence[float], *,
     has no relative plateau: its estimates h² never agree relatively).
     Costs 1 + 2 * len(theta) * len(steps) evaluations.
     """
+    # Long because the plateau search is one loop over components with its bookkeeping inline (steps tried,
+    # agreement found, the reason when none is); it reads as the module docstring's algorithm, step by step.
     if not (isinstance(tol, (int, float)) and 0 < tol < 1):
         raise FDError(f"tol must be the function's relative accuracy, 0 < tol < 1, got {tol!r}")
     agree = math.sqrt(tol) if agree is None else agree

@@ -274,6 +274,8 @@ def _named(kind: str, names: list[str]) -> list[str]:
 
 
 def _header(model: Model, scheme: str, steps: int, gen: dict, fns: dict, c_text: str, c_sha: str) -> str:
+    # Long because it is one template: the header's text top to bottom, in the order a reader compares it with
+    # the generated file; split into pieces it would no longer read like the file it writes.
     prefix = gen["prefix"]
     nz, np_, m = model.nz, model.np, len(model.observations)
     tab = SCHEMES[scheme]
