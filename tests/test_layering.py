@@ -40,7 +40,7 @@ ALLOWED = {
     # symbolic verdicts: no numeric route decides a claim
     "verify": {"expr", "model", "symbolic"},
     "train": {"casadi", "check", "expr", "library", "methods", "model", "oracle", "plots", "registry", "result",
-              "symbolic"},
+              "route", "symbolic"},
     "demo": {"check", "codegen", "library", "methods", "plots", "symbolic", "train", "verify"},
     "cli": None,  # anything: nothing imports the command line
     "__init__": None,  # the public names
