@@ -151,3 +151,19 @@ def test_without_matplotlib_the_error_says_how_to_get_it(capsys, monkeypatch, tm
 def test_no_data_is_an_error():
     with pytest.raises(plots.PlotError, match="no training runs"):
         plots.loss_figure({})
+
+
+def test_check_train_figures_draw_the_checks_numbers(tmp_path):
+    from symode.train.checks import TrainCheckReport, check_figures, check_route_agreement
+    agree, wrong = check_route_agreement(iterations=6)
+    figs = check_figures(TrainCheckReport([agree, wrong]))
+    assert sorted(figs) == ["route-agreement-loss", "train-deviation"]
+    lines = figs["route-agreement-loss"].axes[0].get_lines()
+    assert [list(line.get_ydata()) for line in lines] == [list(r.loss) for r in agree.runs.values()]
+    dev, allow = agree.deviations["discrete vs adjoint-stored"]
+    drawn = {line.get_label(): line for line in figs["train-deviation"].axes[0].get_lines()}
+    shown = drawn["discrete vs adjoint-stored"].get_ydata()
+    assert np.array_equal(np.nan_to_num(shown), np.abs(dev))  # zeros are drawn as gaps (NaN)
+    assert np.array_equal(np.nan_to_num(drawn["allowance (discrete vs adjoint-stored)"].get_ydata()), allow)
+    for path in plots.write_pngs(figs, tmp_path):
+        check_png(path.read_bytes())
