@@ -167,3 +167,13 @@ def test_check_train_figures_draw_the_checks_numbers(tmp_path):
     assert np.array_equal(np.nan_to_num(drawn["allowance (discrete vs adjoint-stored)"].get_ydata()), allow)
     for path in plots.write_pngs(figs, tmp_path):
         check_png(path.read_bytes())
+
+
+def test_tolerance_figure_for_audits_draws_the_given_errors():
+    tols, errs = np.array([1e-4, 1e-6, 1e-8]), np.array([3e-4, 2e-6, 0.0])
+    fig = plots.tolerance_figure({"lib dopri5": (tols, errs)})
+    line, diagonal = fig.axes[0].get_lines()
+    assert list(line.get_xdata()) == list(tols)
+    assert list(np.nan_to_num(line.get_ydata())) == list(errs)  # an exact 0 is a gap, not a fake tiny value
+    assert diagonal.get_label() == "error = tolerance"
+    check_png(plots.render_png(fig))
