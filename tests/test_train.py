@@ -333,3 +333,34 @@ def test_cli_subprocess_real_entry_point(tmp_path):
                        env={**os.environ, "SYMODE_PROGRESS": ""})
     assert p.returncode == 0, p.stderr
     assert f"targets    read from {f}" in p.stdout and p.stderr == ""
+
+
+class _Relabelled(symode.Route):
+    """A route from outside symode's graph: the discrete adjoint through compute(), under another name."""
+
+    name = "relabelled-discrete"
+    summary = "symode's discrete adjoint behind a plugin route (a test route)"
+    options = (symode.Option("steps", int, 100, "number of fixed steps"),)
+    accuracy = symode.FixedStep(order=4)
+
+    def gradient(self, model, steps=100):
+        r = symode.compute(model, "discrete", scheme="rk4", steps=steps)
+        return symode.GradResult(model=r.model, method=self.name, loss=r.loss, grad=r.grad, grad_z0=r.grad_z0,
+                                 grad_t0=r.grad_t0, grad_t1=r.grad_t1, scheme=r.scheme, steps=r.steps)
+
+
+def test_training_takes_any_registered_route(capsys):
+    symode.register_method(_Relabelled())
+    try:
+        m = symode.get_model("logistic")
+        plugin = Objective(m, "relabelled-discrete", steps=30)
+        assert not plugin.fixed_step and plugin.options == {"steps": 30}
+        a = run(plugin, [1.3, 2.0], GradientDescent(0.05), 4, progress=False)
+        b = run(Objective(m, "discrete", steps=30), [1.3, 2.0], GradientDescent(0.05), 4, progress=False)
+        # the plugin goes through compute() at each iterate, symode's own route through its mapped graph
+        assert a.theta == pytest.approx(b.theta, rel=TOL["same_graph_rel"], abs=0)
+        rc = main(["train", "logistic", "--method", "relabelled-discrete", "--steps", "30", "--iterations", "2",
+                   "--json"])
+        assert rc == 0 and json.loads(capsys.readouterr().out)["options"] == {"steps": 30}
+    finally:
+        symode.unregister_method("relabelled-discrete")

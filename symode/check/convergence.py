@@ -34,14 +34,17 @@ def _relative_error(result, reference) -> float:
 
 
 def convergence_data(model: Model, routes, scheme: str, steps: int, reference) -> dict:
-    """route -> (h [n], e(h) [n]) at :func:`step_counts` (a route failing at some step count is left out there)."""
+    """route -> (h [n], e(h) [n]) at :func:`step_counts` for each fixed-step route named in ``routes`` (a route
+    failing at some step count is left out there)."""
+    from ..registry import get_route
+    from ..train.objective import discretisation
     span = float(model.t1 - model.t0)
     out = {}
     for route in routes:
         hs, errs = [], []
         for n in step_counts(steps):
             try:
-                r = compute(model, route, scheme=scheme, steps=n)
+                r = compute(model, route, **discretisation(get_route(route), scheme, n)[0])
             except SymodeError:
                 continue  # e.g. unstable at the coarsest step: the picture shows the counts that ran
             hs.append(span / n)

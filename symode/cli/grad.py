@@ -48,6 +48,19 @@ def route_option_flags() -> list:
     return list(flags.values())
 
 
+def add_route_option_flags(parser) -> None:
+    """One flag per route option of the registry (``--scheme``, ``--steps``, ``--digits``, ``--reltol`` ...),
+    each defaulting to None (the chosen route's own default)."""
+    for option, users in route_option_flags():
+        parser.add_argument(option.flag, dest=option.name, type=option.type, default=None,
+                            metavar=option.name.upper(), help=_option_help(option, users))
+
+
+def given_route_options(args) -> dict:
+    """The route options given on the command line (None: not given)."""
+    return {o.name: getattr(args, o.name) for o, _ in route_option_flags()}
+
+
 def _cmd_grad(args) -> int:
     from ..library import resolve_model
     from ..methods import compute
@@ -56,7 +69,7 @@ def _cmd_grad(args) -> int:
     overrides = parameter_overrides(args.param, args.params_json)
     if overrides:
         model = model.with_values(overrides)
-    options = {o.name: getattr(args, o.name) for o, _ in route_option_flags()}
+    options = given_route_options(args)
     seconds, memory = budget_from_env()
     # derivation and solve of a possibly untrusted model: in a child under the time/memory budget
     result = call_with_budget(compute, model, args.method, seconds=seconds, memory_mb=memory,
@@ -93,9 +106,7 @@ def register(sub) -> None:
     s.add_argument("model", help="built-in model name or spec file (.toml)")
     s.add_argument("--method", choices=list(route_names()), default="oracle",
                    help="the gradient route (default oracle; the list below)")
-    for option, users in route_option_flags():
-        s.add_argument(option.flag, dest=option.name, type=option.type, default=None,
-                       metavar=option.name.upper(), help=_option_help(option, users))
+    add_route_option_flags(s)
     s.add_argument("--param", action="append", metavar="NAME=DECIMAL",
                    help="evaluate at this parameter value instead of the model's (repeatable)")
     s.add_argument("--params-json", metavar="FILE", help="parameter values as a JSON object of decimal strings")

@@ -55,8 +55,9 @@ def _train_linreg(args, optimizer):
     method = args.method or "derived"
     if method not in REGRESSION_METHODS:
         raise SpecError(f"linreg: --method must be one of {', '.join(REGRESSION_METHODS)}, got {method!r}")
-    for flag, given in (("--scheme", args.scheme), ("--steps", args.steps), ("--digits", args.digits),
-                        ("--times", args.times), ("--z0", args.z0)):
+    from .grad import given_route_options
+    flags = {"--" + k.replace("_", "-"): v for k, v in given_route_options(args).items()}
+    for flag, given in (*flags.items(), ("--times", args.times), ("--z0", args.z0)):
         if given is not None:
             raise SpecError(f"linreg: {flag} does not apply (the linear regression has no ODE)")
     truth = _truth(args.truth)
@@ -104,8 +105,8 @@ def _train_model(args, optimizer):
     start = parameter_overrides(args.param, args.params_json)
     if start:
         problem.model = problem.model.with_values(start)
-    objective = Objective(problem.model, args.method or "discrete", scheme=args.scheme, steps=args.steps,
-                          digits=args.digits)
+    from .grad import given_route_options
+    objective = Objective(problem.model, args.method or "discrete", **given_route_options(args))
     theta0 = np.array([float(v) for v in problem.model.theta])
     seconds, memory = budget_from_env()
     # the first gradient of a possibly untrusted model (derivation, graphs) in a child under the budget; the
@@ -153,14 +154,13 @@ def _cmd_train(args) -> int:
 
 def register(sub) -> None:
     from ..train import OPTIMIZERS
+    from .grad import add_route_option_flags
     s = sub.add_parser("train", help="fit a model's parameters with gradient descent or Adam")
     s.add_argument("model", help="built-in model name, spec file (.toml), or linreg")
     s.add_argument("--method", default=None,
-                   help="gradient route (default discrete: the discrete adjoint; any method of `symode grad`); "
-                        "linreg: derived or numeric")
-    s.add_argument("--scheme", default=None, help="fixed-step scheme (fixed-step routes; default rk4)")
-    s.add_argument("--steps", type=int, default=None, help="fixed steps (fixed-step routes; default 100)")
-    s.add_argument("--digits", type=int, default=None, help="digits (oracle, exact)")
+                   help="gradient route (default discrete, the discrete adjoint; any registered route, see "
+                        "`symode grad --help`); linreg: derived or numeric")
+    add_route_option_flags(s)
     s.add_argument("--optimizer", choices=list(OPTIMIZERS), default="gd",
                    help="gd: theta <- theta - lr * dL/dtheta (the seed's rule); adam: Adam (default gd)")
     s.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")

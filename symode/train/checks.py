@@ -235,16 +235,18 @@ def check_route_agreement(model: Model | None = None, routes=("discrete", "adjoi
     Without ``lr`` the learning rate moves θ by 1% of its scale in the first step:
     lr = 0.01 · max(1, |θ0|) / |∇L(θ0)|.  ``wrong`` turns the first route's objective into the wrong one
     (default: the sign of component ``flip`` flipped, :class:`~symode.train.objective.SignFlipped`)."""
-    from ..casadi.schemes import get_scheme
+    from ..registry import get_route
+    from .objective import discretisation
     if model is None:
         model = seed_problem().model
         theta0 = [0.0, 0.0] if theta0 is None else theta0
         lr = 1.0 if lr is None else lr
     th0 = _theta0(model) if theta0 is None else np.asarray(theta0, dtype=float)
-    order = get_scheme(scheme).order
     interval = float(model.t1 - model.t0)
-    objs = {r: (Objective(model, r, scheme=scheme, steps=steps), Objective(model, r, scheme=scheme, steps=2 * steps))
-            for r in routes}
+    objs, orders = {}, {}
+    for r in routes:  # each route at N and 2N steps, under the option names its accuracy declares
+        (opts, orders[r]), (opts2, _) = (discretisation(get_route(r), scheme, n) for n in (steps, 2 * steps))
+        objs[r] = (Objective(model, r, **opts), Objective(model, r, **opts2))
     if lr is None:
         g0 = objs[routes[0]][0](th0)[1]
         norm = float(np.linalg.norm(g0))
@@ -254,7 +256,7 @@ def check_route_agreement(model: Model | None = None, routes=("discrete", "adjoi
     runs, allow = {}, {}
     for r, (on, o2n) in objs.items():
         try:
-            runs[r], allow[r] = _richardson(on, o2n, th0, lr, iterations, order, steps, interval)
+            runs[r], allow[r] = _richardson(on, o2n, th0, lr, iterations, orders[r], steps, interval)
         except SymodeError as exc:  # an honest route that fails is a failed check, reported like symode check's
             why = " ".join(str(exc).split())
             return [TrainCheck("route-agreement", "FAIL", f"{objs[r][0].describe()} failed: {why}", "-",
@@ -306,7 +308,7 @@ def check_route_agreement(model: Model | None = None, routes=("discrete", "adjoi
     agree.oracle = "; ".join(oracle_ok)
     make_wrong = wrong or (lambda objective: SignFlipped(objective, flip))
     return [agree, _check_wrong([make_wrong(o) for o in objs[A]], runs[B], allow[B], label[B], th0, lr, iterations,
-                                order, steps, interval)]
+                                orders[A], steps, interval)]
 
 
 def _check_wrong(objs, ref: TrainResult, ref_allow: dict, ref_label: str, th0, lr, iterations, order, steps,

@@ -1,10 +1,11 @@
 """The training objective: L(θ) and dL/dθ of a model at a float64 parameter vector, by a chosen route.
 
-Any registered gradient method can drive training (``symode.compute(model, method, **options)`` at the model
-with its parameters replaced, :meth:`symode.Model.with_values`): the oracle and the closed form for small
-models, CVODES, and every fixed-step route.  The fixed-step routes take a faster path: their graph has θ as an
-input, so one graph built once is evaluated at every iterate (:func:`symode.casadi.routes.batch_gradient`,
-which runs the same finiteness and stability checks as ``compute``).
+Any registered route can drive training (``symode.compute(model, method, **options)`` at the model with its
+parameters replaced, :meth:`symode.Model.with_values`): the oracle and the closed form for small models,
+CVODES, every fixed-step route, and routes other packages register.  The routes on symode's fixed-step graph
+take a faster path: their graph has θ as an input, so one graph built once is evaluated at every iterate
+(:func:`symode.casadi.routes.batch_gradient`, which runs the same finiteness and stability checks as
+``compute``).
 
 θ is a float64 vector ordered like ``model.params``; a float handed to ``with_values`` is converted to the exact
 binary number it holds (``fractions.Fraction``), so the route sees exactly the iterate the optimiser produced.
@@ -33,32 +34,41 @@ def with_theta(model: Model, theta) -> Model:
 
 
 def fixed_step_methods() -> tuple:
-    """Names of the fixed-step float64 routes (θ an input of one built graph)."""
+    """Names of the registered fixed-step routes (accuracy ``FixedStep``: error O(h^p), a step-count option)."""
     from ..registry import routes
     from ..route import FixedStep
     return tuple(r.name for r in routes() if isinstance(r.accuracy, FixedStep))
 
 
-class Objective:
-    """θ -> (L(θ), dL/dθ) of ``model`` by gradient method ``method`` with its ``options``.
+def discretisation(route, scheme=None, steps: int | None = None) -> tuple[dict, int]:
+    """For a fixed-step ``route``: (its options for ``scheme`` and ``steps`` under the names its accuracy
+    declares, the order p of its error)."""
+    from ..casadi.schemes import get_scheme
+    acc = route.accuracy
+    given = {acc.steps_option: steps} if steps is not None else {}
+    if scheme is not None and acc.scheme_option in route.option_names():
+        given[acc.scheme_option] = scheme
+    opts = route.resolve_options(given)
+    return given, acc.order or get_scheme(opts[acc.scheme_option]).order
 
-    ``options`` are the method's own (``scheme``/``steps`` for fixed-step routes, ``digits`` for the oracle and
-    the closed form); ``None`` values are dropped, an option the method does not take is a SpecError.
+
+class Objective:
+    """θ -> (L(θ), dL/dθ) of ``model`` by the registered route ``method`` with its ``options``.
+
+    ``options`` are the route's own (``scheme``/``steps`` for fixed-step routes, ``digits`` for the oracle and
+    the closed form, ...); ``None`` values are dropped, the route's defaults fill the rest (so that a history
+    says exactly what produced it), and an option the route does not take is a SpecError.
     """
 
     def __init__(self, model: Model, method: str = "discrete", **options):
-        from ..methods import get_method
+        from ..casadi.methods import FixedStepRoute
+        from ..registry import get_route
         self.model = model
         self.method = method
-        self.options = {k: v for k, v in options.items() if v is not None}
-        m = get_method(method)  # an unknown method is a SpecError naming the known ones
-        unused = sorted(set(self.options) - set(m.option_names()))
-        if unused:
-            raise SpecError(f"method {method!r} does not take {', '.join('--' + u for u in unused)}")
-        self.fixed_step = method in fixed_step_methods()
-        if self.fixed_step:  # the defaults stated, so that a history says which discretisation produced it
-            from ..casadi.routes.plan import DEFAULT_SCHEME, DEFAULT_STEPS
-            self.options = {"scheme": DEFAULT_SCHEME, "steps": DEFAULT_STEPS, **self.options}
+        self.route = get_route(method)  # an unknown method is a SpecError naming the known ones
+        self.options = self.route.resolve_options({k: v for k, v in options.items() if v is not None})
+        # a route on symode's fixed-step graph: θ is an input of one graph built once (the fast path)
+        self.fixed_step = isinstance(self.route, FixedStepRoute)
         self.calls = 0
 
     @property
