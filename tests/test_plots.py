@@ -177,3 +177,31 @@ def test_tolerance_figure_for_audits_draws_the_given_errors():
     assert list(np.nan_to_num(line.get_ydata())) == list(errs)  # an exact 0 is a gap, not a fake tiny value
     assert diagonal.get_label() == "error = tolerance"
     check_png(plots.render_png(fig))
+
+
+class _LossAndGrad(symode.Route):
+    """A plugin fixed-step route computing only L and dL/dθ (the discrete adjoint with the rest dropped)."""
+
+    name = "loss-and-grad-only"
+    summary = "a test route"
+    options = (symode.Option("n", int, 100, "number of fixed steps"),)
+    accuracy = symode.FixedStep(order=4, steps_option="n")
+    quantities = frozenset({"loss", "grad"})
+
+    def gradient(self, model, n=100):
+        r = symode.compute(model, "discrete", scheme="rk4", steps=n)
+        return symode.GradResult(model=r.model, method=self.name, loss=r.loss, grad=r.grad, grad_z0=None,
+                                 grad_t0=None, scheme="rk4", steps=n)
+
+
+def test_convergence_of_a_plugin_route_with_its_own_option_names_and_fewer_quantities():
+    from symode.check.convergence import convergence_data
+    symode.register_method(_LossAndGrad())
+    try:
+        m = symode.get_model("logistic")
+        data = convergence_data(m, ["loss-and-grad-only"], "rk4", 40, symode.compute(m, "oracle"))
+        h, e = data["loss-and-grad-only"]
+        assert list(h) == [float(m.t1) / n for n in (10, 20, 40, 80, 160)]
+        assert abs(np.polyfit(np.log(h), np.log(e), 1)[0] - 4) < TOL["slope_abs"]
+    finally:
+        symode.unregister_method("loss-and-grad-only")

@@ -45,7 +45,7 @@ def _cmd_check(args) -> int:
     if args.train:
         ok = _train_checks(args, model) == 0 and ok
     if args.plot is not None:
-        from ..train.objective import fixed_step_methods
+        from ..check.convergence import fixed_step_methods
         fixed = fixed_step_methods()
         _convergence_plot(args, model, [m for m in (methods or fixed) if m in fixed])
     return 0 if ok else 1

@@ -236,7 +236,7 @@ def check_route_agreement(model: Model | None = None, routes=("discrete", "adjoi
     lr = 0.01 · max(1, |θ0|) / |∇L(θ0)|.  ``wrong`` turns the first route's objective into the wrong one
     (default: the sign of component ``flip`` flipped, :class:`~symode.train.objective.SignFlipped`)."""
     from ..registry import get_route
-    from .objective import discretisation
+    from ..check.convergence import discretisation
     if model is None:
         model = seed_problem().model
         theta0 = [0.0, 0.0] if theta0 is None else theta0

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import IntegrationError, SpecError
 from ..model import Model
 
-__all__ = ["Objective", "SignFlipped", "fixed_step_methods", "with_theta"]
+__all__ = ["Objective", "SignFlipped", "with_theta"]
 
 
 def with_theta(model: Model, theta) -> Model:
@@ -31,25 +31,6 @@ def with_theta(model: Model, theta) -> Model:
         raise SpecError(f"theta has {th.size} values for the {model.np} parameters of {model.name!r} "
                         f"({', '.join(model.param_names)})")
     return model.with_values({p: Fraction(float(v)) for p, v in zip(model.params, th)})
-
-
-def fixed_step_methods() -> tuple:
-    """Names of the registered fixed-step routes (accuracy ``FixedStep``: error O(h^p), a step-count option)."""
-    from ..registry import routes
-    from ..route import FixedStep
-    return tuple(r.name for r in routes() if isinstance(r.accuracy, FixedStep))
-
-
-def discretisation(route, scheme=None, steps: int | None = None) -> tuple[dict, int]:
-    """For a fixed-step ``route``: (its options for ``scheme`` and ``steps`` under the names its accuracy
-    declares, the order p of its error)."""
-    from ..casadi.schemes import get_scheme
-    acc = route.accuracy
-    given = {acc.steps_option: steps} if steps is not None else {}
-    if scheme is not None and acc.scheme_option in route.option_names():
-        given[acc.scheme_option] = scheme
-    opts = route.resolve_options(given)
-    return given, acc.order or get_scheme(opts[acc.scheme_option]).order
 
 
 class Objective:
