@@ -1,8 +1,8 @@
 """Built-in models, available by name (``symode models`` lists them).
 
-Most are written as spec TOML (the same public format users write, so the library exercises the parser);
-the tanh MLP is built in Python because its width is configurable (``mlp`` is D=2, H=4; ``mlp-D-H`` any other
-size, e.g. ``mlp-2-16``).  The seed's traditional linear regression is not an ODE and lives in
+All are written as spec TOML (the same public format users write, so the library exercises the parser); the
+tanh MLP's text is generated for its size (``mlp`` is D=2, H=4; ``mlp-D-H`` any other size, e.g. ``mlp-2-16``)
+and uses the ``[network]`` section.  The seed's traditional linear regression is not an ODE and lives in
 :mod:`symode.symbolic.regression` (name ``linreg``).
 """
 from __future__ import annotations
@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import sympy
 
 from .errors import SpecError
-from .expr import make_symbol
-from .model import T, Model
+from .model import Model
 from .spec import load_spec
 
 
@@ -155,10 +154,13 @@ data = [["0.8", "1.0"], ["-0.3", "0.9"]]
 ]
 
 LIBRARY: dict[str, Entry] = {e.name: e for e in _SPECS}
-LIBRARY["mlp"] = Entry("mlp", "tanh MLP neural ODE dz/dt = W2 tanh(W1 z + b1) + b2 (D=2, H=4; mlp-D-H for others)")
+LIBRARY["mlp"] = Entry("mlp", "tanh MLP neural ODE dz/dt = W2 tanh(W1 z + b1) + b2 (D=2, H=4; mlp-D-H for others), "
+                              "observations at 10 times and a terminal loss")
 _MLP_RE = re.compile(r"^mlp-(\d{1,6})-(\d{1,6})$")
-#: Largest MLP built by name (beyond this, symbolic derivation and the oracle get slow; build it in Python).
-MAX_MLP_STATES, MAX_MLP_HIDDEN = 8, 64
+#: Largest MLP built by name (the benchmark's largest is D = 8, H = 256).
+MAX_MLP_STATES, MAX_MLP_HIDDEN = 16, 1024
+#: The built-in MLPs' observation times: 10 times strictly inside [0, 1] (so dL/dt0 and dL/dt1 are defined).
+MLP_OBSERVATION_TIMES = tuple(f"0.{k}5" for k in range(10))
 
 
 def _weights(count: int, seed: int) -> list[sympy.Rational]:
@@ -170,30 +172,60 @@ def _weights(count: int, seed: int) -> list[sympy.Rational]:
     return out
 
 
-def mlp_model(D: int = 2, H: int = 4, *, t1=1, name: str | None = None) -> Model:
-    """A tanh MLP neural ODE with state width D and hidden width H.
+def _decimal(v: sympy.Rational) -> str:
+    from .spec import decimal_text
+    return decimal_text(v, "weight")
 
-    f(z) = W2 · tanh(W1 · z + b1) + b2, W1: H×D, b1: H, W2: D×H, b2: D (params flattened row-major as
-    W1_i_j, b1_i, W2_i_j, b2_i); z0 = (1, -1, 1, ...)/2; terminal loss Σ_j (z_j - y_j)² with y_j = j/(D+1).
+
+def mlp_spec(D: int = 2, H: int = 4, *, t1="1", name: str | None = None) -> str:
+    """Spec text of the tanh MLP neural ODE with state width D and hidden width H (a ``[network]`` section).
+
+    f(z) = W2 · tanh(W1 · z + b1) + b2, W1: H×D, b1: H, W2: D×H, b2: D, weights from a fixed LCG in
+    [-0.5, 0.5) (:func:`_weights`); z0 = (1, -1, 1, ...)/2; loss: squared errors against fixed data at the 10
+    times of :data:`MLP_OBSERVATION_TIMES` plus the terminal term Σ_j (z_j - (j+1)/(D+1))².
     """
     if not (1 <= D <= MAX_MLP_STATES and 1 <= H <= MAX_MLP_HIDDEN):
         raise SpecError(f"mlp: D must be 1..{MAX_MLP_STATES} and H 1..{MAX_MLP_HIDDEN} (got D={D}, H={H})")
-    z = [make_symbol(f"z{i + 1}") for i in range(D)]
-    W1 = sympy.Matrix(H, D, lambda i, j: make_symbol(f"W1_{i}_{j}"))
-    b1 = sympy.Matrix(H, 1, lambda i, j: make_symbol(f"b1_{i}"))
-    W2 = sympy.Matrix(D, H, lambda i, j: make_symbol(f"W2_{i}_{j}"))
-    b2 = sympy.Matrix(D, 1, lambda i, j: make_symbol(f"b2_{i}"))
-    hidden = (W1 * sympy.Matrix(z) + b1).applyfunc(sympy.tanh)
-    f = W2 * hidden + b2
-    params = [*W1, *b1, *W2, *b2]
-    values = dict(zip(params, _weights(len(params), seed=1000 * D + H)))
-    target = [sympy.Rational(j + 1, D + 1) for j in range(D)]
-    terminal = sympy.Add(*[(zj - yj) ** 2 for zj, yj in zip(z, target)])
-    z0 = [sympy.Rational(1 if i % 2 == 0 else -1, 2) for i in range(D)]
-    return Model(name=name or ("mlp" if (D, H) == (2, 4) else f"mlp-{D}-{H}"), states=z, params=params, rhs=list(f),
-                 z0=z0, t0=0, t1=t1, param_values=values, terminal=terminal, t=T,
-                 param_groups={"W1": W1, "b1": b1, "W2": W2, "b2": b2},
-                 description=f"tanh MLP neural ODE, D={D} states, H={H} hidden units")
+    w = iter(_weights(2 * H * D + H + D, seed=1000 * D + H))
+
+    def matrix(rows, cols):
+        return "[" + ", ".join("[" + ", ".join(f'"{_decimal(next(w))}"' for _ in range(cols)) + "]"
+                               for _ in range(rows)) + "]"
+
+    def vector(n):
+        return "[" + ", ".join(f'"{_decimal(next(w))}"' for _ in range(n)) + "]"
+
+    params = [f"W1 = {matrix(H, D)}", f"b1 = {vector(H)}", f"W2 = {matrix(D, H)}", f"b2 = {vector(D)}"]
+    z0 = ", ".join('"0.5"' if i % 2 == 0 else '"-0.5"' for i in range(D))
+    terminal = " + ".join(f"(z[{j}] - {j + 1}/{D + 1})**2" for j in range(D))
+    data = ", ".join("[" + ", ".join(f'"{((7 * k + 3 * j) % 11 - 5) / 10:g}"' for j in range(D)) + "]"
+                     for k in range(len(MLP_OBSERVATION_TIMES)))
+    name = name or ("mlp" if (D, H) == (2, 4) else f"mlp-{D}-{H}")
+    return "\n".join([
+        f'name = "{name}"',
+        f'description = "tanh MLP neural ODE, D={D} states, H={H} hidden units; squared errors at 10 times and '
+        f'a terminal loss"',
+        f'states = [{{name = "z", size = {D}}}]',
+        f"z0 = [[{z0}]]",
+        't0 = "0"',
+        f't1 = "{t1}"',
+        "[network]",
+        f"hidden = [{H}]",
+        'activation = "tanh"',
+        "[params]",
+        *params,
+        "[loss]",
+        f'terminal = "{terminal}"',
+        "[loss.observations]",
+        "times = [" + ", ".join(f'"{t}"' for t in MLP_OBSERVATION_TIMES) + "]",
+        f"data = [{data}]",
+        "",
+    ])
+
+
+def mlp_model(D: int = 2, H: int = 4, *, t1="1", name: str | None = None) -> Model:
+    """The tanh MLP neural ODE of :func:`mlp_spec` as a (structured) model."""
+    return load_spec(mlp_spec(D, H, t1=t1, name=name), source=f"built-in model {name or f'mlp-{D}-{H}'!r}")
 
 
 def model_names() -> list[str]:

@@ -42,7 +42,8 @@ def format_value(v, digits: int | None) -> str:
 class GradResult:
     """Loss and gradients of one model by one method.  ``grad`` is ordered like the model's parameters.
 
-    ``grad_t1`` is None where dL/dt1 is undefined (an observation exactly at t1); ``grad_z0``, ``grad_t0`` and
+    ``grad_t1`` is None where dL/dt1 is undefined (an observation exactly at t1), ``grad_t0`` where dL/dt0 is (an
+    observation exactly at t0: observation times are fixed, so the start cannot move past it); ``grad_z0``, ``grad_t0`` and
     ``grad_t1`` are None for a route that does not compute them (its declared quantities).  ``digits`` and
     ``error_bound`` are set by high-precision methods; ``scheme`` and ``steps`` by fixed-step methods.
     """

@@ -5,9 +5,10 @@ the description) and the route-dependent part for the built-in routes.  :func:`g
 route-dependent part from the routes registered now (plugins included):
 
 - ``properties.method.enum``: every route's name;
-- ``required``: model, method, loss, grad, and each of grad_z0 / grad_t0 that every route computes; where some
-  route does not compute one, ``allOf`` requires it for the routes that do and forbids it for the others (and
-  forbids grad_t1 for routes without time gradients);
+- ``required``: model, method, loss, grad, and grad_z0 if every route computes it; where some route does not
+  compute grad_z0 / grad_t0, ``allOf`` forbids it for those routes (and grad_t1 for routes without time
+  gradients), and requires grad_z0 for the routes that compute it.  grad_t0 is never required: like grad_t1 it
+  is absent where undefined (an observation exactly at t0);
 - ``allOf``: per accuracy kind, the fields its results carry (:meth:`symode.route.Accuracy.result_fields`):
   digits and error_bound (and no scheme/steps) for exact and high precision; scheme and steps for fixed-step.
 
@@ -45,11 +46,12 @@ def grad_schema(route_list=None) -> dict:
     for q in ("grad_z0", "grad_t0"):
         have = [r.name for r in rs if q in r.quantities]
         if len(have) == len(rs):
-            required.append(q)
+            if q == "grad_z0":
+                required.append(q)
             continue
         lacking = [n for n in names if n not in have]
         forbid = [q, "grad_t1"] if q == "grad_t0" else [q]
-        if have:
+        if have and q == "grad_z0":
             rules.append(_when(have, {"required": [q]}))
         rules.append(_when(lacking, {"not": {"anyOf": [{"required": [f]} for f in forbid]}}))
     schema["required"] = required

@@ -35,9 +35,16 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+import sympy
+
+from .arrays import node as N
+from .arrays.declare import Declarations, declare_params, declare_states, params_file_values
+from .arrays.network import network_rhs
+from .arrays.node import Node
 from .errors import SpecError
-from .expr import FUNCTIONS, check_name, make_symbol, parse_decimal, parse_expression
-from .model import T, Model, squared_error_terms
+from .expr import FUNCTIONS, parse_decimal
+from .model import Model, squared_error_terms
+from .spec_terms import MAX_OBSERVATIONS, Expressions, _list, _number, observation_terms
 
 MODEL_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 #: Spec files larger than this are refused before parsing (a model spec is a few kB).
@@ -45,11 +52,10 @@ MAX_SPEC_BYTES = 1_000_000
 #: Caps on declared sizes (each far above any model symode can derive in reasonable time).
 MAX_STATES = 64
 MAX_PARAMS = 4096
-MAX_OBSERVATIONS = 10_000
 
-_TOP_KEYS = {"name", "description", "states", "rhs", "z0", "t0", "t1", "params", "loss"}
+_TOP_KEYS = {"name", "description", "states", "rhs", "z0", "t0", "t1", "params", "params_file", "defs", "network",
+             "loss"}
 _LOSS_KEYS = {"terminal", "running", "observations"}
-_OBS_KEYS = {"times", "data"}
 
 
 def _parse_float(text: str) -> Decimal:
@@ -57,29 +63,11 @@ def _parse_float(text: str) -> Decimal:
     return Decimal(text)
 
 
-def _number(value, field: str):
-    if isinstance(value, Decimal) and not value.is_finite():
-        raise SpecError(f"{field}: {value} is not a finite number; give a finite decimal")
-    return parse_decimal(value, field)
+def load_spec(text: str | bytes, source: str = "<spec>", base_dir: str | Path | None = None) -> Model:
+    """Parse spec TOML ``text`` into a validated :class:`Model`; every problem is a :class:`SpecError`.
 
-
-def _list(spec: dict, key: str, field: str | None = None) -> list:
-    v = spec.get(key)
-    if not isinstance(v, list):
-        raise SpecError(f"{field or key}: expected a list, got {type(v).__name__ if v is not None else 'nothing'}")
-    return v
-
-
-def _expr_text(value, field: str, names: dict):
-    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-        return _number(value, field)
-    if not isinstance(value, str):
-        raise SpecError(f"{field}: expected an expression string, got {type(value).__name__}")
-    return parse_expression(value, names, field)
-
-
-def load_spec(text: str | bytes, source: str = "<spec>") -> Model:
-    """Parse spec TOML ``text`` into a validated :class:`Model`; every problem is a :class:`SpecError`."""
+    ``base_dir`` is the directory a ``params_file`` is looked up in (:func:`load_spec_file` passes the spec's).
+    """
     if isinstance(text, bytes):
         if len(text) > MAX_SPEC_BYTES:
             raise SpecError(f"{source}: spec is larger than {MAX_SPEC_BYTES} bytes")
@@ -94,7 +82,7 @@ def load_spec(text: str | bytes, source: str = "<spec>") -> Model:
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{source}: invalid TOML: {exc}") from None
     try:
-        return _build(spec)
+        return _build(spec, base_dir)
     except SpecError as exc:
         if source != "<spec>" and not str(exc).startswith(source):
             raise SpecError(f"{source}: {exc}") from None
@@ -110,56 +98,64 @@ def load_spec_file(path: str | Path) -> Model:
         data = p.read_bytes()
     except OSError as exc:
         raise SpecError(f"cannot read spec file {p}: {exc.strerror or exc}") from None
-    return load_spec(data, source=str(p))
+    return load_spec(data, source=str(p), base_dir=p.parent)
 
 
 # Over 80 lines on purpose: one pass over the spec's sections in the order the format above documents them,
-# each a few checks sharing the symbol table being built; split up, every helper would take and return it.
-def _build(spec: dict) -> Model:
+# each a few checks sharing the declarations being built; split up, every helper would take and return them.
+def _build(spec: dict, base_dir: Path | None = None) -> Model:
     unknown = sorted(set(spec) - _TOP_KEYS)
     if unknown:
         raise SpecError(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_TOP_KEYS))}")
     name = spec.get("name")
-    if not isinstance(name, str) or not MODEL_NAME_RE.match(name):
+    if not isinstance(name, str) or not MODEL_NAME_RE.fullmatch(name):
         raise SpecError(f"name: give a model name matching {MODEL_NAME_RE.pattern} (got {name!r})")
     description = spec.get("description", "")
     if not isinstance(description, str):
         raise SpecError("description: expected a string")
 
-    state_names = _list(spec, "states")
-    if not state_names:
+    state_entries = _list(spec, "states", "states")
+    if not state_entries:
         raise SpecError("states: declare at least one state")
-    if len(state_names) > MAX_STATES:
+    if len(state_entries) > MAX_STATES:
         raise SpecError(f"states: at most {MAX_STATES} states are supported")
     params_table = spec.get("params", {})
     if not isinstance(params_table, dict):
         raise SpecError("params: expected a table of name = value")
     if len(params_table) > MAX_PARAMS:
         raise SpecError(f"params: at most {MAX_PARAMS} parameters are supported")
-
-    symbols: dict = {}
-    for i, n in enumerate(state_names):
-        _declare(symbols, n, f"states[{i}]")
-    param_syms, param_values = [], {}
-    for n, v in params_table.items():
-        sym = _declare(symbols, n, f"params.{n}")
-        if isinstance(v, dict | list):
-            raise SpecError(f"params.{n}: expected a number, got a {type(v).__name__}")
-        param_syms.append(sym)
-        param_values[sym] = _number(v, f"params.{n}")
-    states = [symbols[n] for n in state_names]
+    decl = Declarations()
+    state_groups = declare_states(decl, state_entries)
+    file_values, file_field = params_file_values(spec, base_dir)
+    param_values = declare_params(decl, params_table, file_values, file_field)
+    states = [e for g in state_groups for e in g.elements]
     nz = len(states)
+    ex = Expressions(decl)
 
-    with_t = {**symbols, "t": T}
-    only_params = {p.name: p for p in param_syms}
-    rhs_list = _list(spec, "rhs")
-    if len(rhs_list) != nz:
-        raise SpecError(f"rhs: {len(rhs_list)} expressions for {nz} states; give one per state")
-    rhs = [_expr_text(e, f"rhs[{i}]", with_t) for i, e in enumerate(rhs_list)]
-    z0_list = _list(spec, "z0")
-    if len(z0_list) != nz:
-        raise SpecError(f"z0: {len(z0_list)} values for {nz} states; give one per state")
-    z0 = [_expr_text(e, f"z0[{i}]", only_params) for i, e in enumerate(z0_list)]
+    if "network" in spec:
+        if "rhs" in spec:
+            raise SpecError("rhs: a model with a [network] section takes its right-hand side from the network; "
+                            "remove rhs")
+        if len(state_groups) != 1 or not state_groups[0].is_array:
+            raise SpecError("network: the network drives one vector state; declare states = "
+                            "[{name = \"z\", size = D}]")
+        table = spec["network"]
+        if isinstance(table, dict) and table.get("state", state_groups[0].name) != state_groups[0].name:
+            raise SpecError(f"network.state: {table.get('state')!r} is not the model's state")
+        params = {g.name: g for g in decl.groups if g.kind == "param"}
+        net_defs, net_rhs = network_rhs(table, state_groups[0], params, decl.taken)
+        ex.add_defs(net_defs)
+        rhs = [net_rhs]
+    ex.parse_defs(spec.get("defs", {}))
+    if "network" not in spec:
+        rhs_list = _list(spec, "rhs", "rhs")
+        if len(rhs_list) != len(state_groups):
+            raise SpecError(f"rhs: {len(rhs_list)} expressions for {len(state_groups)} states; give one per state")
+        rhs = [ex.state_value(e, g, f"rhs[{i}]", ex.with_t) for i, (e, g) in enumerate(zip(rhs_list, state_groups))]
+    z0_list = _list(spec, "z0", "z0")
+    if len(z0_list) != len(state_groups):
+        raise SpecError(f"z0: {len(z0_list)} values for {len(state_groups)} states; give one per state")
+    z0 = [ex.state_value(e, g, f"z0[{i}]", ex.initial_names()) for i, (e, g) in enumerate(zip(z0_list, state_groups))]
     times = {}
     for key in ("t0", "t1"):
         if key not in spec:
@@ -180,47 +176,16 @@ def _build(spec: dict) -> Model:
         raise SpecError(f"loss: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_LOSS_KEYS))}")
     terminal = running = None
     if "terminal" in loss:
-        terminal = _expr_text(loss["terminal"], "loss.terminal", symbols)
+        terminal = ex.value(loss["terminal"], "loss.terminal", ex.names)
     if "running" in loss:
-        running = _expr_text(loss["running"], "loss.running", with_t)
-    observations = []
-    if "observations" in loss:
-        obs = loss["observations"]
-        if not isinstance(obs, dict):
-            raise SpecError("loss.observations: expected a table with times and data")
-        unknown = sorted(set(obs) - _OBS_KEYS)
-        if unknown:
-            raise SpecError(f"loss.observations: unknown key(s) {', '.join(unknown)}; allowed: times, data")
-        obs_times = _list(obs, "times", "loss.observations.times")
-        data = _list(obs, "data", "loss.observations.data")
-        if len(obs_times) > MAX_OBSERVATIONS:
-            raise SpecError(f"loss.observations.times: at most {MAX_OBSERVATIONS} observations are supported")
-        if len(data) != len(obs_times):
-            raise SpecError(f"loss.observations.data: {len(data)} rows for {len(obs_times)} times; "
-                            f"give one row per time")
-        times_v = [_number(v, f"loss.observations.times[{i}]") if not isinstance(v, str)
-                   else parse_decimal(v, f"loss.observations.times[{i}]") for i, v in enumerate(obs_times)]
-        rows = []
-        for i, row in enumerate(data):
-            if not isinstance(row, list) or len(row) != nz:
-                raise SpecError(f"loss.observations.data[{i}]: expected a row of {nz} values (one per state), "
-                                f"got {row!r}")
-            rows.append([_number(v, f"loss.observations.data[{i}][{j}]") if not isinstance(v, str)
-                         else parse_decimal(v, f"loss.observations.data[{i}][{j}]") for j, v in enumerate(row)])
-        observations = list(zip(times_v, squared_error_terms(states, rows)))
-    return Model(name=name, states=states, params=param_syms, rhs=rhs, z0=z0, t0=times["t0"], t1=times["t1"],
-                 param_values=param_values, terminal=terminal, observations=observations, running=running,
-                 description=description, spec=spec)
-
-
-def _declare(symbols: dict, name, field: str):
-    name = check_name(name, field)
-    if name == "t":
-        raise SpecError(f"{field}: 't' is the time variable; choose another name for the state or parameter")
-    if name in symbols:
-        raise SpecError(f"{field}: the name {name!r} is declared twice")
-    symbols[name] = make_symbol(name)
-    return symbols[name]
+        running = ex.value(loss["running"], "loss.running", ex.with_t)
+    observations = observation_terms(loss["observations"], states, ex) if "observations" in loss else []
+    common = dict(name=name, rhs=rhs, z0=z0, t0=times["t0"], t1=times["t1"], param_values=param_values,
+                  terminal=terminal, observations=observations, running=running, description=description,
+                  spec=spec)
+    if decl.structured or any(isinstance(v, Node) for v in (*rhs, *z0, terminal, running)):
+        return Model(groups=decl.groups, defs=ex.defs, **common)
+    return Model(states=states, params=[e for g in decl.groups if g.kind == "param" for e in g.elements], **common)
 
 
 # -- writing specs ------------------------------------------------------------------------------------------------
@@ -236,7 +201,6 @@ def decimal_text(v, field: str) -> str:
     Used wherever symode writes numbers for others to read (spec files, golden files): the text parses back
     to exactly the same rational.
     """
-    import sympy
     if not isinstance(v, sympy.Rational):
         raise SpecError(f"{field}: {v} is not a rational number; exact decimals only")
     q = r = int(v.q)
@@ -251,12 +215,14 @@ def decimal_text(v, field: str) -> str:
         return format((Decimal(int(v.p)) / Decimal(q)).normalize(), "f")
 
 
-def expr_to_text(expr, field: str = "expression") -> str:
+def expr_to_text(expr, field: str = "expression", symbol_text: dict | None = None) -> str:
     """Spec-grammar text of a SymPy expression (round-trips through :func:`symode.expr.parse_expression`).
 
     Refuses anything the grammar cannot express exactly (binary floats, constants such as pi, other functions).
+    ``symbol_text`` gives the text of some symbols (an array's element ``z_0`` is written ``z[0]``); ``Max(x, 0)``
+    is written ``relu(x)``.
     """
-    import sympy
+    symbol_text = symbol_text or {}
     from sympy.printing.str import StrPrinter
 
     class _Printer(StrPrinter):
@@ -284,7 +250,12 @@ def expr_to_text(expr, field: str = "expression") -> str:
             raise SpecError(f"{field}: complex numbers are not in the spec grammar")
 
         def _print_Symbol(self, e):
-            return e.name
+            return symbol_text.get(e, e.name)
+
+        def _print_Max(self, e):
+            if len(e.args) == 2 and 0 in e.args:
+                return f"relu({self._print(e.args[1] if e.args[0] == 0 else e.args[0])})"
+            raise SpecError(f"{field}: Max of {e.args} is not in the spec grammar (only relu(x) = Max(x, 0))")
 
     for node in sympy.preorder_traversal(expr):
         if isinstance(node, (sympy.Function, sympy.Abs)) and not isinstance(node, sympy.Abs) \
@@ -301,46 +272,81 @@ def _toml_str(s: str) -> str:
 def dump_spec(model: Model) -> str:
     """The model as spec TOML text: ``load_spec(dump_spec(m))`` gives a model with the same fingerprint.
 
-    Observation terms are written as data when they have the default squared-error form; models whose loss
-    terms are not expressible in the format (custom observation terms) raise :class:`SpecError`.
+    Observation terms are written as data when they have the default squared-error form, else as ``terms``
+    (one expression per time).  A structured model is written with its arrays, named terms and matrix
+    expressions (a ``[network]`` as the named terms it stands for).
     """
+    from .arrays.text import NodeText, element_texts
+    st = model.structure
+    write = NodeText(element_texts(model.groups), "expression")
     lines = [f"name = {_toml_str(model.name)}"]
     if model.description:
         lines.append(f"description = {_toml_str(model.description)}")
-    lines.append("states = [" + ", ".join(_toml_str(n) for n in model.state_names) + "]")
-    lines.append("rhs = [" + ", ".join(_toml_str(expr_to_text(e, f"rhs[{i}]")) for i, e in enumerate(model.rhs)) + "]")
-    lines.append("z0 = [" + ", ".join(_toml_str(expr_to_text(e, f"z0[{i}]")) for i, e in enumerate(model.z0)) + "]")
+    sgroups = [g for g in model.groups if g.kind == "state"]
+    lines.append("states = [" + ", ".join(_toml_str(g.name) if not g.is_array else
+                                          f"{{name = {_toml_str(g.name)}, size = {g.size}}}" for g in sgroups) + "]")
+    rhs, z0 = (st.rhs, st.z0) if st is not None else (model.rhs, model.z0)
+    for key, values in (("rhs", rhs), ("z0", z0)):
+        if st is not None and key == "rhs":  # named terms first: the right-hand sides use their names
+            for n, v in st.defs:
+                write.named[v] = n
+        items = []
+        for i, v in enumerate(values):
+            write.field = f"{key}[{i}]"
+            if isinstance(v, N.Node) and v.op == "stack":
+                items.append("[" + ", ".join(_toml_str(write(x)) for x in v.args) + "]")
+            else:
+                items.append(_toml_str(write(v)))
+        lines.append(f"{key} = [" + ", ".join(items) + "]")
     lines.append(f"t0 = {_toml_str(decimal_text(model.t0, 't0'))}")
     lines.append(f"t1 = {_toml_str(decimal_text(model.t1, 't1'))}")
-    lines.append("")
-    lines.append("[params]")
-    for p in model.params:
-        lines.append(f"{p.name} = {_toml_str(decimal_text(model.param_values[p], 'params.' + p.name))}")
-    lines.append("")
-    lines.append("[loss]")
-    if model.terminal is not None:
-        lines.append(f"terminal = {_toml_str(expr_to_text(model.terminal, 'loss.terminal'))}")
-    if model.running is not None:
-        lines.append(f"running = {_toml_str(expr_to_text(model.running, 'loss.running'))}")
-    if model.observations:
-        rows = []
-        for i, o in enumerate(model.observations):
-            row = _sse_row(model, o.term)
-            if row is None:
-                raise SpecError(f"loss.observations[{i}]: only squared-error observation terms can be written "
-                                f"to a spec")
-            rows.append("[" + ", ".join(_toml_str(decimal_text(v, f"loss.observations.data[{i}]")) for v in row) + "]")
-        lines.append("")
-        lines.append("[loss.observations]")
-        lines.append("times = [" + ", ".join(_toml_str(decimal_text(o.time, "loss.observations.times"))
-                                             for o in model.observations) + "]")
-        lines.append("data = [" + ", ".join(rows) + "]")
+    lines += ["", "[params]"]
+    pv = model.param_values
+    for g in model.groups:
+        if g.kind != "param":
+            continue
+        vals = [_toml_str(decimal_text(pv[e], f"params.{e.name}")) for e in g.elements]
+        if not g.is_array:
+            lines.append(f"{g.name} = {vals[0]}")
+        elif len(g.dims) == 1:
+            lines.append(f"{g.name} = [" + ", ".join(vals) + "]")
+        else:
+            c = g.shape[1]
+            lines.append(f"{g.name} = [" + ", ".join("[" + ", ".join(vals[r * c:(r + 1) * c]) + "]"
+                                                  for r in range(g.shape[0])) + "]")
+    if st is not None and st.defs:
+        lines += ["", "[defs]"]
+        write.named = {}
+        for n, v in st.defs:
+            write.field = f"defs.{n}"
+            lines.append(f"{n} = {_toml_str(write(v))}")
+            write.named[v] = n
+    lines += ["", "[loss]"]
+    terminal, running = (st.terminal, st.running) if st is not None else (model.terminal, model.running)
+    for key, v in (("terminal", terminal), ("running", running)):
+        if v is not None:
+            write.field = f"loss.{key}"
+            lines.append(f"{key} = {_toml_str(write(v))}")
+    if model.observation_times:
+        values = [v for _, v in st.observations] if st is not None else [o.term for o in model.observations]
+        rows = [None if isinstance(v, N.Node) else _sse_row(model, v) for v in values]
+        lines += ["", "[loss.observations]"]
+        lines.append("times = [" + ", ".join(_toml_str(decimal_text(tm, "loss.observations.times"))
+                                             for tm in model.observation_times) + "]")
+        if all(r is not None for r in rows):
+            lines.append("data = [" + ", ".join("[" + ", ".join(_toml_str(decimal_text(v, f"loss.observations.data[{i}]"))
+                                                                for v in r) + "]" for i, r in enumerate(rows)) + "]")
+        else:
+            terms = []
+            for i, v in enumerate(values):
+                write.field = f"loss.observations.terms[{i}]"
+                terms.append(_toml_str(write(v)))
+            lines.append("terms = [" + ", ".join(terms) + "]")
     return "\n".join(lines) + "\n"
 
 
 def _sse_row(model: Model, term):
     """The data row d if ``term`` is exactly Σ_j (z_j - d_j)², else None."""
-    import sympy
     row = []
     for z in model.states:
         c = sympy.diff(term, z).subs({s: 0 for s in model.states})  # = -2 d_j for the SSE form

@@ -557,7 +557,7 @@ class TestItem06Structure:
             (spec_text(obs_times='["0.7", "0.5"]', obs_data='[["1"], ["2"]]'), ("times[1]", "increasing")),
             (spec_text(obs_times='["0.5", "0.5"]', obs_data='[["1"], ["2"]]'), ("times[1]", "increasing")),
             (spec_text(obs_times='["1.5"]', obs_data='[["1"]]'), ("times[0]", "outside")),
-            (spec_text(obs_times='["0"]', obs_data='[["1"]]'), ("times[0]", "outside")),
+            (spec_text(obs_times='["-0.5"]', obs_data='[["1"]]'), ("times[0]", "outside")),  # t0 itself is allowed (issue 12)
             (spec_text(terminal=None), ("loss",)),
             (spec_text().replace('terminal = "z**2"', 'terminal = ["z**2", "z"]'), ("loss.terminal",)),
         ]

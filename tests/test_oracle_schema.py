@@ -71,7 +71,7 @@ def test_minimal_good_object_validates():
 
 
 @pytest.mark.parametrize("bad", [
-    {k: v for k, v in _GOOD.items() if k != "grad_t0"},            # a required key missing
+    {k: v for k, v in _GOOD.items() if k != "grad_z0"},            # a required key missing (grad_t0 may be absent: an observation at t0)
     {**_GOOD, "loss": 0.5},                                          # a JSON number instead of a decimal string
     {**_GOOD, "loss": "nan"},                                        # not a finite decimal
     {**_GOOD, "grad": {"a": "1,5"}},                                 # not a decimal

@@ -108,8 +108,8 @@ def test_structural_errors_name_the_field(field, value, fragment):
 
 @pytest.mark.parametrize("loss,fragment", [
     ('[loss.observations]\ntimes = ["2", "1"]\ndata = [["1"], ["1"]]', "strictly increasing"),
-    ('[loss.observations]\ntimes = ["0"]\ndata = [["1"]]', "outside (t0, t1]"),
-    ('[loss.observations]\ntimes = ["4"]\ndata = [["1"]]', "outside (t0, t1]"),
+    ('[loss.observations]\ntimes = ["-0.5"]\ndata = [["1"]]', "outside [t0, t1]"),  # an observation at t0 is allowed (issue 12)
+    ('[loss.observations]\ntimes = ["4"]\ndata = [["1"]]', "outside [t0, t1]"),
     ('[loss.observations]\ntimes = ["1"]\ndata = [["1", "2"]]', "data[0]"),
     ('[loss.observations]\ntimes = ["1", "2"]\ndata = [["1"]]', "1 rows for 2 times"),
     ('[loss.observations]\ntimes = ["1"]\ndata = [["nan"]]', "data[0][0]"),

@@ -116,10 +116,11 @@ def _bracket_depth(src: str) -> int:
 class _Converter:
     """Walks a whitelisted ``ast`` tree and builds the SymPy expression (see the module docstring)."""
 
-    def __init__(self, src: str, names: Mapping[str, sympy.Expr], field: str):
+    def __init__(self, src: str, names: Mapping[str, sympy.Expr], field: str, algebra=None):
         self.src = src  # the user's text (stripped); positions equal those in the mangled text
         self.names = names
         self.field = field
+        self.algebra = algebra  # array values and their operations (see parse_expression), or None
         self.deadline = time.perf_counter() + LIMITS["max_parse_seconds"]
         # Start offset of each line, splitting as Python's tokenizer does (\r\n, \r, \n).  Offsets
         # are characters, equal to ast's UTF-8 byte offsets because the text is ASCII.  (ast's own
@@ -150,8 +151,26 @@ class _Converter:
             return seg
         return node.id
 
+    def is_array(self, value) -> bool:
+        return self.algebra is not None and self.algebra.is_array(value)
+
+    def array_op(self, node: ast.AST, method: str, *args):
+        """``self.algebra.<method>(*args)``; its SpecError (a shape mismatch ...) is reported at ``node``."""
+        try:
+            value = getattr(self.algebra, method)(*args)
+        except SpecError as exc:
+            raise self.fail(node, str(exc)) from None
+        return self.check_value(value, node, False)  # a scalar result continues as SymPy (checked)
+
+    def negate(self, value, node: ast.AST, constant: bool):
+        if self.is_array(value):
+            return self.array_op(node, "neg", value)
+        return self.check_value(-value, node, constant)
+
     def check_value(self, value: sympy.Expr, node: ast.AST, constant: bool) -> sympy.Expr:
         """Refuse non-finite, oversized or non-real constant results of one node."""
+        if self.is_array(value):  # built from checked scalars by the algebra
+            return value
         if value in _NONFINITE or any(a in _NONFINITE for a in value.args):
             raise self.fail(
                 node, "the value is not finite (division by zero, log(0) or similar)"
@@ -190,7 +209,7 @@ class _Converter:
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
                 arg, const = self.convert(node.operand)
-                return self.check_value(-arg, node, const), const
+                return self.negate(arg, node, const), const
             if isinstance(node.op, ast.UAdd):
                 return self.convert(node.operand)
             op = "'not'" if isinstance(node.op, ast.Not) else "'~'"
@@ -199,6 +218,10 @@ class _Converter:
             return self.binop(node)
         if isinstance(node, ast.Call):
             return self.call(node)
+        if isinstance(node, ast.Subscript) and self.algebra is not None:
+            return self.subscript(node), False
+        if isinstance(node, ast.List) and self.algebra is not None:  # [a, b, c]: a column of scalars
+            return self.array_op(node, "stack", [self.convert(e)[0] for e in node.elts]), False
         what = _REFUSED_NODES.get(type(node), f"the construct {type(node).__name__}")
         raise self.fail(node, f"{what} not allowed in an expression (only numbers, declared names, "
                               f"+ - * / **, and calls of {', '.join(ALLOWED_FUNCTIONS)})")
@@ -235,7 +258,7 @@ class _Converter:
         # per term, and O(n log n) in SymPy instead of the O(n^2) of re-flattening after every "+".
         cls = _op_class(node.op)
         if cls is None:  # ** (right-nested) or a refused operator
-            if isinstance(node.op, ast.Pow):
+            if isinstance(node.op, ast.Pow) or (isinstance(node.op, ast.MatMult) and self.algebra is not None):
                 left, lc = self.convert(node.left)
                 return self.apply_binop(node, left, lc)
             return self.apply_binop(node, sympy.Integer(0), True)  # raises before converting anything
@@ -250,10 +273,13 @@ class _Converter:
             right, rc = self.convert(b.right)
             const = const and rc
             if isinstance(b.op, ast.Sub):
-                right = self.check_value(-right, b, rc)
+                right = self.negate(right, b, rc)
             elif isinstance(b.op, ast.Div):
-                right = self.check_value(1 / right, b, rc)
+                right = self.array_op(b, "reciprocal", right) if self.is_array(right) \
+                    else self.check_value(1 / right, b, rc)
             items.append(right)
+        if any(self.is_array(v) for v in items):
+            return self.array_op(node, cls, items), False
         value = sympy.Add(*items) if cls == "add" else sympy.Mul(*items)
         return self.check_value(value, node, const), const
 
@@ -262,11 +288,14 @@ class _Converter:
         op = node.op
         if isinstance(op, ast.BitXor):
             raise self.fail(node, "'^' is bitwise XOR in Python syntax, not a power: use ** for powers")
+        if isinstance(op, ast.MatMult) and self.algebra is not None:
+            right, _ = self.convert(node.right)
+            return self.array_op(node, "matmul", left, right), False
         if not isinstance(op, ast.Pow):
             what = _BINOP_NAMES.get(type(op), type(op).__name__)
             raise self.fail(node, f"the operator {what} is not allowed (use + - * / **)")
         right, rc = self.convert(node.right)
-        if right.is_Number:
+        if not self.is_array(right) and right.is_Number:
             cap = LIMITS["max_exponent"]
             if abs(right) > cap:
                 raise self.fail(
@@ -274,13 +303,28 @@ class _Converter:
                     f"the exponent {_quote(str(right))[1:-1]} exceeds the cap |exponent| <= {cap} "
                     "(LIMITS['max_exponent'])",
                 )
+        if self.is_array(left) or self.is_array(right):
+            return self.array_op(node, "power", left, right), False
         return self.check_value(left**right, node, lc and rc), lc and rc
+
+    def subscript(self, node: ast.Subscript):
+        """``x[i]`` or ``x[i, j]`` with non-negative integer literals, for the array algebra."""
+        value, _ = self.convert(node.value)
+        index = node.slice
+        items = index.elts if isinstance(index, ast.Tuple) else [index]
+        out = []
+        for item in items:
+            if not (isinstance(item, ast.Constant) and type(item.value) is int):
+                raise self.fail(node, "an index must be a non-negative integer literal, e.g. z[0] or W[1, 2]")
+            out.append(item.value)
+        return self.array_op(node, "index", value, tuple(out))
 
     def call(self, node: ast.Call) -> tuple[sympy.Expr, bool]:
         if not isinstance(node.func, ast.Name):
             raise self.fail(node, "only calls of a bare function name are allowed, e.g. sin(x)")
         fname = self.original_name(node.func)
-        if fname not in _GRAMMAR:
+        array_functions = self.algebra.functions if self.algebra is not None else ()
+        if fname not in _GRAMMAR and fname not in array_functions:
             raise self.fail(node, f"unknown function {fname!r}; the allowed functions are "
                                   f"{', '.join(ALLOWED_FUNCTIONS)}")
         if node.keywords:
@@ -290,6 +334,8 @@ class _Converter:
         if len(node.args) != 1:
             raise self.fail(node, f"{fname}() takes exactly one argument ({len(node.args)} given)")
         arg, const = self.convert(node.args[0])
+        if fname in array_functions or self.is_array(arg):
+            return self.array_op(node, "call", fname, arg), False
         return self.check_value(_GRAMMAR[fname].sympy_function(arg), node, const), const
 
 
@@ -330,15 +376,23 @@ def _tree_size(tree: ast.AST) -> tuple[int, int]:
     return count, depth
 
 
-def parse_expression(text: object, names: Mapping[str, sympy.Expr], field: str) -> sympy.Expr:
+def parse_expression(text: object, names: Mapping[str, sympy.Expr], field: str, *, algebra=None):
     """Parse expression ``text`` into a SymPy expression, safely and exactly.
 
     ``names`` maps every name the text may use (states, parameters, ``t``) to its SymPy value; no other
     name resolves.  Numbers are exact decimals (``0.1 -> Rational(1, 10)``).  Grammar, precedence and the
     function definitions are in the module docstring; caps are in :data:`LIMITS`.  The result is finite
     and, where constant, real.  Any refusal raises SpecError whose message starts with ``field``.
+
+    ``algebra`` (optional) lets ``names`` map to array values: an object with ``is_array(value)``, the
+    operations ``add(items)``, ``mul(items)``, ``neg(x)``, ``reciprocal(x)``, ``power(x, y)``, ``matmul(a, b)``,
+    ``index(x, indices)``, ``stack(items)`` (a list literal ``[a, b]``), ``call(function_name, x)`` and a set
+    ``functions`` of names it adds (``sum``).
+    Wherever an operand is an array (or the operator is ``@``, a subscript or one of those functions) the
+    algebra builds the value, raising SpecError for a shape mismatch; everything scalar is built exactly as
+    without it, so scalar results are unchanged.  The result is then a scalar SymPy expression or an array.
     """
-    return _parse(text, names, field)[0]
+    return _parse(text, names, field, algebra)[0]
 
 
 class Written:
@@ -375,10 +429,10 @@ def names_in(text: str) -> set[str]:
     return {m.group("name") for m in _TOKEN_RE.finditer(text) if m.group("name")}
 
 
-def _parse(text: object, names: Mapping[str, sympy.Expr], field: str):
+def _parse(text: object, names: Mapping[str, sympy.Expr], field: str, algebra=None):
     """(expression, syntax tree, converter) of ``text`` (see :func:`parse_expression`)."""
     tree, src = _syntax_tree(text, field)
-    conv = _Converter(src, names, field)
+    conv = _Converter(src, names, field, algebra)
     max_depth = LIMITS["max_depth"]
     try:
         value, _ = conv.convert(tree.body)
@@ -389,6 +443,8 @@ def _parse(text: object, names: Mapping[str, sympy.Expr], field: str):
         # sqrt of a 600-digit integer raised OverflowError ("'mpz' too large to convert to float")
         raise SpecError(f"{field}: a constant in {_quote(src)} is too large to evaluate exactly "
                         f"({type(exc).__name__}); use smaller numbers") from None
+    if conv.is_array(value):
+        return value, tree, conv
     if not isinstance(value, sympy.Expr):
         raise SpecError(f"{field}: {_quote(src)} is not a scalar expression")
     if value.has(*_NONFINITE):

@@ -209,6 +209,8 @@ def oracle_gradient(model: Model, digits: int = 30, *, quiet: bool | None = None
     digits = _check_digits(digits)
     if not isinstance(model, Model):
         raise SpecError(f"oracle: expected a symode Model, got {type(model).__name__}")
+    if any(tm == model.t0 for tm in model.observation_times):
+        raise SpecError(f"model {model.name!r}: the oracle does not take an observation at t0 yet; move it after t0")
     started = _time.monotonic()
     progress = _Progress(model.name, quiet)
     lo = digits + ROUTE_GUARD_DIGITS

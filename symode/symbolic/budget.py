@@ -47,6 +47,18 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _address_space() -> int:
+    """This process's address space in bytes (Linux /proc; 0 where it cannot be read)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _child(conn, fn, args, memory_mb, parent):
     global _IN_BUDGET
     _die_with_parent(parent)
@@ -57,6 +69,10 @@ def _child(conn, fn, args, memory_mb, parent):
         if memory_mb and sys.platform.startswith("linux"):
             import resource
             limit = memory_mb * 1024 * 1024
+            if _address_space() >= limit:
+                # the forked child already holds more than the budget: every allocation would fail somewhere,
+                # some inside C code that reports it as another error; the budget is exhausted before any work
+                raise MemoryError
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         result = ("ok", fn(*args))
     except MemoryError:
