@@ -82,9 +82,13 @@ def segments(model: Model) -> list[tuple[Fraction | None, Fraction | None, int |
     symbolic t0) and ``end`` is None for a final segment ending at the symbolic t1; observation times are fixed
     absolute times (moving t0 or t1 does not move them).
     """
+    if any(tm == model.t0 for tm in model.observation_times):
+        from symode.errors import SpecError
+        raise SpecError(f"model {model.name!r}: the float64 routes do not take an observation at t0 yet; move it "
+                        f"after t0")
     out = []
     start = None
-    times = [exact_fraction(o.time) for o in model.observations]
+    times = [exact_fraction(tm) for tm in model.observation_times]
     t1 = exact_fraction(model.t1)
     for i, tau in enumerate(times):
         # an observation exactly at t1 ends the last segment at the constant τ_m: the graph then does not depend
@@ -99,15 +103,25 @@ def segments(model: Model) -> list[tuple[Fraction | None, Fraction | None, int |
 class ModelGraphs:
     """CasADi SX Functions of one model (see the module docstring for the list and the equations)."""
 
-    def __init__(self, model: Model):
+    def _common(self, model: Model) -> None:
+        """What every kind of graphs has: names, sizes, nominal values and the solve's segments."""
         self.model = model
         self.fingerprint = model.fingerprint()
         self.prefix = "sm" + self.fingerprint[:16]
+        self.nz, self.np = model.nz, model.np
+        self.has_running = model.has_running
+        self.naug = model.nz + (1 if self.has_running else 0)
+        self.nP = model.np + 6 * model.nz + 2
+        self.theta = casadi.DM([nearest_double(v) for v in model.theta]) if model.np else casadi.DM(0, 1)
+        self.t0 = nearest_double(model.t0)
+        self.t1 = nearest_double(model.t1)
+        self.segments = segments(model)
+
+    def __init__(self, model: Model):
+        self._common(model)
         m = model
         d = derive(model)
         nz, np_ = m.nz, m.np
-        self.nz, self.np = nz, np_
-        self.has_running = m.running is not None
         z = casadi.SX.sym("z", nz)
         t = casadi.SX.sym("t")
         p = casadi.SX.sym("p", np_)
@@ -127,7 +141,6 @@ class ModelGraphs:
         fx = tr(m.rhs)
         rx = tr([m.running]) if self.has_running else casadi.SX(0, 1)
         self.f = self._fn("f", [z, t, p], [fx], ["z", "t", "p"], ["dz"])
-        self.naug = nz + (1 if self.has_running else 0)
         q = casadi.SX.sym("q", self.naug - nz)
         y = casadi.vertcat(z, q)
         self.faug = self._fn("faug", [y, t, p], [casadi.vertcat(fx, rx)], ["y", "t", "p"], ["dy"])
@@ -147,14 +160,9 @@ class ModelGraphs:
         self.obs = [loss_fn(f"obs{i}", o.term, d.dldz_obs[i], d.dldp_obs[i])
                     for i, o in enumerate(m.observations)]
         self._sym = (z, t, p, lam, mu, adj_map, tr)
-        self.nP = np_ + 6 * nz + 2
         self.gt0 = self._fn("gt0", [lam, z, p], [tr([d.grad_t0_expr], adj_map)], ["lam", "z", "p"], ["g"])
         g1 = d.grad_t1_expr
         self.gt1 = None if g1 is None else self._fn("gt1", [z, p], [tr([g1])], ["z", "p"], ["g"])
-        self.theta = casadi.DM([nearest_double(v) for v in m.theta]) if np_ else casadi.DM(0, 1)
-        self.t0 = nearest_double(m.t0)
-        self.t1 = nearest_double(m.t1)
-        self.segments = segments(model)
 
     # The adjoint right-hand sides need ∂f/∂θ from SymPy, the costliest derivation (5 s for a 4-state,
     # 292-parameter MLP): built on first use, so the discrete, forward and CVODES routes never pay for it.
@@ -199,4 +207,11 @@ _GRAPHS: "LRUCache[ModelGraphs]" = LRUCache(32)
 
 def model_graphs(model: Model) -> ModelGraphs:
     """The memoised :class:`ModelGraphs` of ``model`` (keyed by its fingerprint; at most 32 kept)."""
-    return _GRAPHS.get_or_build(model.fingerprint(), lambda: ModelGraphs(model))
+    return _GRAPHS.get_or_build(model.fingerprint(), lambda: _build_graphs(model))
+
+
+def _build_graphs(model: Model) -> ModelGraphs:
+    if model.structure is not None:  # arrays: MX graphs with matrix products (symode.casadi.structured_graphs)
+        from symode.casadi.structured_graphs import StructuredGraphs
+        return StructuredGraphs(model)
+    return ModelGraphs(model)

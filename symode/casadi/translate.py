@@ -414,7 +414,7 @@ class _Context:
         return node
 
 
-def _casadi_kind(mapping: Mapping) -> type:
+def _casadi_kind(mapping: Mapping, elementwise: bool = False) -> type:
     kinds = set()
     for symbol, value in mapping.items():
         if isinstance(value, casadi.SX):
@@ -424,7 +424,7 @@ def _casadi_kind(mapping: Mapping) -> type:
         else:
             raise TranslationError(f"the mapping gives symbol '{symbol}' a {type(value).__name__}; "
                                    "map every symbol to a scalar casadi.SX or casadi.MX")
-        if value.shape != (1, 1):
+        if value.shape != (1, 1) and not elementwise:
             raise TranslationError(f"the mapping gives symbol '{symbol}' shape {value.shape}; map every "
                                    "symbol to a 1x1 casadi expression (e.g. z[0])")
     if len(kinds) > 1:
@@ -450,7 +450,8 @@ def _plan(node, ctx) -> _Plan:
     return planner(node, ctx)
 
 
-def to_casadi(exprs: Sequence[sympy.Expr], mapping: Mapping[sympy.Symbol, object]) -> list:
+def to_casadi(exprs: Sequence[sympy.Expr], mapping: Mapping[sympy.Symbol, object], *,
+              elementwise: bool = False) -> list:
     """Translate SymPy expressions into CasADi expressions.
 
     ``mapping`` sends every free symbol to a 1x1 ``casadi.SX`` or ``casadi.MX`` (one kind for all); the
@@ -459,10 +460,14 @@ def to_casadi(exprs: Sequence[sympy.Expr], mapping: Mapping[sympy.Symbol, object
 
     Raises :class:`TranslationError` for an operation outside :data:`OPERATIONS` (naming it) and for a
     free symbol missing from ``mapping`` (naming it).
+
+    ``elementwise=True`` lets the mapping give a symbol a whole vector or matrix: the expression is then applied
+    to every element (CasADi's arithmetic and functions act element-wise, constants broadcast); the structured
+    paths use it for activation functions (:mod:`symode.casadi.structured`).
     """
     if isinstance(exprs, sympy.Basic):
         raise TranslationError("to_casadi takes a sequence of expressions; wrap a single one as [expr]")
-    kind = _casadi_kind(mapping)
+    kind = _casadi_kind(mapping, elementwise)
     ctx = _Context(mapping, kind)
     memo: dict = {}
     plans: dict = {}

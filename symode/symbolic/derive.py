@@ -18,8 +18,8 @@ Then
     dL/dz0 = λ(t0)                                                 (z0 treated as a free input)
     dL/dt1 = ∂ℓ/∂z(z(t1)) · f(z(t1), t1) + r(z(t1), t1)             (observation times are fixed absolute times)
     dL/dt0 = -λ(t0)ᵀ f(z0, t0) - r(z0, t0)                          (moving the start later shortens the solve)
-dL/dt1 is undefined (one-sided) when an observation lies exactly at t1; it is 0 for a loss made only of
-observations before t1.  The augmented backward system is the single ODE in (z, λ, μ) with right-hand side
+dL/dt1 is undefined (one-sided) when an observation lies exactly at t1, and dL/dt0 when one lies exactly at t0;
+dL/dt1 is 0 for a loss made only of observations before t1.  The augmented backward system is the single ODE in (z, λ, μ) with right-hand side
 (f, -(∂f/∂z)ᵀλ - (∂r/∂z)ᵀ, -(∂f/∂θ)ᵀλ - (∂r/∂θ)ᵀ), integrated from t1 down to t0.
 """
 from __future__ import annotations
@@ -81,7 +81,7 @@ class Derivation:
         "S", "W", "sens_rhs", "sens_init", "sens_z0_rhs",
         "dldz_terminal", "dldp_terminal", "dldz_obs", "dldp_obs", "drdz", "drdp",
         "lam", "mu", "adjoint_rhs", "adjoint_quad_rhs", "adjoint_final", "adjoint_jumps",
-        "grad_t1_expr", "grad_t0_expr", "forward_system", "backward_system", "equations", "closed_form",
+        "grad_t1_expr", "grad_t0_expr", "forward_system", "backward_system", "equations", "closed_form", "matrix",
     )
 
     def __init__(self, model: Model):
@@ -239,8 +239,11 @@ class Derivation:
 
     @cached_property
     def grad_t0_expr(self):
-        """dL/dt0 = -λᵀ f(z, t0) - r(z, t0) as an expression in λ and z symbols, evaluated at z = z0, λ = λ(t0)."""
+        """dL/dt0 = -λᵀ f(z, t0) - r(z, t0) as an expression in λ and z symbols, evaluated at z = z0, λ = λ(t0);
+        None where undefined (an observation exactly at t0: the start cannot move past a fixed observation)."""
         m = self.model
+        if any(tm == m.t0 for tm in m.observation_times):
+            return None
         expr = -(self.lam.T * self.f)[0, 0]
         if m.running is not None:
             expr -= m.running
@@ -293,8 +296,19 @@ class Derivation:
 
     # -- rendering --------------------------------------------------------------------------------------------
     @cached_property
+    def matrix(self):
+        """The matrix-form derivation (:class:`~.matrix_form.MatrixDerivation`) of a structured model, else None."""
+        if self.model.structure is None:
+            return None
+        from .matrix_form import MatrixDerivation
+        return MatrixDerivation(self.model)
+
+    @cached_property
     def equations(self) -> tuple:
-        """The derived equations in reading order, for text / LaTeX / Markdown rendering."""
+        """The derived equations in reading order, for text / LaTeX / Markdown rendering (in matrix form for a
+        structured model: one page for any size)."""
+        if self.matrix is not None:
+            return self.matrix.equations
         from .equations import model_equations
         return tuple(model_equations(self))
 

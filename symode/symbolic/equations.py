@@ -94,10 +94,12 @@ def model_equations(d) -> list[Equation]:
                   + sum(d.dldp_obs, sympy.zeros(m.np, 1))).T if m.np else sympy.zeros(1, 0),
                  "dL/dθ = μ(t0) + (dz0/dθ)ᵀ λ(t0) + ∂ℓ/∂θ + Σ ∂ℓ_i/∂θ"),
         Equation("grad_z0", Label("dL/dz0", r"\frac{dL}{dz_0}"), lam0.T, "dL/dz0 = λ(t0)"),
-        Equation("grad_t0", Label("dL/dt0", r"\frac{dL}{dt_0}"),
-                 d.grad_t0_expr.subs(dict(zip(d.lam, lam0))).subs(dict(zip(m.states, d.z0)), simultaneous=True),
-                 "dL/dt0 = -λ(t0)ᵀ f(z0, t0) - r(z0, t0)"),
     ]
+    if d.grad_t0_expr is not None:
+        eqs.append(Equation("grad_t0", Label("dL/dt0", r"\frac{dL}{dt_0}"),
+                            d.grad_t0_expr.subs(dict(zip(d.lam, lam0))).subs(dict(zip(m.states, d.z0)),
+                                                                             simultaneous=True),
+                            "dL/dt0 = -λ(t0)ᵀ f(z0, t0) - r(z0, t0)"))
     if d.grad_t1_expr is not None:
         eqs.append(Equation("grad_t1", Label("dL/dt1", r"\frac{dL}{dt_1}"),
                             d.grad_t1_expr.xreplace(at(t1)),

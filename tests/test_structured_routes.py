@@ -1,0 +1,105 @@
+"""Issue 12, item 3: every float64 route gives the same numbers on the structured (matrix) form of a model and on
+its scalar form (``Model.scalar_model()``, the element-wise expansion: the reference here is the existing scalar
+path, independent of the structured CasADi graphs), and the structured graphs keep matrix products.
+
+Tolerances (reasons):
+    FLOAT64   TOLERANCES["float64-reordered"] (1e-13): the same discrete scheme, only the order of the floating-
+              point operations differs (mtimes loops vs expanded sums)
+    CVODES    TOLERANCES["cvodes-vs-oracle"] (1e-9): an adaptive solver's step sequence depends on rounding, so
+              the two forms agree to its own accuracy, not to rounding
+"""
+from __future__ import annotations
+
+import pytest
+
+from symode.check.compare import compare
+from symode.check.tolerances import TOLERANCES
+from symode.library import get_model
+from symode.methods import compute
+from symode.spec import load_spec
+
+FLOAT64 = TOLERANCES["float64-reordered"]
+CVODES = TOLERANCES["cvodes-vs-oracle"]
+
+#: A network with everything the structured path translates: two hidden layers with different activations, a
+#: time input, a running cost, z0 from an encoder of the parameters, and losses that use parameters.
+RICH = '''
+name = "rich"
+states = [{name = "z", size = 2}]
+z0 = ["tanh(E @ [0.3, -0.2] + c)"]
+t0 = "0.1"
+t1 = "0.9"
+[network]
+hidden = [3, 2]
+activation = ["sigmoid", "softplus"]
+time_input = true
+[params]
+W1 = [["0.1", "-0.2"], ["0.3", "0.4"], ["-0.5", "0.6"]]
+Wt1 = ["0.2", "-0.1", "0.05"]
+b1 = ["0.01", "0.02", "0.03"]
+W2 = [["0.5", "-0.3", "0.2"], ["-0.4", "0.1", "0.3"]]
+b2 = ["0", "0.1"]
+W3 = [["0.7", "-0.6"], ["0.2", "0.9"]]
+b3 = ["-0.1", "0.2"]
+E = [["1", "0.5"], ["-0.5", "1"]]
+c = ["0.1", "-0.1"]
+k = "0.3"
+[loss]
+terminal = "sum((z - [0.5, -0.5])**2) + k*sum(W3**2)"
+running = "0.1*sum(z**2)"
+[loss.observations]
+times = ["0.4", "0.6"]
+data = [["0.2", "0.1"], ["0.3", "-0.2"]]
+term = "sum((z - data)**2)/2"
+'''
+
+MODELS = {"mlp-2-3": lambda: get_model("mlp-2-3"), "rich": lambda: load_spec(RICH)}
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def pair(request):
+    m = MODELS[request.param]()
+    assert m.structure is not None
+    return m, m.scalar_model()
+
+
+@pytest.mark.parametrize("method", ["discrete", "forward", "adjoint", "adjoint-stored"])
+def test_fixed_step_routes_equal_on_both_forms(pair, method):
+    m, sm = pair
+    a = compute(m, method, scheme="rk4", steps=40)
+    b = compute(sm, method, scheme="rk4", steps=40)
+    res = compare(a, b, tolerance=FLOAT64)
+    assert res.ok, res.summary()
+
+
+def test_cvodes_equal_on_both_forms_to_its_accuracy(pair):
+    m, sm = pair
+    if len(m.observation_times) > 2:
+        # measured: CVODES' adjoint (polynomial interpolation of the checkpoints, Adams, rtol 1e-12) is off by
+        # ~2e-7 from the oracle on the scalar form too, with 10 observation times; cubic Hermite gives 4e-11
+        # here but 3e-7 on the oscillator (symode/casadi/routes.py): a route limitation, not a structure one
+        pytest.skip("CVODES' adjoint with 10 observation times is ~1e-7 accurate on either form (route limitation)")
+    res = compare(compute(m, "cvodes"), compute(sm, "cvodes"), tolerance=CVODES)
+    assert res.ok, res.summary()
+
+
+def test_graphs_keep_matrix_products():
+    """The right-hand side and the adjoint are MX Functions whose size does not depend on the hidden width: a
+    scalar expansion would grow with every weight (H = 16 -> 64: 4x)."""
+    from symode.casadi.model_graphs import model_graphs
+    sizes = []
+    for H in (16, 64):
+        g = model_graphs(get_model(f"mlp-4-{H}"))
+        assert g.f.is_a("MXFunction") and g.adj.is_a("MXFunction")
+        sizes.append((g.f.n_instructions(), g.adj.n_instructions(), g.back.n_instructions()))
+    assert sizes[0] == sizes[1]
+
+
+def test_structured_fixed_step_graph_does_not_grow_with_width():
+    """The discrete adjoint's whole loss-and-gradient graph (routes) has the same size for H = 64 and H = 256."""
+    from symode.casadi import routes
+    counts = []
+    for H in (64, 256):
+        plan = routes._plan(get_model(f"mlp-2-{H}"), "discrete", "rk4", 22)
+        counts.append(plan.G.n_instructions())
+    assert counts[0] == counts[1]
