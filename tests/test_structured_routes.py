@@ -77,7 +77,7 @@ def test_cvodes_equal_on_both_forms_to_its_accuracy(pair):
     if len(m.observation_times) > 2:
         # measured: CVODES' adjoint (polynomial interpolation of the checkpoints, Adams, rtol 1e-12) is off by
         # ~2e-7 from the oracle on the scalar form too, with 10 observation times; cubic Hermite gives 4e-11
-        # here but 3e-7 on the oscillator (symode/casadi/routes.py): a route limitation, not a structure one
+        # here but 3e-7 on the oscillator (symode/casadi/routes/cvodes.py): a route limitation, not a structure one
         pytest.skip("CVODES' adjoint with 10 observation times is ~1e-7 accurate on either form (route limitation)")
     res = compare(compute(m, "cvodes"), compute(sm, "cvodes"), tolerance=CVODES)
     assert res.ok, res.summary()
@@ -97,9 +97,9 @@ def test_graphs_keep_matrix_products():
 
 def test_structured_fixed_step_graph_does_not_grow_with_width():
     """The discrete adjoint's whole loss-and-gradient graph (routes) has the same size for H = 64 and H = 256."""
-    from symode.casadi import routes
+    from symode.casadi.routes.plan import _plan
     counts = []
     for H in (64, 256):
-        plan = routes._plan(get_model(f"mlp-2-{H}"), "discrete", "rk4", 22)
+        plan = _plan(get_model(f"mlp-2-{H}"), "discrete", "rk4", 22)
         counts.append(plan.G.n_instructions())
     assert counts[0] == counts[1]
