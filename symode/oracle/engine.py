@@ -159,7 +159,8 @@ def _flat(r: dict) -> list[tuple[str, mpmath.mpf]]:
     out = [("loss", r["loss"])]
     out += [(f"grad[{i}]", v) for i, v in enumerate(r["grad"])]
     out += [(f"grad_z0[{i}]", v) for i, v in enumerate(r["grad_z0"])]
-    out += [("grad_t0", r["grad_t0"])]
+    if r["grad_t0"] is not None:
+        out.append(("grad_t0", r["grad_t0"]))
     if r["grad_t1"] is not None:
         out.append(("grad_t1", r["grad_t1"]))
     out += [(f"z1[{i}]", v) for i, v in enumerate(r["z1"])]
@@ -213,6 +214,9 @@ def oracle_gradient(model: Model, digits: int = 30, *, quiet: bool | None = None
         raise SpecError(f"model {model.name!r}: the oracle does not take an observation at t0 yet; move it after t0")
     started = _time.monotonic()
     progress = _Progress(model.name, quiet)
+    if model.structure is not None:  # a network: the matrix-form routes (symode.oracle.structured_engine)
+        from .structured_engine import structured_oracle
+        return structured_oracle(model, digits, progress, started)
     lo = digits + ROUTE_GUARD_DIGITS
     hi = lo + CHECK_EXTRA_DIGITS
     with mpmath.workdps(hi + 10):

@@ -171,7 +171,11 @@ class _Integration:
             if fk is not None:
                 self.fks.append(fk)
         self.X = [S[i] for i in range(system.n_states)]
+        # the states with a right-hand side on the tape come first; a system may end with quadratures (states
+        # nothing depends on, advanced from their integrand's series: symode.oracle.array_tape)
         self.XR = list(zip(self.X, [S[n] for n in system.rhs_nodes]))
+        self.quads = getattr(system, "quadratures", ())
+        self.X_ode = self.X[:len(system.rhs_nodes)]
         self.inv = [one / (k + 1) for k in range(K + 1)]
         self.control = StepControl(B, K)
         self.abs_cells = list(cx.abs_state.values())
@@ -198,7 +202,7 @@ class _Integration:
                                        f"t = {fmt(targets[-1])}; raise max_steps or shorten the interval",
                                        time=float(t))
             self.coefficients(t, yv)
-            h, landing, n1, n2, scale = self.control.step(self.X, yv, self.direction, targets[ti] - t)
+            h, landing, n1, n2, scale = self.control.step(self.control_arrays(), yv, self.direction, targets[ti] - t)
             if not B.is_finite(h):
                 raise IntegrationError(f"the step size is not finite at t = {fmt(t)} (non-finite Taylor "
                                        f"coefficients): the solution is singular there", time=float(t))
@@ -281,13 +285,30 @@ class _Integration:
                         f"cannot continue. Stop the integration before this time or change the model",
                         time=float(t))
 
+    def control_arrays(self) -> list:
+        """The coefficient arrays the step size is chosen from: the states', and for each quadrature block
+        bounds on its coefficients of orders K-1 and K."""
+        if not self.quads:
+            return self.X
+        K, zero = self.K, self.zero
+        out = list(self.X_ode)
+        for q in self.quads:
+            n1, n2 = q.top_norms(self.S, K)
+            out.append([zero] * (K - 1) + [n1, n2])
+        return out
+
     def advance(self, h, n1, n2, scale) -> list:
         """The states at t + h from their Taylor polynomials; adds the step's truncation estimate to err_est."""
         B, K, zero, one = self.B, self.K, self.zero, self.one
         hp = [one]
         for _ in range(K):
             hp.append(hp[-1] * h)
-        yv = [B.fsum(map(mul, x, hp)) for x in self.X]
+        yv = [B.fsum(map(mul, x, hp)) for x in self.X_ode]
+        if self.quads:
+            yv += [x[0] for x in self.X[len(yv):]]
+            for q in self.quads:
+                for i, d in zip(q.states, q.increments(self.S, hp, K, B)):
+                    yv[i] = yv[i] + d
         e1 = n1 * abs(hp[K - 1]) if n1 > 0 else zero
         e2 = n2 * abs(hp[K]) if n2 > 0 else zero
         self.err_est = self.err_est + max(e1, e2) / scale

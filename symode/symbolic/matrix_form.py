@@ -160,11 +160,27 @@ class MatrixDerivation:
     @cached_property
     def tangent_rhs(self) -> tuple:
         """ṡ_g = Σ_h (∂f_g/∂z_h) s_h + Σ_P (∂f_g/∂P) v_P for each state group."""
-        s, v = self.sens
-        tangents = {g: (N.leaf(x) if x.is_array else N.scalar(x.elements[0]))
-                    for g, x in zip((*self.state_groups, *self.param_groups), (*s, *v))}
-        out = jvp(self.f, tangents, self.owner)
-        return tuple(self._zero_if_none(o, g) for o, g in zip(out, self.state_groups))
+        return self.tangent(*self.sens)[0]
+
+    def tangent(self, s_groups, v_groups=None, prefix: str = "") -> tuple:
+        """(ṡ per state group, the running cost's directional derivative (∂r/∂z) s + (∂r/∂θ) v or None, and
+        (∂z0/∂θ) v per state group) for the direction groups ``s_groups`` (shaped like the states) and
+        ``v_groups`` (like the parameters; None: the direction has no parameter part)."""
+        pairs = list(zip(self.state_groups, s_groups))
+        if v_groups is not None:
+            pairs += list(zip(self.param_groups, v_groups))
+        tangents = {g: (N.leaf(x) if x.is_array else N.scalar(x.elements[0])) for g, x in pairs}
+        running = self.structure.running
+        out = jvp([*self.f, *([running] if running is not None else [])], tangents, self.owner)
+        rates = tuple(self._zero_if_none(o, g) for o, g in zip(out, self.state_groups))
+        r_rate = (out[-1] if out[-1] is not None else N.scalar(0)) if running is not None else None
+        z0 = jvp(self.z0, {g: t for g, t in tangents.items() if g.kind == "param"}, self.owner)
+        return rates, r_rate, tuple(self._zero_if_none(o, g) for o, g in zip(z0, self.state_groups))
+
+    def direction_groups(self, tag: str) -> tuple:
+        """Fresh direction groups (s shaped like the states, v like the parameters) named with ``tag``."""
+        return (self._new_groups(f"s{tag}", self.state_groups, "tangent"),
+                self._new_groups(f"v{tag}", self.param_groups, "direction"))
 
     @cached_property
     def equations(self) -> tuple:
