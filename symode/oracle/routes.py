@@ -255,7 +255,7 @@ class _Adjoint:
         except IntegrationError as exc:
             raise _route_error(model, self.label + " (state solve)", exc) from None
         self.zat = {tm: [to_mpf(v) for v in row[:nz]] for tm, row in zip(self.times, out)}
-        self.zat[t0] = [mpmath.mpf(sympy.N(v, work_digits + 10)._mpf_) for v in z0]
+        self.zat[t0] = [mpmath.mpf(sympy.Float(sympy.N(v, work_digits + 10), work_digits + 10)._mpf_) for v in z0]
         self.loss = to_mpf(out[-1][nz]) if model.running is not None else mpmath.mpf(0)
         # a backward piece may take a few times the forward solve's steps (λ, μ ride along); more means z is
         # being back-solved through a contracting region and diverges: split the piece instead of waiting

@@ -176,7 +176,7 @@ class _StructuredAdjoint(_Adjoint):
                 self.lam = lam
                 self.jump(lo)
                 lam = self.lam
-        z0v = [mpmath.mpf(sympy.N(v, self.work_digits + 10)._mpf_) for v in z0]
+        z0v = [mpmath.mpf(sympy.Float(sympy.N(v, self.work_digits + 10), self.work_digits + 10)._mpf_) for v in z0]
         lam_vals = {}
         k = 0
         for g in md.lam:
@@ -209,7 +209,7 @@ def structured_forward_route(model: Model, work_digits: int, progress, direction
     terms = _Terms(model, work_digits)
     pv = model.param_values
     z0 = [sympy.sympify(e).xreplace(pv) for e in model.z0]
-    z0m = [mpmath.mpf(sympy.N(v, work_digits + 10)._mpf_) for v in z0]
+    z0m = [mpmath.mpf(sympy.Float(sympy.N(v, work_digits + 10), work_digits + 10)._mpf_) for v in z0]
     ev0 = terms.evaluator(z0m)
     y0 = list(z0)
     dir_params = []
