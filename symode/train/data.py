@@ -287,6 +287,5 @@ def fit_model(model: Model, targets: Targets, name: str | None = None) -> Model:
     what = f"{n} trajectories" if n > 1 else "1 trajectory"
     return Model(name=name or f"{model.name}-fit", states=states, params=model.params, rhs=rhs, z0=z0,
                  t0=model.t0, t1=targets.times[-1], param_values=model.param_values, observations=obs, t=model.t,
-                 param_groups=model.param_groups,
                  description=(f"{model.description} Fitted to {what} observed at {len(targets.times)} times, "
                               f"{targets.source}.").strip())
