@@ -125,6 +125,8 @@ class GradResult:
         rows += [(f"dL/dz0[{i}]", v) for i, v in enumerate(d.get("grad_z0", ()))]
         if "grad_t0" in d:
             rows.append(("dL/dt0", d["grad_t0"]))
+        elif "grad_t1" in d:  # a route with time gradients, but dL/dt0 does not exist
+            rows.append(("dL/dt0", "undefined (an observation lies at t0)"))
         if "grad_t1" in d:
             rows.append(("dL/dt1", d["grad_t1"]))
         elif self.grad_t0 is not None:  # a route that computes time gradients, but dL/dt1 does not exist

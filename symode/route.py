@@ -278,7 +278,9 @@ class Route:
             raise broken(f"names the method {result.method!r}")
         for q in ("grad_z0", "grad_t0"):
             declared = q in self.quantities
-            if (getattr(result, q) is None) == declared:
+            value = getattr(result, q)
+            # grad_t0 may be absent although declared: it is undefined where an observation lies at t0
+            if (value is None and declared and q != "grad_t0") or (value is not None and not declared):
                 raise broken(f"lacks the declared quantity {q}" if declared else f"has the undeclared quantity {q}")
         if "grad_t1" not in self.quantities and result.grad_t1 is not None:
             raise broken("has the undeclared quantity grad_t1")

@@ -19,18 +19,20 @@ BASE = {"errors", "_version", "lru"}
 ALLOWED = {
     "errors": set(), "_version": set(), "lru": set(),
     "expr": set(),
-    "model": {"expr"},
+    # array expressions (the matrix form of a model): the model's vocabulary, below the model
+    "arrays": {"expr"},
+    "model": {"expr", "arrays"},
     "result": set(),
     "route": set(),
     "plots": set(),
-    "spec": {"expr", "model"},
+    "spec": {"expr", "model", "arrays"},
     "library": {"expr", "model", "spec"},
     # derivations know no numeric backend, so the oracle and CasADi can be checked against them
-    "symbolic": {"expr", "model"},
+    "symbolic": {"expr", "model", "arrays"},
     # the reference shares no code with what it checks: no CasADi, no codegen, no check
-    "oracle": {"expr", "model", "result", "route", "spec", "symbolic"},
+    "oracle": {"expr", "model", "result", "route", "spec", "symbolic", "arrays"},
     # float64 routes: no oracle, no codegen, no check
-    "casadi": {"expr", "model", "result", "route", "registry", "symbolic"},
+    "casadi": {"expr", "model", "result", "route", "registry", "symbolic", "arrays"},
     "codegen": {"expr", "model", "casadi", "library", "symbolic"},
     "registry": {"route"},
     "methods": {"model", "registry", "result"},

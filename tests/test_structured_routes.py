@@ -3,9 +3,9 @@ its scalar form (``Model.scalar_model()``, the element-wise expansion: the refer
 path, independent of the structured CasADi graphs), and the structured graphs keep matrix products.
 
 Tolerances (reasons):
-    FLOAT64   TOLERANCES["float64-reordered"] (1e-13): the same discrete scheme, only the order of the floating-
+    FLOAT64   tolerance("float64-reordered") (1e-13): the same discrete scheme, only the order of the floating-
               point operations differs (mtimes loops vs expanded sums)
-    CVODES    TOLERANCES["cvodes-vs-oracle"] (1e-9): an adaptive solver's step sequence depends on rounding, so
+    CVODES    tolerance("cvodes-vs-oracle") (1e-9): an adaptive solver's step sequence depends on rounding, so
               the two forms agree to its own accuracy, not to rounding
 """
 from __future__ import annotations
@@ -13,13 +13,13 @@ from __future__ import annotations
 import pytest
 
 from symode.check.compare import compare
-from symode.check.tolerances import TOLERANCES
+from symode.check.tolerances import tolerance
 from symode.library import get_model
 from symode.methods import compute
 from symode.spec import load_spec
 
-FLOAT64 = TOLERANCES["float64-reordered"]
-CVODES = TOLERANCES["cvodes-vs-oracle"]
+FLOAT64 = tolerance("float64-reordered")
+CVODES = tolerance("cvodes-vs-oracle")
 
 #: A network with everything the structured path translates: two hidden layers with different activations, a
 #: time input, a running cost, z0 from an encoder of the parameters, and losses that use parameters.

@@ -19,7 +19,6 @@ relu (max(x, 0): a kink at 0, flagged where an evaluation sits on it) and identi
 from __future__ import annotations
 
 from ..errors import SpecError
-from ..model import T
 from . import node as N
 
 ACTIVATIONS = ("tanh", "sigmoid", "softplus", "relu", "identity")
@@ -42,11 +41,11 @@ def _fresh(base: str, taken: set) -> str:
     return name
 
 
-def network_rhs(table, state: N.Group, params: dict[str, N.Group], taken: set):
+def network_rhs(table, state: N.Group, params: dict[str, N.Group], taken: set, t):
     """``(defs, rhs)`` for a ``[network]`` table: named layer terms and the column node dz/dt.
 
     ``params`` maps parameter names to their groups; ``taken`` holds every declared name (the layer terms get
-    names a1, h1, ... not among them).
+    names a1, h1, ... not among them); ``t`` is the model's time symbol (a time input multiplies it).
     """
     if not isinstance(table, dict):
         raise SpecError("network: expected a table ([network])")
@@ -76,7 +75,7 @@ def network_rhs(table, state: N.Group, params: dict[str, N.Group], taken: set):
         b = _param(params, f"b{k}", (widths[k],), f"layer {k}")
         a = N.add(N.matmul(W, x), b)
         if k == 1 and time_input:
-            a = N.add(a, N.mul(_param(params, "Wt1", (widths[1],), "the time input"), T))
+            a = N.add(a, N.mul(_param(params, "Wt1", (widths[1],), "the time input"), t))
         last = k == len(widths) - 1
         act_k = out_act if last else acts[k - 1]
         if last:

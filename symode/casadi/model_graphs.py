@@ -75,6 +75,11 @@ def exact_fraction(value) -> Fraction:
     return Fraction(nearest_double(value))
 
 
+def initial_observation(model: Model) -> int | None:
+    """The index of an observation lying exactly at t0 (0), else None."""
+    return 0 if model.observation_times and model.observation_times[0] == model.t0 else None
+
+
 def segments(model: Model) -> list[tuple[Fraction | None, Fraction | None, int | None]]:
     """The solve's segments: [(start, end, observation index or None)], times as exact Fractions.
 
@@ -82,15 +87,17 @@ def segments(model: Model) -> list[tuple[Fraction | None, Fraction | None, int |
     symbolic t0) and ``end`` is None for a final segment ending at the symbolic t1; observation times are fixed
     absolute times (moving t0 or t1 does not move them).
     """
-    if any(tm == model.t0 for tm in model.observation_times):
-        from symode.errors import SpecError
-        raise SpecError(f"model {model.name!r}: the float64 routes do not take an observation at t0 yet; move it "
-                        f"after t0")
     out = []
     start = None
     times = [exact_fraction(tm) for tm in model.observation_times]
+    first = initial_observation(model)
+    if first is not None:
+        # an observation exactly at t0 is evaluated on z0 (the routes add it) and the solve starts at that fixed
+        # time: the graph does not depend on t0, and dL/dt0 is undefined (one-sided), as for an observation at t1
+        start = times[0]
+        times = times[1:]
     t1 = exact_fraction(model.t1)
-    for i, tau in enumerate(times):
+    for i, tau in enumerate(times, start=0 if first is None else 1):
         # an observation exactly at t1 ends the last segment at the constant τ_m: the graph then does not depend
         # on t1 at all, and dL/dt1 is reported as undefined (one-sided), as derive's grad_t1_expr says
         out.append((start, tau, i))
@@ -116,6 +123,8 @@ class ModelGraphs:
         self.t0 = nearest_double(model.t0)
         self.t1 = nearest_double(model.t1)
         self.segments = segments(model)
+        #: the observation evaluated on z0 itself (one lying at t0), or None
+        self.obs0 = initial_observation(model)
 
     def __init__(self, model: Model):
         self._common(model)
@@ -160,7 +169,8 @@ class ModelGraphs:
         self.obs = [loss_fn(f"obs{i}", o.term, d.dldz_obs[i], d.dldp_obs[i])
                     for i, o in enumerate(m.observations)]
         self._sym = (z, t, p, lam, mu, adj_map, tr)
-        self.gt0 = self._fn("gt0", [lam, z, p], [tr([d.grad_t0_expr], adj_map)], ["lam", "z", "p"], ["g"])
+        self.gt0 = None if d.grad_t0_expr is None else self._fn("gt0", [lam, z, p], [tr([d.grad_t0_expr], adj_map)],
+                                                                ["lam", "z", "p"], ["g"])
         g1 = d.grad_t1_expr
         self.gt1 = None if g1 is None else self._fn("gt1", [z, p], [tr([g1])], ["z", "p"], ["g"])
 

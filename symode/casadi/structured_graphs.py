@@ -75,7 +75,8 @@ class StructuredGraphs(ModelGraphs):
         st = model.structure
         self.terminal = loss_fn("term", st.terminal, md.terminal_grads)
         self.obs = [loss_fn(f"obs{i}", v, md.observation_grads[i]) for i, (_, v) in enumerate(st.observations)]
-        self.gt0 = self._fn("gt0", [lam, z, p], [ng(md.grad_t0)], ["lam", "z", "p"], ["g"])
+        self.gt0 = None if md.grad_t0 is None else self._fn("gt0", [lam, z, p], [ng(md.grad_t0)], ["lam", "z", "p"],
+                                                            ["g"])
         self.gt1 = None if md.grad_t1 is None else self._fn("gt1", [z, p], [ng(md.grad_t1)], ["z", "p"], ["g"])
 
     def _adjoint_rates(self):

@@ -23,7 +23,8 @@ def _cmd_check(args) -> int:
         if not args.train:
             raise SpecError("give a MODEL to check (or --train for the training cross-checks)")
         return _train_checks(args)
-    model = resolve_model(args.model)
+    from .params import model_with_overrides, parameter_overrides
+    model = model_with_overrides(resolve_model(args.model), parameter_overrides(args.param, args.params_json))
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
     known = {r.name: r for r in checkable_routes()}
     for m in methods or ():
@@ -91,6 +92,8 @@ def register(sub) -> None:
     s.add_argument("--digits", type=int, default=30)
     s.add_argument("--methods", default=None,
                    help=f"comma-separated routes (default: {','.join(r.name for r in checkable_routes())})")
+    from .params import add_parameter_options
+    add_parameter_options(s, "check at")
     s.add_argument("--max-rtol", type=float, default=None,
                    help="largest relative discretisation error still called PASS (default 1e-6)")
     s.add_argument("--train", action="store_true",

@@ -7,10 +7,11 @@ input and its symbolic derivation could be arbitrarily slow) and writes it with
 from __future__ import annotations
 
 
-def _generate_files(name_or_path: str, scheme: str, steps: int) -> tuple[dict, str, dict]:
+def _generate_files(name_or_path: str, scheme: str, steps: int, overrides: dict) -> tuple[dict, str, dict]:
     from ..codegen.ctext import generate
     from ..library import resolve_model
-    code = generate(resolve_model(name_or_path), scheme, steps)
+    from .params import model_with_overrides
+    code = generate(model_with_overrides(resolve_model(name_or_path), overrides), scheme, steps)
     return code.files, code.prefix, code.names
 
 
@@ -19,10 +20,12 @@ def _cmd_codegen(args) -> int:
     from ..codegen.write import write_directory
     from ..library import resolve_model
     from ..symbolic.budget import budget_from_env, call_with_budget
-    resolve_model(args.model)  # spec errors are reported here, before any work starts
+    from .params import model_with_overrides, parameter_overrides
+    overrides = parameter_overrides(args.param, args.params_json)
+    model_with_overrides(resolve_model(args.model), overrides)  # spec and value errors here, before any work
     check_options(args.scheme, args.steps)
     seconds, memory = budget_from_env()
-    files, prefix, names = call_with_budget(_generate_files, args.model, args.scheme, args.steps,
+    files, prefix, names = call_with_budget(_generate_files, args.model, args.scheme, args.steps, overrides,
                                             seconds=seconds, memory_mb=memory,
                                             what=f"generating C code for {args.model!r}")
     path = write_directory(files, args.out)
@@ -40,4 +43,6 @@ def register(sub) -> None:
                    help="output directory (created; replaced only if it is a previous symode output)")
     s.add_argument("--scheme", choices=list(SCHEMES), default="rk4", help="fixed-step scheme (default rk4)")
     s.add_argument("--steps", type=int, default=100, help="number of fixed steps (default 100)")
+    from .params import add_parameter_options
+    add_parameter_options(s, "generate with")
     s.set_defaults(func=_cmd_codegen)

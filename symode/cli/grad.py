@@ -1,40 +1,9 @@
 """``symode grad``: loss and gradients of a model by one method (JSON contract in :mod:`symode.result`)."""
 from __future__ import annotations
 
-import json
 import sys
 
-from ..errors import SpecError
-
-
-def _refuse_constant(name: str):
-    raise SpecError(f"--params-json: {name} is not a number; give finite decimals as strings")
-
-
-def parameter_overrides(pairs, json_path, flag: str = "--param") -> dict:
-    """``--param NAME=DECIMAL`` pairs and a ``--params-json`` file (an object name -> decimal string or
-    integer) as exact values; NaN/Infinity (which Python's json accepts by default) and floats are refused.
-    ``flag`` names the option in messages (``symode train --truth`` reads the same pairs)."""
-    from ..expr import parse_decimal
-    values: dict = {}
-    if json_path:
-        try:
-            with open(json_path, encoding="utf-8") as fh:
-                data = json.load(fh, parse_constant=_refuse_constant, parse_float=lambda s: s)
-        except OSError as exc:
-            raise SpecError(f"--params-json: cannot read {json_path}: {exc.strerror or exc}") from None
-        except json.JSONDecodeError as exc:
-            raise SpecError(f"--params-json: invalid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise SpecError("--params-json: expected a JSON object of name: value")
-        for k, v in data.items():
-            values[k] = parse_decimal(v, f"--params-json {k}")
-    for pair in pairs or ():
-        name, sep, text = pair.partition("=")
-        if not sep:
-            raise SpecError(f"{flag} {pair!r}: expected NAME=DECIMAL")
-        values[name.strip()] = parse_decimal(text.strip(), f"{flag} {name.strip()}")
-    return values
+from .params import add_parameter_options, model_with_overrides, parameter_overrides  # noqa: F401 (train uses it)
 
 
 def route_option_flags() -> list:
@@ -65,10 +34,7 @@ def _cmd_grad(args) -> int:
     from ..library import resolve_model
     from ..methods import compute
     from ..symbolic.budget import budget_from_env, call_with_budget
-    model = resolve_model(args.model)
-    overrides = parameter_overrides(args.param, args.params_json)
-    if overrides:
-        model = model.with_values(overrides)
+    model = model_with_overrides(resolve_model(args.model), parameter_overrides(args.param, args.params_json))
     options = given_route_options(args)
     seconds, memory = budget_from_env()
     # derivation and solve of a possibly untrusted model: in a child under the time/memory budget
@@ -107,8 +73,6 @@ def register(sub) -> None:
     s.add_argument("--method", choices=list(route_names()), default="oracle",
                    help="the gradient route (default oracle; the list below)")
     add_route_option_flags(s)
-    s.add_argument("--param", action="append", metavar="NAME=DECIMAL",
-                   help="evaluate at this parameter value instead of the model's (repeatable)")
-    s.add_argument("--params-json", metavar="FILE", help="parameter values as a JSON object of decimal strings")
+    add_parameter_options(s)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_cmd_grad)

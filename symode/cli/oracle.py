@@ -5,7 +5,10 @@ from __future__ import annotations
 def _cmd_export(args) -> int:
     from ..library import resolve_model
     from ..oracle.export import export_golden
-    models = [resolve_model(name) for name in args.models]  # every name checked before any work
+    from .params import model_with_overrides, parameter_overrides
+    overrides = parameter_overrides(args.param, args.params_json)
+    # every name and value checked before any work; the same overrides apply to every model
+    models = [model_with_overrides(resolve_model(name), overrides) for name in args.models]
     for path in export_golden(models, args.out, digits=args.digits, quiet=True if args.quiet else None):
         print(path)
     return 0
@@ -21,4 +24,6 @@ def register(sub) -> None:
     e.add_argument("--out", required=True, metavar="DIR", help="directory for <model name>.json files")
     e.add_argument("--digits", type=int, default=30, help="significant digits (default 30)")
     e.add_argument("--quiet", action="store_true", help="no progress lines on stderr (also SYMODE_QUIET=1)")
+    from .params import add_parameter_options
+    add_parameter_options(e, "export at")
     e.set_defaults(func=_cmd_export)

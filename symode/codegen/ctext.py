@@ -175,6 +175,9 @@ def _graphs(model: Model, scheme: str, steps: int, prefix: str) -> tuple[dict, t
     y = casadi.vertcat(z0, casadi.MX(naug - nz, 1))
     L = casadi.MX(0)
     Zobs = []
+    if g.obs0 is not None:  # an observation at t0: on z0, and the solve starts at that fixed time
+        Zobs.append(z0)
+        L = L + g.obs[g.obs0](z0, p)[0]
     for (start, end, obs), n in zip(segs, counts):
         ta = t0 if start is None else casadi.MX(nearest_double(start))
         tb = t1 if end is None else casadi.MX(nearest_double(end))
@@ -321,6 +324,10 @@ def _header(model: Model, scheme: str, steps: int, gen: dict, fns: dict, c_text:
         "  dL/dt0 = -lambda(t0)^T f(z0, t0) - r(z0, t0)      (starting later shortens the solve)",
         "  dL/dt1 = dl/dz(z(t1)) f(z(t1), t1) + r(z(t1), t1)",
         "Observation times stay fixed when t0 or t1 move.",
+        *(["THIS MODEL'S FIRST OBSERVATION LIES AT t0: the solve starts at that fixed time, so the t0 input is",
+           "not used (any value gives the same results) and the dL/dt0 output is 0; the true dL/dt0 is",
+           "undefined there (one-sided), which `symode grad` reports by omitting grad_t0. Do not use it."]
+          if model.observation_times and model.observation_times[0] == model.t0 else []),
         *(["THIS MODEL'S LAST OBSERVATION LIES AT t1: the solve ends at that fixed time, so the t1 input is",
            "not used (any value gives the same results) and the dL/dt1 output is 0; the true dL/dt1 is",
            "undefined there (one-sided), which `symode grad` reports by omitting grad_t1. Do not use it."]

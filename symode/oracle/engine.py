@@ -210,8 +210,6 @@ def oracle_gradient(model: Model, digits: int = 30, *, quiet: bool | None = None
     digits = _check_digits(digits)
     if not isinstance(model, Model):
         raise SpecError(f"oracle: expected a symode Model, got {type(model).__name__}")
-    if any(tm == model.t0 for tm in model.observation_times):
-        raise SpecError(f"model {model.name!r}: the oracle does not take an observation at t0 yet; move it after t0")
     started = _time.monotonic()
     progress = _Progress(model.name, quiet)
     if model.structure is not None:  # a network: the matrix-form routes (symode.oracle.structured_engine)
@@ -244,7 +242,7 @@ def oracle_gradient(model: Model, digits: int = 30, *, quiet: bool | None = None
         result = GradResult(
             model=model.name, method="oracle", loss=+ref["loss"],
             grad={p: +v for p, v in zip(model.param_names, ref["grad"])},
-            grad_z0=[+v for v in ref["grad_z0"]], grad_t0=+ref["grad_t0"],
+            grad_z0=[+v for v in ref["grad_z0"]], grad_t0=None if ref["grad_t0"] is None else +ref["grad_t0"],
             grad_t1=None if ref["grad_t1"] is None else +ref["grad_t1"],
             digits=digits, error_bound=bound, z1=[+v for v in ref["z1"]],
             stats={"working_digits": lo, "check_digits": hi,

@@ -169,7 +169,8 @@ def assemble_forward(model: Model, at: dict, ev: "Evaluator") -> dict:
     z0 = {s: sympy.sympify(e).xreplace(pv) for s, e in zip(model.states, model.z0)}
     f0 = [ev(fi, z0, f"rhs[{i}] at t0", model.t0) for i, fi in enumerate(model.rhs)]
     r0 = ev(model.running, z0, "running cost at t0", model.t0) if model.running is not None else 0
-    grad_t0 = -mpmath.fsum(g * f for g, f in zip(gz0, f0)) - r0
+    # undefined where an observation lies at t0 (observation times are fixed: the start cannot move past it)
+    grad_t0 = None if d.grad_t0_expr is None else -mpmath.fsum(g * f for g, f in zip(gz0, f0)) - r0
     z1 = row1[b["z"]]
     gt1 = d.grad_t1_expr
     grad_t1 = None if gt1 is None else ev(gt1, dict(zip(model.states, z1)), "dL/dt1", model.t1)
@@ -221,7 +222,7 @@ class _Adjoint:
         if t1 in self.obs_at:
             self.jump(t1)
         lam, mu = self.lam, [mpmath.mpf(0)] * np_
-        bounds = [t0] + self.times  # ascending; pieces run from bounds[k] down to bounds[k-1]
+        bounds = sorted({t0, *self.times})  # ascending; pieces run from bounds[k] down to bounds[k-1]
         for k in range(len(bounds) - 1, 0, -1):
             hi, lo = bounds[k], bounds[k - 1]
             lam, mu = self.piece(hi, lo, self.zat[hi], lam, mu, 0)
@@ -235,7 +236,7 @@ class _Adjoint:
                                                    for i in range(nz) if dz0dp[i, j] != 0)
                 for j in range(np_)]
         lam_sub = dict(zip(d.lam, lam))
-        grad_t0 = ev(d.grad_t0_expr, {**z0v, **lam_sub}, "dL/dt0", t0)
+        grad_t0 = None if d.grad_t0_expr is None else ev(d.grad_t0_expr, {**z0v, **lam_sub}, "dL/dt0", t0)
         gt1 = d.grad_t1_expr
         grad_t1 = None if gt1 is None else ev(gt1, zs(t1), "dL/dt1", t1)
         return {"loss": self.loss, "grad": grad, "grad_z0": list(lam), "grad_t0": grad_t0, "grad_t1": grad_t1,

@@ -168,7 +168,7 @@ class _StructuredAdjoint(_Adjoint):
         if t1 in self.obs_at:
             self.jump(t1)
         lam, mu = self.lam, [mpmath.mpf(0)] * np_
-        bounds = [t0] + self.times
+        bounds = sorted({t0, *self.times})  # an observation at t0 is a time too: one piece ends there
         for k in range(len(bounds) - 1, 0, -1):
             hi, lo = bounds[k], bounds[k - 1]
             lam, mu = self.piece(hi, lo, self.zat[hi], lam, mu, 0)

@@ -56,7 +56,7 @@ class ClosedForm:
     loss: sympy.Expr
     grad_theta: tuple
     grad_z0: tuple
-    grad_t0: sympy.Expr
+    grad_t0: sympy.Expr | None
     grad_t1: sympy.Expr | None
     z0_of_theta: tuple
     params: tuple
@@ -230,6 +230,9 @@ def find_closed_form(derivation, seconds: float = CLOSED_FORM_SECONDS):
         return NoClosedForm(f"no closed form found within the budget: {exc}")
     if isinstance(result, str):
         return NoClosedForm(result)
-    if result.grad_t1 is not None and any(o.time == m.t1 for o in m.observations):
+    if result.grad_t1 is not None and any(tm == m.t1 for tm in m.observation_times):
         result = ClosedForm(**{**result.__dict__, "grad_t1": None})
+    if result.grad_t0 is not None and any(tm == m.t0 for tm in m.observation_times):
+        # undefined (one-sided): the fixed observation time would fall before a later start
+        result = ClosedForm(**{**result.__dict__, "grad_t0": None})
     return result

@@ -18,7 +18,8 @@ def closed_form_equations(d, cf) -> list[Equation]:
     for Z, g in zip(cf.Z0, cf.grad_z0):
         eqs.append(Equation(f"closed_form_dL_d{Z.name}", Label(f"dL/d{Z.name}", rf"\frac{{dL}}{{d{sympy.latex(Z)}}}"),
                             g, f"exact dL/d{Z.name}"))
-    eqs.append(Equation("closed_form_dL_dt0", Label("dL/dt0", r"\frac{dL}{dt_0}"), cf.grad_t0, "exact dL/dt0"))
+    if cf.grad_t0 is not None:
+        eqs.append(Equation("closed_form_dL_dt0", Label("dL/dt0", r"\frac{dL}{dt_0}"), cf.grad_t0, "exact dL/dt0"))
     if cf.grad_t1 is not None:
         eqs.append(Equation("closed_form_dL_dt1", Label("dL/dt1", r"\frac{dL}{dt_1}"), cf.grad_t1, "exact dL/dt1"))
     return eqs

@@ -120,6 +120,11 @@ class _CvodesSolver:
                 loss += float(l_i)
                 seeds[:, k] += np.array(dz_i, dtype=float).ravel()
                 dtheta += np.array(dp_i, dtype=float).ravel()
+        dz_0 = None
+        if g.obs0 is not None:  # an observation at t0, evaluated on z0; its jump is added to λ(t0) below
+            l_0, dz_0, dp_0 = g.obs[g.obs0](z0, th)
+            loss += float(l_0)
+            dtheta += np.array(dp_0, dtype=float).ravel()
         z1 = X[:, -1]
         l_T, dz_T, dp_T = g.terminal(z1, th)
         loss += float(l_T)
@@ -140,9 +145,11 @@ class _CvodesSolver:
                 f"a negative value, or sqrt at 0, in a loss term); check the loss terms", time=tout[kb])
         ares, chat2, st2 = self._call(model, adj, "adjoint", tout[-1], **kw)
         lam0 = np.array(ares["adj_x0"], dtype=float).ravel()
+        if dz_0 is not None:
+            lam0 = lam0 + np.array(dz_0, dtype=float).ravel()
         mu0 = np.array(ares["adj_p"], dtype=float).ravel()
         dtheta += mu0 + np.array(g.dz0dp(th), dtype=float).reshape(g.nz, g.np).T @ lam0
-        dt0 = float(g.gt0(lam0, z0, th))
+        dt0 = None if g.gt0 is None else float(g.gt0(lam0, z0, th))
         dt1 = None if g.gt1 is None else float(g.gt1(z1, th))
         stats = {
             "steps": int(st1.get("nsteps", 0)), "steps_backward": int(st2.get("nstepsB", 0)),

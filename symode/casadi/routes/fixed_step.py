@@ -69,7 +69,7 @@ def fixed_step_gradient(route, model: Model, scheme=DEFAULT_SCHEME, steps: int =
     return GradResult(
         model=model.name, method=plan.route.name, loss=float(out["L"].ravel()[0]),
         grad={n: float(v) for n, v in zip(model.param_names, gv[:np_])},
-        grad_z0=[float(v) for v in gv[np_:np_ + nz]], grad_t0=float(gv[np_ + nz]),
+        grad_z0=[float(v) for v in gv[np_:np_ + nz]], grad_t0=None if g.obs0 is not None else float(gv[np_ + nz]),
         grad_t1=None if g.gt1 is None else float(gv[np_ + nz + 1]),
         scheme=plan.tableau.name, steps=plan.steps,
         z1=[float(v) for v in out["Z"][:nz, -1]], stats=stats)

@@ -166,6 +166,8 @@ def _build(g: ModelGraphs, route, tab: Tableau, steps: int) -> _Plan:
         y = Y[:, n - 1]
     z_end = y[0:nz]
     L = g.terminal(z_end, p)[0]
+    if g.obs0 is not None:  # an observation at t0: evaluated on z0
+        L = L + g.obs[g.obs0](z0, p)[0]
     if g.has_running:
         L = L + y[nz]
     for T, Z, h, obs in seg:
@@ -230,9 +232,12 @@ def _adjoint_graph(g: ModelGraphs, tab: Tableau, tag: str, backsolve: bool, seg,
         TBs.append(T[:, rev])
         w = W[:, n - 1]
     lam0 = w[off:off + nz]
+    if g.obs0 is not None:  # the observation at t0: its jump is the last one going backward
+        _, dz_0, dp_0 = g.obs[g.obs0](z0, p)
+        lam0, dtheta = lam0 + dz_0, dtheta + dp_0
     mu0 = _rows(w, off + nz, off + nz + np_)
     dtheta = dtheta + mu0 + casadi.mtimes(g.dz0dp(p).T, lam0)
-    dt0 = g.gt0(lam0, z0, p)
+    dt0 = g.gt0(lam0, z0, p) if g.gt0 is not None else casadi.MX(0)
     dt1 = g.gt1(z_end, p) if g.gt1 is not None else casadi.MX(0)
     grad = casadi.vertcat(dtheta, lam0, dt0, dt1)
     zb0 = w[0:nz] if backsolve else z0

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import sympy
 
+from ..arrays import node as N
 from ..errors import SpecError
-from . import node as N
 
 _ATOM, _POW, _MUL, _ADD = 4, 3, 2, 1
 
@@ -37,7 +37,7 @@ class NodeText:
         self.named: dict = {}
 
     def scalar(self, e) -> tuple[str, int]:
-        from ..spec import expr_to_text
+        from .write import expr_to_text
         return expr_to_text(sympy.sympify(e), self.field, self.symbol_text), _scalar_level(e)
 
     def __call__(self, value) -> str:

@@ -11,13 +11,13 @@ from decimal import Decimal
 
 import sympy
 
-from .arrays import node as N
-from .arrays.algebra import ArrayAlgebra
-from .arrays.declare import Declarations
-from .arrays.node import Node
-from .errors import SpecError
-from .expr import check_name, parse_decimal, parse_expression
-from .model import T, squared_error_terms
+from ..arrays import node as N
+from ..arrays.algebra import ArrayAlgebra
+from ..arrays.declare import Declarations
+from ..arrays.node import Node
+from ..errors import SpecError
+from ..expr import check_name, parse_decimal, parse_expression
+from ..model import T, squared_error_terms
 
 #: Most observation times of one model.
 MAX_OBSERVATIONS = 10_000
