@@ -33,14 +33,6 @@ def _activation(value, field: str) -> str:
     return value
 
 
-def _fresh(base: str, taken: set) -> str:
-    name = base
-    while name in taken:
-        name += "_"
-    taken.add(name)
-    return name
-
-
 def network_rhs(table, state: N.Group, params: dict[str, N.Group], taken: set, t):
     """``(defs, rhs)`` for a ``[network]`` table: named layer terms and the column node dz/dt.
 
@@ -81,11 +73,11 @@ def network_rhs(table, state: N.Group, params: dict[str, N.Group], taken: set, t
         if last:
             x = N.func(act_k, a)
             break
-        a_name = _fresh(f"a{k}", taken)
+        a_name = N.fresh_name(f"a{k}", taken)
         defs.append((a_name, a))
         x = N.func(act_k, a)
         if act_k != "identity":
-            defs.append((_fresh(f"h{k}", taken), x))
+            defs.append((N.fresh_name(f"h{k}", taken), x))
     return defs, x
 
 

@@ -321,6 +321,15 @@ def scatter(x, i: int, j: int, shape) -> Node:
     return Node("scatter", (x,), tuple(shape), (i, j))
 
 
+def fresh_name(base: str, taken: set) -> str:
+    """``base``, suffixed with '_' until it is not in ``taken``; the result is added to ``taken``."""
+    name = base
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
+
+
 # -- traversal ----------------------------------------------------------------------------------------------
 def walk(roots: Iterable[Node]) -> list[Node]:
     """Every node reachable from ``roots``, each once, children before parents (iterative post-order)."""

@@ -110,15 +110,8 @@ class ArrayTaylorSystem(TaylorSystem):
                  params: Sequence[sympy.Symbol] = (), groups: Sequence[N.Group] = (), quadratures: int = 0):
         self.states, self.t, self.params = tuple(states), t, tuple(params)
         self.rhs = ()
-        self._is_const, self._literals, self._literal_memo = [], [], {}
-        self._ops, self._memo, self._pair_memo, self._symbol_node = [], {}, {}, {}
         self._cse_back = {}
-        for s in self.states + (t,):
-            self._symbol_node[s] = self._new_node(False)
-        for p in self.params:
-            self._symbol_node[p] = self._new_node(True)
-        self.n_states = len(self.states)
-        self.t_node = self.n_states
+        self._start_tape()
         self._groups = {g: [self._symbol_node[e] for e in g.elements] for g in groups}
         self._arrays: dict = {}
         self._bound: dict = {}  # tape node -> the Dummy that stands for it inside a scalar expression

@@ -221,15 +221,7 @@ class _Adjoint:
                          for g, e, p in zip(self.grad, d.dldp_terminal, model.params)]
         if t1 in self.obs_at:
             self.jump(t1)
-        lam, mu = self.lam, [mpmath.mpf(0)] * np_
-        bounds = sorted({t0, *self.times})  # ascending; pieces run from bounds[k] down to bounds[k-1]
-        for k in range(len(bounds) - 1, 0, -1):
-            hi, lo = bounds[k], bounds[k - 1]
-            lam, mu = self.piece(hi, lo, self.zat[hi], lam, mu, 0)
-            if lo in self.obs_at:
-                self.lam = lam
-                self.jump(lo)
-                lam = self.lam
+        lam, mu = self.sweep()
         z0v = {s: v for s, v in zip(model.states, z0)}
         dz0dp = d.dz0dp
         grad = [self.grad[j] + mu[j] + mpmath.fsum(ev(dz0dp[i, j], {}, f"dz0[{i}]/d{model.params[j]}") * lam[i]
@@ -241,6 +233,20 @@ class _Adjoint:
         grad_t1 = None if gt1 is None else ev(gt1, zs(t1), "dL/dt1", t1)
         return {"loss": self.loss, "grad": grad, "grad_z0": list(lam), "grad_t0": grad_t0, "grad_t1": grad_t1,
                 "z1": list(self.zat[t1]), "splits": self.splits}
+
+    def sweep(self) -> tuple[list, list]:
+        """λ and μ at t0 from λ(t1) = ``self.lam`` (μ(t1) = 0): the backward pieces, with the observation jumps
+        going backward through each observation time (one at t0 last)."""
+        lam, mu = self.lam, [mpmath.mpf(0)] * self.model.np
+        bounds = sorted({self.model.t0, *self.times})  # ascending; pieces run from bounds[k] down to bounds[k-1]
+        for k in range(len(bounds) - 1, 0, -1):
+            hi, lo = bounds[k], bounds[k - 1]
+            lam, mu = self.piece(hi, lo, self.zat[hi], lam, mu, 0)
+            if lo in self.obs_at:
+                self.lam = lam
+                self.jump(lo)
+                lam = self.lam
+        return lam, mu
 
     def forward_states(self) -> list:
         """Integrate z (and q' = r) forward, storing z at every cut; set ``zat``, ``loss`` (the running cost

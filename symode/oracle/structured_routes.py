@@ -167,15 +167,7 @@ class _StructuredAdjoint(_Adjoint):
             self.grad = [g + d for g, d in zip(self.grad, dp)]
         if t1 in self.obs_at:
             self.jump(t1)
-        lam, mu = self.lam, [mpmath.mpf(0)] * np_
-        bounds = sorted({t0, *self.times})  # an observation at t0 is a time too: one piece ends there
-        for k in range(len(bounds) - 1, 0, -1):
-            hi, lo = bounds[k], bounds[k - 1]
-            lam, mu = self.piece(hi, lo, self.zat[hi], lam, mu, 0)
-            if lo in self.obs_at:
-                self.lam = lam
-                self.jump(lo)
-                lam = self.lam
+        lam, mu = self.sweep()
         z0v = [mpmath.mpf(sympy.Float(sympy.N(v, self.work_digits + 10), self.work_digits + 10)._mpf_) for v in z0]
         lam_vals = {}
         k = 0

@@ -89,20 +89,7 @@ class TaylorSystem:
             elif not isinstance(e, sympy.Expr):
                 raise DerivationError(f"rhs[{i}] is a {type(e).__name__}, not a sympy expression")
         self.rhs = tuple(rhs)
-
-        self._is_const: list[bool] = []
-        self._literals: list[tuple[int, object]] = []  # (node, exact Fraction or SymPy constant)
-        self._literal_memo: dict = {}
-        self._ops: list[_Op] = []
-        self._memo: dict = {}
-        self._pair_memo: dict = {}
-        self._symbol_node: dict = {}
-        for s in self.states + (t,):
-            self._symbol_node[s] = self._new_node(False)
-        for p in self.params:
-            self._symbol_node[p] = self._new_node(True)
-        self.n_states = len(self.states)
-        self.t_node = self.n_states
+        self._start_tape()
 
         # cse symbols are Dummies, so they never collide with user symbols.
         repl, reduced = sympy.cse(self.rhs, symbols=(sympy.Dummy() for _ in iter(int, 1)), order="none")
@@ -113,6 +100,22 @@ class TaylorSystem:
         self.n_nodes = len(self._is_const)
         self.const_ops = [o for o in self._ops if all(self._is_const[i] for i in o.outs)]
         self.main_ops = [o for o in self._ops if not all(self._is_const[i] for i in o.outs)]
+
+    def _start_tape(self) -> None:
+        """The empty tape: one node per state, then t, then one (constant) node per parameter."""
+        self._is_const: list[bool] = []
+        self._literals: list[tuple[int, object]] = []  # (node, exact Fraction or SymPy constant)
+        self._literal_memo: dict = {}
+        self._ops: list[_Op] = []
+        self._memo: dict = {}
+        self._pair_memo: dict = {}
+        self._symbol_node: dict = {}
+        for s in self.states + (self.t,):
+            self._symbol_node[s] = self._new_node(False)
+        for p in self.params:
+            self._symbol_node[p] = self._new_node(True)
+        self.n_states = len(self.states)
+        self.t_node = self.n_states
 
     # ---- building -----------------------------------------------------------------------------
     def _new_node(self, const: bool) -> int:

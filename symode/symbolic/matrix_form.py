@@ -26,14 +26,6 @@ from ..arrays import node as N
 from .array_calculus import element_owner, jvp, vjp
 
 
-def _fresh(base: str, taken: set) -> str:
-    name = base
-    while name in taken:
-        name += "_"
-    taken.add(name)
-    return name
-
-
 class MatrixDerivation:
     """Named array-valued quantities of a structured model (see the module docstring), each computed once."""
 
@@ -59,7 +51,7 @@ class MatrixDerivation:
     def _new_groups(self, prefix: str, groups, kind: str) -> tuple:
         out = []
         for g in groups:
-            els = tuple(sympy.Symbol(_fresh(f"{prefix}_{e.name}", self._taken), real=True) for e in g.elements)
+            els = tuple(sympy.Symbol(N.fresh_name(f"{prefix}_{e.name}", self._taken), real=True) for e in g.elements)
             out.append(N.Group(f"{prefix}_{g.name}", kind, g.dims, els))
         return tuple(out)
 
