@@ -2,7 +2,7 @@
 
 A derivation document (Markdown, format in ``derivations/README.md`` and :mod:`symode.verify.document`)
 declares its symbols once and states claims in fenced ``claim`` blocks; :func:`verify_files` checks every
-claim with SymPy (symbolic proof first, randomized 40-digit evaluation when that is inconclusive; see
+claim (SymPy's symbolic proof, rigorous ball-arithmetic evaluation at chosen points; see
 :mod:`symode.verify.claims`) and returns one :class:`~symode.verify.report.ClaimResult` per claim.
 """
 from __future__ import annotations

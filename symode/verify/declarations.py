@@ -88,7 +88,10 @@ def declare_symbols(env: Env, lines: list[Line], problems: list) -> list[Line]:
             for n in names:
                 check_new_name(env, n, where)
                 positive = kind in ("positive", "lr")
-                sym = sympy.Symbol(n, positive=True) if positive else sympy.Symbol(n, real=True)
+                # a real symbol even when declared positive: the assumption is applied when a claim is checked,
+                # after its 'where' substitutions, so no simplification relies on it where a substitution
+                # gives the symbol another value (symode.verify.claims, step 0)
+                sym = sympy.Symbol(n, real=True)
                 env.symbols[n] = sym
                 env.kinds[n] = kind
                 env.lines[n] = ln.number

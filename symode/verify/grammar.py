@@ -246,7 +246,17 @@ def substitutions(parser: ExpressionParser, text: str, field: str) -> dict:
         name, expr = part[: eq[0]].strip(), part[eq[0] + 1:]
         if name not in parser.env.symbols:
             raise VerificationError(f"{field}: 'where {name} = ...': {name!r} is not a declared symbol")
-        subs[parser.env.symbols[name]] = parser.parse(expr, field)
+        sym = parser.env.symbols[name]
+        value = parser.parse(expr, field)
+        if sym in parser.env.positive and value.is_negative:
+            # the value contradicts the declaration; the boundary 0 and values of unknown sign are allowed (the
+            # assumption is then simply not used: it is applied only to symbols still free after 'where')
+            line = parser.env.lines.get(name)
+            at = f" (line {line})" if line else ""
+            raise VerificationError(f"{field}: 'where {name} = {expr.strip()}': {name!r} is declared positive{at}, "
+                                    f"but this value is negative; substitute a value in its domain or declare "
+                                    f"{name!r} without 'positive:'")
+        subs[sym] = value
     return subs
 
 

@@ -1,0 +1,115 @@
+"""Comparing the two sides of a claim at one point, rigorously, relative to the scale of the terms.
+
+:func:`compare_at` evaluates both sides in ball arithmetic (:mod:`symode.verify.balls`) at increasing
+precision until the point is decided:
+
+* ``differ``: the ball of LHS - RHS excludes 0, a proof that the sides differ there, however small the
+  difference (the claim is FALSE with this point);
+* ``agree``: the ball of LHS - RHS contains 0 and its radius is below 10**-agree_digits times the scale of
+  the terms (the largest summand met in either side, or the sides themselves), never an absolute floor;
+* ``undefined``: a side has no finite real value there (division by zero, log of 0, a genuinely complex
+  value, an integral that diverges): the point is outside the claim's domain and is skipped;
+* ``unresolved``: still neither at the last precision (cancellation beyond it, an integral whose error
+  bound does not shrink): never evidence either way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+from flint import arb
+
+from .balls import Unevaluable, evaluate
+from .tolerances import TOLERANCES
+
+__all__ = ["Outcome", "compare_at", "shown_value", "nonzero_at"]
+
+
+@dataclass
+class Outcome:
+    status: str                    # "differ", "agree", "undefined", "unresolved"
+    point: dict
+    values: tuple = ()             # (LHS, RHS) as text, for a report
+    bits: int = 0                  # precision that decided it
+    note: str = ""
+
+
+def _finite(z) -> bool:
+    return z.real.is_finite() and z.imag.is_finite()
+
+
+def _exact_cheap(expr, point) -> bool:
+    cap = TOLERANCES["max_exact_exponent"]
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, sympy.Pow) and not (node.exp.is_Number and abs(node.exp) <= cap):
+            return False
+        if isinstance(node, (sympy.Integral, sympy.Piecewise)):
+            return False
+    return True
+
+
+def shown_value(expr, point, ball) -> str:
+    """The value of ``expr`` at ``point`` for a report: the exact rational when the expression reduces to
+    one cheaply (polynomials, rational functions), else the ball's midpoint to ``shown_digits`` digits."""
+    if _exact_cheap(expr, point):
+        try:
+            v = sympy.sympify(expr).xreplace(point)
+            if v.is_Rational:
+                return str(v)
+        except (ZeroDivisionError, ValueError, TypeError, ArithmeticError):
+            pass
+    return ball.real.mid().str(TOLERANCES["shown_digits"], radius=False)
+
+
+def _tolerance(scale: arb) -> arb:
+    return scale * arb(10) ** (-TOLERANCES["agree_digits"])
+
+
+def compare_at(reference, stated, point: dict, separate: bool = False) -> Outcome:
+    """Decide ``reference`` vs ``stated`` at ``point`` (Symbol -> exact Rational); see the module docstring.
+
+    ``separate=True`` does not stop at "agree": it goes on to the last precision trying to show a
+    difference (used to confirm an exact nonzero difference that may be below the agreement tolerance).
+    Raises :class:`~symode.verify.balls.Unevaluable` for expressions without numeric meaning."""
+    nonfinite = 0
+    last = None
+    for bits in TOLERANCES["precisions"]:
+        notes: list = []
+        r, sr = evaluate(reference, point, bits, notes)
+        s, ss = evaluate(stated, point, bits, notes)
+        if not (_finite(r) and _finite(s)):
+            nonfinite += 1
+            if nonfinite >= 2:
+                return Outcome("undefined", point, bits=bits,
+                               note=notes[0] if notes else "a side has no finite value here")
+            continue
+        if not (r.imag.contains(0) and s.imag.contains(0)):
+            return Outcome("undefined", point, bits=bits, note="a side is not real here")
+        tol = _tolerance(max(sr, ss))
+        if r.imag.rad() > tol or s.imag.rad() > tol:
+            continue                # cannot tell yet whether the values are real
+        d = r.real - s.real
+        last = (r, s)
+        if not d.contains(0):
+            return Outcome("differ", point, (shown_value(reference, point, r), shown_value(stated, point, s)), bits)
+        if d.rad() <= tol and not separate and bits >= TOLERANCES["agree_bits"]:
+            return Outcome("agree", point, bits=bits)
+    if separate and last is not None:
+        return Outcome("agree", point, bits=bits)
+    return Outcome("unresolved", point, bits=TOLERANCES["precisions"][-1],
+                   note="the sides could not be told apart or brought into agreement at "
+                        f"{TOLERANCES['precisions'][-1]} bits")
+
+
+def nonzero_at(expr, point: dict) -> bool:
+    """Whether ``expr`` is provably nonzero (and finite, real) at ``point``."""
+    for bits in TOLERANCES["precisions"]:
+        try:
+            z, _ = evaluate(expr, point, bits)
+        except Unevaluable:
+            return False
+        if not _finite(z):
+            return False
+        if not z.real.contains(0) and z.imag.contains(0):
+            return True
+    return False

@@ -1,0 +1,127 @@
+"""The symbolic side of claim checking: SymPy's attempt to reduce LHS - RHS to 0, in a budgeted child.
+
+Only rewritings valid for every real (and complex) value are used: ``expand``, ``cancel``, ``simplify``,
+``expand_log`` without ``force`` (forcing it assumes positive arguments: log(a*b) = log(a) + log(b) is
+false for a, b < 0).  Integrals are replaced by SymPy's generic antiderivatives (``doit(conds="none")``),
+which are fallible (SymPy's antiderivative of |sin s| is wrong past 2π): the caller confirms every
+symbolic result that went through integration or a piecewise construct numerically before reporting it.
+"""
+from __future__ import annotations
+
+import sympy
+from sympy.core.function import AppliedUndef
+
+from ..symbolic.budget import BudgetExceeded, call_with_budget
+from .tolerances import TOLERANCES
+
+#: Nodes whose symbolic treatment SymPy can get wrong (antiderivatives, branch choices of piecewise
+#: functions): a symbolic verdict on a claim containing one is confirmed numerically before it is reported.
+FALLIBLE = (sympy.Integral, sympy.Piecewise, sympy.Abs, sympy.sign, sympy.Max, sympy.Min, sympy.Heaviside,
+            sympy.DiracDelta)
+
+
+def fallible(*exprs) -> bool:
+    return any(sympy.sympify(e).has(*FALLIBLE) for e in exprs)
+
+
+def exact_nonzero(e: sympy.Expr) -> bool:
+    """Whether ``e`` (a cancelled difference) is exactly nonzero at generic points: a nonzero number, a
+    rational function whose numerator is a nonzero polynomial with exact coefficients, or an expression
+    SymPy's assumptions show nonzero for every value of its symbols (``exp(x)/10**30``, ``x**2 + 1``)."""
+    if e == 0 or e.has(sympy.Float, sympy.Integral, sympy.Derivative, sympy.Subs, AppliedUndef):
+        return False
+    if e.is_number:
+        return bool(e.is_nonzero)
+    num = sympy.numer(sympy.together(e))
+    syms = sorted(num.free_symbols, key=lambda x: x.name)
+    if syms and num.is_polynomial(*syms):
+        try:
+            poly = sympy.Poly(num, *syms)
+        except sympy.PolynomialError:
+            poly = None
+        if poly is not None and not poly.is_zero and not poly.domain.is_RR and not poly.domain.is_CC:
+            return True
+    return bool(e.is_nonzero)
+
+
+def prove_zero(diff: sympy.Expr):
+    """Runs in a child.  (True, how, None) when SymPy reduces ``diff`` to 0; ("nonzero", how, d) when its
+    cancelled form d is exactly nonzero (:func:`exact_nonzero`); (False, last form, None) otherwise."""
+    e = diff
+    if e.has(sympy.Integral):
+        e = e.doit(conds="none")
+        if e == 0:
+            return True, "integrals evaluated", None
+    steps = (("expand", lambda x: sympy.expand(x)), ("cancel", lambda x: sympy.cancel(sympy.together(x))),
+             ("simplify", sympy.simplify), ("expand exp/log", lambda x: sympy.simplify(sympy.expand(
+                 sympy.powsimp(sympy.expand_log(sympy.expand(x, power_exp=True)))))))
+    last = e
+    for name, fn in steps:
+        last = fn(e)
+        if last == 0:
+            return True, name, None
+        if name == "cancel" and exact_nonzero(last):
+            return "nonzero", name, last
+        if name == "cancel" and last.has(sympy.tanh, sympy.sinh, sympy.cosh, sympy.exp):
+            # hyperbolic functions in exponential form: tanh(u) - 1 = -2/(exp(2*u) + 1), exactly nonzero even
+            # where it is far below any working precision (u = 1000 + x**2)
+            exp_form = sympy.cancel(sympy.together(last.rewrite(sympy.exp)))
+            if exp_form == 0:
+                return True, "exponential form", None
+            if not exp_form.has(sympy.I) and exact_nonzero(exp_form):
+                return "nonzero", "exponential form", exp_form
+    return False, str(last)[:300], None
+
+
+#: Results of budgeted SymPy work, keyed by expression: the same integral or correction recurs across the
+#: claims of a document and across variations of one claim; bounded so a long session cannot grow it forever.
+_CACHE: dict = {}
+_CACHE_MAX = 4096
+
+
+def _cached(kind: str, expr: sympy.Expr, compute):
+    key = (kind, expr)
+    if key not in _CACHE:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[key] = compute(expr)
+    return _CACHE[key]
+
+
+def _antiderivative(integral: sympy.Integral) -> sympy.Expr:
+    try:
+        return call_with_budget(lambda e: e.doit(conds="none"), integral,
+                                seconds=TOLERANCES["simplify_seconds"], what="evaluating an integral")
+    except BudgetExceeded:
+        return integral
+
+
+def integrated(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with its integrals replaced by SymPy's generic antiderivatives where found (fallible)."""
+    if not expr.has(sympy.Integral):
+        return expr
+    reps = {i: _cached("integral", i, _antiderivative) for i in expr.atoms(sympy.Integral)}
+    return expr.xreplace(reps)
+
+
+def _simplify(expr: sympy.Expr) -> sympy.Expr:
+    try:
+        return call_with_budget(sympy.simplify, expr, seconds=TOLERANCES["correction_seconds"],
+                                what="simplifying the correction")
+    except BudgetExceeded:
+        return expr
+
+
+def simplified(expr: sympy.Expr) -> sympy.Expr:
+    """``simplify(expr)`` within the correction budget; ``expr`` itself when that runs out."""
+    return _cached("simplified", expr, _simplify)
+
+
+def attempt(diff: sympy.Expr):
+    """:func:`prove_zero` under the proof budget: (result, how, nonzero form, reason if inconclusive)."""
+    try:
+        proved, how, nonzero = call_with_budget(prove_zero, diff, seconds=TOLERANCES["simplify_seconds"],
+                                                what="symbolic check")
+        return proved, how, nonzero, "SymPy did not reduce LHS - RHS to 0"
+    except BudgetExceeded:
+        return False, "", None, f"simplification ran past its {TOLERANCES['simplify_seconds']:g} s budget"

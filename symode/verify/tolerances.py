@@ -1,0 +1,55 @@
+"""The verifier's numeric settings and counts, each with its reason (one table: ``TOLERANCES``)."""
+from __future__ import annotations
+
+#: Settings of claim checking (symode.verify.claims and the modules it uses).
+TOLERANCES: dict = {
+    # Two sides "agree" at a point when |LHS - RHS| is below 10**-agree_digits times the scale of the terms
+    # (the largest summand met in evaluating either side, or the sides themselves), at a precision of at least
+    # agree_bits.  Relative to the terms, never an absolute floor: exp(-100) = 0 is judged against exp(-100).
+    # 60 digits at >= 384 bits (115 digits): a claim false by a relative 1e-87 (tanh(100 + x**2) = 1) is
+    # seen, not "agreed" at a precision that cannot see it.
+    "agree_digits": 60,
+    "agree_bits": 384,
+    # Working precisions (bits) of the ball evaluation, tried in turn until the point is decided: "differ"
+    # (the ball of LHS - RHS excludes 0: a proof at that point, however small the difference), or "agree".
+    # 128 bits decides most differences cheaply; 384 bits is where agreement starts to count; 1536 bits
+    # resolves cancellation between huge terms.  A point still undecided at the last one is "unresolved".
+    "precisions": (128, 384, 1536),
+    # Random points evaluated before the symbolic proof (cheap screening for FALSE claims), besides the
+    # small, targeted and extreme points.
+    "screen_points": 4,
+    # Random points of the numeric fallback ("TRUE (numeric)"); the targeted and extreme points come on top.
+    "numeric_points": 24,
+    # Samples tried per wanted random point before giving up (points outside the domain are skipped).
+    "max_tries_factor": 4,
+    # Small-rational points (1/2, 2, -1, ...) tried first, for a readable counterexample.
+    "small_points": 10,
+    # Targeted points: at most this many critical arguments (function arguments, denominators, kinks), this
+    # many roots of each per symbol, and these offsets (in units of 1/|du/ds| at the root) around each root.
+    # The offsets put a claim such as tanh(10000*x)**2 = 1 where it fails (|x| ~ 1e-4).
+    "max_critical": 16,
+    "max_roots": 3,
+    "root_offsets": ("0", "1/2", "-1/2", "2", "-2"),
+    # Magnitudes of the extreme points (one symbol at a time): identities that hold only in a band of
+    # magnitudes, and cancellation between huge terms, show there.
+    "extremes": ("1/1000000", "1000000"),
+    # Wide samples: |value| log-uniform in [10**-1, 10**3] (half of the random points; the other half are in
+    # [-3, 3]), so identities that hold only near the origin (sqrt((x + 5)**2) = x + 5) are caught.
+    "wide_log10": (-1.0, 3.0),
+    # Wall-clock seconds for the symbolic proof of one claim (simplify can run unbounded).
+    "simplify_seconds": 20.0,
+    # Wall-clock seconds for simplifying a FALSE claim's corrected right-hand side (cosmetic: the
+    # unsimplified expression is reported when it runs out).
+    "correction_seconds": 5.0,
+    # Points at which a simplified correction is confirmed against the expression it replaces before it is
+    # shown.
+    "confirm_points": 3,
+    # Points (small and narrow random ones) at which the integrals of a claim that SymPy proved with its
+    # antiderivatives are evaluated by quadrature to confirm the proof (quadrature is the costly part).
+    "confirm_integral_points": 8,
+    # Significant digits of a non-rational value shown in a report.
+    "shown_digits": 20,
+    # Largest |exponent| of a power evaluated with exact rationals (to show an exact value at a point):
+    # 2**(2**16) already has 65536 bits; larger powers are shown from the ball.
+    "max_exact_exponent": 1000,
+}
