@@ -68,7 +68,7 @@ def _expectations(path: Path) -> dict:
 
 def _run_cli(*args):
     return subprocess.run([sys.executable, "-m", "symode.cli", "verify", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=900)
 
 
 # ---------------------------------------------------------------------------------------------------
