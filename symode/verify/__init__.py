@@ -9,32 +9,50 @@ from __future__ import annotations
 
 from .claims import TOLERANCES, Verdict, check
 from .document import Claim, Document, parse_document, read_document
-from .report import ClaimResult, markdown
+from .report import ClaimResult, exit_status, markdown, to_json
 
-__all__ = ["TOLERANCES", "Claim", "ClaimResult", "Document", "Verdict", "check", "check_claim", "markdown",
-           "parse_document", "read_document", "verify_document", "verify_files"]
+__all__ = ["TOLERANCES", "Claim", "ClaimResult", "Document", "Verdict", "check", "check_claim", "exit_status",
+           "markdown", "parse_document", "read_document", "to_json", "verify_document", "verify_files"]
+
+
+def _result(claim: Claim, v: Verdict) -> ClaimResult:
+    return ClaimResult(claim.path, claim.line, claim.text, claim.kind, v.status, v.method, v.detail,
+                       claim.against, v.point, v.values, v.corrected, claim.expect, v.points, v.digits)
 
 
 def check_claim(claim: Claim) -> ClaimResult:
-    """Check one parsed claim."""
-    v = check(claim.reference, claim.stated, claim.positive)
-    return ClaimResult(claim.path, claim.line, claim.text, claim.kind, v.status, v.method, v.detail,
-                       claim.against, v.point, v.values, v.corrected, claim.expect)
+    """Check one parsed claim (in this process, without a budget)."""
+    return _result(claim, check(claim.reference, claim.stated, claim.positive))
 
 
-def verify_document(doc: Document) -> list[ClaimResult]:
-    """Results for every entry of a parsed document, in file order (malformed lines as ERROR)."""
+def check_claim_budgeted(claim: Claim, seconds: float, memory_mb: int) -> ClaimResult:
+    """Check one claim in a forked child under the budget ``derive`` uses (SYMODE_DERIVE_SECONDS,
+    SYMODE_DERIVE_MEMORY_MB): a claim that runs past it is UNDECIDED with the reason, and the rest of the
+    document is still checked."""
+    from ..symbolic.budget import BudgetExceeded, call_with_budget
+    try:
+        return call_with_budget(check_claim, claim, seconds=seconds, memory_mb=memory_mb,
+                                what=f"checking the claim at {claim.path}:{claim.line}")
+    except BudgetExceeded as exc:
+        return _result(claim, Verdict("UNDECIDED", "budget", " ".join(str(exc).split())))
+
+
+def verify_document(doc: Document, budget: tuple | None = None) -> list[ClaimResult]:
+    """Results for every entry of a parsed document, in file order (malformed lines as ERROR).
+
+    ``budget``: (seconds, MiB) per claim, each claim then checked in a budgeted child; None checks in process.
+    """
     results = []
     for kind, entry in doc.entries:
         if kind == "claim":
-            results.append(check_claim(entry))
+            results.append(check_claim(entry) if budget is None else check_claim_budgeted(entry, *budget))
         else:
             results.append(ClaimResult(entry.path, entry.line, entry.text, "malformed", "ERROR",
                                        detail=entry.message, expect=entry.expect))
     return results
 
 
-def verify_files(paths) -> list[ClaimResult]:
+def verify_files(paths, budget: tuple | None = None) -> list[ClaimResult]:
     """Read, parse and check each file; a missing or unreadable file raises VerificationError."""
     docs = [read_document(p) for p in paths]
-    return [r for d in docs for r in verify_document(d)]
+    return [r for d in docs for r in verify_document(d, budget)]

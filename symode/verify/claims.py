@@ -141,8 +141,10 @@ class _Check:
 
     # -- verdicts
 
-    def false(self, o: Outcome, method="counterexample", detail="the two sides differ at the point below "
-                                                                 "(rigorous ball arithmetic)") -> Verdict:
+    def false(self, o: Outcome, method="counterexample", detail="") -> Verdict:
+        if not detail:
+            detail = "the two sides differ at the point below" + (f" by LHS - RHS = {o.note}" if o.note else "") \
+                + " (rigorous ball arithmetic)"
         return Verdict("FALSE", method, detail, point={s.name: str(v) for s, v in o.point.items()},
                        values=o.values, corrected=self.corrected())
 

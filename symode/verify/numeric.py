@@ -91,7 +91,9 @@ def compare_at(reference, stated, point: dict, separate: bool = False) -> Outcom
         d = r.real - s.real
         last = (r, s)
         if not d.contains(0):
-            return Outcome("differ", point, (shown_value(reference, point, r), shown_value(stated, point, s)), bits)
+            o = Outcome("differ", point, (shown_value(reference, point, r), shown_value(stated, point, s)), bits)
+            o.note = d.mid().str(6, radius=False)       # LHS - RHS there, for the report
+            return o
         if d.rad() <= tol and not separate and bits >= TOLERANCES["agree_bits"]:
             return Outcome("agree", point, bits=bits)
     if separate and last is not None:

@@ -31,27 +31,6 @@ class _DocPrinter(StrPrinter):
     def _print_Abs(self, e):
         return f"abs({self._print(e.args[0])})"
 
-    def _print_sign(self, e):
-        u = e.args[0]
-        return self._print(u / sympy.Abs(u))
-
-    def _print_Heaviside(self, e):
-        u = e.args[0]
-        return self._print((1 + u / sympy.Abs(u)) / 2)
-
-    def _print_Max(self, e):
-        return self._print(self._pairwise(e.args, 1))
-
-    def _print_Min(self, e):
-        return self._print(self._pairwise(e.args, -1))
-
-    @staticmethod
-    def _pairwise(args, sign):
-        out = args[0]
-        for a in args[1:]:
-            out = (out + a + sign * sympy.Abs(out - a)) / 2
-        return out
-
     def _print_Exp1(self, e):
         return "exp(1)"
 
@@ -92,6 +71,21 @@ for _name in ("Piecewise", "ImaginaryUnit", "Infinity", "NegativeInfinity", "Com
     setattr(_DocPrinter, f"_print_{_name}", _unsupported)
 
 
+def _pairwise(args, sign):
+    out = args[0]
+    for a in args[1:]:
+        out = (out + a + sign * sympy.Abs(out - a)) / 2
+    return out
+
+
+def _rewritten(expr):
+    """``expr`` with sign, Heaviside, Max and Min in terms of abs (equal wherever the argument is nonzero)."""
+    expr = expr.replace(sympy.sign, lambda u: u / sympy.Abs(u))
+    expr = expr.replace(sympy.Heaviside, lambda u, *h0: (1 + u / sympy.Abs(u)) / 2)
+    expr = expr.replace(sympy.Max, lambda *args: _pairwise(args, 1))
+    return expr.replace(sympy.Min, lambda *args: _pairwise(args, -1))
+
+
 def document_syntax(expr) -> str:
     """``expr`` as text of the claim grammar (raises :class:`Unprintable` when that is impossible)."""
-    return _DocPrinter({"order": None}).doprint(sympy.sympify(expr))
+    return _DocPrinter({"order": None}).doprint(_rewritten(sympy.sympify(expr)))
