@@ -1,8 +1,9 @@
 /*
  * Standalone use of symode-generated C code, without Python.
  *
- * Evaluates the loss L and its gradient (discrete adjoint: one reverse sweep through the fixed-step solve)
- * at the model's nominal parameters through CasADi's generated C API, and prints them one value per line:
+ * Evaluates the loss L and its gradient (discrete adjoint: one forward pass storing the states, one reverse
+ * sweep) at the model's nominal parameters through the generated flat C API, and prints them one value per
+ * line:
  *
  *   loss <L>
  *   grad_theta <i> <dL/dtheta_i>    total derivative (z0 = z0(theta) included), model parameter order
@@ -17,38 +18,11 @@
  */
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #define SYMODE_SHORT_NAMES /* aliases symode_grad, SYMODE_NP, ... for the one model included */
 #include "symode_model.h"
 
-/* Work arrays of one generated function, sized by its _work function. */
-typedef struct {
-  const casadi_real **arg;
-  casadi_real **res;
-  casadi_int *iw;
-  casadi_real *w;
-} work_t;
-
-static int work_alloc(work_t *wk, int (*sizes)(casadi_int *, casadi_int *, casadi_int *, casadi_int *)) {
-  casadi_int n_arg, n_res, n_iw, n_w;
-  if (sizes(&n_arg, &n_res, &n_iw, &n_w)) return 1;
-  /* +1: malloc(0) may return NULL */
-  wk->arg = malloc((size_t)(n_arg + 1) * sizeof *wk->arg);
-  wk->res = malloc((size_t)(n_res + 1) * sizeof *wk->res);
-  wk->iw = malloc((size_t)(n_iw + 1) * sizeof *wk->iw);
-  wk->w = malloc((size_t)(n_w + 1) * sizeof *wk->w);
-  return !(wk->arg && wk->res && wk->iw && wk->w);
-}
-
-static void work_free(work_t *wk) {
-  free((void *)wk->arg);
-  free(wk->res);
-  free(wk->iw);
-  free(wk->w);
-}
-
-static int all_finite(const casadi_real *x, int n) {
+static int all_finite(const double *x, int n) {
   int i;
   for (i = 0; i < n; ++i)
     if (!isfinite(x[i])) return 0;
@@ -59,43 +33,12 @@ static int all_finite(const casadi_real *x, int n) {
 #define NP_ARRAY (SYMODE_NP > 0 ? SYMODE_NP : 1)
 
 int main(void) {
-  const casadi_real theta[NP_ARRAY] = SYMODE_THETA;
-  const casadi_real t0 = SYMODE_T0, t1 = SYMODE_T1;
-  casadi_real z0[SYMODE_NZ];
-  casadi_real loss, dtheta_partial[NP_ARRAY], dz0[SYMODE_NZ], dt0, dt1, dtheta[NP_ARRAY];
-  work_t wk;
-  int mem, flag, i;
+  const double theta[NP_ARRAY] = SYMODE_THETA;
+  double loss, dtheta[NP_ARRAY], dz0[SYMODE_NZ], dt0, dt1;
+  int flag, i;
 
-  /* z0 = z0(theta), the model's initial state */
-  if (work_alloc(&wk, symode_z0_work)) { fprintf(stderr, "out of memory\n"); return 1; }
-  symode_z0_incref();
-  mem = symode_z0_checkout();
-  wk.arg[0] = theta;
-  wk.res[0] = z0;
-  flag = symode_z0(wk.arg, wk.res, wk.iw, wk.w, mem);
-  symode_z0_release(mem);
-  symode_z0_decref();
-  work_free(&wk);
-  if (flag) { fprintf(stderr, "z0 evaluation failed (flag %d)\n", flag); return 1; }
-
-  /* L and its gradient: inputs (theta, z0, t0, t1), outputs o0..o5 as documented in symode_model.h */
-  if (work_alloc(&wk, symode_grad_work)) { fprintf(stderr, "out of memory\n"); return 1; }
-  symode_grad_incref();
-  mem = symode_grad_checkout();
-  wk.arg[0] = theta;
-  wk.arg[1] = z0;
-  wk.arg[2] = &t0;
-  wk.arg[3] = &t1;
-  wk.res[0] = &loss;
-  wk.res[1] = dtheta_partial;
-  wk.res[2] = dz0;
-  wk.res[3] = &dt0;
-  wk.res[4] = &dt1;
-  wk.res[5] = dtheta;
-  flag = symode_grad(wk.arg, wk.res, wk.iw, wk.w, mem);
-  symode_grad_release(mem);
-  symode_grad_decref();
-  work_free(&wk);
+  /* z0 = NULL: the model's own z0(theta), so dtheta is the total derivative */
+  flag = symode_grad(theta, NULL, SYMODE_T0, SYMODE_T1, &loss, dtheta, dz0, &dt0, &dt1);
   if (flag) { fprintf(stderr, "gradient evaluation failed (flag %d)\n", flag); return 1; }
 
   /* the generated code does not check its results: a blow-up would give inf or NaN silently */

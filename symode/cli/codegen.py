@@ -7,12 +7,14 @@ input and its symbolic derivation could be arbitrarily slow) and writes it with
 from __future__ import annotations
 
 
-def _generate_files(name_or_path: str, scheme: str, steps: int, overrides: dict) -> tuple[dict, str, dict]:
+def _generate_files(name_or_path: str, scheme: str, steps: int, overrides: dict, with_fsens: bool = False,
+                    checkpoints: int | None = None) -> tuple[dict, str, dict]:
     from ..codegen.ctext import generate
     from ..library import resolve_model
     from .params import model_with_overrides
-    code = generate(model_with_overrides(resolve_model(name_or_path), overrides), scheme, steps)
-    return code.files, code.prefix, code.names
+    code = generate(model_with_overrides(resolve_model(name_or_path), overrides), scheme, steps,
+                    with_fsens=with_fsens, checkpoints=checkpoints)
+    return code.files, code.prefix, {**code.flat, **{"cas_" + k: v for k, v in code.names.items()}}
 
 
 def _cmd_codegen(args) -> int:
@@ -23,9 +25,10 @@ def _cmd_codegen(args) -> int:
     from .params import model_with_overrides, parameter_overrides
     overrides = parameter_overrides(args.param, args.params_json)
     model_with_overrides(resolve_model(args.model), overrides)  # spec and value errors here, before any work
-    check_options(args.scheme, args.steps)
+    check_options(args.scheme, args.steps, args.checkpoints)
     seconds, memory = budget_from_env()
     files, prefix, names = call_with_budget(_generate_files, args.model, args.scheme, args.steps, overrides,
+                                            "fsens" in (args.with_ or []), args.checkpoints,
                                             seconds=seconds, memory_mb=memory,
                                             what=f"generating C code for {args.model!r}")
     path = write_directory(files, args.out)
@@ -45,4 +48,10 @@ def register(sub) -> None:
     s.add_argument("--steps", type=int, default=100, help="number of fixed steps (default 100)")
     from .params import add_parameter_options
     add_parameter_options(s, "generate with")
+    s.add_argument("--with", dest="with_", action="append", choices=["fsens"], metavar="fsens",
+                   help="also generate the forward-sensitivity cross-check P_cas_fsens (np + nz + 2 directions; "
+                        "large for many parameters)")
+    s.add_argument("--checkpoints", type=int, default=None, metavar="N",
+                   help="store N forward states in the gradient and recompute the steps between them (default: "
+                        "store every state when they fit in 256 MiB)")
     s.set_defaults(func=_cmd_codegen)
