@@ -26,7 +26,7 @@
  * Observation times tau_i (m = 2; fixed absolute times; t0 < tau_1 and tau_m <= t1 required,
  * not checked): 1.0, 2.0
  *
- * Discretisation: rk4 (4 stages, order 4), N = 100 fixed steps in total,
+ * Discretisation: rk4 (4 stages, order 4), 100 fixed steps in total (N),
  * split over the segments t0 -> tau_1 -> ... -> tau_m [-> t1] in proportion to their nominal lengths:
  *   steps per segment: 50, 50 (uniform within a segment:
  *   step j of a segment [a, b] of n steps starts at a + (b - a)(j/n), h = (b - a)/n).

@@ -22,7 +22,7 @@
  * Nominal values: macros symode_771d651f4a6c_THETA (theta), symode_771d651f4a6c_Z0 (z0(theta)), symode_771d651f4a6c_T0, symode_771d651f4a6c_T1
  * (each the double nearest to the model's exact value; with np = 0, THETA is the placeholder {0.0}).
  *
- * Discretisation: rk4 (4 stages, order 4), N = 100 fixed steps in total,
+ * Discretisation: rk4 (4 stages, order 4), 100 fixed steps in total (N),
  * split over the segments t0 -> tau_1 -> ... -> tau_m [-> t1] in proportion to their nominal lengths:
  *   steps per segment: 100 (uniform within a segment:
  *   step j of a segment [a, b] of n steps starts at a + (b - a)(j/n), h = (b - a)/n).

@@ -161,7 +161,7 @@ def header_text(model: Model, scheme: str, steps: int, gen: dict, z0: list, c_te
     doc += [
         "",
         f"Discretisation: {scheme} ({tab.stages} stages, order {tab.order}{', implicit' if tab.implicit else ''}),"
-        f" N = {steps} fixed steps in total,",
+        f" {steps} fixed steps in total (N),",
         "split over the segments t0 -> tau_1 -> ... -> tau_m [-> t1] in proportion to their nominal lengths:",
         "  steps per segment: " + ", ".join(str(c) for c in gen["counts"]) + " (uniform within a segment:",
         "  step j of a segment [a, b] of n steps starts at a + (b - a)(j/n), h = (b - a)/n).",
