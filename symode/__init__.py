@@ -12,6 +12,8 @@ Public API (everything else is private and may change):
   :class:`Requirement`, the accuracy kinds :class:`Exact`, :class:`HighPrecision`, :class:`FixedStep`, :class:`Adaptive`,
   :func:`register_method`, :func:`get_route`, :func:`routes`, ``METHODS``; :func:`grad_schema` (the JSON Schema
   of ``symode grad --json`` for the registered methods);
+- :func:`compile` -- a model's generated C, compiled and loaded: ``h.loss``, ``h.grad``, ``h.forward``,
+  ``h.batch`` at any parameter values (:mod:`symode.codegen.handle`);
 - the :class:`SymodeError` hierarchy.
 """
 from ._version import __version__  # noqa: F401
@@ -22,7 +24,7 @@ __all__ = [
     "resolve_model", "METHODS", "compute", "T", "Model", "Observation", "GradResult", "dump_spec", "load_spec",
     "load_spec_file", "Derivation", "derive", "LinearRegression", "render", "check_model", "oracle_gradient",
     "exact_gradient", "export_golden", "load_golden", "Route", "Option", "Requirement", "Exact", "HighPrecision",
-    "FixedStep", "Adaptive", "register_method", "unregister_method", "get_route", "routes", "grad_schema",
+    "FixedStep", "Adaptive", "register_method", "unregister_method", "get_route", "routes", "grad_schema", "compile",
 ]
 
 from .errors import (BuildError, CompilerNotFound, DerivationError, IntegrationError, NoClosedFormError,  # noqa: F401
@@ -42,6 +44,7 @@ from .symbolic.render import render  # noqa: F401
 def __getattr__(name):
     # the numeric stages load lazily (CasADi, gmpy2, the Taylor tape): importing symode stays cheap
     lazy = {"check_model": ("symode.check.report", "check_model"),
+            "compile": ("symode.codegen.handle", "compile"),
             "oracle_gradient": ("symode.oracle.engine", "oracle_gradient"),
             "exact_gradient": ("symode.oracle.engine", "exact_gradient"),
             "export_golden": ("symode.oracle.export", "export_golden"),

@@ -6,6 +6,8 @@ given (or given as None) take the route's declared defaults.
 """
 from __future__ import annotations
 
+import weakref
+
 from .errors import SpecError
 from .model import Model
 from .registry import METHODS, Route, get_route
@@ -32,9 +34,20 @@ def compute(model: Model, method: str, **options) -> GradResult:
     result.check_finite()
     # a kink (abs, max, ...) exactly at the evaluation point: the gradient exists only by convention, so say
     # so on the result instead of letting a comparison silently pass or fail there
-    from .check.compare import check_differentiable
-    findings = check_differentiable(model)
+    findings = _kinks(model)
     if findings:
         result.stats["non_differentiable"] = ("non-differentiable here; value depends on convention: "
                                               + "; ".join(findings))
     return result
+
+
+_KINKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _kinks(model: Model) -> list:
+    """check_differentiable at the model's own θ, once per model object (its values do not change)."""
+    found = _KINKS.get(model)
+    if found is None:
+        from .check.compare import check_differentiable
+        found = _KINKS[model] = check_differentiable(model)
+    return found

@@ -1,0 +1,343 @@
+"""A compiled model: ``h = symode.compile(model, scheme=..., steps=...)``, a thin Python handle on the generated C.
+
+The handle generates the model's C (:func:`symode.codegen.ctext.generate`), compiles only its ``.c`` file (which
+does not depend on the parameter values: θ is an input) in the content-addressed cache
+(:func:`symode.codegen.build.build_shared_library`), loads it with ctypes and calls the flat API
+(:mod:`symode.codegen.driver`) with preallocated buffers::
+
+    h.loss(theta=None, z0=None, t0=None, t1=None)     -> float
+    h.grad(theta=None, z0=None, t0=None, t1=None)     -> GradResult (method "discrete")
+    h.forward(theta=None, z0=None, t0=None, t1=None)  -> (z(t1) [nz], Z [nz x m] at the observation times, Q)
+    h.trajectory(theta=None, ...)                     -> (Y [naug x N+1] grid states, T [N+1] node times)
+    h.batch(thetas, threads=2)                        -> (loss [n], dL/dθ [n x np]), z0 = z0(θ) for each row
+
+Defaults: the model's nominal θ (nearest doubles), z0 = z0(θ), the model's t0 and t1.  With ``z0=None``
+``grad`` is the total derivative dL/dθ (the z0(θ) chain included, :class:`~symode.result.GradResult`'s
+convention); with a z0 array it is ∂L/∂θ with z0 held fixed, and ``grad_z0`` = dL/dz0 either way.
+
+Handles are cached by (structure key, scheme, steps, checkpoints): the structure key
+(:func:`symode.codegen.ctext.structure_key`) leaves out the parameter values and is computed once per model
+object, so a second ``compile`` of the same model -- or of the same model with other values -- returns the same
+handle without generating or compiling anything.
+
+A handle is the fast path: it raises :class:`~symode.errors.IntegrationError` on a non-finite result, but does
+not run the stability (stiffness) and kink diagnoses of ``symode.compute``; ``compute(model, "discrete")``
+runs them once per (model, θ) on top of the same handle (:class:`CompiledDiscrete`).  One handle may be used
+from several threads: each call uses its own buffers unless it is the calling thread's cached set.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from symode.errors import IntegrationError, SpecError
+from symode.model import Model
+from symode.result import GradResult
+
+__all__ = ["Handle", "compile", "CompiledDiscrete", "handle_for"]
+
+_HANDLES: dict = {}
+_LOCK = threading.Lock()
+_vp, _d, _l = ctypes.c_void_p, ctypes.c_double, ctypes.c_long
+_SIGNATURES = {
+    "z0_w": [_vp, _vp, _vp],
+    "loss_w": [_vp, _vp, _d, _d, _vp, _vp],
+    "forward_w": [_vp, _vp, _d, _d, _vp, _vp, _vp, _vp],
+    "trajectory_w": [_vp, _vp, _d, _d, _vp, _vp, _vp],
+    "grad_w": [_vp, _vp, _d, _d, _vp, _vp, _vp, _vp, _vp, _vp],
+    "grad_batch_w": [_l, _vp, _d, _d, _vp, _vp, _vp],
+}
+
+
+class _Buffers:
+    """One thread's preallocated arrays and their addresses."""
+
+    def __init__(self, h: "Handle"):
+        self.theta = np.zeros(max(h.np, 1))
+        self.z0 = np.zeros(h.nz)
+        # the outputs in one array (one finiteness check): loss, dt0, dt1, dz0, dtheta
+        self.out = np.zeros(3 + h.nz + max(h.np, 1))
+        self.loss, self.dt = self.out[0:1], self.out[1:3]
+        self.dz0, self.dtheta = self.out[3:3 + h.nz], self.out[3 + h.nz:]
+        self.work = np.zeros(h.work)
+        self.p = {k: getattr(self, k).ctypes.data for k in ("theta", "z0", "loss", "dtheta", "dz0", "dt", "work")}
+
+
+class Handle:
+    """The compiled library of one (model structure, scheme, steps); see the module docstring."""
+
+    def __init__(self, model: Model, scheme: str, steps: int, checkpoints: int | None = None):
+        from symode.codegen.build import build_shared_library
+        from symode.codegen.ctext import FILE_STEM, generate
+
+        code = generate(model, scheme, steps, checkpoints=checkpoints)
+        self.library = build_shared_library({f"{FILE_STEM}.c": code.files[f"{FILE_STEM}.c"]},
+                                            name_hint="handle")
+        self._lib = ctypes.CDLL(str(self.library))
+        self.prefix, self.scheme, self.steps = code.prefix, scheme, steps
+        self.nz, self.np, self.nobs = model.nz, model.np, len(model.observations)
+        self.naug = model.nz + (1 if model.running is not None else 0)
+        self.work, self.interval = code.work, code.interval
+        self.param_names = list(model.param_names)
+        self.model_name = model.name
+        #: dL/dt1 is undefined (one-sided) where the last observation lies at t1
+        self.t1_defined = not any(o.time == model.t1 for o in model.observations)
+        self._fn = {}
+        for word, argtypes in _SIGNATURES.items():
+            fn = getattr(self._lib, f"{code.prefix}_{word}")
+            fn.argtypes, fn.restype = argtypes, ctypes.c_int
+            self._fn[word] = fn
+        self._local = threading.local()
+        self._defaults = weakref.WeakKeyDictionary()
+        self._pool: ThreadPoolExecutor | None = None
+
+    # -- inputs -------------------------------------------------------------------------------------------------
+    def _bufs(self) -> _Buffers:
+        b = getattr(self._local, "b", None)
+        if b is None:
+            b = self._local.b = _Buffers(self)
+        return b
+
+    def _args(self, model: Model | None, theta, z0, t0, t1):
+        """Fill the thread's buffers; returns (buffers, z0 address or None, t0, t1)."""
+        b = self._bufs()
+        if theta is None:
+            if model is None:
+                raise SpecError("give theta (this handle was compiled for a model structure; pass its values)")
+            theta = self.nominal(model)[0]
+        th = np.asarray(theta, dtype=float)
+        if th.shape != (self.np,):
+            raise SpecError(f"theta must have shape ({self.np},) (parameters {', '.join(self.param_names)}), "
+                            f"got {th.shape}")
+        if self.np:
+            b.theta[:] = th
+        zp = None
+        if z0 is not None:
+            zv = np.asarray(z0, dtype=float)
+            if zv.shape != (self.nz,):
+                raise SpecError(f"z0 must have shape ({self.nz},), got {zv.shape}")
+            b.z0[:] = zv
+            zp = b.p["z0"]
+        if t0 is None or t1 is None:
+            if model is None:
+                raise SpecError("give t0 and t1 (this handle was compiled for a model structure)")
+            _, n0, n1 = self.nominal(model)
+            t0 = n0 if t0 is None else t0
+            t1 = n1 if t1 is None else t1
+        return b, zp, float(t0), float(t1)
+
+    def nominal(self, model: Model):
+        """(θ as doubles, t0, t1) of ``model``, computed once per model object."""
+        v = self._defaults.get(model)
+        if v is None:
+            from symode.casadi.translate import nearest_double
+            v = (np.array([nearest_double(x) for x in model.theta], dtype=float), nearest_double(model.t0),
+                 nearest_double(model.t1))
+            self._defaults[model] = v
+        return v
+
+    def _call(self, word, *args):
+        flag = self._fn[word](*args)
+        if flag:
+            what = ("the work array could not be allocated" if flag == -1 else
+                    f"a kernel failed (flag {flag}): an implicit stage's Newton iteration did not converge; the "
+                    "solution probably blows up or leaves the model's domain")
+            raise IntegrationError(f"compiled {word.replace('_w', '')} of model {self.model_name!r}: {what}")
+
+    def _finite(self, what: str, *arrays):
+        for a in arrays:
+            # one reduction; a sum that overflows from finite values is checked element by element
+            if not math.isfinite(float(a.sum())) and not np.all(np.isfinite(a)):
+                raise IntegrationError(f"compiled {what} of model {self.model_name!r} ({self.scheme}, {self.steps} "
+                                       "steps) is non-finite: the solution blew up or left the model's domain; "
+                                       "symode.compute(model, 'discrete') names the time and the cause",
+                                       time=None)
+
+    # -- the API ------------------------------------------------------------------------------------------------
+    def loss(self, theta=None, z0=None, t0=None, t1=None, *, model: Model | None = None) -> float:
+        b, zp, a, c = self._args(model, theta, z0, t0, t1)
+        self._call("loss_w", b.p["theta"], zp, a, c, b.p["loss"], b.p["work"])
+        self._finite("loss", b.loss)
+        return float(b.loss[0])
+
+    def grad_arrays(self, theta=None, z0=None, t0=None, t1=None, *, model: Model | None = None):
+        """(L, dL/dθ [np] copy, dL/dz0 [nz] copy, dL/dt0, dL/dt1 or None): ``grad`` without the GradResult."""
+        b, zp, a, c = self._args(model, theta, z0, t0, t1)
+        self._call("grad_w", b.p["theta"], zp, a, c, b.p["loss"], b.p["dtheta"], b.p["dz0"], b.p["dt"],
+                   b.p["dt"] + 8, b.p["work"])
+        self._finite("gradient", b.out)
+        return (float(b.loss[0]), b.dtheta[:self.np].copy(), b.dz0.copy(), float(b.dt[0]),
+                float(b.dt[1]) if self.t1_defined else None)
+
+    def grad(self, theta=None, z0=None, t0=None, t1=None, *, model: Model | None = None) -> GradResult:
+        L, g, gz, g0, g1 = self.grad_arrays(theta, z0, t0, t1, model=model)
+        return GradResult(model=self.model_name, method="discrete", loss=L,
+                          grad=dict(zip(self.param_names, g.tolist())), grad_z0=gz.tolist(), grad_t0=g0,
+                          grad_t1=g1, scheme=self.scheme, steps=self.steps, stats={"compiled": self.prefix})
+
+    def forward(self, theta=None, z0=None, t0=None, t1=None, *, model: Model | None = None):
+        b, zp, a, c = self._args(model, theta, z0, t0, t1)
+        z1, Z, q = np.zeros(self.nz), np.zeros((self.nobs, self.nz)), np.zeros(1)
+        self._call("forward_w", b.p["theta"], zp, a, c, z1.ctypes.data, Z.ctypes.data, q.ctypes.data,
+                   b.p["work"])
+        self._finite("forward solve", z1, Z, q)
+        return z1, Z.T.copy(), float(q[0])
+
+    def trajectory(self, theta=None, z0=None, t0=None, t1=None, *, model: Model | None = None):
+        """(Y [naug x N+1], T [N+1]): the states at every grid node (not checked for finiteness)."""
+        b, zp, a, c = self._args(model, theta, z0, t0, t1)
+        Y, T = np.zeros((self.steps + 1, self.naug)), np.zeros(self.steps + 1)
+        self._call("trajectory_w", b.p["theta"], zp, a, c, Y.ctypes.data, T.ctypes.data, b.p["work"])
+        return Y.T.copy(), T
+
+    def batch(self, thetas, t0=None, t1=None, threads: int = 2, *, model: Model | None = None):
+        """Loss and total dL/dθ for many parameter sets (rows of ``thetas``), z0 = z0(θ) for each, split over
+        ``threads`` threads that each run the C loop ``P_grad_batch_w`` on a contiguous block of rows (the
+        GIL is released during the C call)."""
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise SpecError(f"threads must be a positive integer, got {threads!r}")
+        TH = np.ascontiguousarray(thetas, dtype=float)
+        if TH.ndim != 2 or TH.shape[1] != self.np:
+            raise SpecError(f"thetas must have shape [n, {self.np}] (one row per parameter set), got {TH.shape}")
+        n = TH.shape[0]
+        _, _, a, c = self._args(model, np.zeros(self.np), None, t0, t1)
+        L, G = np.zeros(n), np.zeros((n, max(self.np, 1)))
+        if n == 0:
+            return L, G[:, :self.np]
+        if self.np == 0:
+            TH = np.zeros((n, 1))
+        k = min(threads, n)
+        cuts = [round(i * n / k) for i in range(k + 1)]
+        works = [np.zeros(self.work) for _ in range(k)]
+        row = TH.shape[1] * 8
+
+        def run(i):
+            lo, hi = cuts[i], cuts[i + 1]
+            return self._fn["grad_batch_w"](hi - lo, TH.ctypes.data + lo * row, a, c, L.ctypes.data + lo * 8,
+                                            G.ctypes.data + lo * G.shape[1] * 8, works[i].ctypes.data)
+
+        if k == 1:
+            flags = [run(0)]
+        else:
+            if self._pool is None or self._pool._max_workers < k:
+                self._pool = ThreadPoolExecutor(max_workers=k)
+            flags = list(self._pool.map(run, range(k)))
+        if any(flags):
+            raise IntegrationError(f"compiled batch of model {self.model_name!r}: a kernel failed "
+                                   f"(flag {next(f for f in flags if f)})")
+        bad = ~(np.isfinite(L) & np.all(np.isfinite(G), axis=1))
+        if bad.any():
+            raise IntegrationError(f"compiled batch of model {self.model_name!r}: parameter set {int(np.argmax(bad))} "
+                                   "gives a non-finite loss or gradient (the solution blew up or left the "
+                                   "model's domain)", time=None)
+        return L, G[:, :self.np]
+
+
+
+def handle_for(model: Model, scheme: str = "rk4", steps: int = 100, checkpoints: int | None = None) -> Handle:
+    """The cached handle of ``model``'s structure (see the module docstring); builds it on first use."""
+    from symode.codegen.ctext import check_options, structure_key
+
+    if not isinstance(model, Model):
+        raise SpecError(f"compile takes a symode Model, not {type(model).__name__}")
+    check_options(scheme, steps, checkpoints)
+    key = (structure_key(model), scheme, steps, checkpoints)
+    with _LOCK:
+        h = _HANDLES.get(key)
+        if h is None:
+            h = _HANDLES[key] = Handle(model, scheme, steps, checkpoints)
+    return h
+
+
+class _Bound:
+    """A handle bound to one model: defaults (θ, t0, t1) are that model's."""
+
+    def __init__(self, handle: Handle, model: Model):
+        self.handle, self.model = handle, model
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+    def __repr__(self) -> str:
+        return (f"<symode compiled {self.model.name!r}: {self.handle.scheme}, {self.handle.steps} steps, "
+                f"{self.handle.library}>")
+
+    def loss(self, theta=None, z0=None, t0=None, t1=None):
+        return self.handle.loss(theta, z0, t0, t1, model=self.model)
+
+    def grad(self, theta=None, z0=None, t0=None, t1=None):
+        return self.handle.grad(theta, z0, t0, t1, model=self.model)
+
+    def grad_arrays(self, theta=None, z0=None, t0=None, t1=None):
+        return self.handle.grad_arrays(theta, z0, t0, t1, model=self.model)
+
+    def forward(self, theta=None, z0=None, t0=None, t1=None):
+        return self.handle.forward(theta, z0, t0, t1, model=self.model)
+
+    def trajectory(self, theta=None, z0=None, t0=None, t1=None):
+        return self.handle.trajectory(theta, z0, t0, t1, model=self.model)
+
+    def batch(self, thetas, t0=None, t1=None, threads: int = 2):
+        return self.handle.batch(thetas, t0, t1, threads, model=self.model)
+
+
+def compile(model: Model, scheme: str = "rk4", steps: int = 100, *, checkpoints: int | None = None) -> _Bound:
+    """Generate, compile (cached) and load ``model``'s C; returns a handle whose defaults are the model's θ, z0(θ),
+    t0 and t1 (see the module docstring).  Raises :class:`~symode.errors.CompilerNotFound` without a C compiler."""
+    return _Bound(handle_for(model, scheme, steps, checkpoints), model)
+
+
+class CompiledDiscrete:
+    """``compute(model, "discrete")`` through the compiled handle (method "discrete", options scheme/steps).
+
+    The stability (stiffness), blow-up and domain checks of :mod:`symode.casadi.routes` run on the compiled
+    trajectory once per (model object, scheme, steps) -- the model's θ is fixed -- and their verdict is cached
+    with the result's statistics.  Without a C compiler the in-memory route computes the same quantity."""
+
+    name = "discrete"
+    options = frozenset({"scheme", "steps"})
+    _checked: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+    def gradient(self, model: Model, scheme="rk4", steps: int = 100) -> GradResult:
+        from symode.casadi.routes import DiscreteAdjoint
+        from symode.errors import CompilerNotFound
+        try:
+            h = handle_for(model, scheme, steps) if isinstance(scheme, str) else None
+        except CompilerNotFound:
+            h = None
+        if h is None:  # a user Tableau, or no compiler: the in-memory graph (same derivative)
+            return DiscreteAdjoint().gradient(model, scheme, steps)
+        theta, t0, t1 = h.nominal(model)
+        done = self._checked.setdefault(model, {})
+        if (scheme, steps) not in done:
+            self._check(h, model, theta, t0, t1)
+            done[(scheme, steps)] = True
+        L, g, gz, g0, g1 = h.grad_arrays(theta, None, t0, t1, model=model)
+        return GradResult(model=model.name, method="discrete", loss=L, grad=dict(zip(h.param_names, g.tolist())),
+                          grad_z0=gz.tolist(), grad_t0=g0, grad_t1=g1, scheme=scheme, steps=steps,
+                          stats={"grid_points": steps + 1, "compiled": h.prefix})
+
+    @staticmethod
+    def _check(h: Handle, model: Model, theta, t0, t1) -> None:
+        from symode.casadi import routes
+        from symode.casadi.model_graphs import model_graphs
+        from symode.casadi.schemes import get_scheme
+        Y, T = h.trajectory(theta, None, t0, t1, model=model)
+        with np.errstate(all="ignore"):
+            L, g, gz, g0, g1 = (np.nan,) * 5
+            try:
+                L, g, gz, g0, _ = h.grad_arrays(theta, None, t0, t1, model=model)
+            except IntegrationError:
+                pass
+        plan = routes._Plan(model_graphs(model), "discrete", get_scheme(h.scheme), h.steps, None, None)
+        values = np.concatenate([np.ravel(L), np.ravel(g), np.ravel(gz), np.ravel(g0)])
+        out = {"Z": Y, "T": T, "L": np.ravel(L), "g": values, "B": np.zeros((0, 0)), "TB": np.zeros(0)}
+        routes._check(plan, model, out, theta)
+        if not all(math.isfinite(v) for v in values.tolist()):
+            raise IntegrationError(f"method 'discrete' on model {model.name!r}: the gradient is non-finite",
+                                   time=None)
