@@ -304,20 +304,28 @@ class CompiledDiscrete:
     _checked: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
     def gradient(self, model: Model, scheme="rk4", steps: int = 100) -> GradResult:
-        from symode.casadi.routes import DiscreteAdjoint
+        from symode.casadi.routes import DiscreteAdjoint, _check_steps
+        from symode.casadi.schemes import get_scheme
         from symode.errors import CompilerNotFound
+        get_scheme(scheme)  # the routes' own validation and messages
+        _check_steps(steps)
         try:
-            h = handle_for(model, scheme, steps) if isinstance(scheme, str) else None
+            h = handle_for(model, scheme, steps) if isinstance(scheme, str) and steps <= 100_000 else None
         except CompilerNotFound:
             h = None
         if h is None:  # a user Tableau, or no compiler: the in-memory graph (same derivative)
             return DiscreteAdjoint().gradient(model, scheme, steps)
         theta, t0, t1 = h.nominal(model)
         done = self._checked.setdefault(model, {})
-        if (scheme, steps) not in done:
-            self._check(h, model, theta, t0, t1)
-            done[(scheme, steps)] = True
-        L, g, gz, g0, g1 = h.grad_arrays(theta, None, t0, t1, model=model)
+        try:
+            if (scheme, steps) not in done:
+                self._check(h, model, theta, t0, t1)
+                done[(scheme, steps)] = True
+            L, g, gz, g0, g1 = h.grad_arrays(theta, None, t0, t1, model=model)
+        except IntegrationError:
+            # the in-memory route names the time and the cause (e.g. the step whose Newton iteration failed)
+            DiscreteAdjoint().gradient(model, scheme, steps)
+            raise
         return GradResult(model=model.name, method="discrete", loss=L, grad=dict(zip(h.param_names, g.tolist())),
                           grad_z0=gz.tolist(), grad_t0=g0, grad_t1=g1, scheme=scheme, steps=steps,
                           stats={"grid_points": steps + 1, "compiled": h.prefix})
@@ -327,7 +335,7 @@ class CompiledDiscrete:
         from symode.casadi import routes
         from symode.casadi.model_graphs import model_graphs
         from symode.casadi.schemes import get_scheme
-        Y, T = h.trajectory(theta, None, t0, t1, model=model)
+        Y, T = h.trajectory(theta, None, t0, t1, model=model)  # raises on a kernel (Newton) failure
         with np.errstate(all="ignore"):
             L, g, gz, g0, g1 = (np.nan,) * 5
             try:
