@@ -152,7 +152,9 @@ class Handle:
     def _finite(self, what: str, *arrays):
         for a in arrays:
             # one reduction; a sum that overflows from finite values is checked element by element
-            if not math.isfinite(float(a.sum())) and not np.all(np.isfinite(a)):
+            with np.errstate(all="ignore"):
+                total = float(a.sum())
+            if not math.isfinite(total) and not np.all(np.isfinite(a)):
                 raise IntegrationError(f"compiled {what} of model {self.model_name!r} ({self.scheme}, {self.steps} "
                                        "steps) is non-finite: the solution blew up or left the model's domain; "
                                        "symode.compute(model, 'discrete') names the time and the cause",

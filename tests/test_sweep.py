@@ -1,0 +1,210 @@
+"""The one-sweep discrete adjoint (symode.codegen.sweep), its generated C driver (symode.codegen.driver) and the
+compiled handle (symode.compile, compute(..., "discrete")).  Real CasADi, real cc, ctypes.
+
+Expected values: the flat C driver against the in-memory reference graph built from the same kernels (bit for
+bit: same operations, same order); the reference against symode.casadi.routes' discrete adjoint (an independent
+construction: CasADi's reverse mode over a mapaccum graph, TOL below); checkpointed against stored (bit for
+bit: recomputed states come from the same kernel); the residual VJP against CasADi's VJP of the whole step.
+"""
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+
+import casadi
+import numpy as np
+import pytest
+import sympy
+
+import symode
+from symode.casadi.model_graphs import model_graphs
+from symode.casadi.routes import DiscreteAdjoint
+from symode.codegen import sweep
+from symode.codegen.build import BUILD_EVENTS
+from symode.codegen.handle import handle_for
+from symode.errors import IntegrationError, SpecError
+from symode.library import get_model
+from symode.model import Model
+
+TOL = {
+    # reference graph vs the routes' discrete adjoint: the same discrete solve and grid arithmetic
+    # (a + (b - a)(j/n), h = (b - a)/n), differentiated by a different reverse sweep (per-step VJPs summed in
+    # the driver's order vs CasADi's reverse mode of the whole graph): rounding only, measured <= 6e-16
+    # relative to the largest component; 1e-12 still catches any wrong term (>= 1e-8 at 100 steps).
+    "sweep_vs_routes_rel": 1e-12,
+    # the step's VJP with residual inputs vs CasADi's VJP of the step recomputing them: the same operations on
+    # the same values; bit for bit is expected, 4 ulps allowed for a different evaluation order of shared nodes.
+    "residual_vjp_rel": 4 * np.finfo(float).eps,
+}
+
+CASES = [("logistic", "rk4", None), ("seed-encoder", "rk38", None), ("lotka-volterra", "dopri5", None),
+         ("mlp", "rk38", None), ("seed-encoder", "rk4", 7), ("mlp", "rk38", 9), ("lotka-volterra", "gauss2", None),
+         ("seed-encoder", "backward_euler", 13)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_cache(tmp_path_factory):
+    old = os.environ.get("SYMODE_CACHE_DIR")
+    os.environ["SYMODE_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("SYMODE_CACHE_DIR", None)
+    else:
+        os.environ["SYMODE_CACHE_DIR"] = old
+
+
+def _inputs(model):
+    """Nominal θ, z0(θ), t0, t1, and perturbed ones (θ ± 3%, z0 shifted, t0/t1 moved by 1% of the span)."""
+    th = np.array([float(v) for v in model.theta])
+    g = model_graphs(model)
+    z0 = np.array(g.z0(th)).ravel()
+    t0, t1 = float(model.t0), float(model.t1)
+    span = t1 - t0
+    s = np.array([(-1) ** k for k in range(th.size)])
+    return [(th, z0, t0, t1), (th * (1 + 0.03 * s), z0 + 0.05, t0 - 0.01 * span, t1 + 0.01 * span)]
+
+
+def _reference(model, scheme):
+    g = model_graphs(model)
+    k = sweep.step_kernels(g, scheme, "tref_k")
+    terms = sweep.term_kernels(g, "tref_k")
+    return g, sweep.reference(g, k, terms, sweep.layout(g, 100), "tref")
+
+
+@pytest.mark.parametrize("name,scheme,checkpoints", CASES)
+def test_compiled_driver_equals_the_reference_graph_bit_for_bit(name, scheme, checkpoints):
+    model = get_model(name)
+    h = handle_for(model, scheme, 100, checkpoints)
+    if checkpoints is not None:
+        assert h.interval < 100  # the block recomputation is exercised
+    g, ref = _reference(model, scheme)
+    J = lambda th: np.array(g.dz0dp(th)).reshape(g.nz, g.np)  # noqa: E731
+    for th, z0, t0, t1 in _inputs(model):
+        want = [np.array(v).ravel() for v in ref["grad"](th, z0, t0, t1)]
+        L, dth, dz0, dt0, dt1 = h.grad_arrays(th, z0, t0, t1)
+        assert L == want[0][0] and np.array_equal(dth, want[1]) and np.array_equal(dz0, want[2])
+        assert dt0 == want[3][0] and (dt1 is None or dt1 == want[4][0])
+        # z0 = None: z0(θ), and the total derivative (z0 = z0(θ) is the nominal z0 only for the first input)
+        Lt, tot, dz0t, _, _ = h.grad_arrays(th, None, t0, t1)
+        z0th = np.array(g.z0(th)).ravel()
+        want_t = [np.array(v).ravel() for v in ref["grad"](th, z0th, t0, t1)]
+        assert Lt == want_t[0][0] and np.array_equal(dz0t, want_t[2])
+        np.testing.assert_allclose(tot, want_t[1] + J(th).T @ want_t[2], rtol=1e-15, atol=1e-15 * abs(Lt))
+        assert h.loss(th, z0, t0, t1) == L
+        z1, Z, q = h.forward(th, z0, t0, t1)
+        fz1, fZ, fq = (casadi.DM(v).full() for v in ref["forward"](z0, th, t0, t1))
+        assert np.array_equal(z1, fz1.ravel()) and np.array_equal(Z, fZ.reshape(Z.shape)) and q == fq.item()
+
+
+@pytest.mark.parametrize("name,scheme", [("logistic", "rk4"), ("seed-encoder", "rk38"), ("spiral", "rk38"),
+                                         ("mlp", "dopri5"), ("pendulum", "gauss2")])
+def test_reference_graph_agrees_with_the_routes_discrete_adjoint(name, scheme):
+    model = get_model(name)
+    g, ref = _reference(model, scheme)
+    th = np.array([float(v) for v in model.theta])
+    L, dp, dz0, dt0, dt1 = (np.array(v).ravel() for v in ref["grad"](th, np.array(g.z0(th)).ravel(),
+                                                                       float(model.t0), float(model.t1)))
+    r = DiscreteAdjoint().gradient(model, scheme, 100)
+    tot = dp + np.array(g.dz0dp(th)).reshape(g.nz, g.np).T @ dz0
+    scale = max(np.max(np.abs(tot)), abs(r.loss))
+    tol = TOL["sweep_vs_routes_rel"]
+    assert abs(L[0] - r.loss) <= tol * abs(r.loss)
+    assert np.max(np.abs(tot - list(r.grad.values()))) <= tol * scale
+    assert np.max(np.abs(dz0 - r.grad_z0)) <= tol * scale
+    assert abs(dt0[0] - r.grad_t0) <= tol * scale
+    if r.grad_t1 is not None:
+        assert abs(dt1[0] - r.grad_t1) <= tol * scale
+
+
+def test_the_vjp_reads_residuals_instead_of_recomputing_tanh():
+    g = model_graphs(get_model("mlp"))
+    k = sweep.step_kernels(g, "rk38", "tres_k")
+    ops = [k.bstep.instruction_id(i) for i in range(k.bstep.n_instructions())]
+    assert k.nres == 4 * 4  # H = 4 hidden tanh per stage, 4 stages
+    assert casadi.OP_TANH not in ops  # the reverse pass evaluates no tanh at all
+    # the VJP with residuals equals CasADi's VJP of the step (which recomputes them)
+    from symode.casadi.solvers import step_function
+    step = step_function(g.faug, "rk38", g.naug, g.np, name="tres_plain")
+    rng = np.random.default_rng(1)
+    y, p, ybar = rng.normal(size=g.naug), np.array(g.theta).ravel(), rng.normal(size=g.naug)
+    y1, r = k.fstep(y, 0.3, 0.01, p)
+    assert np.array_equal(np.array(y1).ravel(), np.array(step(y, 0.3, 0.01, p)).ravel())
+    got = np.concatenate([np.array(v).ravel() for v in k.bstep(y, 0.3, 0.01, p, r, ybar)])
+    ys, ts, hs, ps = (casadi.SX.sym(n, m) for n, m in (("y", g.naug), ("t", 1), ("h", 1), ("p", g.np)))
+    yb = casadi.SX.sym("yb", g.naug)
+    vjp = casadi.Function("v", [ys, ts, hs, ps, yb],
+                          [casadi.jtimes(step(ys, ts, hs, ps), casadi.vertcat(ys, ts, hs, ps), yb, True)])
+    want = np.array(vjp(y, 0.3, 0.01, p, ybar)).ravel()
+    assert np.max(np.abs(got - want)) <= TOL["residual_vjp_rel"] * np.max(np.abs(want))
+
+
+def test_handle_at_other_parameters_equals_compute_on_a_model_with_those_values():
+    m = get_model("lotka-volterra")
+    h = symode.compile(m, "rk4", 100)
+    th = np.array([1.25, 0.75, 1.5, 2.5])  # exact binary fractions: the model below has the same doubles
+    r = h.grad(th)
+    m2 = m.with_values({p: Fraction(v) for p, v in zip(m.params, th)})
+    c = symode.compute(m2, "discrete", scheme="rk4", steps=100)
+    assert r.loss == c.loss and r.grad == c.grad and r.grad_z0 == c.grad_z0 and r.grad_t0 == c.grad_t0
+    assert r.method == "discrete" and c.stats["compiled"] == h.prefix
+
+
+def test_batch_equals_single_calls_bit_for_bit_on_two_threads():
+    m = get_model("mlp")
+    h = symode.compile(m, "rk38", 50)
+    base = h.nominal(m)[0]
+    TH = base * (1 + 0.05 * np.sin(np.arange(7))[:, None])
+    L, G = h.batch(TH, threads=2)
+    for k in range(7):
+        Lk, gk = h.grad_arrays(TH[k])[:2]
+        assert L[k] == Lk and np.array_equal(G[k], gk)
+    with pytest.raises(SpecError, match="shape"):
+        h.batch(np.ones((2, 3)))
+    assert h.batch(np.zeros((0, m.np)))[1].shape == (0, m.np)
+
+
+def test_second_compile_is_a_cache_hit_for_any_parameter_values():
+    m = get_model("vanderpol")
+    h1 = symode.compile(m, "rk4", 40)
+    start = len(BUILD_EVENTS)
+    h2 = symode.compile(get_model("vanderpol").with_values({"mu": Fraction(3, 2)}), "rk4", 40)
+    assert h2.handle is h1.handle and len(BUILD_EVENTS) == start  # nothing generated or compiled
+    assert h2.grad().loss != h1.grad().loss  # the defaults are each model's own values
+
+
+def _sym(n):
+    return sympy.Symbol(n, real=True)
+
+
+def test_failures_raise_integration_errors():
+    z, a = _sym("z"), _sym("a")
+    blow = Model(name="blow", states=[z], params=[a], rhs=[a * z ** 2], z0=[1], t0=0, t1=2,
+                 param_values={a: 1}, terminal=z)
+    h = symode.compile(blow, "rk4", 50)
+    with pytest.raises(IntegrationError, match="non-finite"):
+        h.grad()
+    # a Newton failure of an implicit stage is a kernel failure (the generated loop fails loudly), not a number
+    hb = symode.compile(blow, "backward_euler", 100)
+    with pytest.raises(IntegrationError, match="Newton"):
+        hb.grad()
+    with pytest.raises(IntegrationError, match="Newton"):
+        symode.compute(blow, "discrete", scheme="backward_euler", steps=100)
+    with pytest.raises(SpecError, match="shape"):
+        h.grad(np.ones(3))
+
+
+def test_compute_checks_stability_once_per_model(monkeypatch):
+    from symode.codegen.handle import CompiledDiscrete
+    calls = []
+    real = CompiledDiscrete._check
+    monkeypatch.setattr(CompiledDiscrete, "_check", staticmethod(lambda *a: calls.append(1) or real(*a)))
+    m = get_model("pendulum")
+    r1 = symode.compute(m, "discrete", scheme="rk4", steps=64)
+    r2 = symode.compute(m, "discrete", scheme="rk4", steps=64)
+    assert calls == [1] and r1.grad == r2.grad
+    # stiffness is still found (the routes' check on the compiled trajectory)
+    z, k = _sym("z"), _sym("k")
+    stiff = Model(name="stiff", states=[z], params=[k], rhs=[-k * z], z0=[1], t0=0, t1=1,
+                  param_values={k: 1000}, terminal=z ** 2)
+    with pytest.raises(IntegrationError, match="stiff"):
+        symode.compute(stiff, "discrete", scheme="rk4", steps=20)
