@@ -83,6 +83,11 @@ def _jax_loss(problem: Problem, unroll: int):
 def make_jax(problem: Problem, unroll: int = 10):
     """Loss and gradient; ``unroll`` steps per scan iteration (10: one observation interval)."""
     jax, loss = _jax_loss(problem, unroll)
+    return _value_and_grad(jax, loss)
+
+
+def _value_and_grad(jax, loss):
+    """theta -> (L, dL/dθ) by ``jax.jit(jax.value_and_grad(loss))``, waiting for the result."""
     vg = jax.jit(jax.value_and_grad(loss))
 
     def run(theta):
@@ -184,14 +189,7 @@ def _make_diffrax(problem: Problem, backsolve: bool):
                                   y0=z0, args=P, saveat=diffrax.SaveAt(ts=obs), adjoint=adj, max_steps=200,
                                   **control)
         return jnp.sum((sol.ys - data) ** 2)
-
-    vg = jax.jit(jax.value_and_grad(loss))
-
-    def run(theta):
-        L, g = vg(theta)
-        g.block_until_ready()
-        return L, g
-    return run
+    return _value_and_grad(jax, loss)
 
 
 def make_diffrax_rca(problem: Problem):

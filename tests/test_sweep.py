@@ -8,7 +8,6 @@ bit: recomputed states come from the same kernel); the residual VJP against CasA
 """
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 
 import casadi
@@ -25,6 +24,7 @@ from symode.codegen.handle import handle_for
 from symode.errors import IntegrationError, SpecError
 from symode.library import get_model
 from symode.model import Model
+from tests.test_codegen_compile import private_cache  # noqa: F401  (autouse: a fresh build cache)
 
 TOL = {
     # reference graph vs the routes' discrete adjoint: the same discrete solve and grid arithmetic
@@ -42,15 +42,6 @@ CASES = [("logistic", "rk4", None), ("seed-encoder", "rk38", None), ("lotka-volt
          ("seed-encoder", "backward_euler", 13)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    old = os.environ.get("SYMODE_CACHE_DIR")
-    os.environ["SYMODE_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
-    yield
-    if old is None:
-        os.environ.pop("SYMODE_CACHE_DIR", None)
-    else:
-        os.environ["SYMODE_CACHE_DIR"] = old
 
 
 def _inputs(model):
