@@ -306,7 +306,8 @@ class CompiledDiscrete:
     _checked: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
     def gradient(self, model: Model, scheme="rk4", steps: int = 100) -> GradResult:
-        from symode.casadi.routes import DiscreteAdjoint, _check_steps
+        from symode.casadi.routes import DiscreteAdjoint
+        from symode.casadi.routes.plan import _check_steps
         from symode.casadi.schemes import get_scheme
         from symode.errors import CompilerNotFound
         get_scheme(scheme)  # the routes' own validation and messages
@@ -334,8 +335,9 @@ class CompiledDiscrete:
 
     @staticmethod
     def _check(h: Handle, model: Model, theta, t0, t1) -> None:
-        from symode.casadi import routes
         from symode.casadi.model_graphs import model_graphs
+        from symode.casadi.routes.diagnostics import _check
+        from symode.casadi.routes.plan import _Plan
         from symode.casadi.schemes import get_scheme
         Y, T = h.trajectory(theta, None, t0, t1, model=model)  # raises on a kernel (Newton) failure
         with np.errstate(all="ignore"):
@@ -344,10 +346,10 @@ class CompiledDiscrete:
                 L, g, gz, g0, _ = h.grad_arrays(theta, None, t0, t1, model=model)
             except IntegrationError:
                 pass
-        plan = routes._Plan(model_graphs(model), "discrete", get_scheme(h.scheme), h.steps, None, None)
+        plan = _Plan(model_graphs(model), "discrete", get_scheme(h.scheme), h.steps, None, None)
         values = np.concatenate([np.ravel(L), np.ravel(g), np.ravel(gz), np.ravel(g0)])
         out = {"Z": Y, "T": T, "L": np.ravel(L), "g": values, "B": np.zeros((0, 0)), "TB": np.zeros(0)}
-        routes._check(plan, model, out, theta)
+        _check(plan, model, out, theta)
         if not all(math.isfinite(v) for v in values.tolist()):
             raise IntegrationError(f"method 'discrete' on model {model.name!r}: the gradient is non-finite",
                                    time=None)
