@@ -125,11 +125,19 @@ def _workdir(tmp_path: Path) -> Path:
 
 
 def assert_nothing_written(tmp_path: Path) -> None:
-    """The CLI's working directory and the build cache are empty: no partial files anywhere."""
+    """The CLI's working directory is empty and the build cache holds no partial files: only complete entries
+    (``compute(..., "discrete")`` compiles the model's library, a reusable cache entry, before a numerical
+    failure is found), each library with its sha256 sidecar matching, and no temporary file of a build."""
+    from symode.codegen.cache import TEMP_PREFIX, library_intact
     work = tmp_path / "work"
     assert not work.exists() or list(work.iterdir()) == [], sorted(p.name for p in work.iterdir())
     cache = tmp_path / "cache"
-    assert not cache.exists() or list(cache.iterdir()) == [], sorted(p.name for p in cache.iterdir())
+    if cache.exists():
+        files = [p for p in cache.rglob("*") if p.is_file()]
+        assert not [p for p in files if p.name.startswith(TEMP_PREFIX)], files
+        for so in (p for p in files if p.suffix == ".so"):
+            assert library_intact(so), so
+        assert all(p.suffix == ".so" or p.name.endswith(".so.sha256") or p.name == ".lock" for p in files), files
 
 
 def cli(tmp_path: Path, *args: str, env_extra: dict | None = None, timeout: float = 300):
