@@ -146,11 +146,11 @@ def structure_key(model: Model) -> str:
 
 
 def function_prefix(model: Model, scheme: str, steps: int, with_fsens: bool = False,
-                    checkpoints: int | None = None) -> str:
+                    checkpoints: int | None = None, casadi_api: bool = True) -> str:
     """``symode_`` + 12 hex digits of sha256 over (FORMAT, structure key, scheme, steps, options): no user
     text, and the same for every parameter value."""
     text = "\0".join((FORMAT, structure_key(model), scheme, str(steps), f"fsens={with_fsens}",
-                      f"checkpoints={checkpoints}"))
+                      f"checkpoints={checkpoints}") + (() if casadi_api else ("flat only",)))
     return "symode_" + hashlib.sha256(text.encode("ascii")).hexdigest()[:12]
 
 
@@ -259,12 +259,14 @@ def _c_file(prefix: str, structure: str, dump: str, drive: str) -> str:
 
 
 def generate(model: Model, scheme: str = "rk4", steps: int = 100, *, with_fsens: bool = False,
-             checkpoints: int | None = None) -> GeneratedCode:
+             checkpoints: int | None = None, casadi_api: bool = True) -> GeneratedCode:
     """C text for ``model``: ``{FILE_STEM}.c``, ``.h`` and ``.json`` as bytes (see the module docstring).
 
     ``with_fsens`` adds ``P_cas_fsens`` (forward mode in every input direction); ``checkpoints`` fixes the number
     of stored states of the flat ``_grad`` (None: all when they fit in the memory budget of
-    :data:`symode.codegen.driver.DEFAULT_BUDGET_DOUBLES`, else about 2 sqrt(N)).  The .c file depends only on
+    :data:`symode.codegen.driver.DEFAULT_BUDGET_DOUBLES`, else about 2 sqrt(N)).  ``casadi_api=False`` leaves
+    out the ``P_cas_*`` functions (the flat API alone: a third of the C text and compile time for small
+    models; what :func:`symode.compile` builds); ``functions`` still holds them in memory.  The .c file depends only on
     the model's structure (θ is an input); the header carries the nominal values.  Pure: builds CasADi Functions
     in memory and returns text; writes and compiles nothing.  Raises :class:`SpecError` for an unknown scheme or
     bad counts, :class:`~symode.errors.TranslationError` for an expression outside the translation table.
@@ -272,12 +274,12 @@ def generate(model: Model, scheme: str = "rk4", steps: int = 100, *, with_fsens:
     if not isinstance(model, Model):
         raise SpecError(f"generate takes a symode Model, not {type(model).__name__}")
     check_options(scheme, steps, checkpoints)
-    prefix = function_prefix(model, scheme, steps, with_fsens, checkpoints)
+    prefix = function_prefix(model, scheme, steps, with_fsens, checkpoints, casadi_api)
     structure = structure_key(model)
     with _LOCK:
         g, kernels, fns, k, lay = _graphs(model, scheme, steps, prefix, with_fsens)
         cg = casadi.CodeGenerator(prefix, dict(CODEGEN_OPTIONS))
-        for fn in [*kernels.values(), *fns.values()]:
+        for fn in [*kernels.values(), *(fns.values() if casadi_api else ())]:
             cg.add(fn)
         dump = _newton_fails_loudly(cg.dump())
         theta = [float(x) for x in g.theta.full().ravel()] if g.np else []
@@ -288,7 +290,7 @@ def generate(model: Model, scheme: str = "rk4", steps: int = 100, *, with_fsens:
                              {w: f.name() for w, f in kernels.items()},
                              {w: _work_sizes(dump, f.name()) for w, f in kernels.items()}, interval)
     drive = driver.driver_text(spec)
-    names = {word: fns[word].name() for word in fns}
+    names = {word: fns[word].name() for word in fns} if casadi_api else {}
     flat = {word: f"{prefix}_{word}" for word in FLAT_WORDS}
     gen = {"prefix": prefix, "counts": lay.counts, "names": names, "flat": flat, "structure": structure,
            "work": {word: _work_sizes(dump, names[word]) for word in names}, "naug": g.naug,

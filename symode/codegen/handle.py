@@ -75,7 +75,7 @@ class Handle:
         from symode.codegen.build import build_shared_library
         from symode.codegen.ctext import FILE_STEM, generate
 
-        code = generate(model, scheme, steps, checkpoints=checkpoints)
+        code = generate(model, scheme, steps, checkpoints=checkpoints, casadi_api=False)
         self.library = build_shared_library({f"{FILE_STEM}.c": code.files[f"{FILE_STEM}.c"]},
                                             name_hint="handle")
         self._lib = ctypes.CDLL(str(self.library))
