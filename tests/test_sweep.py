@@ -35,6 +35,10 @@ TOL = {
     # the step's VJP with residual inputs vs CasADi's VJP of the step recomputing them: the same operations on
     # the same values; bit for bit is expected, 4 ulps allowed for a different evaluation order of shared nodes.
     "residual_vjp_rel": 4 * np.finfo(float).eps,
+    # structured (MX matrix products) vs scalar form of the same network: the same discrete solve with the sums
+    # of the matrix products in another order; rounding only (measured 5e-16 on P2); 1e-13 relative to the
+    # largest component catches any wrong term.
+    "structured_vs_scalar_rel": 1e-13,
 }
 
 CASES = [("logistic", "rk4", None), ("seed-encoder", "rk38", None), ("lotka-volterra", "dopri5", None),
@@ -199,3 +203,38 @@ def test_compute_checks_stability_once_per_model(monkeypatch):
                   param_values={k: 1000}, terminal=z ** 2)
     with pytest.raises(IntegrationError, match="stiff"):
         symode.compute(stiff, "discrete", scheme="rk4", steps=20)
+
+
+def test_structured_rhs_gives_matrix_kernels_with_residuals():
+    """An MX right-hand side with matrix products (the structured network form) keeps MX kernels: the hidden
+    layer's tanh becomes one residual vector per stage, the VJP evaluates no tanh, and the sweep gives the
+    gradient of the scalar form of the same model (mlp: D = 2, H = 4) to rounding."""
+    m = get_model("mlp")
+    g0 = model_graphs(m)
+    D, H = 2, 4
+
+    class Structured:  # the scalar graphs with an MX, mtimes-based f (W1, b1, W2, b2 flattened row-major)
+        pass
+    g = Structured()
+    g.__dict__.update({k: getattr(g0, k) for k in ("nz", "np", "naug", "z0", "dz0dp", "terminal", "obs", "segments",
+                                                   "model", "has_running")})
+    y, t, p = casadi.MX.sym("y", D), casadi.MX.sym("t"), casadi.MX.sym("p", m.np)
+    a = H * D
+    W1, b1 = casadi.reshape(p[0:a], D, H).T, p[a:a + H]
+    W2, b2 = casadi.reshape(p[a + H:a + H + D * H], H, D).T, p[a + H + D * H:]
+    g.faug = casadi.Function("mxf", [y, t, p], [casadi.mtimes(W2, casadi.tanh(casadi.mtimes(W1, y) + b1)) + b2])
+    k = sweep.step_kernels(g, "rk38", "tmx_k")
+    assert k.fstep.is_a("MXFunction") and k.nres == 4 * H
+    ops = [k.bstep.instruction_id(i) for i in range(k.bstep.n_instructions())]
+    assert casadi.OP_TANH not in ops and casadi.OP_MTIMES in ops
+    lay = sweep.layout(g0, 100)
+    th = np.array([float(v) for v in m.theta])
+    z0 = np.array(g0.z0(th)).ravel()
+    got = [np.array(v).ravel() for v in sweep.reference(g, k, sweep.term_kernels(g, "tmx_k"), lay, "tmx")["grad"](
+        th, z0, 0.0, 1.0)]
+    ks = sweep.step_kernels(g0, "rk38", "tsx_k")
+    want = [np.array(v).ravel() for v in sweep.reference(g0, ks, sweep.term_kernels(g0, "tsx_k"), lay, "tsx")["grad"](
+        th, z0, 0.0, 1.0)]
+    scale = max(abs(want[0][0]), np.max(np.abs(want[1])))
+    for a_, b_ in zip(got, want):
+        assert np.max(np.abs(a_ - b_)) <= TOL["structured_vs_scalar_rel"] * scale

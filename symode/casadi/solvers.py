@@ -137,12 +137,14 @@ def _kind_for(f):
 
 
 def step_function(f: casadi.Function, tableau, nz: int, np_: int, *, name: str = "rk_step",
-                  newton: dict | None = None) -> casadi.Function:
+                  newton: dict | None = None, kind=None) -> casadi.Function:
     """One step of ``tableau`` (a :class:`Tableau` or scheme name) for dz/dt = f(z, t, p).
 
     ``f`` is a ``casadi.Function (z[nz], t[1], p[np]) -> (dz[nz])``.  Returns
     ``Function name(z[nz], t, h, p[np]) -> (z_next[nz])``; see the module docstring for the equations.
-    ``newton`` overrides :data:`NEWTON_DEFAULTS` for implicit schemes.
+    ``newton`` overrides :data:`NEWTON_DEFAULTS` for implicit schemes.  ``kind`` (``casadi.MX``) keeps an
+    explicit step in MX with ``f`` inlined (default: SX whenever ``f`` can be evaluated on SX, which expands an
+    MX Function's matrix products into scalar operations).
     """
     tab = get_scheme(tableau)
     _check_rhs(f, nz, np_)
@@ -156,13 +158,16 @@ def step_function(f: casadi.Function, tableau, nz: int, np_: int, *, name: str =
     A, b, c = tab.as_floats()
     s = tab.stages
     if not tab.implicit:
-        kind = _kind_for(f)
+        # kind=MX given: f's graph is inlined into the step (its matrix operations stay matrix operations and
+        # the step's graph shows them, e.g. to symode.codegen.sweep); default: SX where f evaluates on SX
+        inline = kind is casadi.MX
+        kind = _kind_for(f) if kind is None else kind
         z, t, h, p = _symbols(kind, nz, np_)
         K = []
         for i in range(s):
             zi = _stage_input(z, h, A[i], K)
             ti = t if c[i] == 0.0 else t + c[i] * h
-            K.append(f(zi, ti, p))
+            K.append(f.call([zi, ti, p], True, False)[0] if inline else f(zi, ti, p))
         z_next = z + h * _weighted_sum(b, K)
         return casadi.Function(name, [z, t, h, p], [z_next], ["z", "t", "h", "p"], ["z_next"])
 

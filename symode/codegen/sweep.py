@@ -145,6 +145,47 @@ def _sx_kernels(step: casadi.Function, naug: int, npad: int, name: str):
     return fstep, bstep, len(keep)
 
 
+def _mx_nodes(expr: casadi.MX) -> list:
+    """The nodes of an MX graph whose operation is in :data:`RESIDUAL_OPS` (e.g. one tanh of a whole hidden
+    layer), each once, in first-visit depth-first order."""
+    seen, out, stack = set(), [], [expr]
+    while stack:
+        node = stack.pop()
+        key = hash(node)
+        if key in seen or node.is_symbolic() or node.is_constant():
+            continue
+        seen.add(key)
+        if node.op() in RESIDUAL_OPS:
+            out.append(node)
+        stack.extend(node.dep(k) for k in range(node.n_dep() - 1, -1, -1))
+    return out
+
+
+def _mx_kernels(step: casadi.Function, naug: int, npad: int, name: str):
+    """fstep/bstep of an MX step (module docstring): the library-call nodes of the inlined step graph that the
+    VJP uses become the residuals (``casadi.graph_substitute`` swaps them for inputs in the VJP)."""
+    y, t, h, p = casadi.MX.sym("y", naug), casadi.MX.sym("t"), casadi.MX.sym("h"), casadi.MX.sym("p", npad)
+    ybar = casadi.MX.sym("ybar", naug)
+    y1 = step.call([y, t, h, p], True, False)[0]
+    vjp = casadi.jtimes(y1, casadi.vertcat(y, t, h, p), ybar, True)
+    nodes = _mx_nodes(y1)
+    syms = [casadi.MX.sym(f"r{k}", n.sparsity()) for k, n in enumerate(nodes)]
+    sub = casadi.graph_substitute([vjp], nodes, syms)[0] if nodes else vjp
+    used = [k for k in range(len(nodes)) if casadi.depends_on(sub, syms[k])]
+    r_out = casadi.vertcat(*[casadi.vec(nodes[k]) for k in used]) if used else casadi.MX(0, 1)
+    r_in = casadi.MX.sym("r", r_out.numel())
+    parts, off = [], 0
+    for k in used:
+        n = nodes[k].numel()
+        parts.append(casadi.reshape(r_in[off:off + n], nodes[k].size1(), nodes[k].size2()))
+        off += n
+    bvjp = casadi.substitute([sub], [syms[k] for k in used], parts)[0] if used else sub
+    fstep = casadi.Function(f"{name}_fstep", [y, t, h, p], [y1, r_out], _io(4), _io(2, "o"))
+    bstep = casadi.Function(f"{name}_bstep", [y, t, h, p, r_in, ybar],
+                            [bvjp[0:naug], bvjp[naug], bvjp[naug + 1], bvjp[naug + 2:]], _io(6), _io(4, "o"))
+    return fstep, bstep, r_out.numel()
+
+
 def step_kernels(g: ModelGraphs, scheme, name: str) -> Kernels:
     """The forward step with its residuals and the step's VJP (see the module docstring); ``name`` prefixes
     the Functions' names (a generated identifier)."""
@@ -157,7 +198,11 @@ def step_kernels(g: ModelGraphs, scheme, name: str) -> Kernels:
                                _io(1, "o"))
     else:
         faug = g.faug
-    step = step_function(faug, tab, naug, npad, name=f"{name}_step")
+    structured = faug.is_a("MXFunction") and not tab.implicit
+    step = step_function(faug, tab, naug, npad, name=f"{name}_step", kind=casadi.MX if structured else None)
+    if structured:  # matrix operations kept (e.g. a network's mtimes): MX kernels, residuals by substitution
+        fstep, bstep, nres = _mx_kernels(step, naug, npad, name)
+        return Kernels(fstep, bstep, nres, npad)
     if step.is_a("SXFunction"):
         fstep, bstep, nres = _sx_kernels(step, naug, npad, name)
         return Kernels(fstep, bstep, nres, npad)
