@@ -117,6 +117,7 @@ def _layout_sizes(d: DriverSpec) -> dict:
 
 def driver_text(d: DriverSpec) -> str:
     """The driver's C source (appended after CasADi's generated code in the same translation unit)."""
+    # Long: most of the body is one C template (tables, context, helper functions) that reads best whole.
     P = d.prefix
     lay = _layout_sizes(d)
     N, K = d.steps, min(d.interval, d.steps)
@@ -330,6 +331,8 @@ static int {P}_reverse_pass(const double *theta, const double *T, const double *
 
 
 def _exports(P: str, d: DriverSpec, lay: dict) -> str:
+    """The exported flat API (``_w`` variants, then the allocating ones)."""
+    # Long: a C template of the six exported functions; splitting it would scatter one interface.
     L = lay
     nz, npx, naug = d.nz, d.npad, d.naug
     N = d.steps

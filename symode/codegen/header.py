@@ -124,6 +124,7 @@ def header_text(model: Model, scheme: str, steps: int, gen: dict, z0: list, c_te
                 display, stem: str, fmt: str) -> str:
     """The header (see the module docstring).  ``gen``: prefix, counts, names (CasADi-convention word -> C name),
     flat (word -> C name), work (word -> CasADi work sizes), flat_work, interval, nres, structure."""
+    # Long: the header's documentation is one list of lines, kept in reading order.
     P = gen["prefix"]
     nz, np_, m = model.nz, model.np, len(model.observations)
     tab = SCHEMES[scheme]
