@@ -39,11 +39,13 @@ def main(argv=None) -> int:
     model_graphs(P.model)
     out["derive_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    code = generate(P.model, SCHEME, STEPS)
+    code = generate(P.model, SCHEME, STEPS, casadi_api=False)  # what symode.compile builds
     out["generate_s"] = time.perf_counter() - t
     out["c_bytes"] = len(code.files[f"{FILE_STEM}.c"])
     t = time.perf_counter()
-    build_shared_library({f"{FILE_STEM}.c": code.files[f"{FILE_STEM}.c"]}, name_hint="handle")
+    from symode.codegen.handle import compile_flags
+    source = code.files[f"{FILE_STEM}.c"]
+    build_shared_library({f"{FILE_STEM}.c": source}, name_hint="handle", flags=compile_flags(len(source)))
     out["compile_s"] = time.perf_counter() - t
     out["cold_s"] = out["derive_s"] + out["generate_s"] + out["compile_s"]
     t = time.perf_counter()
