@@ -93,10 +93,10 @@ def _runners(P, peers_wanted, notes):
 
 def _agreement(P, h, run):
     """max relative differences of each tool's (L, gradient) with the matching symode route."""
-    from symode.casadi.routes import BacksolveAdjoint
+    import symode
     from benchmarks.problems import SCHEME, STEPS
     L, g = h.grad_arrays(P.theta)[:2]
-    adj = BacksolveAdjoint().gradient(P.model, SCHEME, STEPS)
+    adj = symode.compute(P.model, "adjoint", scheme=SCHEME, steps=STEPS)
     refs = {"discrete": (L, g), "continuous": (adj.loss, np.array(list(adj.grad.values())))}
     out = {}
     c = run["symode compute"][0](P.theta)

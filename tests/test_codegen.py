@@ -189,11 +189,12 @@ def _nominal_args(model, code):
 def test_gradient_graph_matches_the_routes_discrete_adjoint(name):
     # an independent construction of the same discrete gradient: symode.casadi.routes' in-memory reverse mode
     # (compute(..., "discrete") runs the generated code itself; GradResult.grad is the total derivative, o5)
-    from symode.casadi.routes import DiscreteAdjoint
+    from symode.casadi.methods import DISCRETE
+    from symode.casadi.routes.fixed_step import fixed_step_gradient
     model = get_model(name)
     code = generate(model)
     L, _, gz0, gt0, gt1, g = (np.array(v).ravel() for v in code.functions["grad"](*_nominal_args(model, code)))
-    ref = DiscreteAdjoint().gradient(model, "rk4", 100)
+    ref = fixed_step_gradient(DISCRETE, model, "rk4", 100)
     tol = TOL["codegen_vs_routes_rel"]
     assert abs(L[0] - ref.loss) <= tol * abs(ref.loss)
     np.testing.assert_allclose(g, list(ref.grad.values()), rtol=tol, atol=tol * abs(ref.loss))

@@ -17,9 +17,10 @@ import sympy
 
 import symode
 from symode.casadi.model_graphs import model_graphs
-from symode.casadi.routes import DiscreteAdjoint
+from symode.casadi.methods import DISCRETE
+from symode.casadi.routes.fixed_step import fixed_step_gradient
 from symode.codegen import sweep
-from symode.codegen.build import BUILD_EVENTS
+from tests.build_log import BUILD_EVENTS
 from symode.codegen.handle import handle_for
 from symode.errors import IntegrationError, SpecError
 from symode.library import get_model
@@ -99,7 +100,7 @@ def test_reference_graph_agrees_with_the_routes_discrete_adjoint(name, scheme):
     th = np.array([float(v) for v in model.theta])
     L, dp, dz0, dt0, dt1 = (np.array(v).ravel() for v in ref["grad"](th, np.array(g.z0(th)).ravel(),
                                                                        float(model.t0), float(model.t1)))
-    r = DiscreteAdjoint().gradient(model, scheme, 100)
+    r = fixed_step_gradient(DISCRETE, model, scheme, 100)  # the in-memory route
     tot = dp + np.array(g.dz0dp(th)).reshape(g.nz, g.np).T @ dz0
     scale = max(np.max(np.abs(tot)), abs(r.loss))
     tol = TOL["sweep_vs_routes_rel"]
@@ -189,10 +190,10 @@ def test_failures_raise_integration_errors():
 
 
 def test_compute_checks_stability_once_per_model(monkeypatch):
-    from symode.codegen.handle import CompiledDiscrete
+    from symode.codegen import handle
     calls = []
-    real = CompiledDiscrete._check
-    monkeypatch.setattr(CompiledDiscrete, "_check", staticmethod(lambda *a: calls.append(1) or real(*a)))
+    real = handle._check
+    monkeypatch.setattr(handle, "_check", lambda *a: calls.append(1) or real(*a))
     m = get_model("pendulum")
     r1 = symode.compute(m, "discrete", scheme="rk4", steps=64)
     r2 = symode.compute(m, "discrete", scheme="rk4", steps=64)

@@ -22,7 +22,7 @@ handle without generating or compiling anything.
 
 A handle is the fast path: it raises :class:`~symode.errors.IntegrationError` on a non-finite result, but does
 not run the stability (stiffness) and kink diagnoses of ``symode.compute``; ``compute(model, "discrete")``
-runs them once per (model, θ) on top of the same handle (:class:`CompiledDiscrete`).  One handle may be used
+runs them once per (model, θ) on top of the same handle (:func:`compiled_gradient`).  One handle may be used
 from several threads: each call uses its own buffers unless it is the calling thread's cached set.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ from symode.errors import IntegrationError, SpecError
 from symode.model import Model
 from symode.result import GradResult
 
-__all__ = ["Handle", "compile", "CompiledDiscrete", "handle_for", "compile_flags", "LARGE_SOURCE"]
+__all__ = ["Handle", "compile", "compiled_gradient", "handle_for", "compile_flags", "LARGE_SOURCE"]
 
 _HANDLES: dict = {}
 #: C sources longer than this (straight-line kernels of a large scalar model) are compiled with -O1 instead of
@@ -305,62 +305,60 @@ def compile(model: Model, scheme: str = "rk4", steps: int = 100, *, checkpoints:
     return _Bound(handle_for(model, scheme, steps, checkpoints), model)
 
 
-class CompiledDiscrete:
-    """``compute(model, "discrete")`` through the compiled handle (method "discrete", options scheme/steps).
+_CHECKED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
-    The stability (stiffness), blow-up and domain checks of :mod:`symode.casadi.routes` run on the compiled
-    trajectory once per (model object, scheme, steps) -- the model's θ is fixed -- and their verdict is cached
-    with the result's statistics.  Without a C compiler the in-memory route computes the same quantity."""
 
-    name = "discrete"
-    options = frozenset({"scheme", "steps"})
-    _checked: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+def compiled_gradient(route, model: Model, scheme="rk4", steps: int = 100) -> GradResult:
+    """The ``discrete`` route (:class:`symode.casadi.methods.DiscreteAdjoint`) through the compiled handle.
 
-    def gradient(self, model: Model, scheme="rk4", steps: int = 100) -> GradResult:
-        from symode.casadi.routes import DiscreteAdjoint
-        from symode.casadi.routes.plan import _check_steps
-        from symode.casadi.schemes import get_scheme
-        from symode.errors import CompilerNotFound
-        get_scheme(scheme)  # the routes' own validation and messages
-        _check_steps(steps)
+    The stability (stiffness), blow-up and domain checks of :mod:`symode.casadi.routes.diagnostics` run on the
+    compiled trajectory once per (model object, scheme, steps) -- the model's θ is fixed.  A user Tableau, more
+    than 100,000 steps or a missing C compiler use the in-memory route (the same derivative, another evaluation
+    order); a failure is diagnosed by the in-memory route, which names the time and the cause."""
+    from symode.casadi.routes.fixed_step import fixed_step_gradient
+    from symode.casadi.routes.plan import _check_steps
+    from symode.casadi.schemes import get_scheme
+    from symode.errors import CompilerNotFound
+    get_scheme(scheme)  # the routes' own validation and messages
+    _check_steps(steps)
+    try:
+        h = handle_for(model, scheme, steps) if isinstance(scheme, str) and steps <= 100_000 else None
+    except CompilerNotFound:
+        h = None
+    if h is None:
+        return fixed_step_gradient(route, model, scheme, steps)
+    theta, t0, t1 = h.nominal(model)
+    done = _CHECKED.setdefault(model, {})
+    try:
+        if (scheme, steps) not in done:
+            _check(route, h, model, theta, t0, t1)
+            done[(scheme, steps)] = True
+        L, g, gz, g0, g1 = h.grad_arrays(theta, None, t0, t1, model=model)
+    except IntegrationError:
+        fixed_step_gradient(route, model, scheme, steps)  # raises the in-memory route's precise error
+        raise
+    return GradResult(model=model.name, method=route.name, loss=L, grad=dict(zip(h.param_names, g.tolist())),
+                      grad_z0=gz.tolist(), grad_t0=g0, grad_t1=g1, scheme=scheme, steps=steps,
+                      stats={"grid_points": steps + 1, "compiled": h.prefix})
+
+
+def _check(route, h: Handle, model: Model, theta, t0, t1) -> None:
+    """The routes' diagnostics on the compiled trajectory and gradient (raises IntegrationError)."""
+    from symode.casadi.model_graphs import model_graphs
+    from symode.casadi.routes.diagnostics import _check as diagnose
+    from symode.casadi.routes.plan import _Plan
+    from symode.casadi.schemes import get_scheme
+    Y, T = h.trajectory(theta, None, t0, t1, model=model)  # raises on a kernel (Newton) failure
+    with np.errstate(all="ignore"):
+        L, g, gz, g0 = (np.nan,) * 4
         try:
-            h = handle_for(model, scheme, steps) if isinstance(scheme, str) and steps <= 100_000 else None
-        except CompilerNotFound:
-            h = None
-        if h is None:  # a user Tableau, or no compiler: the in-memory graph (same derivative)
-            return DiscreteAdjoint().gradient(model, scheme, steps)
-        theta, t0, t1 = h.nominal(model)
-        done = self._checked.setdefault(model, {})
-        try:
-            if (scheme, steps) not in done:
-                self._check(h, model, theta, t0, t1)
-                done[(scheme, steps)] = True
-            L, g, gz, g0, g1 = h.grad_arrays(theta, None, t0, t1, model=model)
+            L, g, gz, g0, _ = h.grad_arrays(theta, None, t0, t1, model=model)
         except IntegrationError:
-            # the in-memory route names the time and the cause (e.g. the step whose Newton iteration failed)
-            DiscreteAdjoint().gradient(model, scheme, steps)
-            raise
-        return GradResult(model=model.name, method="discrete", loss=L, grad=dict(zip(h.param_names, g.tolist())),
-                          grad_z0=gz.tolist(), grad_t0=g0, grad_t1=g1, scheme=scheme, steps=steps,
-                          stats={"grid_points": steps + 1, "compiled": h.prefix})
-
-    @staticmethod
-    def _check(h: Handle, model: Model, theta, t0, t1) -> None:
-        from symode.casadi.model_graphs import model_graphs
-        from symode.casadi.routes.diagnostics import _check
-        from symode.casadi.routes.plan import _Plan
-        from symode.casadi.schemes import get_scheme
-        Y, T = h.trajectory(theta, None, t0, t1, model=model)  # raises on a kernel (Newton) failure
-        with np.errstate(all="ignore"):
-            L, g, gz, g0, g1 = (np.nan,) * 5
-            try:
-                L, g, gz, g0, _ = h.grad_arrays(theta, None, t0, t1, model=model)
-            except IntegrationError:
-                pass
-        plan = _Plan(model_graphs(model), "discrete", get_scheme(h.scheme), h.steps, None, None)
-        values = np.concatenate([np.ravel(L), np.ravel(g), np.ravel(gz), np.ravel(g0)])
-        out = {"Z": Y, "T": T, "L": np.ravel(L), "g": values, "B": np.zeros((0, 0)), "TB": np.zeros(0)}
-        _check(plan, model, out, theta)
-        if not all(math.isfinite(v) for v in values.tolist()):
-            raise IntegrationError(f"method 'discrete' on model {model.name!r}: the gradient is non-finite",
-                                   time=None)
+            pass
+    plan = _Plan(model_graphs(model), route, get_scheme(h.scheme), h.steps, None, None)
+    values = np.concatenate([np.ravel(L), np.ravel(g), np.ravel(gz), np.ravel(g0)])
+    out = {"Z": Y, "T": T, "L": np.ravel(L), "g": values, "B": np.zeros((0, 0)), "TB": np.zeros(0)}
+    diagnose(plan, model, out, theta)
+    if not all(math.isfinite(v) for v in values.tolist()):
+        raise IntegrationError(f"method {route.name!r} on model {model.name!r}: the gradient is non-finite",
+                               time=None)
