@@ -28,7 +28,7 @@ __all__ = ["Route", "Option", "Requirement", "Accuracy", "Exact", "HighPrecision
 ENTRY_POINT_GROUP = "symode.methods"
 #: The built-in routes, in the order they are listed everywhere (``"module:attribute"``, a Route instance).
 BUILTIN_ROUTES = ("symode.oracle.methods:ORACLE", "symode.oracle.methods:EXACT",
-                  "symode.casadi.methods:DISCRETE", "symode.casadi.methods:FORWARD",
+                  "symode.codegen.methods:DISCRETE", "symode.casadi.methods:FORWARD",
                   "symode.casadi.methods:ADJOINT", "symode.casadi.methods:ADJOINT_STORED",
                   "symode.casadi.methods:CVODES")
 

@@ -33,7 +33,8 @@ ALLOWED = {
     "oracle": {"expr", "model", "result", "route", "spec", "symbolic", "arrays"},
     # float64 routes: no oracle, no codegen, no check
     "casadi": {"expr", "model", "result", "route", "registry", "symbolic", "arrays"},
-    "codegen": {"expr", "model", "casadi", "library", "symbolic"},
+    # the compiled discrete route and the handle return GradResults and declare a route
+    "codegen": {"expr", "model", "casadi", "library", "symbolic", "result", "route"},
     "registry": {"route"},
     "methods": {"model", "registry", "result"},
     "schema": {"registry"},

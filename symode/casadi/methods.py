@@ -51,13 +51,8 @@ class DiscreteAdjoint(FixedStepRoute):
     """Reverse-mode AD through the fixed-step solver graph (discretize-then-optimize)."""
 
     name = "discrete"
-    summary = "discrete adjoint: one reverse sweep through the fixed-step solver (compiled C)"
+    summary = "discrete adjoint: reverse-mode AD through the fixed-step solver"
     code = "da"
-
-    def gradient(self, model, scheme: str = "rk4", steps: int = 100):
-        # the compiled one-sweep adjoint (symode.codegen.handle); the in-memory graph below without a compiler
-        from ..codegen.handle import compiled_gradient
-        return compiled_gradient(self, model, scheme, steps)
 
     def gradient_graph(self, fwd):
         from .routes.plan import reverse_mode_gradient
