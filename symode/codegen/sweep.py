@@ -198,9 +198,11 @@ def step_kernels(g: ModelGraphs, scheme, name: str) -> Kernels:
                                _io(1, "o"))
     else:
         faug = g.faug
-    structured = faug.is_a("MXFunction") and not tab.implicit
-    step = step_function(faug, tab, naug, npad, name=f"{name}_step", kind=casadi.MX if structured else None)
-    if structured:  # matrix operations kept (e.g. a network's mtimes): MX kernels, residuals by substitution
+    # the step's kind is the solvers' decision (SX where f expands to a small scalar graph, MX for a large
+    # structured one); an explicit MX step is rebuilt with f inlined so its library calls can be found
+    step = step_function(faug, tab, naug, npad, name=f"{name}_step")
+    if step.is_a("MXFunction") and not tab.implicit:  # matrix operations kept (a network's mtimes)
+        step = step_function(faug, tab, naug, npad, name=f"{name}_step", kind=casadi.MX)
         fstep, bstep, nres = _mx_kernels(step, naug, npad, name)
         return Kernels(fstep, bstep, nres, npad)
     if step.is_a("SXFunction"):
