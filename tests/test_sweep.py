@@ -60,11 +60,11 @@ def _inputs(model):
     return [(th, z0, t0, t1), (th * (1 + 0.03 * s), z0 + 0.05, t0 - 0.01 * span, t1 + 0.01 * span)]
 
 
-def _reference(model, scheme):
+def _reference(model, scheme, steps=100):
     g = model_graphs(model)
     k = sweep.step_kernels(g, scheme, "tref_k")
     terms = sweep.term_kernels(g, "tref_k")
-    return g, sweep.reference(g, k, terms, sweep.layout(g, 100), "tref")
+    return g, sweep.reference(g, k, terms, sweep.layout(g, steps), "tref")
 
 
 @pytest.mark.parametrize("name,scheme,checkpoints", CASES)
@@ -243,3 +243,24 @@ def test_structured_rhs_gives_matrix_kernels_with_residuals(monkeypatch):
     scale = max(abs(want[0][0]), np.max(np.abs(want[1])))
     for a_, b_ in zip(got, want):
         assert np.max(np.abs(a_ - b_)) <= TOL["structured_vs_scalar_rel"] * scale
+
+
+def test_an_observation_at_t0_is_on_z0_and_leaves_dt0_undefined():
+    z, a = _sym("z"), _sym("a")
+    m = Model(name="obs0", states=[z], params=[a], rhs=[-a * z], z0=[a], t0=0, t1=1, param_values={a: 2},
+              observations=[(0, (z - 1) ** 2), (Fraction(1, 2), z ** 2)], terminal=z)
+    h = handle_for(m, "rk4", 40)
+    g, ref = _reference(m, "rk4", 40)
+    th = np.array([2.0])
+    z0 = np.array([2.0])
+    want = [np.array(v).ravel() for v in ref["grad"](th, z0, 0.0, 1.0)]
+    L, dth, dz0, dt0, dt1 = h.grad_arrays(th, z0, 0.0, 1.0)
+    assert dt0 is None and dt1 is not None  # one-sided at t0, as the routes report
+    assert L == want[0][0] and np.array_equal(dth, want[1]) and np.array_equal(dz0, want[2])
+    r = fixed_step_gradient(DISCRETE, m, "rk4", 40)  # the in-memory route
+    c = symode.compute(m, "discrete", scheme="rk4", steps=40)
+    assert r.grad_t0 is None and c.grad_t0 is None
+    scale = max(abs(r.loss), max(abs(v) for v in r.grad.values()))
+    assert abs(c.loss - r.loss) <= TOL["sweep_vs_routes_rel"] * scale
+    assert abs(c.grad["a"] - r.grad["a"]) <= TOL["sweep_vs_routes_rel"] * scale
+    assert abs(c.grad_t1 - r.grad_t1) <= TOL["sweep_vs_routes_rel"] * scale

@@ -286,7 +286,7 @@ def generate(model: Model, scheme: str = "rk4", steps: int = 100, *, with_fsens:
         z0 = [float(x) for x in casadi.DM(fns["z0"](casadi.DM(theta) if g.np else casadi.DM(0, 1))).full().ravel()]
     interval = driver.checkpoint_interval(steps, g.naug, k.nres, checkpoints)
     spec = driver.DriverSpec(prefix, g.nz, g.np, g.naug, k.nres, lay.segments, lay.counts,
-                             model.terminal is not None, model.running is not None,
+                             model.has_terminal, model.has_running, g.obs0,
                              {w: f.name() for w, f in kernels.items()},
                              {w: _work_sizes(dump, f.name()) for w, f in kernels.items()}, interval)
     drive = driver.driver_text(spec)

@@ -52,6 +52,7 @@ class DriverSpec:
     counts: tuple     # steps per segment
     has_terminal: bool
     has_running: bool
+    obs0: int | None  # an observation at t0: evaluated on z0 (the solve starts at that fixed time)
     kernels: dict     # word -> C name of the kernel (fstep, bstep, z0, z0vjp, term, obs0..)
     work: dict        # word -> {"arg", "res", "iw", "w"}
     interval: int     # checkpoint interval K (K >= N: everything stored)
@@ -66,7 +67,7 @@ class DriverSpec:
 
     @property
     def nobs(self) -> int:
-        return sum(1 for s in self.segments if s[2] is not None)
+        return sum(1 for s in self.segments if s[2] is not None) + (self.obs0 is not None)
 
 
 def checkpoint_interval(steps: int, naug: int, nres: int, checkpoints: int | None,
@@ -238,6 +239,16 @@ static int {P}_forward_pass(const double *theta, const double *y0, const double 
     y = Y;
   }}
   if (L) *L = 0.0;
+  o = {-1 if d.obs0 is None else d.obs0};
+  if (o >= 0) {{  /* an observation at t0, on z0 */
+    if (zobs) for (f = 0; f < {d.nz}; ++f) zobs[o * {d.nz} + f] = y0[f];
+    if (L || lz) {{
+      f = {P}_lterm(o, y0, theta, &lval, lz ? lz + o * {d.nz} : 0, lp ? lp + o * {P}_NPAD : 0, c);
+      if (f) return f;
+      if (ll) ll[o] = lval;
+      if (L) *L += lval;
+    }}
+  }}
   for (s = 0; s < {P}_NSEG; ++s) {{
     for (j = 0; j < {P}_seg_n[s]; ++j, ++i) {{
       double *next;
@@ -323,6 +334,11 @@ static int {P}_reverse_pass(const double *theta, const double *T, const double *
     }}
     if ({P}_seg_a_is_t0[s]) *dt0 = da;
     if ({P}_seg_b_is_t1[s]) *dt1 = db;
+  }}
+  o = {-1 if d.obs0 is None else d.obs0};
+  if (o >= 0) {{  /* the observation at t0, on z0 */
+    for (f = 0; f < {d.nz}; ++f) yb[f] = yb[f] + lz[o * {d.nz} + f];
+    for (f = 0; f < {P}_NPAD; ++f) pb[f] = pb[f] + lp[o * {P}_NPAD + f];
   }}
   for (f = 0; f < {P}_NAUG; ++f) lam0[f] = yb[f];
   return 0;

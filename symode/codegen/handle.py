@@ -91,13 +91,16 @@ class Handle:
                                             flags=compile_flags(len(source)))
         self._lib = ctypes.CDLL(str(self.library))
         self.prefix, self.scheme, self.steps = code.prefix, scheme, steps
-        self.nz, self.np, self.nobs = model.nz, model.np, len(model.observations)
-        self.naug = model.nz + (1 if model.running is not None else 0)
+        self.nz, self.np, self.nobs = model.nz, model.np, len(model.observation_times)
+        self.naug = model.nz + (1 if model.has_running else 0)
         self.work, self.interval = code.work, code.interval
         self.param_names = list(model.param_names)
         self.model_name = model.name
         #: dL/dt1 is undefined (one-sided) where the last observation lies at t1
-        self.t1_defined = not any(o.time == model.t1 for o in model.observations)
+        times = model.observation_times
+        self.t1_defined = not (times and times[-1] == model.t1)
+        #: dL/dt0 likewise where the first observation lies at t0
+        self.t0_defined = not (times and times[0] == model.t0)
         self._fn = {}
         for word, argtypes in _SIGNATURES.items():
             fn = getattr(self._lib, f"{code.prefix}_{word}")
@@ -184,8 +187,8 @@ class Handle:
         self._call("grad_w", b.p["theta"], zp, a, c, b.p["loss"], b.p["dtheta"], b.p["dz0"], b.p["dt"],
                    b.p["dt"] + 8, b.p["work"])
         self._finite("gradient", b.out)
-        return (float(b.loss[0]), b.dtheta[:self.np].copy(), b.dz0.copy(), float(b.dt[0]),
-                float(b.dt[1]) if self.t1_defined else None)
+        return (float(b.loss[0]), b.dtheta[:self.np].copy(), b.dz0.copy(),
+                float(b.dt[0]) if self.t0_defined else None, float(b.dt[1]) if self.t1_defined else None)
 
     def grad(self, theta=None, z0=None, t0=None, t1=None, *, model: Model | None = None) -> GradResult:
         L, g, gz, g0, g1 = self.grad_arrays(theta, z0, t0, t1, model=model)
@@ -356,7 +359,7 @@ def _check(route, h: Handle, model: Model, theta, t0, t1) -> None:
         except IntegrationError:
             pass
     plan = _Plan(model_graphs(model), route, get_scheme(h.scheme), h.steps, None, None)
-    values = np.concatenate([np.ravel(L), np.ravel(g), np.ravel(gz), np.ravel(g0)])
+    values = np.concatenate([np.ravel(L), np.ravel(g), np.ravel(gz), np.ravel(0.0 if g0 is None else g0)])
     out = {"Z": Y, "T": T, "L": np.ravel(L), "g": values, "B": np.zeros((0, 0)), "TB": np.zeros(0)}
     diagnose(plan, model, out, theta)
     if not all(math.isfinite(v) for v in values.tolist()):

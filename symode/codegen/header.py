@@ -126,7 +126,7 @@ def header_text(model: Model, scheme: str, steps: int, gen: dict, z0: list, c_te
     flat (word -> C name), work (word -> CasADi work sizes), flat_work, interval, nres, structure."""
     # Long: the header's documentation is one list of lines, kept in reading order.
     P = gen["prefix"]
-    nz, np_, m = model.nz, model.np, len(model.observations)
+    nz, np_, m = model.nz, model.np, len(model.observation_times)
     tab = SCHEMES[scheme]
     shown_model = display(model.name)
     guard = P.upper() + "_H"
@@ -145,9 +145,9 @@ def header_text(model: Model, scheme: str, steps: int, gen: dict, z0: list, c_te
         "Problem:  dz/dt = f(z, t, theta),  z(t0) = z0,  t in [t0, t1],",
         "          L = l(z(t1), theta) + sum_i l_i(z(tau_i), theta) + integral_{t0}^{t1} r(z(t), t, theta) dt",
         "(the loss parts the model has: "
-        + ", ".join(x for x, present in (("terminal l", model.terminal is not None),
+        + ", ".join(x for x, present in (("terminal l", model.has_terminal),
                                          (f"{m} observation terms l_i", m > 0),
-                                         ("running cost r", model.running is not None)) if present) + ").",
+                                         ("running cost r", model.has_running)) if present) + ").",
         "",
         f"States z (nz = {nz}):",
         *_named("z", model.state_names, display, stem),
@@ -158,7 +158,7 @@ def header_text(model: Model, scheme: str, steps: int, gen: dict, z0: list, c_te
     ]
     if m:
         doc += [f"Observation times tau_i (m = {m}; fixed absolute times; t0 < tau_1 and tau_m <= t1 required,",
-                "not checked): " + ", ".join(_num(nearest_double(o.time)) for o in model.observations)]
+                "not checked): " + ", ".join(_num(nearest_double(tm)) for tm in model.observation_times)]
     doc += [
         "",
         f"Discretisation: {scheme} ({tab.stages} stages, order {tab.order}{', implicit' if tab.implicit else ''}),"
@@ -174,10 +174,14 @@ def header_text(model: Model, scheme: str, steps: int, gen: dict, z0: list, c_te
         "  dL/dt0 = -lambda(t0)^T f(z0, t0) - r(z0, t0)      (starting later shortens the solve)",
         "  dL/dt1 = dl/dz(z(t1)) f(z(t1), t1) + r(z(t1), t1)",
         "Observation times stay fixed when t0 or t1 move.",
+        *(["THIS MODEL'S FIRST OBSERVATION LIES AT t0: the solve starts at that fixed time, so the t0 input is",
+           "not used (any value gives the same results) and the dL/dt0 output is 0; the true dL/dt0 is",
+           "undefined there (one-sided), which `symode grad` reports by omitting grad_t0. Do not use it."]
+          if model.observation_times and model.observation_times[0] == model.t0 else []),
         *(["THIS MODEL'S LAST OBSERVATION LIES AT t1: the solve ends at that fixed time, so the t1 input is",
            "not used (any value gives the same results) and the dL/dt1 output is 0; the true dL/dt1 is",
            "undefined there (one-sided), which `symode grad` reports by omitting grad_t1. Do not use it."]
-          if any(o.time == model.t1 for o in model.observations) else []),
+          if model.observation_times and model.observation_times[-1] == model.t1 else []),
         *_flat_doc(P, m, steps, gen),
         "",
         "The same in CasADi's calling convention (inputs i0.., outputs o0..; dense, column-major arrays of",
@@ -271,10 +275,10 @@ def json_text(model: Model, scheme: str, steps: int, gen: dict, file_sha: Mappin
             "theta_exact": [str(v) for v in model.theta],
             "t0": nearest_double(model.t0), "t1": nearest_double(model.t1),
             "t0_exact": str(model.t0), "t1_exact": str(model.t1),
-            "observation_times": [nearest_double(o.time) for o in model.observations],
-            "observation_times_exact": [str(o.time) for o in model.observations],
-            "loss_parts": {"terminal": model.terminal is not None, "observations": len(model.observations),
-                           "running": model.running is not None},
+            "observation_times": [nearest_double(tm) for tm in model.observation_times],
+            "observation_times_exact": [str(tm) for tm in model.observation_times],
+            "loss_parts": {"terminal": model.has_terminal, "observations": len(model.observation_times),
+                           "running": model.has_running},
         },
         "scheme": scheme,
         "steps": steps,

@@ -264,6 +264,12 @@ def reference(g: ModelGraphs, k: Kernels, terms: dict, lay: Layout, name: str) -
     L = casadi.MX(0)
     stored = []  # per segment: (start states [naug x n], R, T, s, h, start, end, n, obs)
     obs_terms, zobs = {}, []
+    obs0 = getattr(g, "obs0", None)
+    if obs0 is not None:  # an observation at t0, on z0 (the solve starts at that fixed time)
+        lo, dz, dp = terms[f"obs{obs0}"](z0, pk)
+        L = L + lo
+        obs_terms[obs0] = (dz, dp)
+        zobs.append(z0)
     for (start, end, obs), n in zip(lay.segments, lay.counts):
         a = t0 if start is None else casadi.MX(nearest_double(start))
         b = t1 if end is None else casadi.MX(nearest_double(end))
@@ -298,7 +304,7 @@ def reference(g: ModelGraphs, k: Kernels, terms: dict, lay: Layout, name: str) -
     for Y, R, T, s, hh, start, end, n, obs in reversed(stored):
         if obs is not None:
             dz, dp = obs_terms[obs]
-            ybar = casadi.vertcat(ybar[0:nz] + dz, ybar[nz:naug])
+            ybar = casadi.vertcat(ybar[0:nz] + dz, ybar[nz:naug] if naug > nz else casadi.MX(0, 1))
             pbar = pbar + dp
         if n == 0:
             continue
@@ -314,6 +320,10 @@ def reference(g: ModelGraphs, k: Kernels, terms: dict, lay: Layout, name: str) -
             dt0 = carry[naug + k.npad]
         if end is None:
             dt1 = carry[naug + k.npad + 1]
+    if obs0 is not None:
+        dz, dp = obs_terms[obs0]
+        ybar = casadi.vertcat(ybar[0:nz] + dz, ybar[nz:naug] if naug > nz else casadi.MX(0, 1))
+        pbar = pbar + dp
     dp_out = pbar if np_ else casadi.MX(0, 1)
     out["grad"] = casadi.Function(f"{name}_grad", [p, z0, t0, t1], [L, dp_out, ybar[0:nz], dt0, dt1],
                                   ins, ["o0", "o1", "o2", "o3", "o4"])
