@@ -134,6 +134,7 @@ def test_train_figures_use_the_run(logistic_run):
     assert list(before.get_ydata()) == list(z0[:, 0])
 
 
+@pytest.mark.slow
 def test_check_plot_cli(capsys, tmp_path):
     rc = main(["check", "logistic", "--methods", "discrete", "--steps", "40", "--plot", str(tmp_path)])
     out = capsys.readouterr().out
@@ -153,6 +154,7 @@ def test_no_data_is_an_error():
         plots.loss_figure({})
 
 
+@pytest.mark.slow
 def test_check_train_figures_draw_the_checks_numbers(tmp_path):
     from symode.train.checks import TrainCheckReport, check_figures, check_route_agreement
     agree, wrong = check_route_agreement(iterations=6)

@@ -364,3 +364,19 @@ def test_training_takes_any_registered_route(capsys):
         assert rc == 0 and json.loads(capsys.readouterr().out)["options"] == {"steps": 30}
     finally:
         symode.unregister_method("relabelled-discrete")
+
+
+def test_a_network_model_is_fitted_in_matrix_form_with_the_scalar_forms_numbers():
+    # the built-in mlp is a [network] spec: its fit keeps W1, b1, W2, b2 as arrays and copies the state vector
+    # per trajectory; the scalar form of the same fit model is the reference (same arithmetic up to reordering)
+    mlp = symode.get_model("mlp")
+    osc = symode.get_model("oscillator")
+    tg = symode.train.ode_targets(osc, ["0.5", "1"], initial=[[1, 0], [0, 1]])
+    fit = fit_model(mlp, tg)
+    st = fit.structure
+    assert [g.name for g in st.groups if g.kind == "state"] == ["z_1", "z_2"]
+    assert [g.dims for g in st.groups if g.kind == "param"] == [(4, 2), (4,), (2, 4), (2,)]
+    th = np.array([float(v) for v in fit.theta])
+    L, g = Objective(fit, "discrete", steps=20)(th)
+    Ls, gs = Objective(fit.scalar_model(), "discrete", steps=20)(th)
+    assert L == pytest.approx(Ls, rel=TOL["same_graph_rel"]) and g == pytest.approx(gs, rel=TOL["same_graph_rel"])

@@ -140,6 +140,7 @@ def test_full_training_checks():
                                              "wrong-gradient"]
 
 
+@pytest.mark.slow
 def test_agreement_within_a_huge_allowance_is_not_evidence():
     # rk4 with 2 steps: both routes' Richardson allowances are ~20% of how far training moves the parameters,
     # so "agreeing" within them says nothing: FAIL, not PASS

@@ -353,21 +353,27 @@ def walk(roots: Iterable[Node]) -> list[Node]:
     return order
 
 
-def xreplace(value, mapping: dict):
-    """``value`` with scalar symbols replaced (SymPy's ``xreplace`` inside every scalar of a node); the tree is
+def xreplace(value, mapping: dict, groups: dict | None = None):
+    """``value`` with scalar symbols replaced (SymPy's ``xreplace`` inside every scalar of a node) and, with
+    ``groups`` (Group -> Group of the same shape), whole arrays renamed (e.g. a copy of a state); the tree is
     rebuilt through the constructors, so constant parts fold."""
     if not isinstance(value, Node):
         return sympy.sympify(value).xreplace(mapping)
     memo: dict = {}
     for n in walk([value]):
         a = [memo[x] for x in n.args]
-        memo[n] = _rebuild(n, a, mapping)
+        memo[n] = _rebuild(n, a, mapping, groups or {})
     return memo[value]
 
 
-def _rebuild(n: Node, a: list, mapping: dict) -> Node:
+def _rebuild(n: Node, a: list, mapping: dict, groups: dict) -> Node:
     op = n.op
     if op == "leaf":
+        if n.attr in groups:
+            new = groups[n.attr]
+            if new.shape != n.attr.shape:
+                raise SpecError(f"internal: {n.attr.name} renamed to an array of another shape")  # pragma: no cover
+            return leaf(new)
         if any(e in mapping for e in n.attr.elements):
             raise SpecError(f"internal: cannot substitute elements of the array {n.attr.name}")  # pragma: no cover
         return n

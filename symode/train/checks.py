@@ -131,9 +131,9 @@ def seed_problem() -> Problem:
 
 
 def mlp_problem() -> Problem:
-    """A tanh MLP neural ODE (``mlp``, D = 2, H = 4, its deterministic nominal weights as the start) fitted to
-    three trajectories of the damped oscillator (built-in ``oscillator``) from (1, 0), (0, 1), (-1, 1/2), observed
-    at t = 0.2, 0.4, ..., 2."""
+    """A tanh MLP neural ODE (``mlp``: a ``[network]`` spec, D = 2, H = 4, its deterministic nominal weights as
+    the start; the fitted model keeps the weight matrices) fitted to three trajectories of the damped oscillator
+    (built-in ``oscillator``) from (1, 0), (0, 1), (-1, 1/2), observed at t = 0.2, 0.4, ..., 2."""
     from ..library import get_model, mlp_model
     known = get_model("oscillator")
     times = [sympy.Rational(k, 5) for k in range(1, 11)]

@@ -261,9 +261,39 @@ def _copy_names(model: Model, n: int) -> list[list[sympy.Symbol]]:
     return out
 
 
+def _structured_copies(model: Model, copies: list, initial: list) -> dict:
+    """The structured parts of the stacked model (matrix structure kept): per trajectory a copy of each state
+    group (elements renamed like the scalar copies), its right-hand side with the state arrays renamed, and its
+    initial state as a column of the given values (or the model's z0(θ) node)."""
+    from ..arrays import node as N
+    st = model.structure
+    state_groups = [g for g in st.groups if g.kind == "state"]
+    groups, rhs, z0 = [], [], []
+    for k, (zs, x) in enumerate(zip(copies, initial), start=1):
+        rename = dict(zip(model.states, zs))
+        new = {g: (g if len(copies) == 1 else
+                   N.Group(f"{g.name}_{k}", "state", g.dims, tuple(rename[e] for e in g.elements)))
+               for g in state_groups}
+        groups += new.values()
+        rhs += [N.xreplace(v, rename, new) for v in st.rhs]
+        if x is None:
+            z0 += list(st.z0)
+            continue
+        at = 0
+        for g in state_groups:
+            if len(g.dims) > 1:
+                raise SpecError(f"model {model.name!r}: an initial state for the matrix state {g.name} cannot be "
+                                f"given per trajectory; give targets without initial states")
+            z0.append(N.stack(x[at:at + g.size]))
+            at += g.size
+    return {"groups": [*groups, *(g for g in st.groups if g.kind == "param")], "rhs": rhs, "z0": z0,
+            "defs": st.defs if len(copies) == 1 else ()}
+
+
 def fit_model(model: Model, targets: Targets, name: str | None = None) -> Model:
     """``model`` refitted to ``targets``: the stacked trajectories and the mean squared-error loss (module
-    docstring)."""
+    docstring).  A structured model (vectors, matrices, ``[network]``) stays structured: each trajectory gets
+    copies of its state arrays, the weights stay matrices."""
     n = targets.count
     if n < 1:
         raise SpecError("targets hold no trajectory")
@@ -273,19 +303,22 @@ def fit_model(model: Model, targets: Targets, name: str | None = None) -> Model:
     _check_initial(model, targets.initial, "initial states")
     _check_times(model, targets.times, "observation times")
     copies = _copy_names(model, n)
-    states, rhs, z0 = [], [], []
-    for zs, x in zip(copies, targets.initial):
-        sub = dict(zip(model.states, zs))
-        states += zs
-        rhs += [sympy.sympify(e).xreplace(sub) for e in model.rhs]
-        z0 += list(model.z0) if x is None else list(x)
     weight = sympy.Rational(1, n)
     obs = []
     for i, tau in enumerate(targets.times):
         sq = [(z - d) ** 2 for zs, traj in zip(copies, targets.trajectories) for z, d in zip(zs, traj[i])]
         obs.append((tau, weight * sympy.Add(*sq) if n > 1 else sympy.Add(*sq)))
     what = f"{n} trajectories" if n > 1 else "1 trajectory"
-    return Model(name=name or f"{model.name}-fit", states=states, params=model.params, rhs=rhs, z0=z0,
-                 t0=model.t0, t1=targets.times[-1], param_values=model.param_values, observations=obs, t=model.t,
-                 description=(f"{model.description} Fitted to {what} observed at {len(targets.times)} times, "
-                              f"{targets.source}.").strip())
+    common = dict(name=name or f"{model.name}-fit", t0=model.t0, t1=targets.times[-1],
+                  param_values=model.param_values, observations=obs, t=model.t,
+                  description=(f"{model.description} Fitted to {what} observed at {len(targets.times)} times, "
+                               f"{targets.source}.").strip())
+    if model.structure is not None:
+        return Model(**_structured_copies(model, copies, targets.initial), **common)
+    states, rhs, z0 = [], [], []
+    for zs, x in zip(copies, targets.initial):
+        sub = dict(zip(model.states, zs))
+        states += zs
+        rhs += [sympy.sympify(e).xreplace(sub) for e in model.rhs]
+        z0 += list(model.z0) if x is None else list(x)
+    return Model(states=states, params=model.params, rhs=rhs, z0=z0, **common)
