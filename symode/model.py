@@ -26,6 +26,7 @@ from typing import Mapping, Sequence
 import sympy
 
 from .arrays import node as N
+from .arrays.structure import Structure, array_items
 from .errors import SpecError
 
 #: The time symbol every model uses; spec expressions refer to it as ``t``.
@@ -92,40 +93,6 @@ def _value(value, field: str, shape: tuple[int, int] | None = None):
     if shape not in (None, (1, 1)):
         raise SpecError(f"{field}: expected a {shape[0]}x{shape[1]} array, got a scalar")
     return _expr(value, field)
-
-
-@dataclass(frozen=True)
-class Structure:
-    """The matrix form of a model: what each state and parameter is (:class:`~symode.arrays.node.Group`), named
-    intermediate terms, and the model's expressions as array nodes or scalar SymPy expressions.
-
-    ``rhs`` and ``z0`` hold one value per state group (a vector state's value is a column node); the loss
-    terms are scalars.  The flat scalar form (``Model.rhs`` ...) is the element-wise expansion of these.
-    """
-
-    groups: tuple
-    rhs: tuple
-    z0: tuple
-    terminal: object = None
-    observations: tuple = ()  # (time, value)
-    running: object = None
-    defs: tuple = ()          # (name, value), for display
-
-    @property
-    def state_groups(self) -> tuple:
-        return tuple(g for g in self.groups if g.kind == "state")
-
-    @property
-    def param_groups(self) -> tuple:
-        return tuple(g for g in self.groups if g.kind == "param")
-
-    def named(self) -> list[tuple[str, object]]:
-        """Every expression with a stable name (the canonical text's order)."""
-        out = [(f"def:{n}", v) for n, v in self.defs]
-        out += [(f"rhs[{i}]", v) for i, v in enumerate(self.rhs)] + [(f"z0[{i}]", v) for i, v in enumerate(self.z0)]
-        out += [("terminal", self.terminal), ("running", self.running)]
-        out += [(f"obs[{i}]", v) for i, (_, v) in enumerate(self.observations)]
-        return out
 
 
 class Model:
@@ -369,7 +336,7 @@ class Model:
         pv = dict(self.param_values)
         for k, v in values.items():
             if isinstance(k, str) and k in arrays and k not in by_name:
-                for (idx, x), sym in zip(_array_items(arrays[k], v), arrays[k].elements):
+                for (idx, x), sym in zip(array_items(arrays[k], v), arrays[k].elements):
                     pv[sym] = convert(f"{k}{idx}", x)
                 continue
             key = by_name.get(k) if isinstance(k, str) else k
@@ -467,30 +434,3 @@ def _flatten_memo(values, memo: dict) -> tuple:
     for v in values:
         out.extend(N.expand(v, memo)) if isinstance(v, N.Node) else out.append(v)
     return tuple(out)
-
-
-def _array_items(group: N.Group, value):
-    """(index text, value) for each element of ``value`` given for the array parameter ``group`` (row-major)."""
-    import numpy as np
-    arr = value
-    if isinstance(value, (list, tuple)):
-        rows = list(value)
-        if len(group.dims) == 2 and all(isinstance(r, (list, tuple)) for r in rows):
-            arr = [x for r in rows for x in r]
-            dims = (len(rows), len(rows[0]) if rows else 0)
-            if any(len(r) != dims[1] for r in rows):
-                raise SpecError(f"parameter {group.name}: the rows have different lengths")
-        else:
-            dims = (len(rows),)
-            arr = rows
-    elif isinstance(value, np.ndarray):
-        dims = value.shape
-        arr = list(value.reshape(-1))
-    else:
-        raise SpecError(f"parameter {group.name} is an array of shape {'x'.join(map(str, group.dims))}: give a "
-                        f"nested list of that shape, not a {type(value).__name__}")
-    if tuple(dims) != tuple(group.dims):
-        raise SpecError(f"parameter {group.name}: expected shape {'x'.join(map(str, group.dims))}, got "
-                        f"{'x'.join(map(str, dims))}")
-    cols = group.shape[1]
-    return [(f"[{k // cols}, {k % cols}]" if len(group.dims) == 2 else f"[{k}]", x) for k, x in enumerate(arr)]

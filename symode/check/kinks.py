@@ -76,6 +76,9 @@ def _fields(model) -> list[tuple[str, sympy.Expr]]:
 
 def kinks(model) -> list[Kink]:
     """Every non-smooth node (see :data:`_KINK_TYPES`) in the model's rhs, z0 and loss terms."""
+    structure = getattr(model, "structure", None)
+    if structure is not None and not structure.has_kinks():  # a smooth network: nothing to expand and search
+        return []
     states, t = set(model.states), model.t
     out = []
     for name, expr in _fields(model):
