@@ -191,6 +191,9 @@ def model_removed_singularities(model, *, points: Sequence[Mapping[str, Any]] = 
     if not spec:
         raise SpecError(f"model {model.name!r} has no spec text; removed singularities can only be found in the "
                         f"text as written: call removed_singularities(text, point) with the expression text")
+    if getattr(model, "structure", None) is not None:
+        raise SpecError(f"model {model.name!r} has vectors or matrices: its texts are array expressions, which "
+                        f"this check does not evaluate; call removed_singularities(text, point) on scalar texts")
     candidates = dict(candidates or {})
     params = {p.name: model.param_values[p] for p in model.params}
     z0 = {s.name: e.xreplace(model.param_values) for s, e in zip(model.states, model.z0)}
