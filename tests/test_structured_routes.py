@@ -103,3 +103,16 @@ def test_structured_fixed_step_graph_does_not_grow_with_width():
         plan = _plan(get_model(f"mlp-2-{H}"), "discrete", "rk4", 22)
         counts.append(plan.G.n_instructions())
     assert counts[0] == counts[1]
+
+
+def test_relu_kink_at_the_initial_point_is_flagged():
+    """relu(a) with a pre-activation exactly 0 at (t0, z0): 0.2*0.5 + 0*(-0.5) - 0.1 = 0 (by hand)."""
+    text = RICH.replace('activation = ["sigmoid", "softplus"]', 'activation = ["relu", "tanh"]').replace(
+        'W1 = [["0.1", "-0.2"], ["0.3", "0.4"], ["-0.5", "0.6"]]', 'W1 = [["0.2", "0"], ["0.3", "0.4"], ["-0.5", "0.6"]]')
+    text = text.replace('z0 = ["tanh(E @ [0.3, -0.2] + c)"]', 'z0 = [["0.5", "-0.5"]]').replace('t0 = "0.1"', 't0 = "0"')
+    text = text.replace('Wt1 = ["0.2", "-0.1", "0.05"]', 'Wt1 = ["0", "-0.1", "0.05"]').replace(
+        'b1 = ["0.01", "0.02", "0.03"]', 'b1 = ["-0.1", "0.02", "0.03"]')
+    m = load_spec(text)
+    assert m.structure.has_kinks() and not load_spec(RICH).structure.has_kinks()
+    r = compute(m, "discrete", scheme="rk4", steps=40)
+    assert "sits on its kink at the initial point" in r.stats["non_differentiable"]
