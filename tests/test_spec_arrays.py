@@ -375,3 +375,23 @@ class TestModel:
         with pytest.raises(SpecError, match="expected a 2x1 array"):
             Model(name="bad", groups=[g, k], rhs=[sym("k")], z0=[N.stack([1, 2])], t0=0, t1=1,
                   param_values={sym("k"): 1}, terminal=sym("z_0"))
+
+
+def test_transpose_and_quadratic_forms_round_trip():
+    text = '''
+name = "q"
+states = [{name = "z", size = 2}]
+rhs = ["-transpose(Q) @ z"]
+z0 = [["1", "2"]]
+t0 = "0"
+t1 = "1"
+[params]
+Q = [["1", "0.5"], ["0", "2"]]
+[loss]
+terminal = "transpose(z) @ Q @ z"
+'''
+    m = load_spec(text)
+    Q = sympy.Matrix(2, 2, lambda i, j: sym(f"Q_{i}_{j}"))
+    z = sympy.Matrix([sym("z_0"), sym("z_1")])
+    assert list(m.rhs) == list(-Q.T * z) and sympy.expand(m.terminal - (z.T * Q * z)[0, 0]) == 0
+    assert load_spec(dump_spec(m)).fingerprint() == m.fingerprint()

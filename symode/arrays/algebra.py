@@ -3,7 +3,7 @@
 
 Grammar added to the scalar one (numpy's meanings): ``A @ B`` is the matrix product; ``+ - * / **`` are
 element-wise, a scalar combining with any shape; ``f(x)`` applies any allowed function element-wise (and
-``relu``); ``sum(x)`` adds all elements; ``x[i]`` / ``W[i, j]`` pick one element (integer literals, from 0);
+``relu``); ``sum(x)`` adds all elements; ``transpose(x)`` is xᵀ; ``x[i]`` / ``W[i, j]`` pick one element (integer literals, from 0);
 ``[a, b, c]`` is a column vector of scalars.
 Shapes are checked as the expression is built: a mismatch is a SpecError naming both shapes.
 """
@@ -24,7 +24,7 @@ def _out(value):
 class ArrayAlgebra:
     """Builds :class:`~symode.arrays.node.Node` values for the parser (scalar results as SymPy)."""
 
-    functions = frozenset({"sum", "relu"})
+    functions = frozenset({"sum", "relu", "transpose"})
 
     @staticmethod
     def is_array(value) -> bool:
@@ -79,4 +79,6 @@ class ArrayAlgebra:
     def call(self, name: str, x):
         if name == "sum":
             return _out(N.total(x)) if isinstance(x, N.Node) else x
+        if name == "transpose":
+            return _out(N.transpose(x)) if isinstance(x, N.Node) else x
         return _out(N.func(name, x))

@@ -73,6 +73,8 @@ class NodeText:
             return f"{v.attr}({self.text(a[0], 0)})", _ATOM
         if op == "sum":
             return f"sum({self.text(a[0], 0)})", _ATOM
+        if op == "T":
+            return f"transpose({self.text(a[0], 0)})", _ATOM
         if op == "index":
             i, j = v.attr
             idx = f"{i}" if a[0].shape[1] == 1 else f"{i}, {j}"
