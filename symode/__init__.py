@@ -3,7 +3,8 @@
 Public API (everything else is private and may change):
 
 - :class:`Model`, :func:`load_spec`, :func:`load_spec_file`, :func:`dump_spec`, :func:`get_model`,
-  :func:`mlp_model`, :func:`model_names` -- models and the TOML spec format;
+  :func:`mlp_model`, :func:`model_names` -- models and the TOML spec format; :class:`Group` and the array
+  expressions of :mod:`symode.arrays.node` (``leaf``, ``matmul``, ``func`` ...) for structured models in Python;
 - :func:`derive` / :class:`Derivation` -- named, memoised symbolic quantities (adjoint, sensitivities, closed forms);
 - :func:`render` -- equations as text, LaTeX or Markdown;
 - :func:`compute` -- loss and gradients by a named method ("oracle", "exact", "discrete", "forward",
@@ -25,8 +26,10 @@ __all__ = [
     "load_spec_file", "Derivation", "derive", "LinearRegression", "render", "check_model", "oracle_gradient",
     "exact_gradient", "export_golden", "load_golden", "Route", "Option", "Requirement", "Exact", "HighPrecision",
     "FixedStep", "Adaptive", "register_method", "unregister_method", "get_route", "routes", "grad_schema", "compile",
+    "Group",
 ]
 
+from .arrays.node import Group  # noqa: F401
 from .errors import (BuildError, CompilerNotFound, DerivationError, IntegrationError, NoClosedFormError,  # noqa: F401
                      SpecError, SymodeError, TranslationError, VerificationError)
 from .library import get_model, mlp_model, model_names, resolve_model  # noqa: F401
