@@ -42,9 +42,10 @@ ALLOWED = {
     "check": {"casadi", "expr", "methods", "model", "registry", "result", "route", "symbolic"},
     # symbolic verdicts: no numeric route decides a claim
     "verify": {"expr", "model", "symbolic"},
-    # training refits models: a structured model's fit is built from its array nodes (arrays/, like model)
-    "train": {"arrays", "casadi", "check", "expr", "library", "methods", "model", "oracle", "plots", "registry",
-              "result", "route", "symbolic"},
+    # training refits models: a structured model's fit is built from its array nodes (arrays/, like model); its
+    # default gradient is the compiled discrete adjoint (codegen's handle)
+    "train": {"arrays", "casadi", "check", "codegen", "expr", "library", "methods", "model", "oracle", "plots",
+              "registry", "result", "route", "symbolic"},
     "demo": {"check", "codegen", "library", "methods", "plots", "symbolic", "train", "verify"},
     "cli": None,  # anything: nothing imports the command line
     "__init__": None,  # the public names

@@ -20,6 +20,7 @@ matplotlib = pytest.importorskip("matplotlib", reason="pictures need the extra s
 from symode import plots  # noqa: E402
 from symode.train import GradientDescent, Objective, run  # noqa: E402
 from symode.train.paths import adjoint_path, state_path  # noqa: E402
+from tests.test_codegen_compile import private_cache  # noqa: F401,E402  (autouse: a fresh build cache)
 
 TOL = {
     # λ(t0) of the picture's adjoint path (Taylor method at 16 digits, z reset at every grid node, rounded to
@@ -98,14 +99,14 @@ def test_adjoint_path_is_the_oracle_gradient_at_t0_and_jumps_by_the_observation_
 def test_convergence_figure_from_the_routes_errors(tmp_path):
     from symode.check.convergence import convergence_data, step_counts
     m = symode.get_model("logistic")
-    data = convergence_data(m, ["discrete", "adjoint-stored"], "rk4", 100, symode.compute(m, "oracle"))
+    data = convergence_data(m, ["forward", "adjoint-stored"], "rk4", 100, symode.compute(m, "oracle"))
     assert step_counts(100) == [25, 50, 100, 200, 400]
     for h, e in data.values():
         slope = np.polyfit(np.log(h), np.log(e), 1)[0]
         assert abs(slope - 4) < TOL["slope_abs"]
     fig = plots.convergence_figure(data, 4)
     lines = fig.axes[0].get_lines()
-    assert list(lines[0].get_ydata()) == list(data["discrete"][1])
+    assert list(lines[0].get_ydata()) == list(data["forward"][1])
     assert lines[-1].get_label() == "order 4"
 
 
@@ -182,7 +183,7 @@ def test_tolerance_figure_for_audits_draws_the_given_errors():
 
 
 class _LossAndGrad(symode.Route):
-    """A plugin fixed-step route computing only L and dL/dθ (the discrete adjoint with the rest dropped)."""
+    """A plugin fixed-step route computing only L and dL/dθ (forward sensitivities with the rest dropped)."""
 
     name = "loss-and-grad-only"
     summary = "a test route"
@@ -191,7 +192,7 @@ class _LossAndGrad(symode.Route):
     quantities = frozenset({"loss", "grad"})
 
     def gradient(self, model, n=100):
-        r = symode.compute(model, "discrete", scheme="rk4", steps=n)
+        r = symode.compute(model, "forward", scheme="rk4", steps=n)
         return symode.GradResult(model=r.model, method=self.name, loss=r.loss, grad=r.grad, grad_z0=None,
                                  grad_t0=None, scheme="rk4", steps=n)
 

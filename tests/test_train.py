@@ -23,6 +23,7 @@ from symode.errors import SpecError
 from symode.train import (Adam, GradientDescent, Objective, TrainingDiverged, fit_model, make_optimizer,
                           make_problem, read_targets, run, truth_targets, with_theta)
 from symode.train.regression import DerivedGradient, NumericGradient, regression_data
+from tests.test_codegen_compile import private_cache  # noqa: F401,E402  (autouse: a fresh build cache)
 
 TOL = {
     # float64 operations that are the same arithmetic in a different order or evaluation path (the fixed-step
@@ -377,6 +378,30 @@ def test_a_network_model_is_fitted_in_matrix_form_with_the_scalar_forms_numbers(
     assert [g.name for g in st.groups if g.kind == "state"] == ["z_1", "z_2"]
     assert [g.dims for g in st.groups if g.kind == "param"] == [(4, 2), (4,), (2, 4), (2,)]
     th = np.array([float(v) for v in fit.theta])
-    L, g = Objective(fit, "discrete", steps=20)(th)
-    Ls, gs = Objective(fit.scalar_model(), "discrete", steps=20)(th)
+    L, g = Objective(fit, "discrete", steps=20, compiled=False)(th)
+    Ls, gs = Objective(fit.scalar_model(), "discrete", steps=20, compiled=False)(th)
     assert L == pytest.approx(Ls, rel=TOL["same_graph_rel"]) and g == pytest.approx(gs, rel=TOL["same_graph_rel"])
+
+
+# -- the compiled default ---------------------------------------------------------------------------------------
+
+def test_the_default_gradient_is_the_compiled_discrete_adjoint_with_the_graphs_numbers():
+    m = symode.get_model("lotka-volterra")
+    th = [1.4, 0.9, 1.1, 2.9]
+    fast = Objective(m, steps=40)
+    assert fast.compiled and fast.describe() == "discrete (scheme rk4, steps 40; compiled C)"
+    a = run(fast, th, GradientDescent(0.01), 6, progress=False)
+    b = run(Objective(m, steps=40, compiled=False), th, GradientDescent(0.01), 6, progress=False)
+    # one reverse sweep in C vs CasADi's reverse mode of the graph: rounding only (the sweep's own tests measure
+    # <= 6e-16 relative to the largest component)
+    assert np.max(np.abs(a.theta - b.theta)) <= TOL["same_graph_rel"] * np.max(np.abs(b.theta))
+    assert np.max(np.abs(a.loss - b.loss)) <= TOL["same_graph_rel"] * np.max(np.abs(b.loss))
+
+
+def test_the_compiled_path_is_diagnosed_by_the_graph():
+    # stiff for rk4 with 5 steps at the start: the graph's stability check speaks before any compiled step
+    stiff = fit_model(symode.get_model("linear"), truth_targets(symode.get_model("linear"), {}, times=["1.5"]))
+    with pytest.raises(symode.IntegrationError, match="stiff"):
+        Objective(stiff, steps=5)([-12.0, 0.5])
+    with pytest.raises(SpecError, match="no compiled form"):
+        Objective(stiff, "adjoint", compiled=True)

@@ -15,6 +15,7 @@ from symode.cli import main
 from symode.train import GradientDescent, Objective, run
 from symode.train.checks import (TRAIN_TOLERANCES, check_linreg, check_mlp_fit, check_route_agreement,
                                  check_seed_recovery, seed_problem, training_checks)
+from tests.test_codegen_compile import private_cache  # noqa: F401,E402  (autouse: a fresh build cache)
 
 
 def test_linreg_symbolic_rule_and_numeric_gradient_give_the_same_iterates():
@@ -102,8 +103,8 @@ def test_a_subtly_wrong_gradient_is_caught_too():
 def test_a_correct_route_is_not_flagged_against_itself_at_another_resolution():
     # the same route at 25 and 50 steps: different discretisations of the same gradient, inside the allowance
     model = seed_problem().model
-    a25 = run(Objective(model, "discrete", steps=25), [0.0, 0.0], GradientDescent(1.0), 20, progress=False)
-    a50 = run(Objective(model, "discrete", steps=50), [0.0, 0.0], GradientDescent(1.0), 20, progress=False)
+    a25, a50 = (run(Objective(model, "discrete", steps=n, compiled=False), [0.0, 0.0], GradientDescent(1.0), 20,
+                    progress=False) for n in (25, 50))
     gap = np.max(np.abs(a25.theta - a50.theta))
     assert 1e-12 < gap < 1e-5  # visible but small: the discretisation error the allowance is built from
 
@@ -150,6 +151,7 @@ def test_agreement_within_a_huge_allowance_is_not_evidence():
     assert coarse.verdict == "COARSE" and coarse.ok
 
 
+@pytest.mark.slow
 def test_a_route_that_fails_to_train_is_a_failed_check():
     # explicit Euler with 2 steps is unstable once training moves a to about -6: the stability check stops it
     agree, wrong = check_route_agreement(scheme="euler", steps=2)
