@@ -39,6 +39,9 @@ TOL = {
     # the SymPy-derived linear-regression gradient vs the formula (2/n) Σ (a x + b - y)(x, 1) summed here
     # with math.fsum: the lambdified sum rounds at each of 20 terms (~20 ulps).
     "linreg_gradient_rel": 1e-14,
+    # the history's gradient norm (scaled by the largest component against overflow) vs sqrt(fsum(g_j^2)):
+    # a few roundings of numbers of the same size, ~2 ulps.
+    "norm_rel": 5e-16,
 }
 
 
@@ -223,7 +226,8 @@ def test_history_has_one_entry_per_iterate_and_reproduces_gradient_descent():
     assert res.theta.shape == (6, 2) and res.loss.shape == (6,) and res.iterations == 5
     for k in range(5):  # each step is θ_k - lr ∇L(θ_k) with the route's own gradient at θ_k
         L, g = obj(res.theta[k])
-        assert L == res.loss[k] and res.grad_norm[k] == float(np.linalg.norm(g))
+        assert L == res.loss[k]
+        assert res.grad_norm[k] == pytest.approx(math.sqrt(math.fsum(v * v for v in g)), rel=TOL["norm_rel"])
         assert list(res.theta[k + 1]) == list(res.theta[k] - 0.05 * g)
 
 
@@ -235,6 +239,12 @@ def test_linreg_derived_gradient_against_the_formula():
            math.fsum(2 * (a * xi + b - yi) for xi, yi in zip(x, y)) / n]
     for obj in (DerivedGradient(x, y), NumericGradient(x, y)):
         assert list(obj([a, b])[1]) == pytest.approx(ref, rel=TOL["linreg_gradient_rel"])
+
+
+def test_a_huge_but_finite_gradient_has_a_finite_norm():
+    from symode.train.loop import _norm
+    assert _norm([3e300, 4e300]) == pytest.approx(5e300, rel=TOL["norm_rel"])
+    assert math.isinf(_norm([1.7e308, 1.7e308])) and math.isnan(_norm([1.0, float("nan")])) and _norm([0.0]) == 0
 
 
 def test_divergence_is_an_error_with_the_partial_history():
@@ -281,6 +291,7 @@ def test_cli_recovers_the_seed_parameters(capsys, schema):
     d = json.loads(out)
     schema.validate(d)
     assert d["truth"] == {"a": -0.8, "b": 0.5} and len(d["loss"]) == 121 and d["theta"][0] == [0.0, 0.0]
+    assert d["compiled"] is True and d["options"] == {"scheme": "rk4", "steps": 100}
     # the generating values (the model's nominal a, b) are recovered; the optimisation has not quite finished
     assert abs(d["final"]["a"] + 0.8) < 1e-5 and abs(d["final"]["b"] - 0.5) < 1e-5
 

@@ -13,7 +13,8 @@ JSON object (a public contract; keys in this order, schema ``symode/schemas/trai
      "loss": [...], "grad_norm": [...],   # K + 1 values each (grad_norm: Euclidean norm of dL/dθ)
      "final": {"a": ..., "b": ...},       # θ_K by name
      "targets": "generated from ...",     # where the observations came from (absent for the model's own loss)
-     "truth": {"a": ..., "b": ...}}       # the generating parameters, when known
+     "truth": {"a": ..., "b": ...},       # the generating parameters, when known
+     "compiled": true}                    # the gradient came from the compiled one-sweep C (absent for linreg)
 
 Numbers are JSON numbers (float64, round-trip ``repr``).
 """
@@ -59,6 +60,9 @@ class TrainResult:
     targets: str | None = None
     truth: dict | None = None
     seconds: float = 0.0
+    #: True when the gradient came from the compiled one-sweep C (the default discrete route), False from the
+    #: in-memory graph or another route's own computation, None where it does not apply (linreg)
+    compiled: bool | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -79,6 +83,8 @@ class TrainResult:
             d["targets"] = self.targets
         if self.truth is not None:
             d["truth"] = {k: float(v) for k, v in self.truth.items()}
+        if self.compiled is not None:
+            d["compiled"] = self.compiled
         return d
 
     def to_json(self) -> str:
@@ -87,8 +93,8 @@ class TrainResult:
     def to_table(self) -> str:
         """A short text summary: the run, the loss from start to end, and the final parameters."""
         w = max(len(p) for p in self.params) + 2 if self.params else 2
-        lines = [f"model      {self.model}", f"route      {self.method}"
-                 + (" (" + ", ".join(f"{k} {v}" for k, v in self.options.items()) + ")" if self.options else ""),
+        opts = [f"{k} {v}" for k, v in self.options.items()] + (["compiled C"] if self.compiled else [])
+        lines = [f"model      {self.model}", f"route      {self.method}" + (f" ({', '.join(opts)})" if opts else ""),
                  f"optimizer  {self.optimizer}, learning rate {self.lr:g}, {self.iterations} iterations"
                  + (f", seed {self.seed}" if self.seed is not None else "")]
         if self.targets:
@@ -121,6 +127,16 @@ def _progress_bar(total: int, desc: str, show: bool | None):
     return tqdm(total=total, desc=desc, file=sys.stderr, unit="it", leave=True, dynamic_ncols=True)
 
 
+def _norm(g) -> float:
+    """The Euclidean norm of ``g``, scaled so that finite components never overflow the sum of squares (inf only
+    where the norm itself exceeds the float64 range; NaN for a non-finite component)."""
+    g = np.asarray(g, dtype=float)
+    if not np.all(np.isfinite(g)):
+        return math.nan
+    top = float(np.max(np.abs(g))) if g.size else 0.0
+    return 0.0 if top == 0 else top * float(np.sqrt(np.sum((g / top) ** 2)))
+
+
 def run(objective, theta0, optimizer: Optimizer, iterations: int, *, progress: bool | None = None,
         name: str | None = None) -> TrainResult:
     """K = ``iterations`` steps of ``optimizer`` on ``objective`` from ``theta0``.
@@ -143,7 +159,8 @@ def run(objective, theta0, optimizer: Optimizer, iterations: int, *, progress: b
         return TrainResult(model=objective.name, method=objective.method,
                            options=dict(getattr(objective, "options", {})), optimizer=optimizer.name,
                            lr=optimizer.lr, params=list(objective.param_names), theta=thetas[:upto],
-                           loss=losses[:upto], grad_norm=norms[:upto], seconds=time.perf_counter() - start)
+                           loss=losses[:upto], grad_norm=norms[:upto], seconds=time.perf_counter() - start,
+                           compiled=getattr(objective, "compiled", None))
     try:
         for k in range(iterations + 1):
             try:
@@ -152,10 +169,11 @@ def run(objective, theta0, optimizer: Optimizer, iterations: int, *, progress: b
                 raise TrainingDiverged(f"training stopped at iteration {k} (parameters "
                                        f"{', '.join(f'{p}={v:.6g}' for p, v in zip(objective.param_names, theta))}): "
                                        f"{exc}; lower the learning rate", k, result(k), exc.time) from None
-            if not (math.isfinite(L) and np.all(np.isfinite(g))):
+            norm = _norm(g)
+            if not (math.isfinite(L) and math.isfinite(norm)):
                 raise TrainingDiverged(f"training diverged at iteration {k}: the loss or gradient is not finite; "
                                        f"lower the learning rate", k, result(k))
-            thetas[k], losses[k], norms[k] = theta, L, float(np.linalg.norm(g))
+            thetas[k], losses[k], norms[k] = theta, L, norm
             if k == iterations:
                 break
             theta = optimizer.step(theta, g)

@@ -171,6 +171,10 @@ class SignFlipped:
     def options(self) -> dict:
         return self.inner.options
 
+    @property
+    def compiled(self):
+        return getattr(self.inner, "compiled", None)
+
     def describe(self) -> str:
         return self.inner.describe() + f" with the sign of dL/d{self.model.param_names[self.index]} flipped"
 
