@@ -156,7 +156,7 @@ data = [["0.8", "1.0"], ["-0.3", "0.9"]]
 LIBRARY: dict[str, Entry] = {e.name: e for e in _SPECS}
 LIBRARY["mlp"] = Entry("mlp", "tanh MLP neural ODE dz/dt = W2 tanh(W1 z + b1) + b2 (D=2, H=4; mlp-D-H for others), "
                               "observations at 10 times and a terminal loss")
-_MLP_RE = re.compile(r"^mlp-(\d{1,6})-(\d{1,6})$")
+_MLP_RE = re.compile(r"mlp-([0-9]{1,6})-([0-9]{1,6})")  # fullmatch; [0-9]: \d takes any script's digits
 #: Largest MLP built by name (the benchmark's largest is D = 8, H = 256).
 MAX_MLP_STATES, MAX_MLP_HIDDEN = 16, 1024
 #: The built-in MLPs' observation times: 10 times strictly inside [0, 1] (so dL/dt0 and dL/dt1 are defined).
@@ -239,7 +239,7 @@ def get_model(name: str) -> Model:
         return load_spec(entry.toml, source=f"built-in model {name!r}")
     if name == "mlp":
         return mlp_model()
-    m = _MLP_RE.match(name)
+    m = _MLP_RE.fullmatch(name) if isinstance(name, str) else None
     if m:
         return mlp_model(int(m.group(1)), int(m.group(2)))
     if name == "linreg":

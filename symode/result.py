@@ -136,4 +136,6 @@ class GradResult:
         for key in ("warning", "non_differentiable"):  # e.g. an unstable back-solve; a kink at this point
             if key in self.stats:
                 lines += ["", f"WARNING: {self.stats[key]}"]
+        if "closed_form" in self.stats:  # e.g. values taken as a limit at a removable singularity
+            lines += ["", f"NOTE: {self.stats['closed_form']}"]
         return "\n".join(lines) + "\n"

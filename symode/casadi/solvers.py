@@ -68,7 +68,7 @@ _NAME = re.compile(r"[A-Za-z](?:_?[A-Za-z0-9])*\Z")
 def _check_name(name: str) -> str:
     # CasADi writes Function names into C unescaped (docs/design.md): only plain identifiers pass, in CasADi's
     # own rule (letter first, no double or trailing underscore, not a reserved word)
-    if (not isinstance(name, str) or len(name) > 48 or not _NAME.match(name)
+    if (not isinstance(name, str) or len(name) > 48 or not _NAME.fullmatch(name)
             or name in ("null", "jac", "hess")):
         raise SpecError(f"Function name {name!r} is not a plain identifier (a letter, then letters, digits "
                         "and single underscores, not ending in '_', at most 48 characters, not null/jac/hess)")

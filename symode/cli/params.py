@@ -7,9 +7,6 @@ Infinity (which Python's json accepts by default), duplicate keys and non-finite
 """
 from __future__ import annotations
 
-import os
-import stat
-
 from ..errors import SpecError
 
 __all__ = ["add_parameter_options", "parameter_overrides", "model_with_overrides", "MAX_PARAMS_JSON_BYTES"]
@@ -29,17 +26,10 @@ def add_parameter_options(parser, what: str = "evaluate at") -> None:
 
 def _read_json(path: str) -> dict:
     from ..arrays.values import read_json_values
-    try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise SpecError(f"--params-json: {path} is not a regular file")
-        if st.st_size > MAX_PARAMS_JSON_BYTES:
-            raise SpecError(f"--params-json: {path} is larger than {MAX_PARAMS_JSON_BYTES} bytes")
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_PARAMS_JSON_BYTES + 1)
-    except OSError as exc:
-        raise SpecError(f"--params-json: cannot read {path}: {exc.strerror or exc}") from None
-    return read_json_values(data, "--params-json")
+    from ..inputs import read_user_file, user_text
+    # a regular file only, opened without blocking, read to the cap; UTF-8 with an optional byte-order mark
+    data = read_user_file(path, "--params-json", MAX_PARAMS_JSON_BYTES)
+    return read_json_values(user_text(data, f"--params-json {path}"), "--params-json")
 
 
 def parameter_overrides(pairs, json_path, flag: str = "--param") -> dict:
@@ -47,11 +37,16 @@ def parameter_overrides(pairs, json_path, flag: str = "--param") -> dict:
     ``flag`` names the option in messages (``symode train --truth`` reads the same pairs)."""
     from ..expr import parse_decimal
     values: dict = _read_json(json_path) if json_path else {}
+    given: set = set()
     for pair in pairs or ():
         name, sep, text = pair.partition("=")
         if not sep:
             raise SpecError(f"{flag} {pair!r}: expected NAME=DECIMAL")
-        values[name.strip()] = parse_decimal(text.strip(), f"{flag} {name.strip()}")
+        name = name.strip()
+        if name in given:
+            raise SpecError(f"{flag} {name}: given twice; give each parameter once")
+        given.add(name)
+        values[name] = parse_decimal(text.strip(), f"{flag} {name}")  # a --param overrides --params-json
     return values
 
 

@@ -156,7 +156,7 @@ def function_prefix(model: Model, scheme: str, steps: int, with_fsens: bool = Fa
 
 def display_name(name: str) -> str | None:
     """``name`` if it may appear in a C comment (matches :data:`SAFE_NAME`), else None."""
-    return name if isinstance(name, str) and SAFE_NAME.match(name) else None
+    return name if isinstance(name, str) and SAFE_NAME.fullmatch(name) else None
 
 
 def check_options(scheme, steps, checkpoints=None) -> None:

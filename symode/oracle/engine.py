@@ -259,7 +259,10 @@ def exact_gradient(model: Model, digits: int = 30) -> GradResult:
     if not cf:
         raise NoClosedFormError(f"model {model.name!r} has no closed form ({cf.reason}); use --method oracle")
     v = cf.evaluate(model, digits)
-    return GradResult(model=model.name, method="exact", loss=v["loss"],
-                      grad=dict(zip(model.param_names, v["grad"])), grad_z0=list(v["grad_z0"]),
-                      grad_t0=v["grad_t0"], grad_t1=v["grad_t1"], digits=digits, error_bound=f"1e-{digits - 1}",
-                      z1=list(v["z1"])).check_finite()
+    result = GradResult(model=model.name, method="exact", loss=v["loss"],
+                        grad=dict(zip(model.param_names, v["grad"])), grad_z0=list(v["grad_z0"]),
+                        grad_t0=v["grad_t0"], grad_t1=v["grad_t1"], digits=digits, error_bound=v["error_bound"],
+                        z1=list(v["z1"]))
+    if v["note"]:
+        result.stats["closed_form"] = v["note"]
+    return result.check_finite()

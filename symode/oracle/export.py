@@ -30,15 +30,18 @@ from pathlib import Path
 
 from .._version import __version__
 from ..errors import SpecError, SymodeError
+from ..inputs import read_user_file, user_text
 from ..model import Model
 from ..spec import MODEL_NAME_RE, decimal_text, dump_spec, load_spec
 from .engine import oracle_gradient
 
 __all__ = ["GOLDEN_FORMAT", "GOLDEN_FORMAT_VERSION", "golden_case", "golden_case_from_spec", "export_golden",
-           "load_golden"]
+           "load_golden", "check_golden"]
 
 GOLDEN_FORMAT = "symode-golden"
 GOLDEN_FORMAT_VERSION = 1
+#: Largest golden file read (one holds a spec of at most 1 MB plus its reference values).
+MAX_GOLDEN_BYTES = 4_000_000
 _KEYS = ("format", "format_version", "model", "spec", "params", "t0", "t1", "digits", "reference", "error_bound",
          "generator")
 
@@ -60,10 +63,17 @@ CONVENTIONS = {
 
 
 def golden_case(model: Model, digits: int = 30, *, quiet: bool | None = None) -> dict:
-    """The golden-case object of ``model`` (see the module docstring); computes the oracle."""
-    if not MODEL_NAME_RE.match(model.name):
-        raise SpecError(f"model name {model.name!r} cannot name a golden file; use letters, digits, '_' and '-'")
+    """The golden-case object of ``model`` (see the module docstring); computes the oracle.
+
+    The values are computed for the model as its spec text reads back (``load_spec(dump_spec(model))``), so
+    the file's spec and its numbers always belong together; :func:`dump_spec` refuses a model it cannot write
+    as a readable spec before any solve starts.
+    """
+    if not isinstance(model.name, str) or not MODEL_NAME_RE.fullmatch(model.name):
+        raise SpecError(f"model name {model.name!r} cannot name a golden file; use 1-64 ASCII letters, digits, "
+                        "'_' and '-', starting with a letter")
     spec = dump_spec(model)
+    model = load_spec(spec, source=f"golden spec of {model.name!r}")
     params = {p.name: decimal_text(model.param_values[p], f"params.{p.name}") for p in model.params}
     t0, t1 = decimal_text(model.t0, "t0"), decimal_text(model.t1, "t1")
     result = oracle_gradient(model, digits, quiet=quiet)
@@ -96,6 +106,8 @@ def export_golden(models, out_dir, digits: int = 30, *, quiet: bool | None = Non
                         f"its model")
     cases = [golden_case(m, digits, quiet=quiet) for m in models]
     texts = [json.dumps(c, indent=2) + "\n" for c in cases]
+    for case, text in zip(cases, texts):  # whatever symode writes, load_golden reads: check before writing
+        check_golden(json.loads(text), f"golden file of {case['model']!r}")
     out = Path(out_dir)
     for case in cases:  # a target that cannot be replaced would fail half-way through the renames: refuse first
         target = out / f"{case['model']}.json"
@@ -135,12 +147,22 @@ def export_golden(models, out_dir, digits: int = 30, *, quiet: bool | None = Non
 def load_golden(path) -> dict:
     """Read a golden file and check its format (keys, version, that its spec parses to the named model)."""
     p = Path(path)
+    text = user_text(read_user_file(p, "golden file", MAX_GOLDEN_BYTES), str(p))
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(f"cannot read golden file {p}: {exc.strerror or exc}") from None
+        data = json.loads(text, parse_constant=lambda name: _refuse_constant(p, name))
     except json.JSONDecodeError as exc:
         raise SpecError(f"{p}: not JSON ({exc})") from None
+    except (RecursionError, ValueError) as exc:  # absurd nesting; an integer past Python's 4300-digit limit
+        raise SpecError(f"{p}: not a golden file ({type(exc).__name__}: {exc})") from None
+    return check_golden(data, str(p))
+
+
+def _refuse_constant(p: Path, name: str):
+    raise SpecError(f"{p}: {name} is not a number symode writes; this is not a golden file from symode")
+
+
+def check_golden(data, p: str) -> dict:
+    """Check a golden object read from ``p`` (keys, version, that its spec parses to the named model)."""
     if not isinstance(data, dict) or data.get("format") != GOLDEN_FORMAT:
         raise SpecError(f"{p}: not a symode golden file (format must be {GOLDEN_FORMAT!r})")
     if data.get("format_version") != GOLDEN_FORMAT_VERSION:

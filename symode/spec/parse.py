@@ -38,11 +38,14 @@ from ..arrays.declare import Declarations, declare_params, declare_states, param
 from ..arrays.network import network_rhs
 from ..arrays.node import Node
 from ..errors import SpecError
+from ..inputs import read_user_file, user_text
 from ..expr import parse_decimal
 from ..model import T, Model
 from .terms import MAX_OBSERVATIONS, Expressions, _list, _number, observation_terms
 
-MODEL_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
+#: A model name (it names golden files and generated directories): always used with ``fullmatch``; ``\Z``,
+#: not ``$``, which also matches before a trailing newline (``"x\n"``).
+MODEL_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,63}\Z", re.ASCII)
 #: Spec files larger than this are refused before parsing (a model spec is a few kB).
 MAX_SPEC_BYTES = 1_000_000
 #: Caps on declared sizes (each far above any model symode can derive in reasonable time).
@@ -67,16 +70,19 @@ def load_spec(text: str | bytes, source: str = "<spec>", base_dir: str | Path | 
     if isinstance(text, bytes):
         if len(text) > MAX_SPEC_BYTES:
             raise SpecError(f"{source}: spec is larger than {MAX_SPEC_BYTES} bytes")
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SpecError(f"{source}: not UTF-8 text ({exc})") from None
+        text = user_text(text, source)
     if len(text) > MAX_SPEC_BYTES:
         raise SpecError(f"{source}: spec is larger than {MAX_SPEC_BYTES} bytes")
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write; TOML itself refuses it
     try:
         spec = tomllib.loads(text, parse_float=_parse_float)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{source}: invalid TOML: {exc}") from None
+    except ValueError as exc:  # int() of an integer beyond Python's 4300-digit conversion limit
+        raise SpecError(f"{source}: a number in the spec is too large to read ({exc}); numbers have at most "
+                        "100 significant digits and magnitudes up to 1e300") from None
+    except RecursionError:
+        raise SpecError(f"{source}: arrays or tables nested too deeply") from None
     try:
         return _build(spec, base_dir)
     except SpecError as exc:
@@ -88,13 +94,7 @@ def load_spec(text: str | bytes, source: str = "<spec>", base_dir: str | Path | 
 def load_spec_file(path: str | Path) -> Model:
     """Read and parse a spec file (see :func:`load_spec`)."""
     p = Path(path)
-    try:
-        if p.stat().st_size > MAX_SPEC_BYTES:
-            raise SpecError(f"{p}: spec is larger than {MAX_SPEC_BYTES} bytes")
-        data = p.read_bytes()
-    except OSError as exc:
-        raise SpecError(f"cannot read spec file {p}: {exc.strerror or exc}") from None
-    return load_spec(data, source=str(p), base_dir=p.parent)
+    return load_spec(read_user_file(p, "spec file", MAX_SPEC_BYTES), source=str(p), base_dir=p.parent)
 
 
 # Over 80 lines on purpose: one pass over the spec's sections in the order the format above documents them,
@@ -105,7 +105,8 @@ def _build(spec: dict, base_dir: Path | None = None) -> Model:
         raise SpecError(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_TOP_KEYS))}")
     name = spec.get("name")
     if not isinstance(name, str) or not MODEL_NAME_RE.fullmatch(name):
-        raise SpecError(f"name: give a model name matching {MODEL_NAME_RE.pattern} (got {name!r})")
+        raise SpecError(f"name: give a model name of 1-64 ASCII letters, digits, '_' or '-', starting with a "
+                        f"letter, nothing after it (got {name!r})")
     description = spec.get("description", "")
     if not isinstance(description, str):
         raise SpecError("description: expected a string")

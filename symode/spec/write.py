@@ -8,8 +8,9 @@ import sympy
 
 from ..arrays import node as N
 from ..errors import SpecError
-from ..expr import FUNCTIONS
+from ..expr import FUNCTIONS, parse_decimal
 from ..model import Model, squared_error_terms
+from ..number_text import integer_text
 
 __all__ = ["dump_spec", "decimal_text", "expr_to_text"]
 
@@ -38,7 +39,9 @@ def decimal_text(v, field: str) -> str:
     # exact: q divides a power of ten no larger than q**2, and the context gets enough digits for that
     with localcontext() as ctx:
         ctx.prec = len(str(abs(int(v.p)))) + 2 * len(str(q)) + 5
-        return format((Decimal(int(v.p)) / Decimal(q)).normalize(), "f")
+        text = format((Decimal(int(v.p)) / Decimal(q)).normalize(), "f")
+    parse_decimal(text, field)  # what symode writes it must read back: the reader's caps, the reader's message
+    return text
 
 
 def expr_to_text(expr, field: str = "expression", symbol_text: dict | None = None) -> str:
@@ -52,6 +55,12 @@ def expr_to_text(expr, field: str = "expression", symbol_text: dict | None = Non
     from sympy.printing.str import StrPrinter
 
     class _Printer(StrPrinter):
+        def _print_Integer(self, e):
+            return integer_text(e.p)
+
+        def _print_Rational(self, e):
+            return f"{integer_text(e.p)}/{integer_text(e.q)}"
+
         def _print_Float(self, e):
             raise SpecError(f"{field}: the binary float {e} cannot be written exactly; use sympy.Rational")
 
@@ -100,8 +109,20 @@ def dump_spec(model: Model) -> str:
 
     Observation terms are written as data when they have the default squared-error form, else as ``terms``
     (one expression per time).  A structured model is written with its arrays, named terms and matrix
-    expressions (a ``[network]`` as the named terms it stands for).
+    expressions (a ``[network]`` as the named terms it stands for).  Numbers beyond the reader's caps in a
+    number-only field, or anything else :func:`load_spec` would refuse, raise :class:`SpecError`: the text is
+    read back before it is returned, so symode never writes a spec it cannot read.
     """
+    text = _spec_text(model)
+    from .parse import load_spec
+    try:
+        load_spec(text, source="<written spec>")
+    except SpecError as exc:
+        raise SpecError(f"model {model.name!r} cannot be written as a spec that reads back: {exc}") from None
+    return text
+
+
+def _spec_text(model: Model) -> str:
     from .write_arrays import NodeText, element_texts
     st = model.structure
     write = NodeText(element_texts(model.groups), "expression")

@@ -7,6 +7,7 @@ space limit and kills it when the time is up, so a derivation of an untrusted sp
 from __future__ import annotations
 
 import functools
+import math
 import multiprocessing
 import os
 import pickle
@@ -25,15 +26,36 @@ DEFAULT_MEMORY_MB = 4096  # a legitimate derivation here stays far below; an exp
 _IN_BUDGET = False
 
 
+#: Largest budget accepted (30 days): beyond it the value is a typo, and the waits cannot represent it anyway.
+MAX_SECONDS = 30 * 24 * 3600.0
+MAX_MEMORY_MB = 1 << 30  # 1 PiB: far above any machine, below the address-space limit's overflow
+
+
 def budget_from_env(default_seconds: float = 300.0, default_memory_mb: int = DEFAULT_MEMORY_MB) -> tuple:
-    """(seconds, MiB) for work on untrusted input: SYMODE_DERIVE_SECONDS and SYMODE_DERIVE_MEMORY_MB."""
+    """(seconds, MiB) for work on untrusted input: SYMODE_DERIVE_SECONDS and SYMODE_DERIVE_MEMORY_MB.
+
+    Unset or empty means the default.  Seconds must be a finite number in (0, MAX_SECONDS]; MiB a whole
+    number in [1, MAX_MEMORY_MB].  Anything else (``nan``, ``inf``, ``1e309``, ``0``, ``-1``, ``4.5`` MiB,
+    text) is a SpecError naming the variable: a budget never silently turns off.
+    """
+    return (_env_number("SYMODE_DERIVE_SECONDS", default_seconds, integer=False, high=MAX_SECONDS),
+            _env_number("SYMODE_DERIVE_MEMORY_MB", default_memory_mb, integer=True, high=MAX_MEMORY_MB))
+
+
+def _env_number(name: str, default, *, integer: bool, high: float):
+    from ..errors import SpecError
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    unit = "a whole number of MiB" if integer else "a number of seconds"
     try:
-        seconds = float(os.environ.get("SYMODE_DERIVE_SECONDS", default_seconds))
-        memory = int(os.environ.get("SYMODE_DERIVE_MEMORY_MB", default_memory_mb))
+        value = int(text) if integer else float(text)
     except ValueError:
-        from ..errors import SpecError
-        raise SpecError("SYMODE_DERIVE_SECONDS and SYMODE_DERIVE_MEMORY_MB must be numbers") from None
-    return seconds, memory
+        value = None
+    if value is None or not math.isfinite(value) or not 0 < value <= high:
+        raise SpecError(f"{name}={text[:40]!r} is not a valid budget: give {unit} greater than 0 and at most "
+                        f"{high:.0f}, or unset it for the default ({default:g})")
+    return value
 
 
 class BudgetExceeded(DerivationError):
@@ -69,6 +91,9 @@ def _child(conn, fn, args, memory_mb, parent):
         if memory_mb and sys.platform.startswith("linux"):
             import resource
             limit = memory_mb * 1024 * 1024
+            _, hard = resource.getrlimit(resource.RLIMIT_AS)
+            if hard != resource.RLIM_INFINITY:  # already limited (ulimit -v): a budget only ever tightens it
+                limit = min(limit, hard)
             if _address_space() >= limit:
                 # the forked child already holds more than the budget: every allocation would fail somewhere,
                 # some inside C code that reports it as another error; the budget is exhausted before any work

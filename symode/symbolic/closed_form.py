@@ -91,6 +91,10 @@ class ClosedForm:
         interval = sympy.Interval(model.t0, model.t1)
         for s in self.solution:
             e = s.subs(sub)
+            if _undefined(e):
+                raise NoClosedFormError(
+                    f"the closed form is undefined at these parameter values (a 0/0 or a division by zero in "
+                    f"{s}); only closed forms of linear systems are evaluated as limits there; use --method oracle")
             try:
                 dom = continuous_domain(e, self.t, interval)
             except (NotImplementedError, ValueError, TypeError) as exc:
@@ -109,32 +113,68 @@ class ClosedForm:
 
         The solution is first checked to be regular on [t0, t1] (:meth:`check_regular`).  Exact substitution
         first, then ``evalf`` at ``digits`` + guard digits; tiny imaginary parts from complex intermediate forms
-        (e.g. eigenvalues of an underdamped oscillator) are checked and dropped.
+        (e.g. eigenvalues of an underdamped oscillator) are checked and dropped.  Where the substitution is
+        undefined (0/0: ``b/a`` at ``a = 0``, a repeated eigenvalue) a matrix-exponential closed form is
+        evaluated as a limit (:func:`symode.symbolic.closed_form_limit.limit_values`, which measures its own
+        error bound); other closed forms are refused there.  The result also has ``error_bound`` (a string)
+        and ``note`` (None, or why the values are limits).
         """
         self.check_regular(model)
         sub = self.substitutions(model)
-        prec = digits + 15
+        exprs = self._named()
+        try:
+            flat = {k: _evaluate(e, sub, digits, k) for k, e in exprs.items()}
+            bound, note = f"1e-{digits - 1}", None
+        except _Singular as exc:
+            if self.method != "matrix exponential":
+                raise NoClosedFormError(f"the closed form is undefined at these parameter values ({exc}); use "
+                                        "--method oracle") from None
+            from .closed_form_limit import limit_values
+            variables = [*self.params, *self.Z0]
+            flat, bound = limit_values(exprs, variables, {s: sub[s] for s in variables},
+                                       {self.T0: sub[self.T0], self.T1: sub[self.T1]}, digits)
+            note = (f"the closed form is undefined at these parameter values ({exc}), a removable singularity of "
+                    "a linear system's solution: values are its limit there, error bound measured")
+        out = {k: flat[k] for k in ("loss", "grad_t0", "grad_t1")}
+        for key, n in (("grad", len(self.grad_theta)), ("grad_z0", len(self.grad_z0)), ("z1", len(self.solution))):
+            out[key] = [flat[f"{key}[{i}]"] for i in range(n)]
+        out["error_bound"], out["note"] = bound, note
+        return out
 
-        def ev(expr):
-            if expr is None:
-                return None
-            v = expr.subs(sub).evalf(prec)
-            re, im = v.as_real_imag()
-            re, im = sympy.N(re, prec), sympy.N(im, prec)
-            if im != 0 and abs(im) > abs(re) * sympy.Float(10) ** (-(digits + 5)) + sympy.Float(10) ** (-(digits + 10)):
-                raise NoClosedFormError(f"closed form evaluates to a complex number ({v}); cannot use it here")
-            with mpmath.workdps(prec):
-                return mpmath.mpf(sympy.Float(re, prec)._mpf_)
+    def _named(self) -> dict:
+        """Every expression evaluate() returns, by flat name (``grad[0]``, ...)."""
+        named = {"loss": self.loss, "grad_t0": self.grad_t0, "grad_t1": self.grad_t1}
+        named.update({f"grad[{i}]": g for i, g in enumerate(self.grad_theta)})
+        named.update({f"grad_z0[{i}]": g for i, g in enumerate(self.grad_z0)})
+        named.update({f"z1[{i}]": s.subs(self.t, self.T1) for i, s in enumerate(self.solution)})
+        return named
 
-        with mpmath.workdps(prec):
-            return {
-                "loss": ev(self.loss),
-                "grad": [ev(g) for g in self.grad_theta],
-                "grad_z0": [ev(g) for g in self.grad_z0],
-                "grad_t0": ev(self.grad_t0),
-                "grad_t1": ev(self.grad_t1),
-                "z1": [ev(s.subs(self.t, self.T1)) for s in self.solution],
-            }
+
+class _Singular(Exception):
+    """An expression is undefined (0/0, division by zero) at the substituted values."""
+
+
+def _undefined(e) -> bool:
+    return e.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo)
+
+
+def _evaluate(expr, sub: dict, digits: int, name: str):
+    """``expr`` at the exact values ``sub`` as an mpf with ``digits`` digits (None for None)."""
+    if expr is None:
+        return None
+    prec = digits + 15
+    exact = expr.subs(sub)
+    if _undefined(exact):
+        raise _Singular(f"{name} is {exact}")
+    v = exact.evalf(prec)
+    re, im = v.as_real_imag()
+    re, im = sympy.N(re, prec), sympy.N(im, prec)
+    if not (re.is_finite and im.is_finite):
+        raise _Singular(f"{name} evaluates to {v}")
+    if im != 0 and abs(im) > abs(re) * sympy.Float(10) ** (-(digits + 5)) + sympy.Float(10) ** (-(digits + 10)):
+        raise NoClosedFormError(f"closed form evaluates to a complex number ({v}); cannot use it here")
+    with mpmath.workdps(prec):
+        return mpmath.mpf(sympy.Float(re, prec)._mpf_)
 
 
 def _solve_linear(f, z, t, T0, Z0):
