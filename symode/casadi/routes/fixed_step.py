@@ -30,7 +30,8 @@ L_h = ℓ(z_N) + Σ ℓ_i(z(τ_i)) + q_N.
   scheme (p <= 5) -- stage values by cubic Hermite would cap it at 4 (dopri5 has stages at c = 1/5, 3/10,
   4/5, 8/9, so reusing forward stage states is not possible either).
 
-Every result passes the checks of :mod:`.diagnostics`; ``stats["backsolve_z0_error"]`` (back-solve route) is
+Every result passes the checks of :mod:`.diagnostics` and the step-halving check of :mod:`.resolution` (an
+unresolved blow-up is refused, an unresolved grid flagged); ``stats["backsolve_z0_error"]`` (back-solve route) is
 the relative discrepancy |z_back(t0) - z0| / (1 + |z0|), and ``stats["warning"]`` appears above
 :data:`BACKSOLVE_WARN_RTOL`.
 """
@@ -43,8 +44,9 @@ import numpy as np
 from symode.model import Model
 from symode.result import GradResult
 
-from .diagnostics import _check, _evaluate
+from .diagnostics import _check, _evaluate, _where
 from .plan import DEFAULT_SCHEME, DEFAULT_STEPS, _Plan, _plan, _x
+from .resolution import resolution_stats
 
 #: The back-solve route warns when the back-solved z(t0) differs from the stored z0 by more than this,
 #: relative to 1 + |z0|.  The discrepancy is forward plus backward truncation error on a benign model (rk4,
@@ -62,10 +64,15 @@ def fixed_step_gradient(route, model: Model, scheme=DEFAULT_SCHEME, steps: int =
     g = plan.graphs
     out = _evaluate(plan, model, _x(g))
     _check(plan, model, out, g.theta)
+    resolution = resolution_stats(plan, _where(plan, model), out, g.theta)  # refuses an unresolved blow-up
     gv = out["g"].ravel()
     nz, np_ = g.nz, g.np
     stats: dict = {"grid_points": int(out["T"].size)}
     stats.update(plan.route.result_stats(plan, out))
+    warnings = [w for w in (stats.pop("warning", None), resolution.pop("warning", None)) if w]
+    stats.update(resolution)
+    if warnings:
+        stats["warning"] = "; ".join(warnings)
     return GradResult(
         model=model.name, method=plan.route.name, loss=float(out["L"].ravel()[0]),
         grad={n: float(v) for n, v in zip(model.param_names, gv[:np_])},

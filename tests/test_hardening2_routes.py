@@ -1,0 +1,84 @@
+"""Acceptance tests of hardening round two (issue 11), the route items:
+
+* item 1, ``TestR2Item01UnresolvedSteps``: a fixed-step route detects a grid that does not resolve its own
+  solution (a step-halving estimate against the step's own scale): a blow-up is refused, a coarse grid flagged.
+
+Expected values come from hand-derived formulas stated at each test.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import sympy
+
+from symode.errors import IntegrationError
+from symode.library import get_model, model_names
+from symode.methods import compute
+from symode.model import T, Model
+from symode.spec import load_spec
+from tests.test_hardening import assert_clear_cli_error, cli, spec_text, write
+
+TOL = {
+    # dz/dt = z², z(0) = 1 has its pole at t = 1 exactly (z = 1/(1 - t)); with t1 = 1 the last grid step
+    # ends on it.  The error must name a time within five rk4 steps of 100 of it.
+    "pole_time": 0.05,
+}
+#: step_halving_error of the built-in models at the default grid (rk4, 100 steps), measured: 5e-15 (mlp) to
+#: 5e-7 (spiral).  The warning threshold (resolution.UNRESOLVED_WARN = 1e-2) is 2e4 times above the largest.
+RESOLVED_BOUND = 1e-5
+
+POLE = spec_text(name="pole", rhs=("z**2",), z0=("1",), t1='"1"', params={}, terminal="z**2")
+
+
+def _sym(name):
+    return sympy.Symbol(name, real=True)
+
+
+class TestR2Item01UnresolvedSteps:
+    def test_the_issues_pole_is_refused_on_the_command_line(self, tmp_path):
+        path = write(tmp_path, "pole.toml", POLE)
+        rc, out, err = cli(tmp_path, "grad", path, "--method", "discrete")
+        line = assert_clear_cli_error(rc, out, err, "does not resolve", "blows up")
+        t = float(line.split("near t = ")[1].split(":")[0])
+        assert abs(t - 1) <= TOL["pole_time"], line
+
+    @pytest.mark.parametrize("route", ["discrete", "forward", "adjoint", "adjoint-stored"])
+    @pytest.mark.parametrize("scheme", ["rk4", "dopri5", "midpoint"])
+    def test_every_fixed_step_route_refuses_the_pole(self, route, scheme):
+        m = load_spec(POLE)
+        with pytest.raises(IntegrationError) as info:
+            compute(m, route, scheme=scheme, steps=100)
+        assert info.value.time is not None and abs(info.value.time - 1) <= TOL["pole_time"], str(info.value)
+
+    def test_a_grid_too_coarse_for_the_growth_is_flagged(self):
+        # Explicit Euler approaching the pole stays finite and smooth-looking (z(1) ≈ 30 instead of no value):
+        # not refused, but flagged on the result.
+        r = compute(load_spec(POLE), "discrete", scheme="euler", steps=100)
+        assert "does not resolve the solution near t = 0.99" in r.stats["warning"]
+        assert r.stats["step_halving_error"] > 1e-2
+
+    def test_fast_exponential_growth_outgrowing_the_grid_is_flagged_not_refused(self):
+        # dz/dt = 50 z with rk4, 10 steps: h·λ = 5, rk4 multiplies by R(5) = 65.375 per step where e^5 = 148.4
+        # (by hand): the grid does not resolve the growth, but the growth rate is constant (no blow-up)
+        z, a = _sym("z"), _sym("a")
+        m = Model(name="grow", states=[z], params=[a], rhs=[a * z], z0=[1], t0=0, t1=1, param_values={a: 50},
+                  terminal=z ** 2)
+        r = compute(m, "discrete", scheme="rk4", steps=10)
+        assert "does not resolve" in r.stats["warning"]
+        assert r.loss == pytest.approx(65.375 ** 20, rel=1e-13)
+
+    def test_a_stiff_decaying_transient_stepped_over_is_not_refused(self):
+        # dz/dt = -1000 (z - cos t): gauss2 with h·λ = -40 steps over the transient (a decaying mode): the
+        # step-halving estimate is large on the first step, but nothing grows: flagged at most, never refused
+        z, k = _sym("z"), _sym("k")
+        m = Model(name="stiff-relax", states=[z], params=[k], rhs=[-k * (z - sympy.cos(T))], z0=[0], t0=0, t1=1,
+                  param_values={k: 1000}, terminal=(z - sympy.Rational(1, 2)) ** 2)
+        r = compute(m, "discrete", scheme="gauss2", steps=25)
+        assert math.isfinite(r.loss)
+
+    @pytest.mark.parametrize("name", [n for n in model_names() if n != "linreg"])
+    def test_resolved_runs_are_not_flagged(self, name):
+        r = compute(get_model(name), "discrete")
+        assert r.stats["step_halving_error"] < RESOLVED_BOUND, r.stats
+        assert "warning" not in r.stats
