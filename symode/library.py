@@ -244,8 +244,9 @@ def get_model(name: str) -> Model:
         return mlp_model(int(m.group(1)), int(m.group(2)))
     if name == "linreg":
         raise SpecError("linreg is the seed's linear regression (not an ODE model): use `symode derive linreg`")
-    raise SpecError(f"unknown model {name!r}; built-in models: {', '.join(model_names())} "
-                    f"(or give a path to a .toml spec file)")
+    from .suggest import did_you_mean
+    raise SpecError(f"unknown model {name!r}; built-in models: {', '.join(model_names())}, or a path to a .toml "
+                    f"spec file{did_you_mean(name, model_names())}")
 
 
 def resolve_model(name_or_path: str) -> Model:

@@ -15,7 +15,6 @@ SymPy numbers: a spec's ``0.1`` is ``Rational(1, 10)``, never the binary double.
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -341,15 +340,21 @@ class Model:
                 continue
             key = by_name.get(k) if isinstance(k, str) else k
             if key not in pv:
-                close = difflib.get_close_matches(str(k), [*by_name, *arrays], n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise SpecError(f"model {self.name!r}: no parameter named {k!s}{hint}")
+                from .suggest import choose
+                raise SpecError(f"model {self.name!r}: no parameter named {k!s}"
+                                f"{choose(str(k), [*by_name, *arrays], verb='its parameters are')}")
             pv[key] = convert(k, v)
         return pv
 
     def with_values(self, values: Mapping) -> "Model":
-        """A copy with some parameter values replaced (keys: symbols or names; see :meth:`values_with`)."""
-        pv = self.values_with(values)
+        """A copy with some parameter values replaced (keys: symbols or names; see :meth:`values_with`).  Values
+        are exact numbers, or decimal strings as ``symode grad --param NAME=DECIMAL`` takes them (``"1.5"``,
+        ``"-2e-3"``: exact)."""
+        from .expr import parse_decimal
+
+        def convert(key, v):
+            return parse_decimal(v, f"with_values: {key!s}") if isinstance(v, str) else v
+        pv = self.values_with(values, convert)
         st = self.structure
         if st is not None:
             return Model(name=self.name, groups=st.groups, rhs=st.rhs, z0=st.z0, t0=self.t0, t1=self.t1,

@@ -120,7 +120,8 @@ def get_route(name: str) -> Route:
     _ensure_loaded()
     route = _ROUTES.get(name)
     if route is None:
-        raise SpecError(f"unknown method {name!r}; choose one of {', '.join(_ROUTES)}")
+        from .suggest import choose
+        raise SpecError(f"unknown method {name!r}{choose(name, _ROUTES, verb='choose one of')}")
     return route
 
 

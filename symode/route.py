@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
 import importlib.util
 import re
 import shutil
@@ -59,8 +60,9 @@ def _load(ref: str):
 class Option:
     """One option of a route: ``compute(model, route, name=value)`` and ``symode grad --name value``.
 
-    ``type`` is int, float or str; ``choices`` (str options) limits the values.  The route receives the value
-    converted and checked against the type (ranges are the route's own business: it raises SpecError).
+    ``type`` is int, float or str; ``choices`` (str options) limits the values, ``low``/``high`` (numbers) the
+    range (inclusive; floats must also be finite).  The route receives the value converted and checked, so a
+    command line can check every option before any work starts; the route may check more itself.
     ``also`` names further classes (``"module:Class"``) the Python API may pass as they are (e.g. a user
     Butcher tableau for ``scheme``); the command line gives the declared type only."""
 
@@ -70,31 +72,51 @@ class Option:
     help: str
     choices: tuple = ()
     also: tuple = ()
+    low: float | None = None
+    high: float | None = None
 
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
-    def convert(self, value, route: str):
-        """``value`` as this option's type, or SpecError naming the route and the option."""
-        def bad(what):
-            return SpecError(f"method {route!r}: {self.flag} ({self.name}) must be {what}, got {value!r}")
+    def spelled(self, cli: bool = False) -> str:
+        """How the option is written: ``--max-num-steps`` on the command line, ``max_num_steps=`` in Python."""
+        return self.flag if cli else f"{self.name}="
+
+    def convert(self, value, route: str, *, cli: bool = False):
+        """``value`` as this option's type, checked against choices and range, or SpecError naming the route
+        and the option as the caller writes it (``cli``: the flag, else the keyword argument)."""
+        def bad(what, hint=""):
+            return SpecError(f"method {route!r}: {self.spelled(cli)} must be {what}, got {value!r}{hint}")
         if self.also and not isinstance(value, (bool, int, float, str)):
             if isinstance(value, tuple(_load(c) for c in self.also)):
                 return value
-        if self.type is int:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise bad("an integer")
+        if self.type in (int, float):
+            number = "an integer" if self.type is int else "a finite number"
+            if isinstance(value, bool) or not isinstance(value, int if self.type is int else (int, float)):
+                raise bad(number + self._range_text())
+            if self.type is float:
+                value = float(value)
+                if not math.isfinite(value):
+                    raise bad(number + self._range_text())
+            if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+                raise bad(number + self._range_text())
             return value
-        if self.type is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise bad("a number")
-            return float(value)
         if not isinstance(value, str):
             raise bad("a string")
         if self.choices and value not in self.choices:
-            raise bad("one of " + ", ".join(self.choices))
+            from .suggest import did_you_mean
+            raise bad("one of " + ", ".join(self.choices), did_you_mean(value, self.choices))
         return value
+
+    def _range_text(self) -> str:
+        def num(x) -> str:
+            return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+        if self.low is not None and self.high is not None:
+            return f" from {num(self.low)} to {num(self.high)}"
+        if self.low is not None:
+            return f" of at least {num(self.low)}"
+        return f" of at most {num(self.high)}" if self.high is not None else ""
 
 
 @dataclass(frozen=True)
@@ -247,13 +269,19 @@ class Route:
     def available(self) -> bool:
         return not self.missing()
 
-    def resolve_options(self, given: Mapping) -> dict:
-        """Every declared option: the given values (checked against the declared types), defaults for the
-        rest.  An option the route does not declare is an error naming its flag."""
+    def resolve_options(self, given: Mapping, *, cli: bool = False) -> dict:
+        """Every declared option: the given values (checked against the declared types, choices and ranges),
+        defaults for the rest.  An option the route does not declare is an error naming it as the caller
+        writes it (``cli``: ``--steps``; else the Python keyword ``steps=``) and the options it does take."""
         unused = sorted(set(given) - set(self.option_names()))
         if unused:
-            raise SpecError(f"method {self.name!r} does not take {', '.join('--' + u for u in unused)}")
-        return {o.name: o.convert(given[o.name], self.name) if o.name in given else o.default for o in self.options}
+            def spell(name):
+                return "--" + name.replace("_", "-") if cli else f"{name}="
+            takes = ", ".join(spell(o.name) for o in self.options) or "no options"
+            raise SpecError(f"method {self.name!r} does not take {', '.join(spell(u) for u in unused)} (it takes "
+                            f"{takes})")
+        return {o.name: o.convert(given[o.name], self.name, cli=cli) if o.name in given else o.default
+                for o in self.options}
 
     def comparable(self, result):
         """``result`` as it is compared with this route's results: the whole GradResult, or a dict of only the

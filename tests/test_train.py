@@ -122,7 +122,7 @@ def test_with_theta_uses_the_exact_binary_value():
 
 def test_objective_refuses_options_and_methods_it_does_not_have():
     m = symode.get_model("linear")
-    with pytest.raises(SpecError, match="does not take --digits"):
+    with pytest.raises(SpecError, match="does not take digits="):
         Objective(m, "discrete", digits=30)
     with pytest.raises(SpecError, match="unknown method 'backprop'"):
         Objective(m, "backprop")

@@ -15,9 +15,15 @@ import hashlib
 
 from ..route import Adaptive, FixedStep, Option, Route
 
-SCHEME = Option("scheme", str, "rk4", "fixed-step scheme (the names: symode codegen --help)",
+from .schemes import SCHEMES
+
+#: Most fixed steps of one route: the graph stores every node (the stored-trajectory adjoint needs them), and
+#: beyond this a float64 route is dominated by rounding anyway; use a higher-order scheme instead.
+MAX_STEPS = 1_000_000
+
+SCHEME = Option("scheme", str, "rk4", "fixed-step scheme", choices=tuple(SCHEMES),
                 also=("symode.casadi.schemes:Tableau",))
-STEPS = Option("steps", int, 100, "number of fixed steps")
+STEPS = Option("steps", int, 100, "number of fixed steps", low=1, high=MAX_STEPS)
 
 
 class FixedStepRoute(Route):
@@ -105,9 +111,9 @@ class CvodesAdjoint(Route):
 
     name = "cvodes"
     summary = "CVODES (SUNDIALS) adaptive solve with adjoint sensitivities"
-    options = (Option("abstol", float, 1e-12, "CVODES absolute tolerance"),
-               Option("reltol", float, 1e-12, "CVODES relative tolerance"),
-               Option("max_num_steps", int, 20000, "CVODES's limit of internal steps per output interval"),
+    options = (Option("abstol", float, 1e-12, "CVODES absolute tolerance (positive)", low=1e-300),
+               Option("reltol", float, 1e-12, "CVODES relative tolerance (positive)", low=1e-300),
+               Option("max_num_steps", int, 20000, "CVODES's limit of internal steps per output interval", low=1),
                Option("multistep", str, "adams", "linear multistep method", choices=("adams", "bdf")))
     accuracy = Adaptive(rtol_option="reltol", atol_option="abstol")
 

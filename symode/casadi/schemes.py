@@ -190,7 +190,7 @@ def get_scheme(name_or_tableau) -> Tableau:
         try:
             return SCHEMES[name_or_tableau]
         except KeyError:
-            raise SpecError(f"unknown scheme '{name_or_tableau}'; known schemes: {', '.join(SCHEMES)} "
-                            "(or pass a symode.casadi.schemes.Tableau)") from None
-    raise SpecError(f"scheme must be a name ({', '.join(SCHEMES)}) or a Tableau, "
+            from ..suggest import choose
+            raise SpecError(f"unknown scheme {name_or_tableau!r}{choose(name_or_tableau, SCHEMES)}") from None
+    raise SpecError(f"scheme must be a scheme name ({', '.join(SCHEMES)}) or a Butcher tableau object, "
                     f"not {type(name_or_tableau).__name__}")

@@ -17,7 +17,37 @@ from ..errors import SymodeError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse would print the usage block too)
-        raise _UsageError(f"{self.prog}: {message}")
+        # "symode: error: grad: ..." -- the subcommand once, without repeating "symode"
+        where = self.prog.removeprefix("symode").strip()
+        raise _UsageError(f"{where}: {message}{_hint(self, message)}" if where else f"{message}{_hint(self, message)}")
+
+
+def _hint(parser: argparse.ArgumentParser, message: str) -> str:
+    """The closest valid choice or option to what argparse refused (``difflib``), or ``""``."""
+    import re
+
+    from ..suggest import did_you_mean
+    m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if m:
+        return did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
+    m = re.search(r"unrecognized arguments: (.*)", message)
+    if m:
+        flags = _all_flags(parser)
+        for word in m.group(1).split():
+            if word.startswith("--"):
+                hint = did_you_mean(word.split("=", 1)[0], flags)
+                if hint:
+                    return hint
+    return ""
+
+
+def _all_flags(parser: argparse.ArgumentParser) -> list[str]:
+    flags = [f for f in parser._option_string_actions if f.startswith("--")]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                flags += _all_flags(sub)
+    return flags
 
 
 class _UsageError(Exception):
@@ -30,7 +60,9 @@ COMMANDS = ("models", "demo", "derive", "grad", "oracle", "check", "train", "cod
 
 def build_parser() -> argparse.ArgumentParser:
     import importlib
+    from .. import __version__
     p = _Parser(prog="symode", description="Symbolic-autodiff verification for neural ODEs.")
+    p.add_argument("--version", action="version", version=f"symode {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:

@@ -11,34 +11,64 @@ import sys
 def _cmd_check(args) -> int:
     import math
 
-    from ..check.report import DEFAULT_MAX_RTOL, check_model
-    from ..registry import checkable_routes
+    from ..casadi.methods import MAX_STEPS
+    from ..casadi.schemes import SCHEMES
     from ..errors import SpecError
     from ..library import resolve_model
+    from ..oracle.engine import MAX_DIGITS
+    from ..outputs import check_plot_dir
+    from ..registry import checkable_routes
+    from ..suggest import choose
+    from ..symbolic.budget import budget_from_env, call_with_budget
+    # every option is checked before any work starts
     if args.plot is not None:
         from ..plots import INSTALL_HINT, PlotError, available
+        check_plot_dir(args.plot, force=args.force)
         if not available():
             raise PlotError(f"--plot needs matplotlib: {INSTALL_HINT}")
-    if args.model is None:
-        if not args.train:
-            raise SpecError("give a MODEL to check (or --train for the training cross-checks)")
-        return _train_checks(args)
-    from .params import model_with_overrides, parameter_overrides
-    model = model_with_overrides(resolve_model(args.model), parameter_overrides(args.param, args.params_json))
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
     known = {r.name: r for r in checkable_routes()}
     for m in methods or ():
         if m not in known:
-            raise SpecError(f"--methods: unknown route {m!r}; choose from {', '.join(known)}")
+            raise SpecError(f"--methods: unknown route {m!r}{choose(m, known)}")
         missing = known[m].missing()
         if missing:
             raise SpecError(f"--methods: route {m!r} cannot run here: {'; '.join(missing)}")
-    if args.steps < 1:
-        raise SpecError(f"--steps must be a positive integer, got {args.steps}")
+    if args.scheme not in SCHEMES:
+        raise SpecError(f"--scheme: unknown scheme {args.scheme!r}{choose(args.scheme, SCHEMES)}")
+    if not 1 <= args.steps <= MAX_STEPS:
+        raise SpecError(f"--steps must be an integer from 1 to {MAX_STEPS}, got {args.steps}")
     if args.max_rtol is not None and not (math.isfinite(args.max_rtol) and args.max_rtol > 0):
         raise SpecError(f"--max-rtol must be a finite positive number, got {args.max_rtol}")
-    if not 5 <= args.digits <= 1000:
-        raise SpecError(f"--digits must be an integer from 5 to 1000, got {args.digits}")
+    if not 5 <= args.digits <= MAX_DIGITS:
+        raise SpecError(f"--digits must be an integer from 5 to {MAX_DIGITS}, got {args.digits}")
+    if args.model is None and not args.train:
+        raise SpecError("give a MODEL to check (or --train for the training cross-checks)")
+    seconds, memory = budget_from_env()
+    from .params import model_with_overrides, parameter_overrides
+    model = (model_with_overrides(resolve_model(args.model), parameter_overrides(args.param, args.params_json))
+             if args.model is not None else None)
+    # the solves of a possibly untrusted model run under the time and memory budget, like grad's
+    text, ok = call_with_budget(_run, args, model, methods, seconds=seconds, memory_mb=memory,
+                                what=f"checking {args.model or 'the training cross-checks'}")
+    sys.stdout.write(text)
+    return 0 if ok else 1
+
+
+def _run(args, model, methods) -> tuple[str, bool]:
+    """Everything ``symode check`` computes (in the budgeted child): its output text and whether all passed."""
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        ok = _checks(args, model, methods)
+    return buf.getvalue(), ok
+
+
+def _checks(args, model, methods) -> bool:
+    from ..check.report import DEFAULT_MAX_RTOL, check_model
+    if model is None:
+        return _train_checks(args) == 0
     report = check_model(model, scheme=args.scheme, steps=args.steps, digits=args.digits, methods=methods,
                          max_rtol=args.max_rtol if args.max_rtol is not None else DEFAULT_MAX_RTOL)
     sys.stdout.write(report.to_markdown())
@@ -49,7 +79,7 @@ def _cmd_check(args) -> int:
         from ..check.convergence import fixed_step_methods
         fixed = fixed_step_methods()
         _convergence_plot(args, model, [m for m in (methods or fixed) if m in fixed])
-    return 0 if ok else 1
+    return ok
 
 
 def _train_checks(args, model=None) -> int:
@@ -103,4 +133,5 @@ def register(sub) -> None:
     s.add_argument("--plot", default=None, metavar="DIR",
                    help="write PNG pictures into DIR: error vs step size per route (and the training checks' "
                         "pictures with --train); needs symode[plot]")
+    s.add_argument("--force", action="store_true", help="with --plot: write into DIR even if it already holds files")
     s.set_defaults(func=_cmd_check)

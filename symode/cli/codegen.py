@@ -21,12 +21,15 @@ def _cmd_codegen(args) -> int:
     from ..codegen.ctext import check_options
     from ..codegen.write import write_directory
     from ..library import resolve_model
+    from ..outputs import check_targets, input_paths
     from ..symbolic.budget import budget_from_env, call_with_budget
     from .params import model_with_overrides, parameter_overrides
-    overrides = parameter_overrides(args.param, args.params_json)
-    model_with_overrides(resolve_model(args.model), overrides)  # spec and value errors here, before any work
-    check_options(args.scheme, args.steps, args.checkpoints)
+    check_options(args.scheme, args.steps, args.checkpoints, cli=True)  # every option before any work starts
+    check_targets([args.out], option="--out", force=args.force,
+                  inputs=input_paths(args.model, args.params_json))
     seconds, memory = budget_from_env()
+    overrides = parameter_overrides(args.param, args.params_json)
+    model_with_overrides(resolve_model(args.model), overrides)  # spec and value errors here, before the derivation
     files, prefix, names = call_with_budget(_generate_files, args.model, args.scheme, args.steps, overrides,
                                             "fsens" in (args.with_ or []), args.checkpoints,
                                             seconds=seconds, memory_mb=memory,
@@ -43,7 +46,9 @@ def register(sub) -> None:
     s = sub.add_parser("codegen", help="write C code for a model's forward solve, loss and gradients")
     s.add_argument("model", help="built-in model name or spec file (.toml)")
     s.add_argument("--out", required=True, metavar="DIR",
-                   help="output directory (created; replaced only if it is a previous symode output)")
+                   help="output directory (created; an existing one only with --force, and only if it is a "
+                        "previous symode output)")
+    s.add_argument("--force", action="store_true", help="replace --out DIR if it exists (a previous symode output)")
     s.add_argument("--scheme", choices=list(SCHEMES), default="rk4", help="fixed-step scheme (default rk4)")
     s.add_argument("--steps", type=int, default=100, help="number of fixed steps (default 100)")
     from .params import add_parameter_options

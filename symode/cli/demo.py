@@ -5,7 +5,9 @@ from __future__ import annotations
 
 def _cmd_demo(args) -> int:
     from ..demo import run_demo
+    from ..outputs import check_plot_dir
     plot_dir = None if args.no_plot else args.plot
+    check_plot_dir(plot_dir, force=args.force)  # before the demo's minutes of work
     return 0 if run_demo(quick=args.quick, plot_dir=plot_dir, emit=lambda line: print(line, flush=True)) else 1
 
 
@@ -16,4 +18,5 @@ def register(sub) -> None:
     s.add_argument("--plot", default="symode-demo-figures", metavar="DIR",
                    help="where the figures go (default ./symode-demo-figures; needs symode[plot])")
     s.add_argument("--no-plot", action="store_true", help="write no figures")
+    s.add_argument("--force", action="store_true", help="write the figures even if --plot DIR already holds files")
     s.set_defaults(func=_cmd_demo)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import SpecError
 from .params import add_parameter_options, model_with_overrides, parameter_overrides  # noqa: F401 (train uses it)
 
 
@@ -33,10 +34,16 @@ def given_route_options(args) -> dict:
 def _cmd_grad(args) -> int:
     from ..library import resolve_model
     from ..methods import compute
+    from ..registry import get_route
     from ..symbolic.budget import budget_from_env, call_with_budget
-    model = model_with_overrides(resolve_model(args.model), parameter_overrides(args.param, args.params_json))
+    # every option is checked before any work starts (a spec may take minutes to derive)
     options = given_route_options(args)
+    route = get_route(args.method)
+    route.resolve_options({k: v for k, v in options.items() if v is not None}, cli=True)
+    if route.missing():
+        raise SpecError(f"--method {args.method} cannot run here: {'; '.join(route.missing())}")
     seconds, memory = budget_from_env()
+    model = model_with_overrides(resolve_model(args.model), parameter_overrides(args.param, args.params_json))
     # derivation and solve of a possibly untrusted model: in a child under the time/memory budget
     result = call_with_budget(compute, model, args.method, seconds=seconds, memory_mb=memory,
                               what=f"computing {args.method} gradients of {model.name!r}", kwargs=options)

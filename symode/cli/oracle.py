@@ -2,14 +2,32 @@
 from __future__ import annotations
 
 
+def _golden_cases(models, digits: int, quiet) -> list:
+    from ..oracle.export import golden_case
+    return [golden_case(m, digits, quiet=quiet) for m in models]
+
+
 def _cmd_export(args) -> int:
     from ..library import resolve_model
-    from ..oracle.export import export_golden
+    from ..errors import SpecError
+    from ..oracle.engine import MAX_DIGITS
+    from ..oracle.export import check_export, golden_paths, write_golden
+    from ..outputs import check_targets, input_paths
+    from ..symbolic.budget import budget_from_env, call_with_budget
     from .params import model_with_overrides, parameter_overrides
+    if not 5 <= args.digits <= MAX_DIGITS:  # every option before any work starts
+        raise SpecError(f"--digits must be an integer from 5 to {MAX_DIGITS}, got {args.digits}")
+    seconds, memory = budget_from_env()
     overrides = parameter_overrides(args.param, args.params_json)
     # every name and value checked before any work; the same overrides apply to every model
     models = [model_with_overrides(resolve_model(name), overrides) for name in args.models]
-    for path in export_golden(models, args.out, digits=args.digits, quiet=True if args.quiet else None):
+    check_export(models)
+    check_targets(golden_paths(models, args.out), option="--out", force=args.force,
+                  inputs=input_paths(args.models, args.params_json))
+    # the oracle runs of possibly untrusted specs, under the time and memory budget; writing stays here
+    cases = call_with_budget(_golden_cases, models, args.digits, True if args.quiet else None, seconds=seconds,
+                             memory_mb=memory, what=f"computing golden cases at {args.digits} digits")
+    for path in write_golden(cases, args.out):
         print(path)
     return 0
 
@@ -26,4 +44,5 @@ def register(sub) -> None:
     e.add_argument("--quiet", action="store_true", help="no progress lines on stderr (also SYMODE_QUIET=1)")
     from .params import add_parameter_options
     add_parameter_options(e, "export at")
+    e.add_argument("--force", action="store_true", help="replace golden files that already exist in DIR")
     e.set_defaults(func=_cmd_export)

@@ -126,7 +126,9 @@ def _cmd_train(args) -> int:
     _check_args(args)
     optimizer = make_optimizer(args.optimizer, args.lr)
     if args.plot is not None:
+        from ..outputs import check_plot_dir
         from ..plots import INSTALL_HINT, PlotError, available
+        check_plot_dir(args.plot, force=args.force)
         if not available():
             raise PlotError(f"--plot needs matplotlib: {INSTALL_HINT}")
     problem, runs = (_train_linreg if args.model == "linreg" else _train_model)(args, optimizer)
@@ -179,4 +181,5 @@ def register(sub) -> None:
     s.add_argument("--data", default=None, metavar="FILE", help="targets from a .csv or .npz file")
     s.add_argument("--json", action="store_true", help="print the parameter and loss history as one JSON object")
     s.add_argument("--plot", default=None, metavar="DIR", help="write PNG pictures into DIR (needs symode[plot])")
+    s.add_argument("--force", action="store_true", help="with --plot: write into DIR even if it already holds files")
     s.set_defaults(func=_cmd_train)

@@ -159,16 +159,20 @@ def display_name(name: str) -> str | None:
     return name if isinstance(name, str) and SAFE_NAME.fullmatch(name) else None
 
 
-def check_options(scheme, steps, checkpoints=None) -> None:
+def check_options(scheme, steps, checkpoints=None, *, cli: bool = False) -> None:
     """Raise :class:`SpecError` unless ``scheme`` names a built-in scheme, ``steps`` is in 1..100000 and
-    ``checkpoints`` is None or in 1..steps."""
+    ``checkpoints`` is None or in 1..steps; messages name the options as the caller writes them (``cli``:
+    ``--steps``, else ``steps=``)."""
+    from ..suggest import choose
+    name = (lambda o: f"--{o}") if cli else (lambda o: f"{o}=")
     if not isinstance(scheme, str) or scheme not in SCHEMES:
-        raise SpecError(f"scheme {scheme!r} is not one of the built-in schemes: {', '.join(SCHEMES)}")
+        raise SpecError(f"{name('scheme')} {scheme!r} is not a built-in scheme{choose(scheme, SCHEMES)}")
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 100_000:
-        raise SpecError(f"steps must be an integer from 1 to 100000, got {steps!r}")
+        raise SpecError(f"{name('steps')} must be an integer from 1 to 100000, got {steps!r}")
     if checkpoints is not None and (isinstance(checkpoints, bool) or not isinstance(checkpoints, int)
                                     or not 1 <= checkpoints <= steps):
-        raise SpecError(f"checkpoints must be an integer from 1 to the step count ({steps}), got {checkpoints!r}")
+        raise SpecError(f"{name('checkpoints')} must be an integer from 1 to the step count ({steps}), got "
+                        f"{checkpoints!r}")
 
 
 # -- the graphs ------------------------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ MAX_DIGITS = 1000
 
 def _check_digits(digits) -> int:
     if isinstance(digits, bool) or not isinstance(digits, int) or not 5 <= digits <= MAX_DIGITS:
-        raise SpecError(f"digits = {digits!r}: give an integer from 5 to {MAX_DIGITS}")
+        raise SpecError(f"digits={digits!r}: give an integer from 5 to {MAX_DIGITS}")
     return digits
 
 

@@ -36,7 +36,7 @@ from ..spec import MODEL_NAME_RE, decimal_text, dump_spec, load_spec
 from .engine import oracle_gradient
 
 __all__ = ["GOLDEN_FORMAT", "GOLDEN_FORMAT_VERSION", "golden_case", "golden_case_from_spec", "export_golden",
-           "load_golden", "check_golden"]
+           "check_export", "golden_paths", "write_golden", "load_golden", "check_golden"]
 
 GOLDEN_FORMAT = "symode-golden"
 GOLDEN_FORMAT_VERSION = 1
@@ -69,9 +69,7 @@ def golden_case(model: Model, digits: int = 30, *, quiet: bool | None = None) ->
     the file's spec and its numbers always belong together; :func:`dump_spec` refuses a model it cannot write
     as a readable spec before any solve starts.
     """
-    if not isinstance(model.name, str) or not MODEL_NAME_RE.fullmatch(model.name):
-        raise SpecError(f"model name {model.name!r} cannot name a golden file; use 1-64 ASCII letters, digits, "
-                        "'_' and '-', starting with a letter")
+    check_export([model])
     spec = dump_spec(model)
     model = load_spec(spec, source=f"golden spec of {model.name!r}")
     params = {p.name: decimal_text(model.param_values[p], f"params.{p.name}") for p in model.params}
@@ -96,6 +94,17 @@ def export_golden(models, out_dir, digits: int = 30, *, quiet: bool | None = Non
     ``models``: :class:`Model` objects (resolve names first, e.g. with ``symode.library.resolve_model``).
     Returns the paths written.  Raises a :class:`SymodeError` (and writes nothing) on any failure.
     """
+    check_export(models)
+    return write_golden([golden_case(m, digits, quiet=quiet) for m in models], out_dir)
+
+
+def golden_paths(models, out_dir) -> list[Path]:
+    """The files :func:`export_golden` would write for ``models``."""
+    return [Path(out_dir) / f"{m.name}.json" for m in models]
+
+
+def check_export(models) -> None:
+    """Refuse an empty or ambiguous model list (each golden file is named after its model) before any work."""
     models = list(models)
     if not models:
         raise SpecError("no models given to export")
@@ -104,7 +113,14 @@ def export_golden(models, out_dir, digits: int = 30, *, quiet: bool | None = Non
     if dup:
         raise SpecError(f"model name(s) {', '.join(dup)} given more than once; each golden file is named after "
                         f"its model")
-    cases = [golden_case(m, digits, quiet=quiet) for m in models]
+    for m in models:
+        if not isinstance(m.name, str) or not MODEL_NAME_RE.fullmatch(m.name):
+            raise SpecError(f"model name {m.name!r} cannot name a golden file; use 1-64 ASCII letters, digits, "
+                            "'_' and '-', starting with a letter")
+
+
+def write_golden(cases: list, out_dir) -> list[Path]:
+    """Write computed golden cases (:func:`golden_case`) to ``out_dir``, all or nothing; return the paths."""
     texts = [json.dumps(c, indent=2) + "\n" for c in cases]
     for case, text in zip(cases, texts):  # whatever symode writes, load_golden reads: check before writing
         check_golden(json.loads(text), f"golden file of {case['model']!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..route import Exact, HighPrecision, Option, Route
 
 #: significant digits of the high-precision routes
-DIGITS = Option("digits", int, 30, "significant digits, 5 to 1000")
+DIGITS = Option("digits", int, 30, "significant digits", low=5, high=1000)
 
 
 class OracleMethod(Route):

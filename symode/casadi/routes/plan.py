@@ -62,14 +62,12 @@ _MAX_PLANS = 64
 _PLANS: "LRUCache[_Plan]" = LRUCache(_MAX_PLANS, build_lock=_BUILD_LOCK)
 
 
-#: Most fixed steps of one route: the graph stores every node (the stored-trajectory adjoint needs them), and
-#: beyond this a float64 route is dominated by rounding anyway; use a higher-order scheme instead.
-MAX_STEPS = 1_000_000
+from ..methods import MAX_STEPS  # noqa: E402 - the declared range of the steps option
 
 
 def _check_steps(steps) -> int:
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
-        raise SpecError(f"steps must be an integer from 1 to {MAX_STEPS}, got {steps!r}")
+        raise SpecError(f"steps= must be an integer from 1 to {MAX_STEPS}, got {steps!r}")
     return steps
 
 
