@@ -60,7 +60,7 @@ COMMANDS = ("models", "demo", "derive", "grad", "oracle", "check", "train", "cod
 
 def build_parser() -> argparse.ArgumentParser:
     import importlib
-    from .. import __version__
+    from .._version import __version__
     p = _Parser(prog="symode", description="Symbolic-autodiff verification for neural ODEs.")
     p.add_argument("--version", action="version", version=f"symode {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")

@@ -8,7 +8,7 @@
   dropped, so a library built from a poisoned shell is the same library a clean shell builds.
   :func:`key_environment` (everything passed but ``TMPDIR``) is part of the cache key.
 * :func:`compiler_identity` -- path, resolved path and first ``--version`` line; part of the cache key.
-* :func:`run_supervised` -- runs a compiler command under :mod:`symode.codegen.supervise` in a process group
+* :func:`run_supervised` -- runs a compiler command under :mod:`symode.supervise` in a process group
   of its own with a wall-time limit: on timeout, on an exception here, or when this process dies (even by
   SIGKILL), the whole group (driver, ``cc1``, ``as``, ``ld``) is killed.
 """
@@ -25,12 +25,13 @@ import sys
 from pathlib import Path
 
 from ..errors import BuildError, CompilerNotFound
-from .supervise import CANNOT_RUN
+from .. import supervise
+from ..supervise import CANNOT_RUN
 
 __all__ = ["find_compiler", "compiler_environment", "key_environment", "compiler_identity",
            "native_cpu_identity", "run_supervised", "first_error_line"]
 
-_SUPERVISOR = str(Path(__file__).with_name("supervise.py"))
+_SUPERVISOR = str(Path(supervise.__file__))
 _VERSION_TIMEOUT_S = 30.0
 _AFTER_KILL_WAIT_S = 5.0  # after killing the group, wait this long for its output pipe to close
 _CPU_GRACE_S = 5  # RLIMIT_CPU of compiler processes = wall-time limit + this (a backstop, see supervise.py)

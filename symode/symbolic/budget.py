@@ -64,7 +64,7 @@ class BudgetExceeded(DerivationError):
 
 def _die_with_parent(parent: int) -> None:
     """SIGKILL this process when its parent dies, so a killed CLI never leaves a budgeted computation running."""
-    from ..codegen.supervise import die_with_parent
+    from ..supervise import die_with_parent
     if not die_with_parent(parent, signal.SIGKILL):
         os._exit(1)
 

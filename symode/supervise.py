@@ -1,6 +1,10 @@
-"""Run one compiler command so that neither it nor anything it starts outlives the process that asked for it.
+"""Process helpers that outlive nothing: :func:`die_with_parent`, and a supervisor for one compiler command.
 
-Started by :func:`symode.codegen.compiler.run_supervised` as ``python -I -S supervise.py PARENT CPU CMD...``
+A neutral module (standard library only; every layer may use it): the budget's child processes
+(:mod:`symode.symbolic.budget`) and the compiler (:mod:`symode.codegen.compiler`) both die with their parent.
+
+Run as a script, it supervises one compiler command so that neither it nor anything it starts outlives the
+process that asked for it.  Started by :func:`symode.codegen.compiler.run_supervised` as ``python -I -S supervise.py PARENT CPU CMD...``
 in a new process group that it leads.  It
 
 1. asks the kernel for SIGTERM when its parent dies (``PR_SET_PDEATHSIG``, Linux), for any reason, SIGKILL
