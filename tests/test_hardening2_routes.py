@@ -1,7 +1,9 @@
 """Acceptance tests of hardening round two (issue 11), the route items:
 
 * item 1, ``TestR2Item01UnresolvedSteps``: a fixed-step route detects a grid that does not resolve its own
-  solution (a step-halving estimate against the step's own scale): a blow-up is refused, a coarse grid flagged.
+  solution (a step-halving estimate against the step's own scale): a blow-up is refused, a coarse grid flagged;
+* concurrency, ``TestR2ConcurrentRoutes``: every route from 4 threads at once gives the results of a
+  one-thread run, and the process's stdout and stderr still work afterwards.
 
 Expected values come from hand-derived formulas stated at each test.
 """
@@ -82,3 +84,73 @@ class TestR2Item01UnresolvedSteps:
         r = compute(get_model(name), "discrete")
         assert r.stats["step_halving_error"] < RESOLVED_BOUND, r.stats
         assert "warning" not in r.stats
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Concurrency: every route from 4 threads at once
+
+_THREADS_SCRIPT = r"""
+import concurrent.futures, json, os, sys, threading
+from symode.library import get_model
+from symode.methods import compute
+
+ROUTES = [("oracle", {"digits": 20}), ("exact", {"digits": 20}), ("discrete", {}), ("forward", {}),
+          ("adjoint", {}), ("adjoint-stored", {}), ("cvodes", {}),
+          ("discrete", {"scheme": "gauss2", "steps": 20}), ("adjoint-stored", {"scheme": "backward_euler"})]
+m = get_model("logistic")
+
+
+def values(r):
+    d = r.to_dict()
+    d.pop("stats", None)  # timings and solver counters of a run, not its values
+    return d
+
+
+reference = [values(compute(m, name, **opts)) for name, opts in ROUTES]  # one thread, one route at a time
+before = os.fstat(1), os.fstat(2)
+barrier = threading.Barrier(4)
+
+
+def work(k):
+    barrier.wait()
+    got = []
+    for rnd in range(3):
+        order = ROUTES if (k + rnd) % 2 == 0 else ROUTES[::-1]
+        for name, opts in order:
+            got.append((ROUTES.index((name, opts)), values(compute(m, name, **opts))))
+    return got
+
+
+with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    results = [item for part in pool.map(work, range(4)) for item in part]
+after = os.fstat(1), os.fstat(2)
+report = {
+    "runs": len(results),
+    "mismatches": [ROUTES[i][0] for i, v in results if v != reference[i]],
+    "same_descriptors": all((a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) for a, b in zip(before, after)),
+    "links": [a.st_nlink for a in after],
+}
+print(json.dumps(report))
+sys.stdout.flush()
+os.write(1, b"FD1-ALIVE\n")
+os.write(2, b"FD2-ALIVE\n")
+"""
+
+
+class TestR2ConcurrentRoutes:
+    def test_every_route_from_four_threads_gives_the_sequential_results_and_leaves_stdout_working(self):
+        import json
+        import subprocess
+        import sys
+        from pathlib import Path
+        p = subprocess.run([sys.executable, "-c", _THREADS_SCRIPT], capture_output=True, text=True, timeout=900,
+                           cwd=Path(__file__).resolve().parents[1], env={**__import__("os").environ,
+                                                                      "SYMODE_QUIET": "1"})
+        assert p.returncode == 0, p.stderr[-3000:]
+        lines = p.stdout.splitlines()
+        assert "FD1-ALIVE" in lines, f"stdout lost after the threads: {p.stdout[-2000:]!r}"
+        assert "FD2-ALIVE" in p.stderr, f"stderr lost after the threads: {p.stderr[-2000:]!r}"
+        report = json.loads(next(line for line in lines if line.startswith("{")))
+        assert report["runs"] == 4 * 3 * 9
+        assert report["mismatches"] == [], report
+        assert report["same_descriptors"] and all(n > 0 for n in report["links"]), report

@@ -49,8 +49,10 @@ stderr then holds only the one-line error, if any), nothing at all with ``quiet=
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import threading
 import time as _time
 
 import mpmath
@@ -205,6 +207,22 @@ def oracle_routes(model: Model, work_digits: int, *, quiet: bool | None = None) 
                 "adjoint": _adjoint_route(model, work_digits, progress)}
 
 
+#: mpmath's working precision is one process-wide setting (``mpmath.mp``) that ``workdps`` changes and restores:
+#: two threads computing at different precisions would change it under each other (the adjoint route then
+#: "misses the forward solution" and fails, or a value is rounded to the other thread's digits).  The
+#: high-precision routes therefore run one at a time in a process; float64 routes are not held up.
+PRECISION_LOCK = threading.RLock()
+
+
+def _one_at_a_time(fn):
+    @functools.wraps(fn)
+    def held(*args, **kwargs):
+        with PRECISION_LOCK:
+            return fn(*args, **kwargs)
+    return held
+
+
+@_one_at_a_time
 def oracle_gradient(model: Model, digits: int = 30, *, quiet: bool | None = None) -> GradResult:
     """Loss and gradients by the oracle (see the module docstring), every value within ``error_bound``."""
     digits = _check_digits(digits)
@@ -252,6 +270,7 @@ def oracle_gradient(model: Model, digits: int = 30, *, quiet: bool | None = None
     return result.check_finite()
 
 
+@_one_at_a_time
 def exact_gradient(model: Model, digits: int = 30) -> GradResult:
     """Loss and gradients from the closed form; :class:`NoClosedFormError` (with the reason) where none exists."""
     digits = _check_digits(digits)

@@ -1,7 +1,11 @@
 """Capture of C-level output around a call: CasADi's and SUNDIALS's messages are quoted in errors, not printed.
 
-Output capture redirects the process's file descriptors 1 and 2 for the duration of a call: output of other
-threads in that window is captured too.
+Output capture redirects the process's file descriptors 1 and 2 (and Python's ``sys.stdout``/``sys.stderr``)
+for the duration of a call.  Both are process-wide, so captures are serialized by one re-entrant lock
+(:data:`_CAPTURE_LOCK`): without it two threads' swaps interleave, and the second to finish "restores" the
+first one's temporary file, leaving the process's stdout and stderr pointing at a deleted file for good.  A
+thread that captures waits for another thread's capture to end (a nested capture in the same thread does
+not); output that other threads print in a capture's window is captured with it.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import io
 import os
 import sys
 import tempfile
+import threading
 
 try:
     _LIBC = ctypes.CDLL(None)
@@ -30,10 +35,22 @@ def _flush_all():
         _LIBC.fflush(None)
 
 
+#: Held for the whole of every capture: the descriptor swap and its undoing are one critical section.
+_CAPTURE_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def _captured_output():
     """Redirect file descriptors 1 and 2 (C-level stdout/stderr) to a temporary file; yields a box whose
-    "text" holds what was written once the block has ended."""
+    "text" holds what was written once the block has ended.  Serialized across threads (see the module
+    docstring)."""
+    with _CAPTURE_LOCK:
+        with _swapped() as box:
+            yield box
+
+
+@contextlib.contextmanager
+def _swapped():
     _flush_all()
     tmp = tempfile.TemporaryFile(mode="w+b")
     saved = [os.dup(1), os.dup(2)]
