@@ -38,6 +38,12 @@ def compute(model: Model, method: str, **options) -> GradResult:
     if findings:
         result.stats["non_differentiable"] = ("non-differentiable here; value depends on convention: "
                                               + "; ".join(findings))
+    # a kink crossed inside the interval: the value is defined, but every route's accuracy argument assumes a
+    # smooth right-hand side, so say so on the result too
+    from .check.kinks import crossed_kinks
+    crossed = crossed_kinks(model)
+    if crossed:
+        result.stats["kink_crossings"] = "; ".join(crossed)
     return result
 
 

@@ -133,7 +133,7 @@ class GradResult:
             rows.append(("dL/dt1", "undefined (an observation lies at t1)"))
         w = max(len(r[0]) for r in rows) + 2
         lines = head + [""] + [f"{k.ljust(w)}{v}" for k, v in rows]
-        for key in ("warning", "non_differentiable"):  # e.g. an unstable back-solve; a kink at this point
+        for key in ("warning", "non_differentiable", "kink_crossings"):  # e.g. an unstable back-solve; a kink
             if key in self.stats:
                 lines += ["", f"WARNING: {self.stats[key]}"]
         if "closed_form" in self.stats:  # e.g. values taken as a limit at a removable singularity

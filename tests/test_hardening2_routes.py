@@ -2,6 +2,8 @@
 
 * item 1, ``TestR2Item01UnresolvedSteps``: a fixed-step route detects a grid that does not resolve its own
   solution (a step-halving estimate against the step's own scale): a blow-up is refused, a coarse grid flagged;
+* item 2, ``TestR2Item02KinkCrossings``: a result that depends on a kink crossed inside the interval says so,
+  and CVODES stops at the switching times, so that its gradient agrees with the oracle;
 * concurrency, ``TestR2ConcurrentRoutes``: every route from 4 threads at once gives the results of a
   one-thread run, and the process's stdout and stderr still work afterwards.
 
@@ -84,6 +86,52 @@ class TestR2Item01UnresolvedSteps:
         r = compute(get_model(name), "discrete")
         assert r.stats["step_halving_error"] < RESOLVED_BOUND, r.stats
         assert "warning" not in r.stats
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. Kinks crossed inside the interval
+
+# dz/dt = a |t - 1| - b z: the kink of |t - 1| is crossed at t = 1 (a time kink; the issue's 1.4e-4 was of this
+# kind: CVODES with Adams at 1e-12 stepped across it and returned dL/db 4e-5 off).
+TIME_KINK = spec_text(name="tkink", rhs=("a*abs(t - 1) - b*z",), z0=("0",), t1='"2"',
+                      params={"a": '"1"', "b": '"0.5"'}, terminal="z**2")
+# dz/dt = a - b |z|, z0 = -1, a = 1, b = 1/2: while z < 0, z' = 1 + z/2, so z = -2 + e^{t/2} (by hand), which
+# crosses 0 at t = 2 ln 2.
+STATE_KINK = spec_text(name="skink", rhs=("a - b*abs(z)",), z0=("-1",), t1='"3"',
+                       params={"a": '"1"', "b": '"0.5"'}, terminal="z**2")
+
+
+def _cvodes_vs_oracle():
+    from symode.check.tolerances import COMPARISON_TOLERANCES
+    return COMPARISON_TOLERANCES["cvodes-vs-oracle"]
+
+
+class TestR2Item02KinkCrossings:
+    @pytest.mark.parametrize("text", [TIME_KINK, STATE_KINK], ids=["time-kink", "state-kink"])
+    def test_cvodes_across_a_kink_agrees_with_the_oracle(self, text):
+        from symode.check.compare import compare
+        m = load_spec(text)
+        c, o = compute(m, "cvodes"), compute(m, "oracle", digits=30)
+        result = compare(c, o, tolerance=_cvodes_vs_oracle())
+        assert result.ok, result.summary()
+
+    def test_cvodes_stops_at_the_switching_time(self):
+        r = compute(load_spec(STATE_KINK), "cvodes")
+        (tau,) = r.stats["switching_times"]
+        assert tau == pytest.approx(2 * math.log(2), rel=1e-9)  # the hand value; CVODES's z is good to ~1e-10
+        assert r.stats["pieces"] == 2
+
+    @pytest.mark.parametrize("route", ["oracle", "discrete", "forward", "adjoint", "adjoint-stored", "cvodes"])
+    def test_every_route_says_its_result_depends_on_a_crossed_kink(self, route):
+        r = compute(load_spec(STATE_KINK), route)
+        note = r.stats["kink_crossings"]
+        assert "crosses the kink of Abs(z)" in note
+        t = float(note.split("at t = ")[1].split(" ")[0])
+        assert t == pytest.approx(2 * math.log(2), rel=1e-9)
+        assert "kink" in r.to_table()  # and the table shows it
+
+    def test_a_smooth_model_carries_no_such_note(self):
+        assert "kink_crossings" not in compute(get_model("logistic"), "discrete").stats
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@
   (:func:`symode.expr.kink_switches`: abs, sign, Heaviside, Max, Min) and Piecewise, floor, ceiling;
 * :func:`check_differentiable` -- kinks that sit exactly at the nominal parameters (a state-independent
   argument equal to 0) or at the initial point (t0, z0);
-* :func:`kink_crossings` -- state-dependent kinks along a sampled trajectory.
+* :func:`kink_crossings` -- state-dependent kinks along a sampled trajectory;
+* :func:`crossed_kinks` -- the kinks the model's own solution crosses inside (t0, t1), with their times
+  (:func:`symode.casadi.routes.switching.switching_times`), as findings for a result.
 
 Limits (stated, not hidden): the checks are exact-zero tests at given points, not a search over the
 trajectory.
@@ -20,7 +22,7 @@ from ..errors import SpecError
 from ..expr import FUNCTIONS, kink_switches
 from .numbers import exact_number
 
-__all__ = ["Kink", "kinks", "check_differentiable", "kink_crossings"]
+__all__ = ["Kink", "kinks", "check_differentiable", "kink_crossings", "crossed_kinks"]
 
 #: Piecewise definitions and integer rounding: not functions of the spec grammar, but a model built in Python
 #: may hold them.
@@ -221,3 +223,20 @@ def kink_crossings(model, times: Sequence, states: Sequence[Sequence], theta=Non
                                f"order across it and finite differences may straddle it")
     return out
 
+
+
+def crossed_kinks(model) -> list[str]:
+    """Findings for every kink of the rhs or running cost that the solution crosses inside (t0, t1), with the
+    time (from a float64 CVODES solve and root finding on the switch: see
+    :func:`symode.casadi.routes.switching.switching_times`); empty when none is crossed, or when that solve
+    fails (the route that produced the result solved the model, so it has reported its own failures)."""
+    from ..casadi.routes.switching import state_switches, switching_times
+    if not state_switches(model):
+        return []
+    try:
+        crossings = switching_times(model)
+    except Exception:  # noqa: BLE001 - a finder failure must not turn a computed result into an error
+        return []
+    return [f"{c.field}: the solution crosses the kink of {c.node} at t = {c.time:.12g} (its switch {c.switch} "
+            f"changes sign there): the result depends on a non-smooth point inside [t0, t1]; fixed-step routes "
+            f"lose their order across it, CVODES restarts there" for c in crossings]

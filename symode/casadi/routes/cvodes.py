@@ -100,6 +100,30 @@ class _CvodesSolver:
 
     def gradient(self, model: Model) -> GradResult:
         g = model_graphs(model)
+        crossings = _crossings(model)
+        if crossings:  # stop at the switching times: one solve per piece (:mod:`.cvodes_split`)
+            from .cvodes_split import split_gradient
+            loss, dtheta, lam0, z1, stats = split_gradient(self, model, g, crossings)
+        else:
+            loss, dtheta, lam0, z1, stats = self._whole(model, g)
+        th = g.theta
+        z0 = g.z0(th)
+        dtheta = dtheta + np.array(g.dz0dp(th), dtype=float).reshape(g.nz, g.np).T @ lam0
+        dt0 = None if g.gt0 is None else float(g.gt0(lam0, z0, th))
+        dt1 = None if g.gt1 is None else float(g.gt1(z1, th))
+        stats.update({"abstol": self.abstol, "reltol": self.reltol})
+        result = GradResult(model=model.name, method=self.name, loss=loss,
+                            grad={n: float(v) for n, v in zip(model.param_names, dtheta)},
+                            grad_z0=[float(v) for v in lam0], grad_t0=dt0, grad_t1=dt1,
+                            z1=[float(v) for v in z1], stats=stats)
+        for label, v in result.named_values():
+            if not math.isfinite(float(v)):
+                raise IntegrationError(f"method 'cvodes' on model {model.name!r}: {label} is {v} (non-finite); "
+                                       f"the adjoint solve failed", time=None)
+        return result
+
+    def _whole(self, model: Model, g: ModelGraphs) -> tuple:
+        """(loss, μ(t0) + Σ ∂ℓ/∂θ, λ(t0), z(t1), stats) by one forward and one adjoint call over [t0, t1]."""
         fwd, adj = self._integrators(g)
         th = g.theta
         z0 = g.z0(th)
@@ -147,26 +171,26 @@ class _CvodesSolver:
         lam0 = np.array(ares["adj_x0"], dtype=float).ravel()
         if dz_0 is not None:
             lam0 = lam0 + np.array(dz_0, dtype=float).ravel()
-        mu0 = np.array(ares["adj_p"], dtype=float).ravel()
-        dtheta += mu0 + np.array(g.dz0dp(th), dtype=float).reshape(g.nz, g.np).T @ lam0
-        dt0 = None if g.gt0 is None else float(g.gt0(lam0, z0, th))
-        dt1 = None if g.gt1 is None else float(g.gt1(z1, th))
+        dtheta += np.array(ares["adj_p"], dtype=float).ravel()
         stats = {
             "steps": int(st1.get("nsteps", 0)), "steps_backward": int(st2.get("nstepsB", 0)),
             "error_test_failures": int(st1.get("netfails", 0)) + int(st2.get("netfailsB", 0)),
             "convergence_failures": int(st1.get("nncfails", 0)) + int(st2.get("nncfailsB", 0)),
             "rhs_evaluations": int(st1.get("nfevals", 0)) + int(st2.get("nfevalsB", 0)),
-            "abstol": self.abstol, "reltol": self.reltol,
         }
         chatter = (chat1 + chat2).strip()
         if chatter:
             stats["solver_messages"] = chatter[-2000:]
-        result = GradResult(model=model.name, method=self.name, loss=loss,
-                            grad={n: float(v) for n, v in zip(model.param_names, dtheta)},
-                            grad_z0=[float(v) for v in lam0], grad_t0=dt0, grad_t1=dt1,
-                            z1=[float(v) for v in z1], stats=stats)
-        for label, v in result.named_values():
-            if not math.isfinite(float(v)):
-                raise IntegrationError(f"method 'cvodes' on model {model.name!r}: {label} is {v} (non-finite); "
-                                       f"the adjoint solve failed", time=None)
-        return result
+        return loss, dtheta, lam0, z1, stats
+
+
+def _crossings(model: Model) -> list:
+    """The kink crossings CVODES must stop at (:func:`.switching.switching_times`); none when the finder's own
+    solve fails (the route's solve then reports the failure in its own words)."""
+    from .switching import state_switches, switching_times
+    if not state_switches(model):
+        return []
+    try:
+        return switching_times(model)
+    except (RuntimeError, IntegrationError):
+        return []
