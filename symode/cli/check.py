@@ -45,41 +45,30 @@ def _cmd_check(args) -> int:
     if args.model is None and not args.train:
         raise SpecError("give a MODEL to check (or --train for the training cross-checks)")
     seconds, memory = budget_from_env()
+    if args.model is None:
+        return _train_checks(args)  # the built-in training checks only: no model of the user's to derive
     from .params import model_with_overrides, parameter_overrides
-    model = (model_with_overrides(resolve_model(args.model), parameter_overrides(args.param, args.params_json))
-             if args.model is not None else None)
-    # the solves of a possibly untrusted model run under the time and memory budget, like grad's
-    text, ok = call_with_budget(_run, args, model, methods, seconds=seconds, memory_mb=memory,
-                                what=f"checking {args.model or 'the training cross-checks'}")
+    model = model_with_overrides(resolve_model(args.model), parameter_overrides(args.param, args.params_json))
+    # the derivation and the solves of a possibly untrusted model run under the time and memory budget, like
+    # grad's; the training checks (--train) then run here, like `symode train` after its first gradient
+    text, ok = call_with_budget(_route_report, model, args.scheme, args.steps, args.digits, methods, args.max_rtol,
+                                seconds=seconds, memory_mb=memory, what=f"checking {args.model!r}")
     sys.stdout.write(text)
-    return 0 if ok else 1
-
-
-def _run(args, model, methods) -> tuple[str, bool]:
-    """Everything ``symode check`` computes (in the budgeted child): its output text and whether all passed."""
-    import contextlib
-    import io
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        ok = _checks(args, model, methods)
-    return buf.getvalue(), ok
-
-
-def _checks(args, model, methods) -> bool:
-    from ..check.report import DEFAULT_MAX_RTOL, check_model
-    if model is None:
-        return _train_checks(args) == 0
-    report = check_model(model, scheme=args.scheme, steps=args.steps, digits=args.digits, methods=methods,
-                         max_rtol=args.max_rtol if args.max_rtol is not None else DEFAULT_MAX_RTOL)
-    sys.stdout.write(report.to_markdown())
-    ok = report.ok
     if args.train:
         ok = _train_checks(args, model) == 0 and ok
     if args.plot is not None:
         from ..check.convergence import fixed_step_methods
         fixed = fixed_step_methods()
         _convergence_plot(args, model, [m for m in (methods or fixed) if m in fixed])
-    return ok
+    return 0 if ok else 1
+
+
+def _route_report(model, scheme, steps, digits, methods, max_rtol) -> tuple[str, bool]:
+    """Every route against the oracle (in the budgeted child): the report's Markdown and whether all passed."""
+    from ..check.report import DEFAULT_MAX_RTOL, check_model
+    report = check_model(model, scheme=scheme, steps=steps, digits=digits, methods=methods,
+                         max_rtol=max_rtol if max_rtol is not None else DEFAULT_MAX_RTOL)
+    return report.to_markdown(), report.ok
 
 
 def _train_checks(args, model=None) -> int:
