@@ -35,7 +35,8 @@ from symode.expr import LIMITS, parse_expression
 from symode.library import get_model, model_names
 from symode.model import Model
 from symode.spec import dump_spec, load_spec
-from tests.test_hardening import assert_clear_cli_error  # one definition of a clear CLI error
+from tests.test_hardening import _env, assert_clear_cli_error  # one definition of a clear CLI error
+from tests.test_hardening import _workdir as _work
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,20 +58,9 @@ LIMIT = {
     # A refused resource bomb (parse caps): milliseconds; the rest is Python start-up on a loaded machine.
     "bomb_s": 10.0,
 }
-CLI_ENV = {"SYMODE_QUIET": "1"}
 
 # ---------------------------------------------------------------------------------------------------------------
 # helpers
-
-
-def _env(tmp_path: Path, extra: dict | None = None) -> dict:
-    return {**os.environ, **CLI_ENV, "SYMODE_CACHE_DIR": str(tmp_path / "cache"), **(extra or {})}
-
-
-def _work(tmp_path: Path) -> Path:
-    work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
-    return work
 
 
 def _guard() -> None:
