@@ -3,22 +3,17 @@
 :func:`read_user_file` opens without blocking (a FIFO with no writer would otherwise hang the open), refuses
 anything that is not a regular file (``/dev/zero``, a FIFO, a socket, a directory, a terminal) before reading a
 byte, and reads at most ``max_bytes`` (a growing file or a ``/proc`` file reporting size 0 cannot make it read
-more).  :func:`user_text` decodes UTF-8 with an optional byte-order mark.  :func:`load_params_json` reads a
-parameter file strictly: one flat JSON object of name -> decimal string or integer, no duplicate keys, no
-NaN/Infinity, no floats, numbers checked by :func:`symode.expr.parse_decimal`.
+more).  :func:`user_text` decodes UTF-8 with an optional byte-order mark.  (The parameter files' JSON is read
+by :func:`symode.arrays.values.read_json_values`.)
 """
 from __future__ import annotations
 
-import json
 import os
 import stat
 
 from .errors import SpecError
 
-__all__ = ["MAX_PARAMS_JSON_BYTES", "read_user_file", "user_text", "load_params_json"]
-
-#: Largest ``--params-json`` file read (an object of 4096 parameters with 100-digit values is ~0.5 MB).
-MAX_PARAMS_JSON_BYTES = 4_000_000
+__all__ = ["read_user_file", "user_text"]
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
@@ -63,38 +58,3 @@ def user_text(data: bytes, source: str) -> str:
     except UnicodeDecodeError as exc:
         raise SpecError(f"{source}: not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r}); "
                         "save the file as UTF-8") from None
-
-
-def _pairs(pairs: list) -> dict:
-    out: dict = {}
-    for key, value in pairs:
-        if key in out:
-            raise SpecError(f"--params-json: the parameter {key!r} is given twice; give each parameter once")
-        out[key] = value
-    return out
-
-
-def _refuse_constant(name: str):
-    raise SpecError(f"--params-json: {name} is not a number; give finite decimals as strings")
-
-
-def load_params_json(path) -> dict:
-    """``{name: Rational}`` from a ``--params-json`` file (see the module docstring); every problem is a
-    :class:`SpecError` naming the file or the parameter."""
-    from .expr import parse_decimal
-    text = user_text(read_user_file(path, "--params-json", MAX_PARAMS_JSON_BYTES), f"--params-json {path}")
-    try:
-        # numbers stay text: int() of a 5000-digit literal raises past Python's 4300-digit limit, and a
-        # float would already be rounded to binary; parse_decimal checks them with the spec's rules
-        data = json.loads(text, parse_constant=_refuse_constant, parse_float=lambda s: s,
-                          parse_int=lambda s: s, object_pairs_hook=_pairs)
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"--params-json: invalid JSON: {exc}") from None
-    except RecursionError:
-        raise SpecError("--params-json: JSON nested too deeply; give one flat object of name: value") from None
-    if not isinstance(data, dict):
-        raise SpecError("--params-json: expected a JSON object of name: value")
-    values = {}
-    for k, v in data.items():
-        values[k] = parse_decimal(v, f"--params-json {k}")
-    return values

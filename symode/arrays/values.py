@@ -70,11 +70,15 @@ def _no_duplicates(pairs):
 def read_json_values(data: bytes | str, source: str) -> dict:
     """A JSON object ``name -> value`` (numbers, decimal strings, nested lists) as exact values."""
     try:
-        obj = json.loads(data, parse_float=Decimal, parse_int=int, parse_constant=_refuse_constant,
+        # integers as Decimal too: int() refuses more than 4300 digits with advice about Python internals,
+        # while parse_decimal names the parameter and the 100-digit cap
+        obj = json.loads(data, parse_float=Decimal, parse_int=Decimal, parse_constant=_refuse_constant,
                          object_pairs_hook=_no_duplicates)
     except SpecError as exc:
         raise SpecError(f"{source}: {exc}") from None
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, absurd nesting
+    except RecursionError:
+        raise SpecError(f"{source}: JSON nested too deeply; give one object of name: value") from None
+    except ValueError as exc:  # JSONDecodeError, bad UTF-8
         raise SpecError(f"{source}: invalid JSON ({str(exc).splitlines()[0][:120]})") from None
     if not isinstance(obj, dict):
         raise SpecError(f"{source}: expected a JSON object of name: value")
