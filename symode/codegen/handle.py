@@ -334,19 +334,20 @@ def compiled_gradient(route, model: Model, scheme="rk4", steps: int = 100) -> Gr
     done = _CHECKED.setdefault(model, {})
     try:
         if (scheme, steps) not in done:
-            _check(route, h, model, theta, t0, t1)
-            done[(scheme, steps)] = True
+            done[(scheme, steps)] = _check(route, h, model, theta, t0, t1)
         L, g, gz, g0, g1 = h.grad_arrays(theta, None, t0, t1, model=model)
     except IntegrationError:
         fixed_step_gradient(route, model, scheme, steps)  # raises the in-memory route's precise error
         raise
     return GradResult(model=model.name, method=route.name, loss=L, grad=dict(zip(h.param_names, g.tolist())),
                       grad_z0=gz.tolist(), grad_t0=g0, grad_t1=g1, scheme=scheme, steps=steps,
-                      stats={"grid_points": steps + 1, "compiled": h.prefix})
+                      stats={"grid_points": steps + 1, "compiled": h.prefix, **done[(scheme, steps)]})
 
 
-def _check(route, h: Handle, model: Model, theta, t0, t1) -> None:
-    """The routes' diagnostics on the compiled trajectory and gradient (raises IntegrationError)."""
+def _check(route, h: Handle, model: Model, theta, t0, t1) -> dict:
+    """The routes' diagnostics on the compiled trajectory and gradient (raises IntegrationError), then the
+    step-halving resolution check of :mod:`symode.casadi.routes.resolution` (refuses a blow-up the grid cannot
+    follow); returns the statistics that check adds to every result of this (model, scheme, steps)."""
     from symode.casadi.model_graphs import model_graphs
     from symode.casadi.routes.diagnostics import _check as diagnose
     from symode.casadi.routes.plan import _Plan
@@ -365,3 +366,6 @@ def _check(route, h: Handle, model: Model, theta, t0, t1) -> None:
     if not all(math.isfinite(v) for v in values.tolist()):
         raise IntegrationError(f"method {route.name!r} on model {model.name!r}: the gradient is non-finite",
                                time=None)
+    from symode.casadi.routes.diagnostics import _where
+    from symode.casadi.routes.resolution import resolution_stats
+    return resolution_stats(plan, _where(plan, model), out, theta)
