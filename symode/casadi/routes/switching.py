@@ -60,6 +60,9 @@ class Crossing(tuple):
 def state_switches(model: Model) -> list[tuple[str, sympy.Expr, sympy.Expr]]:
     """(field, kink node, switch) for every kink of the rhs and running cost whose switch depends on the state
     or on t (parameter-only kinks are fixed points of θ, see :func:`symode.check.kinks.check_differentiable`)."""
+    structure = getattr(model, "structure", None)
+    if structure is not None and not structure.has_kinks():  # a smooth network: nothing to expand and search
+        return []
     moving = set(model.states) | {model.t}
     fields = [(f"rhs[{i}]", e) for i, e in enumerate(model.rhs)]
     if model.running is not None:
