@@ -1,7 +1,7 @@
 """Parse-time caps of the spec grammar (:data:`LIMITS`), shared by the expression parser and the literals."""
 from __future__ import annotations
 
-__all__ = ["LIMITS"]
+__all__ = ["LIMITS", "effective_exponent_excess"]
 
 #: Parse-time caps.  Each one bounds the time or memory a (possibly hostile) spec can cost before any
 #: numerical work starts; violating one raises SpecError naming the cap and its value.
@@ -33,3 +33,19 @@ LIMITS: dict = {
     # catches SymPy evaluation costs they do not (the largest legitimate expressions take milliseconds).
     "max_parse_seconds": 10.0,
 }
+
+
+def effective_exponent_excess(value) -> str | None:
+    """Apply the exponent cap to the powers SymPy built, not only to the exponents as written: SymPy
+    multiplies the exponents of a power of a power and adds those of a product of powers, so
+    ``((z**100)**100)**100`` is ``z**1000000``.  The parser checks every node's value, and SymPy only
+    combines powers at the node that joins them, so the value and its direct arguments are where a new one
+    shows.  Returns the message for the first power over the cap, or None."""
+    cap = LIMITS["max_exponent"]
+    for term in (value, *value.args):
+        if term.is_Pow and term.exp.is_Number and abs(term.exp) > cap:
+            return (
+                f"the effective exponent {term.exp} (powers of powers multiply their exponents, products of "
+                f"powers add them) exceeds the cap |exponent| <= {cap} (LIMITS['max_exponent'])"
+            )
+    return None

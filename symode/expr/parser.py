@@ -33,7 +33,7 @@ import sympy
 from symode.errors import SpecError
 
 from .functions import ALLOWED_FUNCTIONS, FUNCTIONS
-from .limits import LIMITS
+from .limits import LIMITS, effective_exponent_excess
 from .literals import NAME_RE, _first_bad_char, _quote, parse_decimal  # package-internal helpers
 
 __all__ = ["parse_expression", "parse_written", "Written", "names_in"]
@@ -175,7 +175,9 @@ class _Converter:
             raise self.fail(
                 node, "the value is not finite (division by zero, log(0) or similar)"
             )
-        self.check_exponents(value, node)
+        excess = effective_exponent_excess(value)
+        if excess is not None:
+            raise self.fail(node, excess)
         if isinstance(value, sympy.Rational):
             max_digits = LIMITS["max_constant_digits"]
             # bit_length * log10(2) is within one digit of the decimal length; never str() a huge int
@@ -199,21 +201,6 @@ class _Converter:
                 "(LIMITS['max_parse_seconds']); simplify the expression",
             )
         return value
-
-    def check_exponents(self, value: sympy.Expr, node: ast.AST) -> None:
-        """Apply the exponent cap to the powers SymPy built, not only to the exponents as written: SymPy
-        multiplies the exponents of a power of a power and adds those of a product of powers, so
-        ``((z**100)**100)**100`` is ``z**1000000``.  Every node's value is checked, and SymPy only combines
-        powers at the node that joins them, so the value and its direct arguments are where a new one shows."""
-        cap = LIMITS["max_exponent"]
-        for term in (value, *value.args):
-            if term.is_Pow and term.exp.is_Number and abs(term.exp) > cap:
-                raise self.fail(
-                    node,
-                    f"the effective exponent {_quote(str(term.exp))[1:-1]} (powers of powers multiply their "
-                    f"exponents, products of powers add them) exceeds the cap |exponent| <= {cap} "
-                    "(LIMITS['max_exponent'])",
-                )
 
     # -- conversion ----------------------------------------------------------------------------------
     def convert(self, node: ast.AST) -> tuple[sympy.Expr, bool]:
