@@ -21,7 +21,11 @@ def _result(claim: Claim, v: Verdict) -> ClaimResult:
 
 
 def check_claim(claim: Claim) -> ClaimResult:
-    """Check one parsed claim (in this process, without a budget)."""
+    """Check one parsed claim (in this process, without a budget).  A claim that names the model's solution,
+    adjoint, loss or gradients is checked by :mod:`symode.verify.modelclaims`."""
+    if claim.model is not None:
+        from .modelclaims import check_model_claim
+        return _result(claim, check_model_claim(claim.model, claim.reference, claim.stated, claim.positive))
     return _result(claim, check(claim.reference, claim.stated, claim.positive))
 
 
@@ -43,6 +47,11 @@ def verify_document(doc: Document, budget: tuple | None = None) -> list[ClaimRes
     ``budget``: (seconds, MiB) per claim, each claim then checked in a budgeted child; None checks in process.
     """
     results = []
+    model = getattr(doc.env, "model", None)
+    if model is not None and model.numeric is not None:
+        # every value the claims need, in one solve, before the claims are checked (in children that inherit it)
+        from .modelclaims import prepare_table
+        prepare_table(model, [e for c in doc.claims if c.model is not None for e in (c.reference, c.stated)], budget)
     for kind, entry in doc.entries:
         if kind == "claim":
             results.append(check_claim(entry) if budget is None else check_claim_budgeted(entry, *budget))

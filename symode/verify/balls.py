@@ -48,7 +48,9 @@ class working_precision:
 
 
 def to_ball(value) -> acb:
-    """An exact SymPy Rational/Integer (or int) as a ball (exact when it fits the precision)."""
+    """An exact SymPy Rational/Integer (or int) as a ball (exact when it fits the precision); a ball as it is."""
+    if isinstance(value, acb):
+        return value
     value = sympy.Rational(value)
     return acb(arb(fmpq(fmpz(int(value.p)), fmpz(int(value.q)))))
 

@@ -53,7 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SpecError, VerificationError
-from .declarations import OTHER_KINDS, SYMBOL_KINDS, Env, Problem, declare_rest, declare_symbols
+from .declarations import (OTHER_KINDS, SYMBOL_KINDS, Env, Problem, declare_rest, declare_symbols,
+                           retry_definitions)
 from .fences import Line, blocks as fenced_blocks, looks_like_keyword
 from .grammar import (MAX_EXPRESSION_NODES, RESERVED, STATUSES, Claim, ExpressionParser, message_at, parse_claim,
                       parse_expect)
@@ -105,6 +106,8 @@ def parse_document(text: str, path: str) -> Document:
     rest = declare_symbols(env, sym_lines, problems)
     declare_rest(env, parser, rest, problems)
     build_model(env, problems)
+    if env.retry and env.model is not None:
+        retry_definitions(env, parser, problems)
     entries = [(p.line, "problem", p) for p in problems]
     for b in blocks:
         if b.kind != "claim":

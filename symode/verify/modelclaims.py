@@ -1,0 +1,247 @@
+"""Checking a claim that names the model's solution, adjoint, loss or gradients (:mod:`symode.verify.lossmodel`).
+
+1. Numbers first, where the document gives values (``values:``): both sides at those values, every solution
+   value, integral along the solution and loss quantity taken from :mod:`symode.verify.trajectory` (the oracle
+   at 30 digits, with its error bound) as a ball of that radius, evaluated in ball arithmetic.  Symbols of the
+   claim without a value are universally quantified: they are sampled at a few small rationals.  The sides
+   *differ* when LHS - RHS excludes 0 even with every radius multiplied by ``oracle_false_factor``: FALSE
+   (oracle).  They *agree* when the ball of LHS - RHS contains 0 and its radius is below
+   10^-oracle_agree_digits times the scale of the terms.
+2. Symbolic proof (:mod:`symode.verify.references`): each side in canonical form, in the adjoint form of the
+   gradient formulas, then the forward-sensitivity form; LHS - RHS reduced to 0 by SymPy with the solution
+   values as unknown functions of time is TRUE (symbolic), a proof for every solution (and every abstract
+   function).  When the numbers of step 1 disagree with a proof, the verdict follows the numbers and says so.
+   When the canonical sides no longer mention the solution at all, the general check decides
+   (:func:`symode.verify.claims.check`: FALSE with a counterexample is possible there).
+3. Otherwise the numbers decide: agreement is "TRUE (oracle, 30 digits)", a strong numeric check at the
+   document's values (labelled so, with the digits and the error bound), never float64; else UNDECIDED with
+   the reason.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import mpmath
+import sympy
+from flint import acb, arb, fmpz
+
+from .balls import Unevaluable, evaluate, working_precision
+from .claims import Verdict, check
+from .lossmodel import Ambiguous, LossModel
+from .points import SMALL
+from .printer import Unprintable, document_syntax
+from .references import FORMS, Canon
+from .symbolic import attempt
+from .tolerances import TOLERANCES
+from .trajectory import compute_table, keys_of
+
+__all__ = ["check_model_claim", "is_model_claim", "prepare_table"]
+
+
+def is_model_claim(model: LossModel | None, *exprs) -> bool:
+    return model is not None and any(model.has_quantities(e) or model.along_integrals(e) for e in exprs)
+
+
+def prepare_table(model: LossModel, exprs, budget: tuple | None = None) -> None:
+    """Compute (once, for all claims of a document) every numeric value the expressions need; under
+    ``budget`` = (seconds, MiB) in a child process.  Failures are recorded per value, never raised."""
+    from .trajectory import Table
+    keys: set = set()
+    for e in exprs:
+        keys |= set(keys_of(model, e)[0].values())
+    table = model.table if model.table is not None else Table()
+    missing = {k for k in keys if not table.has(k)}
+    if not missing:
+        model.table = table
+        return
+    if budget is None:
+        new = compute_table(model, missing)
+    else:
+        from ..symbolic.budget import BudgetExceeded, call_with_budget
+        try:
+            new = call_with_budget(compute_table, model, missing, seconds=budget[0], memory_mb=budget[1],
+                                   what="computing the model's solution at the document's values")
+        except BudgetExceeded as exc:
+            new = Table(failed={k: " ".join(str(exc).split()) for k in missing})
+    table.values.update(new.values)
+    table.failed.update(new.failed)
+    table.notes.update(new.notes)
+    model.table = table
+
+
+@dataclass
+class _Num:
+    status: str                    # "differ", "agree", "unresolved", "unavailable"
+    detail: str = ""
+    point: dict = field(default_factory=dict)
+    values: tuple = ()
+    digits: int = 0
+    points: int = 0
+
+
+def _ball(mid: mpmath.mpf, rad: mpmath.mpf, factor: int = 1) -> acb:
+    sign, man, exp, _ = mid._mpf_            # the exact binary value (never mpf(mid): that rounds to mp.prec)
+    m = arb(fmpz(int(man) * (-1 if sign else 1))) * arb(2) ** int(exp) if man else arb(0)
+    with mpmath.workdps(30):
+        r = arb(mpmath.nstr(rad * factor, 20, min_fixed=-1, max_fixed=-1)) * (1 + arb(2) ** -40)
+    return acb(m + arb(0, r.upper()))
+
+
+def _show(model: LossModel, point: dict) -> str:
+    return ", ".join(f"{s} = {v}" for s, v in point.items())
+
+
+def numeric(model: LossModel, reference, stated, positive=frozenset()) -> _Num:
+    """Step 1 of the module docstring."""
+    if model.numeric is None:
+        return _Num("unavailable", model.numeric_reason)
+    keys, bad = keys_of(model, reference)
+    k2, b2 = keys_of(model, stated)
+    keys.update(k2)
+    bad.update(b2)
+    if bad:
+        node, why = next(iter(bad.items()))
+        return _Num("unavailable", f"{node} cannot be evaluated: {why}")
+    if model.table is None or any(not model.table.has(k) for k in keys.values()):
+        prepare_table(model, [reference, stated])
+    table = model.table
+    for node, k in keys.items():
+        if k in table.failed:
+            return _Num("unavailable", f"no value for {node}: {table.failed[k]}")
+    holders = {node: sympy.Symbol(f"v__{i}", real=True) for i, node in enumerate(keys)}
+    R, S = sympy.sympify(reference).xreplace(holders), sympy.sympify(stated).xreplace(holders)
+    free = sorted((R.free_symbols | S.free_symbols) - set(holders.values()) - set(model.values),
+                  key=lambda s: s.name)
+    rng = random.Random(20181)
+    samples = [{}] if not free else [
+        {s: (abs(v) if s in positive else v) for s, v in zip(free, rng.sample(SMALL, len(free)) if len(free) <= len(SMALL)
+                                                           else [rng.choice(SMALL) for _ in free])}
+        for _ in range(TOLERANCES["oracle_sample_points"])]
+    fixed = {s: v for s, v in model.values.items() if s in R.free_symbols | S.free_symbols}
+    digits = []
+    for sample in samples:
+        exact = {**fixed, **sample}
+        out = _compare(R, S, exact, {holders[n]: table.values[k] for n, k in keys.items()})
+        if out.status in ("differ", "unresolved", "unavailable"):
+            out.point = {s.name: str(v) for s, v in {**model.values, **sample}.items()}
+            return out
+        digits.append(out.digits)
+    return _Num("agree", digits=min(digits), points=len(samples),
+                point={s.name: str(v) for s, v in model.values.items()})
+
+
+def _compare(R, S, exact: dict, balls: dict) -> _Num:
+    bits = TOLERANCES["oracle_bits"]
+    factor = TOLERANCES["oracle_false_factor"]
+    with working_precision(bits):
+        try:
+            r, sr = evaluate(R, {**exact, **{h: _ball(*v) for h, v in balls.items()}}, bits)
+            s, ss = evaluate(S, {**exact, **{h: _ball(*v) for h, v in balls.items()}}, bits)
+            rw, _ = evaluate(R, {**exact, **{h: _ball(*v, factor) for h, v in balls.items()}}, bits)
+            sw, _ = evaluate(S, {**exact, **{h: _ball(*v, factor) for h, v in balls.items()}}, bits)
+        except Unevaluable as exc:
+            return _Num("unavailable", f"a side has no numeric value ({exc}; abstract functions are checked "
+                                       f"symbolically only)")
+        except (ValueError, ZeroDivisionError, ArithmeticError) as exc:
+            return _Num("unavailable", f"evaluation failed ({type(exc).__name__})")
+        finite = all(z.real.is_finite() and z.imag.is_finite() for z in (r, s, rw, sw))
+        if not finite or not (r.imag.contains(0) and s.imag.contains(0)):
+            return _Num("unavailable", "a side has no finite real value at the document's values")
+        shown = (r.real.mid().str(20, radius=False), s.real.mid().str(20, radius=False))
+        wide = rw.real - sw.real
+        if not wide.contains(0):
+            d = (r.real - s.real).mid().str(6, radius=False)
+            return _Num("differ", f"LHS - RHS = {d}, more than {factor:g} times the error bound of the values it "
+                                  f"is computed from", values=shown)
+        d = r.real - s.real
+        scale = max(sr, ss, abs(r.real).upper(), abs(s.real).upper())
+        need = scale * arb(10) ** -TOLERANCES["oracle_agree_digits"]
+        if d.contains(0) and d.rad() <= need:
+            got = TOLERANCES["oracle_agree_digits"]
+            if d.rad() > 0 and scale > 0:
+                got = int((-(arb(d.rad()) / scale).log() / arb(10).log()).mid().floor().unique_fmpz())
+            return _Num("agree", digits=max(got, TOLERANCES["oracle_agree_digits"]), values=shown)
+        return _Num("unresolved", f"the sides differ by {d.mid().str(6, radius=False)} (relative to the terms' scale "
+                                  f"{scale.mid().str(6, radius=False)}), within {factor:g} times the error bound "
+                                  f"but not within {TOLERANCES['oracle_agree_digits']} digits", values=shown)
+
+
+def symbolic(model: LossModel, canon: Canon, reference, stated):
+    """Step 2: ("proved", form, how), ("pure", R, S) or ("no", reason)."""
+    forms = FORMS if any(model.quantities[q][0] in ("param", "initial", "t0")
+                         for q in (sympy.sympify(reference).free_symbols | sympy.sympify(stated).free_symbols)
+                         if q in model.quantities) else FORMS[:1]
+    reason = "SymPy did not reduce LHS - RHS to 0"
+    for form in forms:
+        try:
+            cR, cS = canon.canon(reference, form), canon.canon(stated, form)
+        except Ambiguous as exc:
+            return "no", f"symbolic check skipped ({exc})"
+        D = canon.merged(cR - cS)
+        if D == 0:
+            return "proved", form, "the canonical forms are equal"
+        if not (model.solution_values(D) or model.along_integrals(D)):
+            return "pure", cR, cS
+        # the integrals were merged above; what is left is algebra in them and in the solution values, which
+        # SymPy treats fastest (and soundly: a difference that is 0 for every value of these is 0) as symbols
+        opaque = {a: sympy.Dummy("u", real=True) for a in model.along_integrals(D)}
+        D = D.xreplace(opaque)
+        D = D.xreplace({a: sympy.Dummy("v", real=True) for a in model.solution_values(D)})
+        proved, how, _, reason = attempt(D)
+        if proved is True:
+            return "proved", form, how
+    return "no", reason
+
+
+def check_model_claim(model: LossModel, reference, stated, positive=frozenset()) -> Verdict:
+    """Verdict on ``reference == stated`` (see the module docstring)."""
+    canon = Canon(model)
+    num = numeric(model, reference, stated, positive)
+    oracle = "; ".join(model.table.notes.values()) if model.table is not None else ""
+    if num.status == "differ":
+        return Verdict("FALSE", "oracle", f"at the document's values the sides differ: {num.detail} (values: "
+                                          f"{oracle}; a strong numeric check, not a proof)",
+                       point=num.point, values=num.values, corrected=_corrected(canon, reference))
+    sym = symbolic(model, canon, reference, stated)
+    if sym[0] == "proved":
+        form, how = sym[1], sym[2]
+        detail = (f"SymPy reduced LHS - RHS to 0 ({how}) with the solution as unknown functions of time, after "
+                  f"writing the model's quantities in their {form} form and its boundary values")
+        if num.status == "agree":
+            detail += f"; confirmed at the document's values to {num.digits} digits ({oracle})"
+        elif num.status != "unavailable":
+            detail += f"; the numbers at the document's values did not confirm it: {num.detail}"
+        return Verdict("TRUE", "symbolic", detail, points=num.points, digits=num.digits)
+    if sym[0] == "pure":
+        v = check(sym[1], sym[2], positive)
+        v.detail = (f"with the model's boundary values substituted ({document_text(canon, sym[1])} = "
+                    f"{document_text(canon, sym[2])}): {v.detail}")
+        return v
+    if num.status == "agree":
+        point = ", ".join(f"{k} = {v}" for k, v in num.point.items())
+        extra = f" and {num.points} samples of the claim's other symbols" if num.points > 1 else ""
+        return Verdict("TRUE", f"oracle, {TOLERANCES['oracle_digits']} digits",
+                       f"{sym[1]}; at the document's values ({point}){extra} the sides agree to {num.digits} digits "
+                       f"relative to the terms' scale, every radius included ({oracle}): a strong numeric check at "
+                       f"one point, not a proof", points=num.points, digits=num.digits)
+    return Verdict("UNDECIDED", "oracle" if num.status != "unavailable" else "symbolic",
+                   f"{sym[1]}; numerically: {num.detail}", points=0)
+
+
+def document_text(canon: Canon, expr) -> str:
+    try:
+        return document_syntax(canon.printable(expr))
+    except Unprintable:
+        return str(expr)
+
+
+def _corrected(canon: Canon, reference) -> str:
+    """The reference (left side) in the adjoint form, in the document's syntax ("" if it has none)."""
+    try:
+        return document_syntax(canon.printable(canon.canon(reference, "adjoint")))
+    except (Unprintable, Ambiguous):
+        try:
+            return document_syntax(reference)
+        except Unprintable:
+            return ""
