@@ -72,7 +72,9 @@ class _Check:
         self.has_integrals = reference.has(sympy.Integral) or stated.has(sympy.Integral)
         self.fast = (integrated(reference), integrated(stated)) if self.has_integrals else self.exact
         self.positive = positive
-        self.symbols = sorted(reference.free_symbols | stated.free_symbols, key=lambda s: s.name)
+        # Symbols only: SymPy lists x[i] of a sum among the free symbols too (its label x is listed as well)
+        self.symbols = sorted((s for s in reference.free_symbols | stated.free_symbols if isinstance(s, sympy.Symbol)),
+                              key=lambda s: s.name)
         self.rng = random.Random(seed)
         self.fallible = fallible(reference, stated)
         self.counts = {"agree": 0, "undefined": 0, "unresolved": 0}
@@ -145,7 +147,7 @@ class _Check:
         if not detail:
             detail = "the two sides differ at the point below" + (f" by LHS - RHS = {o.note}" if o.note else "") \
                 + " (rigorous ball arithmetic)"
-        return Verdict("FALSE", method, detail, point={s.name: str(v) for s, v in o.point.items()},
+        return Verdict("FALSE", method, detail, point=_shown_point(o.point),
                        values=o.values, corrected=self.corrected())
 
     def corrected(self) -> str:
@@ -209,6 +211,20 @@ class _Check:
             except Unevaluable:
                 out.append("?")
         return tuple(out)
+
+
+def _shown_point(point: dict) -> dict:
+    """A point for a report: {name: value text}; indexed data as its first elements x[0:n] (n past the
+    largest integer of the point, where a sum over the data ends)."""
+    ints = [int(v) for v in point.values() if not isinstance(v, tuple) and v.is_Integer]
+    n = min(max(ints, default=4) + 1, TOLERANCES["sequence_length"])
+    out = {}
+    for s, v in point.items():
+        if isinstance(v, tuple):
+            out[f"{s.name}[0:{n}]"] = "(" + ", ".join(map(str, v[:n])) + ")"
+        else:
+            out[s.name] = str(v)
+    return out
 
 
 def _show_point(p) -> str:

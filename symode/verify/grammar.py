@@ -178,6 +178,10 @@ class ExpressionParser:
             if model is not None:
                 return model.diff(env.definitions[n], sym, f"{field}: in {token}")
             return sympy.diff(env.definitions[n], sym)
+        if n in env.functions:
+            # an abstract function: the derivative of f(formal arguments) with respect to one of them
+            fn, formal = env.functions[n]
+            return sympy.diff(fn(*(env.symbols[a] for a in formal)), sym)
         if n in env.symbols:
             if sym == env.time and env.kinds.get(n) == "states":
                 raise VerificationError(f"{field}: {token} needs the model: declare 'ode: d{n}/dt = ...' in a "

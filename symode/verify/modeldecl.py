@@ -32,6 +32,10 @@ EXTRA_SYMBOL_KINDS = ("interval", "functions", "index", "count", "indexed")
 #: Pass-2 kinds handled here (plus "observation at T:").
 EXTRA_OTHER_KINDS = ("init", "terminal", "values")
 
+class DataLabel(sympy.Symbol):
+    """The label of indexed data ``x[i]``: sampled as a whole sequence of values (symode.verify.points)."""
+
+
 OBSERVATION_RE = re.compile(r"^observation\s+at\s+(.+?)\s*:(?!=)(.*)$", re.S)
 _FUNCTION_RE = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*$")
 
@@ -68,7 +72,7 @@ def declare_symbol_kind(env, kind: str, rest: str, line: int, where: str, names_
         env.kinds[n] = kind
         env.lines[n] = line
         if kind == "indexed":
-            env.indexed[n] = sympy.IndexedBase(sympy.Symbol(n, real=True))
+            env.indexed[n] = sympy.IndexedBase(DataLabel(n, real=True))
             continue
         if kind == "index":
             env.symbols[n] = sympy.Symbol(n, integer=True)

@@ -52,6 +52,12 @@ TOLERANCES: dict = {
     # Largest |exponent| of a power evaluated with exact rationals (to show an exact value at a point):
     # 2**(2**16) already has 65536 bits; larger powers are shown from the ball.
     "max_exact_exponent": 1000,
+    # Sums over data: counts (positive integer symbols, the upper limits of sums) are sampled from 1 to
+    # max_count, and indexed data x[k] is a sequence of sequence_length values (k = 0 ... 47), each sampled
+    # like a real symbol: a claim about sum(g, i, 1, N) is checked with up to 12 terms, and x[i + 1] or
+    # x[2*i] still finds its data.
+    "max_count": 12,
+    "sequence_length": 48,
     # -- claims about a model's solution, checked at the document's values (symode.verify.modelclaims) ------
     # Digits asked of the oracle (symode.compute(model, "oracle", digits=30)) and of the sweeps that give
     # solution values and integrals along the solution: the issue's "30 digits", twice float64's 16.
