@@ -44,6 +44,17 @@ QUANTITY_KINDS = {
 AFTER = "__after"
 
 
+@dataclass
+class Point:
+    """The model at one set of values (``values``: Symbol -> exact number; ``model``: the symode Model there),
+    where claims are checked numerically: the document's values, and a second point with the parameters and
+    times moved (a claim true only at the document's values, such as one that drops a term proportional to
+    mu - 1 at mu = 1, differs there)."""
+
+    values: dict
+    model: object
+
+
 class Ambiguous(Exception):
     """Whether two times coincide is decided differently by their expressions and by their values."""
 
@@ -67,8 +78,8 @@ class LossModel:
     kinds: dict = field(default_factory=dict)              # solution-function name -> (kind, i, j)
     symbols: dict = field(default_factory=dict)            # solution-function name -> its bare symbol
     rates: dict = field(default_factory=dict)              # solution-function name -> rate (bare symbols)
-    numeric: object = None                                 # symode Model at the values, or None
-    numeric_reason: str = ""                               # why there is none
+    points: list = field(default_factory=list)             # [Point]: where claims are checked numerically
+    numeric_reason: str = ""                               # why there are none
     table: object = None                                   # numeric values (symode.verify.trajectory)
 
     def __post_init__(self):
@@ -150,10 +161,15 @@ class LossModel:
         expr = sympy.sympify(expr)
         return bool(self.solution_values(expr)) or any(s in self.quantities for s in expr.free_symbols)
 
+    @property
+    def numeric(self):
+        """The symode Model at the document's values, or None."""
+        return self.points[0].model if self.points else None
+
     # -- times -------------------------------------------------------------------------------------------------
-    def time_value(self, T):
-        """The exact value of the time expression ``T`` at the document's values, or None."""
-        v = sympy.sympify(T).xreplace(self.values)
+    def time_value(self, T, values: dict | None = None):
+        """The exact value of the time expression ``T`` at the document's values (or ``values``), or None."""
+        v = sympy.sympify(T).xreplace(self.values if values is None else values)
         return v if v.is_number and v.is_real else None
 
     def same_time(self, a, b, strict: bool = True):

@@ -11,7 +11,7 @@ from sympy.core.function import AppliedUndef
 
 from ..errors import SpecError
 from .declarations import Env, Problem
-from .lossmodel import LossModel
+from .lossmodel import LossModel, Point
 
 
 def build_model(env: Env, problems: list) -> None:
@@ -145,6 +145,10 @@ def _loss_model(env: Env, problems: list, zs: list, rhs: list, params: list, der
         problems.append(Problem(env.path, line, "interval", f"{where}: {what}"))
         return
     t0, t1 = env.interval
+    bad = _misplaced(env, zs, rhs)
+    if bad:
+        problems.append(Problem(env.path, line, "interval", f"{where}: {bad}"))
+        return
     m = LossModel(time=env.time, t0=t0, t1=t1, states=zs, rhs=rhs, init=[env.init[z.name][1] for z in zs],
                   terminal=env.terminal[1] if env.terminal is not None else None,
                   observations=[(when, term) for _, when, term in env.observations], running=env.running,
@@ -158,12 +162,83 @@ def _loss_model(env: Env, problems: list, zs: list, rhs: list, params: list, der
     env.model = m
     env.symbols["L"] = m.loss
     env.kinds["L"] = "quantity"
-    m.numeric, m.numeric_reason = _numeric_model(env, m, problems)
+    model, m.numeric_reason = _numeric_model(env, m, problems)
+    if model is None:
+        return
+    values = {**env.values, **{p: v for p, v in model.param_values.items()}}
+    m.points = [Point(values, model)]
+    moved = _moved(env, m, values)
+    try:
+        m.points.append(Point(moved, _at_values(m, moved)))
+    except (SpecError, TypeError) as exc:
+        m.numeric_reason = f"the second point (the values moved) is not a valid model: {exc}"
+
+
+def _moved(env: Env, m: LossModel, values: dict) -> dict:
+    """The second point of the numeric checks: every valued symbol moved by 3 to 7 % of (|value| + 1), a
+    positive one kept positive; the times mapped by t -> t·(1 + 1/13) + 1/7, which keeps their order (and
+    which coincide).  Fixed by a seeded generator, so verdicts are reproducible."""
+    import random
+    rng = random.Random(7919)
+    times = {m.t0, m.t1}.union(*(sympy.sympify(w).free_symbols for w, _ in m.observations))
+    out = {}
+    for s_, v in sorted(values.items(), key=lambda kv: kv[0].name):
+        if s_ in times:
+            out[s_] = v * sympy.Rational(14, 13) + sympy.Rational(1, 7)
+            continue
+        d = sympy.Rational(rng.choice((3, 4, 5, 6, 7)), 100) * rng.choice((1, -1))
+        nv = v + d * (abs(v) + 1)
+        if s_.is_integer:
+            nv = v + 1
+        elif (s_ in env.positive or s_.is_positive) and not nv > 0:
+            nv = v * (1 + abs(d))
+        out[s_] = nv
+    return out
+
+
+def _at_values(m: LossModel, values: dict):
+    """The symode Model of ``m`` at ``values`` (SpecError where it is not valid there)."""
+    from ..model import Model
+    obs = sorted(((m.time_value(w, values), term) for w, term in m.observations), key=lambda o: o[0])
+    return Model(name="document", states=m.states, params=m.params, rhs=m.rhs,
+                 z0=[sympy.sympify(e) for e in m.init], t0=values[m.t0], t1=values[m.t1],
+                 param_values={p: values[p] for p in m.params}, terminal=m.terminal,
+                 observations=obs, running=m.running, t=m.time)
+
+
+def _misplaced(env: Env, zs: list, rhs: list) -> str:
+    """Why the loss model's expressions do not fit its formulas ("" when they do): the interval ends and the
+    observation times are fixed numbers of the model, not variables of f, z0 or the loss (dL/dt1 would miss
+    ∂ℓ/∂t1); z0 depends on the parameters only; the terminal and observation terms on the state and the
+    parameters, not on t (as in a spec)."""
+    times = set(env.interval)
+    for _, when, _ in env.observations:
+        times |= when.free_symbols
+    parts = [("the right-hand side", e) for e in rhs] + [("the running cost", env.running)]
+    parts += [(f"the initial value of {n}", e) for n, (_, e) in env.init.items()]
+    parts += [("the terminal loss", env.terminal[1] if env.terminal else None)]
+    parts += [(f"the observation term at {when}", term) for _, when, term in env.observations]
+    for what, e in parts:
+        if e is None:
+            continue
+        free = sympy.sympify(e).free_symbols
+        clash = sorted(s.name for s in free & times)
+        if clash:
+            return (f"{what} uses {', '.join(clash)}, a time of the model (the interval ends and observation times "
+                    f"are fixed numbers, not variables of the model); use another symbol")
+        if (what.startswith("the initial") or what.startswith("the terminal") or what.startswith("the observation")) \
+                and env.time in free:
+            return f"{what} uses the time {env.time}; write it with the states and parameters only"
+        if what.startswith("the initial") and free & set(zs):
+            return f"{what} uses a state; z0 is an expression of the parameters"
+    for _, when, _ in env.observations:
+        if when.free_symbols & (set(zs) | {env.time}):
+            return f"the observation time {when} uses a state or the time; give a number or a symbol"
+    return ""
 
 
 def _numeric_model(env: Env, m: LossModel, problems: list):
     """(the symode Model at the document's values, "") or (None, why there is none)."""
-    from ..model import Model
     exprs = [*m.rhs, *m.init, m.terminal, m.running, *(term for _, term in m.observations)]
     abstract = sorted({type(a).__name__ for e in exprs if e is not None for a in sympy.sympify(e).atoms(AppliedUndef)})
     if abstract:
@@ -171,20 +246,19 @@ def _numeric_model(env: Env, m: LossModel, problems: list):
     if not env.values:
         return None, "the document gives no values ('values: a = 1, t0 = 0, t1 = 2, ...')"
     where = f"{env.path}:{env.value_line}"
+    # a declared parameter the model does not use has no effect on it: it needs no value (0 stands in)
+    used = set().union(*(sympy.sympify(e).free_symbols for e in exprs if e is not None))
+    values = {p: env.values.get(p, sympy.Integer(0)) for p in m.params if p in env.values or p not in used}
     needed = [*m.params, m.t0, m.t1, *sorted(set().union(*(sympy.sympify(w).free_symbols for w, _ in m.observations)),
                                              key=lambda s: s.name)]
-    missing = [s.name for s in needed if s not in env.values]
+    missing = [s.name for s in needed if s not in env.values and s not in values]
     if missing:
         problems.append(Problem(env.path, env.value_line, "values",
                                 f"{where}: no value for {', '.join(missing)}; give every parameter of the model, "
                                 f"the interval ends and the observation times a value"))
         return None, f"no value for {', '.join(missing)}"
     try:
-        obs = sorted(((m.time_value(w), term) for w, term in m.observations), key=lambda o: o[0])
-        model = Model(name="document", states=m.states, params=m.params, rhs=m.rhs,
-                      z0=[sympy.sympify(e) for e in m.init], t0=env.values[m.t0], t1=env.values[m.t1],
-                      param_values={p: env.values[p] for p in m.params}, terminal=m.terminal,
-                      observations=obs, running=m.running, t=m.time)
+        model = _at_values(m, {**env.values, **values})
     except (SpecError, TypeError) as exc:
         problems.append(Problem(env.path, env.value_line, "values",
                                 f"{where}: the model at the document's values is invalid: {exc}"))

@@ -72,6 +72,11 @@ TOLERANCES: dict = {
     "oracle_false_factor": 10 ** 6,
     # Precision (bits) of the ball arithmetic on those values: 154 digits, far below every radius.
     "oracle_bits": 512,
+    # Points where a model claim is checked numerically: the document's values and a second point with every
+    # value moved by a few percent and the times mapped affinely (symode.verify.odemodel._moved); a claim that
+    # holds only at the document's values (a dropped term proportional to mu - 1 at mu = 1, or to t0 at
+    # t0 = 0) differs at the second.  TRUE (oracle) needs agreement at both.
+    "oracle_points": 2,
     # Samples (small rationals) of a model claim's symbols that have no value in the document (they are
     # universally quantified): a side that depends on them while the other does not differs at one of them.
     "oracle_sample_points": 3,

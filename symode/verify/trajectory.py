@@ -48,7 +48,7 @@ class Table:
 
 
 # -- which values a claim needs -------------------------------------------------------------------------------
-def bare_integrand(model: LossModel, integral) -> sympy.Expr:
+def bare_integrand(model: LossModel, integral, values: dict) -> sympy.Expr:
     """The integrand of an integral along the solution in bare symbols (solution values at the integration
     variable -> their symbols, the variable -> the time symbol), constants substituted; raises ValueError
     when it needs anything else (a value at another time, a loss quantity, a symbol without a value)."""
@@ -60,7 +60,7 @@ def bare_integrand(model: LossModel, integral) -> sympy.Expr:
         if T != var:
             raise ValueError(f"the integrand uses {app}, a value at a fixed time; move it out of the integral")
         reps[app] = model.symbols[name]
-    g = g.xreplace(reps).xreplace({var: model.time}).xreplace(model.values)
+    g = g.xreplace(reps).xreplace({var: model.time}).xreplace(values)
     if model.solution_values(g) or g.atoms(sympy.Integral):
         raise ValueError("nested integrals along the solution are not evaluated")
     allowed = set(model.symbols.values()) | {model.time}
@@ -70,8 +70,9 @@ def bare_integrand(model: LossModel, integral) -> sympy.Expr:
     return g
 
 
-def keys_of(model: LossModel, expr) -> tuple[dict, dict]:
-    """({node: key} of every numeric quantity ``expr`` needs, {node: reason} of those it cannot have)."""
+def keys_of(model: LossModel, expr, values: dict) -> tuple[dict, dict]:
+    """({node: key} of every numeric quantity ``expr`` needs at ``values`` (a point's), {node: reason} of those it
+    cannot have)."""
     expr = sympy.sympify(expr)
     keys, bad = {}, {}
     for q in expr.free_symbols:
@@ -81,9 +82,9 @@ def keys_of(model: LossModel, expr) -> tuple[dict, dict]:
     for integral in model.along_integrals(expr):
         inside |= set(model.solution_values(integral.function))
         try:
-            g = bare_integrand(model, integral)
+            g = bare_integrand(model, integral, values)
             (_, lo, hi), = integral.limits
-            lo_v, hi_v = _time(model, lo), _time(model, hi)
+            lo_v, hi_v = _time(model, lo, values), _time(model, hi, values)
             keys[integral] = ("integral", g, lo_v, hi_v)
         except ValueError as exc:
             bad[integral] = str(exc)
@@ -92,47 +93,50 @@ def keys_of(model: LossModel, expr) -> tuple[dict, dict]:
             continue
         name, T, after = model.application(app)
         try:
-            keys[app] = ("value", name, _time(model, T), after)
+            keys[app] = ("value", name, _time(model, T, values), after)
         except ValueError as exc:
             bad[app] = str(exc)
     return keys, bad
 
 
-def _time(model: LossModel, T) -> sympy.Rational:
-    v = model.time_value(T)
+def _time(model: LossModel, T, values: dict) -> sympy.Rational:
+    v = model.time_value(T, values)
     if v is None or not v.is_Rational:
         raise ValueError(f"the time {T} has no exact rational value at the document's values")
-    lo, hi = model.values[model.t0], model.values[model.t1]
+    lo, hi = values[model.t0], values[model.t1]
     if not lo <= v <= hi:
         raise ValueError(f"the time {T} = {v} is outside [{model.t0}, {model.t1}] = [{lo}, {hi}]")
     return v
 
 
 # -- computing them ----------------------------------------------------------------------------------------------
-def compute_table(model: LossModel, keys: set) -> Table:
-    """Every key's value (or the reason it has none); run under a budget by the caller."""
-    with mpmath.workdps(2 * TOLERANCES["oracle_digits"] + 2 * GUARD_DIGITS + CHECK_EXTRA_DIGITS):
-        return _compute_table(model, keys)
-
-
-def _compute_table(model: LossModel, keys: set) -> Table:
+def compute_table(model: LossModel, keys: dict) -> Table:
+    """The value (or the reason it has none) of every key of ``keys`` = {point index: set of keys}, in the
+    table under (point index, key); run under a budget by the caller."""
     table = Table()
-    if model.numeric is None:
-        for k in keys:
-            table.failed[k] = model.numeric_reason
-        return table
+    with mpmath.workdps(2 * TOLERANCES["oracle_digits"] + 2 * GUARD_DIGITS + CHECK_EXTRA_DIGITS):
+        for p, ks in keys.items():
+            part = Table()
+            _compute_point(model, model.points[p], ks, part)
+            table.values.update({(p, k): v for k, v in part.values.items()})
+            table.failed.update({(p, k): v for k, v in part.failed.items()})
+            table.notes.update(part.notes)
+    return table
+
+
+def _compute_point(model: LossModel, point, keys: set, table: Table) -> None:
     losses = [k for k in keys if k[0] == "loss"]
     swept = [k for k in keys if k[0] != "loss"]
     if losses:
-        _oracle(model, losses, table)
+        _oracle(model, point, losses, table)
     if swept:
         try:
-            lo = _Sweep(model, swept, TOLERANCES["oracle_digits"] + GUARD_DIGITS).run()
-            hi = _Sweep(model, swept, TOLERANCES["oracle_digits"] + GUARD_DIGITS + CHECK_EXTRA_DIGITS).run()
+            lo = _Sweep(model, point, swept, TOLERANCES["oracle_digits"] + GUARD_DIGITS).run()
+            hi = _Sweep(model, point, swept, TOLERANCES["oracle_digits"] + GUARD_DIGITS + CHECK_EXTRA_DIGITS).run()
         except (SymodeError, ArithmeticError, ValueError) as exc:
             for k in swept:
                 table.failed[k] = f"the solution could not be computed: {' '.join(str(exc).split())}"
-            return table
+            return
         worst = 0
         for k in swept:
             v1, v2 = lo[k], hi[k]
@@ -144,13 +148,12 @@ def _compute_table(model: LossModel, keys: set) -> Table:
                                 f"{TOLERANCES['oracle_digits'] + GUARD_DIGITS} and "
                                 f"{TOLERANCES['oracle_digits'] + GUARD_DIGITS + CHECK_EXTRA_DIGITS} digits "
                                 f"(largest relative difference {mpmath.nstr(worst, 2) if worst else '0'})")
-    return table
 
 
-def _oracle(model: LossModel, keys: list, table: Table) -> None:
+def _oracle(model: LossModel, point, keys: list, table: Table) -> None:
     from ..methods import compute
     try:
-        r = compute(model.numeric, "oracle", digits=TOLERANCES["oracle_digits"])
+        r = compute(point.model, "oracle", digits=TOLERANCES["oracle_digits"])
     except SymodeError as exc:
         for k in keys:
             table.failed[k] = f"the oracle failed: {' '.join(str(exc).split())}"
@@ -182,10 +185,10 @@ def _num(expr, subs: dict, digits: int) -> mpmath.mpf:
 class _Sweep:
     """One forward solve and one backward sweep at ``digits`` working digits (see the module docstring)."""
 
-    def __init__(self, model: LossModel, keys: list, digits: int):
+    def __init__(self, model: LossModel, point, keys: list, digits: int):
         from ..symbolic.derive import derive
         self.m, self.keys, self.digits = model, keys, digits
-        M = model.numeric
+        M = point.model
         self.M, self.d = M, derive(M)
         d = self.d
         nz, np_ = M.nz, M.np
