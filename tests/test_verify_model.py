@@ -21,6 +21,7 @@ import sympy
 from symode.expr import parse_expression
 from symode.verify import parse_document, read_document, verify_document
 from symode.verify.tolerances import TOLERANCES
+from tests.test_verify import _terms
 
 ROOT = Path(__file__).resolve().parents[1]
 VDP = ROOT / "derivations" / "van-der-pol.md"
@@ -174,17 +175,7 @@ def _vdp_claims():
 def _mutants(text: str) -> list[str]:
     lhs, rhs = text.split(" = ", 1)
     out = [f"{lhs} = -({rhs})"]
-    terms, depth, start = [], 0, 0
-    for i, ch in enumerate(rhs):
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch in "+-" and depth == 0 and i > 0 and rhs[:i].rstrip()[-1:] not in "*/(+-":
-            terms.append(rhs[start:i])
-            start = i
-    terms.append(rhs[start:])
-    terms = [t.strip() for t in terms if t.strip()]
+    terms = _terms(rhs)
     if len(terms) > 1:
         out += [f"{lhs} = {' '.join(terms[:k] + terms[k + 1:])}" for k in range(len(terms))]
     swapped = re.sub(r"\bt([01])\b", lambda m: "t" + ("1" if m[1] == "0" else "0"), rhs)
