@@ -357,3 +357,43 @@ def test_sums_over_indexed_data(claim, expected):
         assert r.corrected
         if "[" not in r.corrected and "sum(" not in r.corrected:
             parse_expression(r.corrected, syms, "corrected")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Network models in matrix form
+
+
+NETWORK = ROOT / "derivations" / "network-matrix-form.md"
+
+
+@pytest.mark.slow
+def test_network_document_in_matrix_form():
+    """Every matrix-form claim of the network document as its expect: line says; the TRUE ones were checked
+    element by element (against the scalar derivation's rates and the oracle), the FALSE ones name an
+    element and give the matrix-form correction, which verifies TRUE when fed back."""
+    doc = read_document(NETWORK)
+    assert not doc.problems, [p.message for p in doc.problems]
+    results = verify_document(doc)
+    from symode.verify import check_claim
+    for r in results:
+        assert r.status == (r.expect or "TRUE"), (r.text, r.status, r.detail)
+        if r.status == "TRUE" and "array" in r.against:
+            assert "elements of the" in r.detail, r.detail
+        if r.status == "FALSE":
+            assert "element [" in r.detail and r.corrected, (r.text, r.detail)
+            lhs = r.text.split(" = ")[0]
+            again = check_claim(doc.parse_claim(f"{lhs} = {r.corrected}", r.line))
+            assert again.status == "TRUE", (r.corrected, again.status, again.detail)
+    texts = {r.text for r in results}
+    assert "dlambda_z/dt = -transpose(W1) @ (dtanh(a1) * (transpose(W2) @ lambda_z))" in texts
+    assert "dL/dW1 = integral((dtanh(a1) * (transpose(W2) @ lambda_z)) @ transpose(z), t, t0, t1)" in texts
+
+
+def test_matrix_claims_with_mismatched_shapes_are_errors():
+    text = NETWORK.read_text().split("The spec names")[0]
+    doc = _doc(text, "dlambda_z/dt = transpose(W1)\ndL/dW1 = lambda_z(t0)\ndW1/dt = 0", "net.md")
+    messages = [p.message for p in doc.problems]
+    assert len(messages) == 3, messages
+    assert sum("the left side is a 2x1 array and the right side a 2x2 one" in m for m in messages) == 1, messages
+    assert sum("the left side is a 2x2 array and the right side a 2x1 one" in m for m in messages) == 1, messages
+    assert any("of an array, only the rate" in m or "not derived" in m for m in messages), messages

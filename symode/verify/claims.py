@@ -154,6 +154,8 @@ class _Check:
         """The reference in the document's syntax: simplified (with SymPy's antiderivatives) when that form
         is printable and agrees with the reference numerically, else as it stands; "" if unprintable."""
         ref = self.reference
+        if not getattr(self, "correct", True):
+            return ""
         candidates = [simplified(integrated(ref)), simplified(ref), ref]
         for c in candidates:
             try:
@@ -232,12 +234,13 @@ def _show_point(p) -> str:
 
 
 def check(reference: sympy.Expr, stated: sympy.Expr, positive: frozenset = frozenset(),
-          seed: int = 20181, prove: bool = True) -> Verdict:
+          seed: int = 20181, prove: bool = True, correct: bool = True) -> Verdict:
     """Check ``reference == stated`` identically in their free symbols (see the module docstring).
 
     ``positive``: symbols declared positive (sampled > 0; SymPy may use the assumption, applied here after
     every substitution).  ``prove=False`` skips the symbolic proof (the numbers alone decide); ``seed`` fixes
-    the random points, so a verdict is reproducible.
+    the random points, so a verdict is reproducible.  ``correct=False``: a FALSE verdict carries no corrected
+    right-hand side (the caller states one; simplifying it can take seconds).
     """
     reference, stated = sympy.sympify(reference), sympy.sympify(stated)
     twins = {s: sympy.Symbol(s.name, positive=True) for s in positive if not s.is_positive}
@@ -246,6 +249,7 @@ def check(reference: sympy.Expr, stated: sympy.Expr, positive: frozenset = froze
     if reference == stated:
         return Verdict("TRUE", "symbolic", "both sides are the same expression")
     c = _Check(reference, stated, positive, seed)
+    c.correct = correct
     if not c.symbols:
         return _constant(c, prove)
     try:

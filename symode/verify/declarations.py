@@ -66,13 +66,17 @@ class Env:
         self.functions: dict = {}          # abstract function name -> (UndefinedFunction, formal argument names)
         self.indexed: dict = {}            # indexed data name -> IndexedBase
         self.model = None                  # LossModel, when 'interval:' is declared
+        self.spec_model = None             # the Model of a ```spec block (symode.verify.matrices)
+        self.arrays: dict = {}             # array name -> array node (a spec's vectors, matrices, named terms)
+        self.array_groups: dict = {}       # array name -> Group (states, parameters, their adjoint/quadrature)
         self.retry: list = []              # (line, problem) of definitions to parse again after the model
 
     def names(self) -> dict:
         return {**self.symbols, **self.definitions}
 
     def known(self, name: str) -> bool:
-        return name in self.symbols or name in self.definitions or name in self.functions or name in self.indexed
+        return (name in self.symbols or name in self.definitions or name in self.functions or name in self.indexed
+                or name in self.arrays)
 
 
 def names_list(rest: str, where: str) -> list[str]:

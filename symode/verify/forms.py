@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import sympy
 
 from ..errors import VerificationError
+from .matrices import elementwise, solution_array
 
 if TYPE_CHECKING:
     from .grammar import ExpressionParser
@@ -65,7 +66,7 @@ def cut_forms(parser: "ExpressionParser", text: str, field: str, extra: dict, sh
     model = getattr(env, "model", None)
     calls = set(WORDS) | set(env.functions)
     if model is not None:
-        calls |= set(model.fn)
+        calls |= set(model.fn) | _solution_arrays(env)
     indexed = set(env.indexed)
     names = sorted(calls | indexed, key=len, reverse=True)
     pattern = re.compile(r"(?<![A-Za-z0-9_.])(" + "|".join(map(re.escape, names)) + r")\s*([(\[])")
@@ -93,6 +94,12 @@ def cut_forms(parser: "ExpressionParser", text: str, field: str, extra: dict, sh
         pos = m.start() + len(ph)
 
 
+def _solution_arrays(env) -> set:
+    """Arrays whose elements are solution functions of the model (a spec's states and their adjoints)."""
+    model = env.model
+    return {n for n, g in env.array_groups.items() if all(e.name in model.fn for e in g.elements)}
+
+
 def _nargs(name: str, args: list, want, field: str, whole: str) -> None:
     if len(args) not in ((want,) if isinstance(want, int) else want):
         shape = {"integral": "integral(g, s, lo, hi)", "sum": "sum(g, i, lo, hi)", "at": "at(g, T)"}.get(name, name)
@@ -117,9 +124,8 @@ def _form(parser, name: str, bracket: str, args: list, field: str, whole: str):
         g, lo, hi = (parser.parse(a, field) for a in (args[0], args[2], args[3]))
         if s in lo.free_symbols | hi.free_symbols:
             raise VerificationError(f"{field}: the integration variable {var!r} appears in the limits of {whole!r}")
-        if model is not None and s == model.time:
-            g = model.at(g, s)
-        return sympy.Integral(g, (s, lo, hi))
+        along = model is not None and s == model.time
+        return elementwise(g, lambda e: sympy.Integral(model.at(e, s) if along else e, (s, lo, hi)), whole)
     if name == "sum" and name not in env.functions:
         if len(args) != 4:
             return None
@@ -133,7 +139,8 @@ def _form(parser, name: str, bracket: str, args: list, field: str, whole: str):
         _nargs(name, args, 2, field, whole)
         if model is None:
             raise VerificationError(f"{field}: at(g, T) needs the model's interval: declare 'interval: t0, t1'")
-        return model.at(parser.parse(args[0], field), parser.parse(args[1], field))
+        T = parser.parse(args[1], field)
+        return elementwise(parser.parse(args[0], field), lambda e: model.at(e, T), whole)
     if name in env.functions:
         fn, formal = env.functions[name]
         _nargs(name, args, len(formal), field, whole)
@@ -148,4 +155,6 @@ def _form(parser, name: str, bracket: str, args: list, field: str, whole: str):
                                     f"got {side!r}")
         after = side == "after"
     T = parser.parse(args[0], field)
+    if name not in model.fn:
+        return solution_array(env, name, T, after)
     return (model.fn_after if after else model.fn)[name](T)

@@ -18,6 +18,7 @@ from ..errors import SpecError, VerificationError
 from ..expr import parse_expression
 from .fences import Line
 from .forms import cut_forms
+from .matrices import VerifyAlgebra, array_derivative, matrix_reference, split_claim
 
 if TYPE_CHECKING:  # declarations imports this module
     from .declarations import Env
@@ -50,6 +51,8 @@ class Claim:
     expect: str | None
     positive: frozenset = frozenset()
     model: object = None      # the document's LossModel, for claims about its solution
+    shape: tuple | None = None  # a claim in matrix form: reference and stated are SymPy matrices of this shape
+    matrix_reference: str = ""  # its reference in matrix form, in the claim grammar (a FALSE verdict's correction)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -133,7 +136,9 @@ class ExpressionParser:
         text = cut_forms(self, text, field, extra, shown)
         text = self._cut_derivatives(text, field, extra, shown)
         try:
-            return check_size(parse_expression(text, {**self.env.names(), **extra}, field), field)
+            names = {**self.env.names(), **self.env.arrays, **extra}
+            algebra = VerifyAlgebra() if self.env.arrays else None
+            return check_size(parse_expression(text, names, field, algebra=algebra), field)
         except SpecError as exc:
             msg = str(exc)
             for ph, orig in shown.items():
@@ -159,6 +164,10 @@ class ExpressionParser:
         env = self.env
         token = f"d{n}/d{s}"
         model = env.model
+        if env.array_groups and (n in env.arrays or s in env.arrays or s[:-1] in env.array_groups):
+            value = array_derivative(env, n, s, f"{field}: in {token}")
+            if value is not None:
+                return value
         if model is not None and env.symbols.get(n) is model.loss:
             g = model.gradient(s, f"{field}: in {token}")
             if g is not None:
@@ -195,7 +204,10 @@ class ExpressionParser:
 
 def check_size(expr: sympy.Expr, field: str) -> sympy.Expr:
     """``expr`` if its tree has at most MAX_EXPRESSION_NODES nodes (counted with an early stop, so a tree
-    that is exponentially large but shared in memory costs no more than the cap to reject)."""
+    that is exponentially large but shared in memory costs no more than the cap to reject); arrays as they are
+    (their elements are checked when a claim expands them)."""
+    if not isinstance(expr, sympy.Basic):
+        return expr
     n = 0
     for _ in sympy.preorder_traversal(expr):
         n += 1
@@ -215,6 +227,8 @@ def parse_with_where(parser: ExpressionParser, text: str, field: str) -> sympy.E
     body, where = split_word(text, "where")
     value = parser.parse(body, field)
     if where is not None:
+        if not isinstance(value, sympy.Basic):
+            raise VerificationError(f"{field}: 'where' on an array: state the substitution in the claims instead")
         subs = substitutions(parser, where, field)
         check_model_substitution(parser.env, subs, (value,), field)
         value = value.subs(subs, simultaneous=True)
@@ -277,6 +291,11 @@ def parse_claim(env: Env, parser: ExpressionParser, ln: Line, expect: str | None
     lhs_text, rhs_text = body[: eq[0]].strip(), body[eq[0] + 1:].strip()
     lhs = parser.parse(lhs_text, f"{where} (left-hand side)")
     rhs = parser.parse(rhs_text, f"{where} (right-hand side)")
+    shape = None
+    if not (isinstance(lhs, sympy.Basic) and isinstance(rhs, sympy.Basic)):
+        # a claim in matrix form: both sides as matrices of elements, checked element by element
+        lhs, rhs = split_claim(lhs, rhs, where)
+        shape = lhs.shape
     if subs_text is not None:
         subs = substitutions(parser, subs_text, f"{where} (where)")
         check_model_substitution(env, subs, (lhs, rhs), f"{where} (where)")
@@ -286,7 +305,8 @@ def parse_claim(env: Env, parser: ExpressionParser, ln: Line, expect: str | None
     m = DERIV_RE.fullmatch(lhs_text)
     if m and env.known(m.group(1)):
         n, s = m.groups()
-        if env.time is not None and s == env.time.name and env.kinds.get(n) in ("states", "derived"):
+        if env.time is not None and s == env.time.name and (env.kinds.get(n) in ("states", "derived")
+                                                            or n in env.array_groups):
             kind, against = "ode", f"d{n}/d{s} of the system symode.symbolic.derive derives from the model"
         else:
             kind, against = "derivative", f"the partial derivative d{n}/d{s}"
@@ -296,7 +316,14 @@ def parse_claim(env: Env, parser: ExpressionParser, ln: Line, expect: str | None
                                                     or env.model.along_integrals(lhs + rhs)) else None
     if model is not None:
         kind, against = _model_kind(env, lhs_text, kind, against)
-    return Claim(env.path, ln.number, text, kind, lhs, rhs, against, expect, frozenset(env.positive), model)
+    reference_text = ""
+    if shape is not None:
+        against += f" (a {shape[0]}x{shape[1]} array, element by element)"
+        reference_text = matrix_reference(env, lhs_text)
+        if shape == (1, 1):
+            lhs, rhs, shape = lhs[0, 0], rhs[0, 0], None
+    return Claim(env.path, ln.number, text, kind, lhs, rhs, against, expect, frozenset(env.positive), model, shape,
+                 reference_text)
 
 
 def _model_kind(env: Env, lhs_text: str, kind: str, against: str) -> tuple[str, str]:

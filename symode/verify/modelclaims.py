@@ -228,7 +228,7 @@ def symbolic(model: LossModel, canon: Canon, reference, stated):
     return "no", reason
 
 
-def check_model_claim(model: LossModel, reference, stated, positive=frozenset()) -> Verdict:
+def check_model_claim(model: LossModel, reference, stated, positive=frozenset(), correct: bool = True) -> Verdict:
     """Verdict on ``reference == stated`` (see the module docstring)."""
     canon = Canon(model)
     num = numeric(model, reference, stated, positive)
@@ -236,7 +236,7 @@ def check_model_claim(model: LossModel, reference, stated, positive=frozenset())
     if num.status == "differ":
         return Verdict("FALSE", "oracle", f"at {num.where} (below) the sides differ: {num.detail} (values: "
                                           f"{oracle})",
-                       point=num.point, values=num.values, corrected=_corrected(canon, reference))
+                       point=num.point, values=num.values, corrected=_corrected(canon, reference) if correct else "")
     sym = symbolic(model, canon, reference, stated)
     if sym[0] == "proved":
         form, how = sym[1], sym[2]
@@ -249,7 +249,7 @@ def check_model_claim(model: LossModel, reference, stated, positive=frozenset())
             detail += f"; the numbers at the document's values did not confirm it: {num.detail}"
         return Verdict("TRUE", "symbolic", detail, points=num.points, digits=num.digits)
     if sym[0] == "pure":
-        v = check(sym[1], sym[2], positive)
+        v = check(sym[1], sym[2], positive, correct=correct)
         v.detail = (f"with the model's boundary values substituted ({document_text(canon, sym[1])} = "
                     f"{document_text(canon, sym[2])}): {v.detail}")
         return v
