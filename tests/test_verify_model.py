@@ -397,3 +397,21 @@ def test_matrix_claims_with_mismatched_shapes_are_errors():
     assert sum("the left side is a 2x1 array and the right side a 2x2 one" in m for m in messages) == 1, messages
     assert sum("the left side is a 2x2 array and the right side a 2x1 one" in m for m in messages) == 1, messages
     assert any("of an array, only the rate" in m or "not derived" in m for m in messages), messages
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("claim", [
+    "dL/dmu = integral(lambda_y*dfy/dmu, t, t0, t1) + lambda_y(t0) + 10**-40",   # a tiny exact constant
+    "dL/dmu = dL/dmu*(1 + 10**-40)",                                           # a tiny relative factor
+    "lambda_x(t1) = at(dell/dx, t1)*(1 + 10**-50)",                            # the same on a solution value
+    "L = L + exp(-200)",
+    "x(t0) = x0 + (mu - 3/2)*c",                                               # zero at the values only
+    "dL/dx0 = lambda_x(t0) + q",                                               # a free symbol
+    "dL/dt1 = at(dell/dx*fx + dell/dy*fy + r, t1) + 10**-45*x(ti)",
+])
+def test_model_claims_false_by_a_tiny_or_special_term_are_false(claim):
+    """The sides' values agree to their 30 digits here; the canonical difference, in which the large terms
+    cancel exactly, is what shows the claim false (evaluated on its own, or exactly)."""
+    decl = VDP_DECL.replace("symbols: ti", "symbols: ti, q")
+    r, = _results(decl, claim, "vdp.md")
+    assert r.status == "FALSE", (claim, r.status, r.detail)

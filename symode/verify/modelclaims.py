@@ -34,7 +34,7 @@ from .printer import Unprintable, document_syntax
 from .references import FORMS, Canon
 from .symbolic import attempt
 from .tolerances import TOLERANCES
-from .trajectory import compute_table, keys_of
+from .trajectory import compute_table, keys_of, normalized
 
 __all__ = ["check_model_claim", "is_model_claim", "prepare_table"]
 
@@ -53,7 +53,7 @@ def prepare_table(model: LossModel, exprs, budget: tuple | None = None) -> None:
     for p, point in enumerate(model.points):
         fingerprint = point.model.fingerprint()
         for e in exprs:
-            for k in keys_of(model, e, point.values)[0].values():
+            for k in keys_of(model, normalized(model, e), point.values)[0].values():
                 if table.has((p, k)):
                     continue
                 hit = _VALUES.get((fingerprint, k))
@@ -130,6 +130,7 @@ def numeric(model: LossModel, reference, stated, positive=frozenset()) -> _Num:
 
 
 def _numeric_at(model: LossModel, p: int, point, reference, stated, positive) -> _Num:
+    reference, stated = normalized(model, reference), normalized(model, stated)
     keys, bad = keys_of(model, reference, point.values)
     k2, b2 = keys_of(model, stated, point.values)
     keys.update(k2)
@@ -202,21 +203,24 @@ def _compare(R, S, exact: dict, balls: dict) -> _Num:
 
 
 def symbolic(model: LossModel, canon: Canon, reference, stated):
-    """Step 2: ("proved", form, how), ("pure", R, S) or ("no", reason)."""
+    """Step 2: ("proved", form, how), ("pure", LHS - RHS, form) when the solution cancels, or ("no", reason, the
+    canonical LHS - RHS in the adjoint form, or None)."""
     forms = FORMS if any(model.quantities[q][0] in ("param", "initial", "t0")
                          for q in (sympy.sympify(reference).free_symbols | sympy.sympify(stated).free_symbols)
                          if q in model.quantities) else FORMS[:1]
     reason = "SymPy did not reduce LHS - RHS to 0"
+    first = None
     for form in forms:
         try:
             cR, cS = canon.canon(reference, form), canon.canon(stated, form)
         except Ambiguous as exc:
-            return "no", f"symbolic check skipped ({exc})"
+            return "no", f"symbolic check skipped ({exc})", None
         D = canon.merged(cR - cS)
         if D == 0:
             return "proved", form, "the canonical forms are equal"
         if not (model.solution_values(D) or model.along_integrals(D)):
-            return "pure", cR, cS
+            return "pure", D, form
+        first = D if first is None else first
         # the integrals were merged above; what is left is algebra in them and in the solution values, which
         # SymPy treats fastest (and soundly: a difference that is 0 for every value of these is 0) as symbols
         opaque = {a: sympy.Dummy("u", real=True) for a in model.along_integrals(D)}
@@ -225,7 +229,7 @@ def symbolic(model: LossModel, canon: Canon, reference, stated):
         proved, how, _, reason = attempt(D)
         if proved is True:
             return "proved", form, how
-    return "no", reason
+    return "no", reason, first
 
 
 def check_model_claim(model: LossModel, reference, stated, positive=frozenset(), correct: bool = True) -> Verdict:
@@ -249,10 +253,26 @@ def check_model_claim(model: LossModel, reference, stated, positive=frozenset(),
             detail += f"; the numbers at the document's values did not confirm it: {num.detail}"
         return Verdict("TRUE", "symbolic", detail, points=num.points, digits=num.digits)
     if sym[0] == "pure":
-        v = check(sym[1], sym[2], positive, correct=correct)
-        v.detail = (f"with the model's boundary values substituted ({document_text(canon, sym[1])} = "
-                    f"{document_text(canon, sym[2])}): {v.detail}")
+        # the solution cancelled: LHS - RHS is an expression of the symbols alone, which the general check
+        # decides for all their values (a counterexample is a point where this difference is nonzero)
+        D, form = sym[1], sym[2]
+        v = check(D, sympy.Integer(0), positive, correct=False)
+        v.detail = (f"with the model's quantities in their {form} form and its boundary values, LHS - RHS = "
+                    f"{document_text(canon, D)}: {v.detail}")
+        if v.status == "FALSE":
+            v.corrected = _corrected(canon, reference) if correct else ""
+            v.values = ()
         return v
+    if num.status == "agree" and sym[2] is not None:
+        # the sides agree to the values' accuracy; their canonical difference, in which the solution's large
+        # terms cancelled exactly, may still be resolvable (a factor 1 + 1e-40, a term 1e-50*x(t1)): evaluated
+        # on its own, a ball that excludes 0 is a FALSE
+        diff = numeric(model, sym[2], sympy.Integer(0), positive)
+        if diff.status == "differ":
+            return Verdict("FALSE", "oracle", f"the sides agree to the values' accuracy, but their difference in "
+                                              f"canonical form, LHS - RHS = {document_text(canon, sym[2])[:300]}, is "
+                                              f"nonzero at {diff.where} (below): {diff.detail} ({oracle})",
+                           point=diff.point, values=(), corrected=_corrected(canon, reference) if correct else "")
     if num.status == "agree":
         point = ", ".join(f"{k} = {v}" for k, v in num.point.items())
         return Verdict("TRUE", f"oracle, {TOLERANCES['oracle_digits']} digits",

@@ -70,6 +70,19 @@ def bare_integrand(model: LossModel, integral, values: dict) -> sympy.Expr:
     return g
 
 
+def normalized(model: LossModel, expr):
+    """``expr`` with the constant factor of each integrand along the solution taken out of its integral
+    (∫ 1e-40·g dt -> 1e-40·∫ g dt): values are bounded relative to their size, down to a floor, so the
+    integral of g keeps its 30 digits where that of 1e-40·g would sit below the floor."""
+    expr = sympy.sympify(expr)
+    reps = {}
+    for integral in model.along_integrals(expr):
+        c, g = integral.function.as_content_primitive()
+        if c != 1:
+            reps[integral] = c * sympy.Integral(g, *integral.limits)
+    return expr.xreplace(reps) if reps else expr
+
+
 def keys_of(model: LossModel, expr, values: dict) -> tuple[dict, dict]:
     """({node: key} of every numeric quantity ``expr`` needs at ``values`` (a point's), {node: reason} of those it
     cannot have)."""
