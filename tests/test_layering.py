@@ -43,8 +43,10 @@ ALLOWED = {
     "schema": {"registry"},
     # judges routes by what they declare
     "check": {"casadi", "expr", "methods", "model", "registry", "result", "route", "symbolic"},
-    # symbolic verdicts: no numeric route decides a claim
-    "verify": {"expr", "model", "symbolic"},
+    # symbolic verdicts first; claims about a model's solution that SymPy cannot prove go through the oracle
+    # (compute(model, "oracle") and its Taylor integrator), never a float64 route; a ```spec block is read by the
+    # spec parser and its arrays checked in matrix form
+    "verify": {"expr", "model", "symbolic", "oracle", "methods", "arrays", "spec"},
     # training refits models: a structured model's fit is built from its array nodes (arrays/, like model); its
     # default gradient is the compiled discrete adjoint (codegen's handle)
     "train": {"arrays", "casadi", "check", "codegen", "expr", "library", "methods", "model", "oracle", "plots",

@@ -20,9 +20,28 @@ def _result(claim: Claim, v: Verdict) -> ClaimResult:
                        claim.against, v.point, v.values, v.corrected, claim.expect, v.points, v.digits)
 
 
+def _verdict(model, reference, stated, positive, correct: bool = True) -> Verdict:
+    if model is not None and (model.has_quantities(reference - stated) or model.along_integrals(reference - stated)):
+        from .modelclaims import check_model_claim
+        return check_model_claim(model, reference, stated, positive, correct)
+    return check(reference, stated, positive, correct=correct)
+
+
 def check_claim(claim: Claim) -> ClaimResult:
-    """Check one parsed claim (in this process, without a budget)."""
-    return _result(claim, check(claim.reference, claim.stated, claim.positive))
+    """Check one parsed claim (in this process, without a budget).  A claim that names the model's solution,
+    adjoint, loss or gradients is checked by :mod:`symode.verify.modelclaims`; a claim in matrix form element
+    by element (:func:`symode.verify.matrices.combined`)."""
+    if claim.shape is not None:
+        from .matrices import combined
+        rows, cols = claim.shape
+        verdicts = [((k // cols, k % cols), _verdict(claim.model, r, s, claim.positive, correct=False))
+                    for k, (r, s) in enumerate(zip(claim.reference, claim.stated))]
+        from .matrices import elements_text
+        v = combined(verdicts, claim.shape, claim.matrix_reference)
+        if v.status == "FALSE" and not v.corrected:
+            v.corrected = elements_text(claim.reference)
+        return _result(claim, v)
+    return _result(claim, _verdict(claim.model, claim.reference, claim.stated, claim.positive))
 
 
 def check_claim_budgeted(claim: Claim, seconds: float, memory_mb: int) -> ClaimResult:
@@ -43,6 +62,11 @@ def verify_document(doc: Document, budget: tuple | None = None) -> list[ClaimRes
     ``budget``: (seconds, MiB) per claim, each claim then checked in a budgeted child; None checks in process.
     """
     results = []
+    model = getattr(doc.env, "model", None)
+    if model is not None and model.numeric is not None:
+        # every value the claims need, in one solve, before the claims are checked (in children that inherit it)
+        from .modelclaims import prepare_table
+        prepare_table(model, [e for c in doc.claims if c.model is not None for e in (c.reference, c.stated)], budget)
     for kind, entry in doc.entries:
         if kind == "claim":
             results.append(check_claim(entry) if budget is None else check_claim_budgeted(entry, *budget))

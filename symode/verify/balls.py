@@ -48,7 +48,9 @@ class working_precision:
 
 
 def to_ball(value) -> acb:
-    """An exact SymPy Rational/Integer (or int) as a ball (exact when it fits the precision)."""
+    """An exact SymPy Rational/Integer (or int) as a ball (exact when it fits the precision); a ball as it is."""
+    if isinstance(value, acb):
+        return value
     value = sympy.Rational(value)
     return acb(arb(fmpq(fmpz(int(value.p)), fmpz(int(value.q)))))
 
@@ -210,7 +212,49 @@ class _Evaluator:
             return self._piecewise(e)
         if isinstance(e, sympy.Integral):
             return self._integral(e)
+        if isinstance(e, sympy.Indexed):
+            return self._indexed(e)
+        if isinstance(e, sympy.Sum):
+            return self._sum(e)
         raise Unevaluable(f"{type(e).__name__} has no numeric value here")
+
+    def _integer(self, e) -> int | None:
+        z = self.ev(e)
+        if not (z.imag.is_zero() and z.real.is_exact()):
+            return None
+        v = z.real.mid()
+        return int(v.unique_fmpz()) if v.is_integer() else None
+
+    def _indexed(self, e) -> acb:
+        """Element k of indexed data: the point holds the label's sequence of values (k = 0, 1, ...)."""
+        seq = self.point.get(e.base.label)
+        if not isinstance(seq, tuple) or len(e.indices) != 1:
+            raise Unevaluable(f"no values for the data {e.base.label}")
+        k = self._integer(e.indices[0])
+        if k is None or not 0 <= k < len(seq):
+            return _NAN
+        return seq[k]
+
+    def _sum(self, e) -> acb:
+        """Σ_{i=lo}^{hi} g with integer limits (SymPy's convention for hi < lo: Σ_{hi+1}^{lo-1} with a minus)."""
+        if len(e.limits) != 1:
+            raise Unevaluable("only sums over one index are evaluated")
+        var, lo, hi = e.limits[0]
+        a, b = self._integer(lo), self._integer(hi)
+        if a is None or b is None:
+            return _NAN
+        sign = 1
+        if b < a:
+            a, b, sign = b + 1, a - 1, -1
+        if b - a > 10_000:
+            raise Unevaluable("a sum of more than 10000 terms")
+        total = acb(0)
+        for k in range(a, b + 1):
+            term = _Evaluator({**self.point, var: acb(k)}, self.analytic, self.integrand, self.notes)
+            z = term.ev(e.function)
+            self.note(z)
+            total += z
+        return total * sign
 
     def _realish(self, z: acb) -> bool:
         """Whether ``z`` is the argument of a real-line function: real at a point, or anything inside an
@@ -353,7 +397,7 @@ def evaluate(expr: sympy.Expr, point: dict, bits: int, notes: list | None = None
     :class:`Unevaluable` for nodes without a numeric value.  Reasons for a non-finite value are appended to
     ``notes``."""
     with working_precision(bits):
-        balls = {s: to_ball(v) for s, v in point.items()}
+        balls = {s: tuple(map(to_ball, v)) if isinstance(v, tuple) else to_ball(v) for s, v in point.items()}
         ev = _Evaluator(balls, notes=notes)
         value = ev.ev(sympy.sympify(expr))
         ev.note(value)

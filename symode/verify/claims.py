@@ -72,7 +72,9 @@ class _Check:
         self.has_integrals = reference.has(sympy.Integral) or stated.has(sympy.Integral)
         self.fast = (integrated(reference), integrated(stated)) if self.has_integrals else self.exact
         self.positive = positive
-        self.symbols = sorted(reference.free_symbols | stated.free_symbols, key=lambda s: s.name)
+        # Symbols only: SymPy lists x[i] of a sum among the free symbols too (its label x is listed as well)
+        self.symbols = sorted((s for s in reference.free_symbols | stated.free_symbols if isinstance(s, sympy.Symbol)),
+                              key=lambda s: s.name)
         self.rng = random.Random(seed)
         self.fallible = fallible(reference, stated)
         self.counts = {"agree": 0, "undefined": 0, "unresolved": 0}
@@ -145,13 +147,15 @@ class _Check:
         if not detail:
             detail = "the two sides differ at the point below" + (f" by LHS - RHS = {o.note}" if o.note else "") \
                 + " (rigorous ball arithmetic)"
-        return Verdict("FALSE", method, detail, point={s.name: str(v) for s, v in o.point.items()},
+        return Verdict("FALSE", method, detail, point=_shown_point(o.point),
                        values=o.values, corrected=self.corrected())
 
     def corrected(self) -> str:
         """The reference in the document's syntax: simplified (with SymPy's antiderivatives) when that form
         is printable and agrees with the reference numerically, else as it stands; "" if unprintable."""
         ref = self.reference
+        if not getattr(self, "correct", True):
+            return ""
         candidates = [simplified(integrated(ref)), simplified(ref), ref]
         for c in candidates:
             try:
@@ -211,17 +215,32 @@ class _Check:
         return tuple(out)
 
 
+def _shown_point(point: dict) -> dict:
+    """A point for a report: {name: value text}; indexed data as its first elements x[0:n] (n past the
+    largest integer of the point, where a sum over the data ends)."""
+    ints = [int(v) for v in point.values() if not isinstance(v, tuple) and v.is_Integer]
+    n = min(max(ints, default=4) + 1, TOLERANCES["sequence_length"])
+    out = {}
+    for s, v in point.items():
+        if isinstance(v, tuple):
+            out[f"{s.name}[0:{n}]"] = "(" + ", ".join(map(str, v[:n])) + ")"
+        else:
+            out[s.name] = str(v)
+    return out
+
+
 def _show_point(p) -> str:
     return ", ".join(f"{s.name} = {v}" for s, v in p.items())
 
 
 def check(reference: sympy.Expr, stated: sympy.Expr, positive: frozenset = frozenset(),
-          seed: int = 20181, prove: bool = True) -> Verdict:
+          seed: int = 20181, prove: bool = True, correct: bool = True) -> Verdict:
     """Check ``reference == stated`` identically in their free symbols (see the module docstring).
 
     ``positive``: symbols declared positive (sampled > 0; SymPy may use the assumption, applied here after
     every substitution).  ``prove=False`` skips the symbolic proof (the numbers alone decide); ``seed`` fixes
-    the random points, so a verdict is reproducible.
+    the random points, so a verdict is reproducible.  ``correct=False``: a FALSE verdict carries no corrected
+    right-hand side (the caller states one; simplifying it can take seconds).
     """
     reference, stated = sympy.sympify(reference), sympy.sympify(stated)
     twins = {s: sympy.Symbol(s.name, positive=True) for s in positive if not s.is_positive}
@@ -230,6 +249,7 @@ def check(reference: sympy.Expr, stated: sympy.Expr, positive: frozenset = froze
     if reference == stated:
         return Verdict("TRUE", "symbolic", "both sides are the same expression")
     c = _Check(reference, stated, positive, seed)
+    c.correct = correct
     if not c.symbols:
         return _constant(c, prove)
     try:

@@ -15,11 +15,13 @@ from ..errors import SpecError, VerificationError
 from ..expr import check_name
 from .fences import Line
 from .grammar import RESERVED, ExpressionParser, message_at, parse_with_where
+from .modeldecl import (EXTRA_OTHER_KINDS, EXTRA_SYMBOL_KINDS, check_functions,
+                        declare_model_line, declare_symbol_kind)
 
 #: Declaration kinds that introduce symbols.
-SYMBOL_KINDS = ("time", "states", "params", "data", "symbols", "positive", "lr")
+SYMBOL_KINDS = ("time", "states", "params", "data", "symbols", "positive", "lr") + EXTRA_SYMBOL_KINDS
 #: Declaration kinds that refer to symbols/definitions (processed after all symbols are known).
-OTHER_KINDS = ("loss", "ode", "running")
+OTHER_KINDS = ("loss", "ode", "running") + EXTRA_OTHER_KINDS
 
 _DEF_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)\s*:=(.*)$", re.S)
 _KIND_RE = re.compile(r"^([A-Za-z]+)\s*:(?!=)(.*)$", re.S)
@@ -54,12 +56,27 @@ class Env:
         self.positive: set = set()
         self.failed: dict[str, int] = {}   # definitions whose line was malformed -> that line
         self.lines: dict[str, int] = {}    # declared name -> line of its declaration
+        # the model's loss and the other extensions (symode.verify.modeldecl, symode.verify.lossmodel)
+        self.interval: tuple | None = None
+        self.init: dict = {}               # state name -> (line, expression)
+        self.terminal: tuple | None = None  # (line, expression)
+        self.observations: list = []       # (line, time expression, term)
+        self.values: dict = {}             # Symbol -> exact number
+        self.value_line: int | None = None
+        self.functions: dict = {}          # abstract function name -> (UndefinedFunction, formal argument names)
+        self.indexed: dict = {}            # indexed data name -> IndexedBase
+        self.model = None                  # LossModel, when 'interval:' is declared
+        self.spec_model = None             # the Model of a ```spec block (symode.verify.matrices)
+        self.arrays: dict = {}             # array name -> array node (a spec's vectors, matrices, named terms)
+        self.array_groups: dict = {}       # array name -> Group (states, parameters, their adjoint/quadrature)
+        self.retry: list = []              # (line, problem) of definitions to parse again after the model
 
     def names(self) -> dict:
         return {**self.symbols, **self.definitions}
 
     def known(self, name: str) -> bool:
-        return name in self.symbols or name in self.definitions
+        return (name in self.symbols or name in self.definitions or name in self.functions or name in self.indexed
+                or name in self.arrays)
 
 
 def names_list(rest: str, where: str) -> list[str]:
@@ -82,6 +99,9 @@ def declare_symbols(env: Env, lines: list[Line], problems: list) -> list[Line]:
             continue
         kind, rest = m.group(1), m.group(2)
         try:
+            if kind in EXTRA_SYMBOL_KINDS:
+                declare_symbol_kind(env, kind, rest, ln.number, where, names_list, check_new_name)
+                continue
             names = names_list(rest, where)
             if kind in ("time", "lr") and len(names) != 1:
                 raise VerificationError(f"{where}: '{kind}:' declares exactly one name, got {len(names)}")
@@ -108,6 +128,7 @@ def declare_symbols(env: Env, lines: list[Line], problems: list) -> list[Line]:
                     env.lr = sym
         except (VerificationError, SpecError) as exc:
             problems.append(Problem(env.path, ln.number, ln.text, message_at(exc, where)))
+    check_functions(env, problems, Problem)
     return rest_lines
 
 
@@ -126,11 +147,12 @@ def check_new_name(env: Env, n: str, where: str) -> None:
 
 
 def declare_rest(env: Env, parser: ExpressionParser, lines: list[Line], problems: list) -> None:
-    """Pass 2: definitions, the loss, the model, in file order."""
+    """Pass 2: definitions, the loss, the model, in file order.  A definition that fails is kept in
+    ``env.retry`` (it may name the model's derived quantities, known only once the model is built)."""
     for ln in lines:
         where = f"{env.path}:{ln.number}"
+        d = _DEF_RE.match(ln.text)
         try:
-            d = _DEF_RE.match(ln.text)
             if d:
                 name, body = d.group(1), d.group(2)
                 check_name(name, where)
@@ -138,6 +160,8 @@ def declare_rest(env: Env, parser: ExpressionParser, lines: list[Line], problems
                 env.failed[name] = ln.number  # until the definition parses
                 env.definitions[name] = parse_with_where(parser, body, f"{where} (definition of {name})")
                 del env.failed[name]
+                continue
+            if declare_model_line(env, parser, ln.text, ln.number, where):
                 continue
             m = _KIND_RE.match(ln.text)
             if not m or m.group(1) not in OTHER_KINDS:
@@ -171,3 +195,21 @@ def declare_rest(env: Env, parser: ExpressionParser, lines: list[Line], problems
                 env.running = parse_with_where(parser, rest, f"{where} (running cost)")
         except (VerificationError, SpecError) as exc:
             problems.append(Problem(env.path, ln.number, ln.text, message_at(exc, where)))
+            if d and d.group(1) in env.failed:
+                env.retry.append((ln, problems[-1]))
+
+
+def retry_definitions(env: Env, parser: ExpressionParser, problems: list) -> None:
+    """Definitions that failed in pass 2, parsed again in file order once the model's names exist."""
+    for ln, problem in env.retry:
+        name, body = _DEF_RE.match(ln.text).groups()
+        where = f"{env.path}:{ln.number}"
+        if name in env.definitions:
+            continue
+        try:
+            value = parse_with_where(parser, body, f"{where} (definition of {name})")
+        except (VerificationError, SpecError):
+            continue
+        env.definitions[name] = value
+        env.failed.pop(name, None)
+        problems.remove(problem)

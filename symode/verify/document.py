@@ -53,10 +53,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SpecError, VerificationError
-from .declarations import OTHER_KINDS, SYMBOL_KINDS, Env, Problem, declare_rest, declare_symbols
+from .declarations import (OTHER_KINDS, SYMBOL_KINDS, Env, Problem, declare_rest, declare_symbols,
+                           retry_definitions)
 from .fences import Line, blocks as fenced_blocks, looks_like_keyword
 from .grammar import (MAX_EXPRESSION_NODES, RESERVED, STATUSES, Claim, ExpressionParser, message_at, parse_claim,
                       parse_expect)
+from .matrices import declare_spec, derived_arrays
 from .odemodel import build_model
 
 __all__ = ["MAX_DOCUMENT_BYTES", "MAX_EXPRESSION_NODES", "OTHER_KINDS", "RESERVED", "STATUSES", "SYMBOL_KINDS",
@@ -103,8 +105,15 @@ def parse_document(text: str, path: str) -> Document:
     parser = ExpressionParser(env)
     sym_lines = [ln for b in blocks if b.kind == "symbols" for ln in b.lines]
     rest = declare_symbols(env, sym_lines, problems)
+    for b in blocks:
+        if b.kind == "spec":
+            declare_spec(env, "\n".join(ln.text for ln in b.lines), b.start, problems, Problem)
     declare_rest(env, parser, rest, problems)
     build_model(env, problems)
+    if env.array_groups:
+        derived_arrays(env)
+    if env.retry and env.model is not None:
+        retry_definitions(env, parser, problems)
     entries = [(p.line, "problem", p) for p in problems]
     for b in blocks:
         if b.kind != "claim":

@@ -22,7 +22,7 @@ class Line:
 
 @dataclass
 class Block:
-    kind: str                 # "symbols" or "claim"
+    kind: str                 # "symbols", "claim" or "spec"
     start: int                # line number of the opening fence
     lines: list
 
@@ -38,7 +38,8 @@ class Unclosed:
 
 
 def blocks(text: str, unclosed: list, others: list | None = None) -> list[Block]:
-    """Fenced ``symbols``/``claim`` blocks with their logical lines; other fenced blocks are skipped (their
+    """Fenced ``symbols``/``claim`` blocks with their logical lines (``spec`` blocks with their raw lines); other
+    fenced blocks are skipped (their
     (line, info word) pairs are appended to ``others``); unclosed ones are appended to ``unclosed``."""
     found = []
     raw = text.splitlines()
@@ -60,11 +61,12 @@ def blocks(text: str, unclosed: list, others: list | None = None) -> list[Block]
                 break
             body.append(Line(j + 1, raw[j]))
             j += 1
-        if info in ("symbols", "claim"):
+        if info in ("symbols", "claim", "spec"):
             if not closed:
                 unclosed.append(Unclosed(info, start, raw[i].strip(), fence))
             else:
-                found.append(Block(info, start, logical(body)))
+                # a spec block is TOML: its lines as written (no comment stripping, no continuations)
+                found.append(Block(info, start, body if info == "spec" else logical(body)))
         elif others is not None and info:
             others.append((start, info))
         i = j + 1

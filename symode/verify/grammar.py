@@ -17,6 +17,8 @@ import sympy
 from ..errors import SpecError, VerificationError
 from ..expr import parse_expression
 from .fences import Line
+from .forms import cut_forms
+from .matrices import VerifyAlgebra, array_derivative, matrix_reference, split_claim
 
 if TYPE_CHECKING:  # declarations imports this module
     from .declarations import Env
@@ -32,7 +34,6 @@ STATUSES = ("TRUE", "FALSE", "UNDECIDED", "ERROR")
 MAX_EXPRESSION_NODES = 50_000
 
 DERIV_RE = re.compile(r"(?<![A-Za-z0-9_.])d([A-Za-z][A-Za-z0-9_]*)/d([A-Za-z][A-Za-z0-9_]*)(?![A-Za-z0-9_(])")
-_INTEGRAL_RE = re.compile(r"(?<![A-Za-z0-9_])integral\s*\(")
 
 
 @dataclass
@@ -49,6 +50,9 @@ class Claim:
     against: str              # words saying what the reference is
     expect: str | None
     positive: frozenset = frozenset()
+    model: object = None      # the document's LossModel, for claims about its solution
+    shape: tuple | None = None  # a claim in matrix form: reference and stated are SymPy matrices of this shape
+    matrix_reference: str = ""  # its reference in matrix form, in the claim grammar (a FALSE verdict's correction)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -129,10 +133,12 @@ class ExpressionParser:
                                     f"(in {text.strip()!r})")
         extra: dict[str, sympy.Expr] = {}
         shown: dict[str, str] = {}
-        text = self._cut_integrals(text, field, extra, shown)
+        text = cut_forms(self, text, field, extra, shown)
         text = self._cut_derivatives(text, field, extra, shown)
         try:
-            return check_size(parse_expression(text, {**self.env.names(), **extra}, field), field)
+            names = {**self.env.names(), **self.env.arrays, **extra}
+            algebra = VerifyAlgebra() if self.env.arrays else None
+            return check_size(parse_expression(text, names, field, algebra=algebra), field)
         except SpecError as exc:
             msg = str(exc)
             for ph, orig in shown.items():
@@ -141,39 +147,6 @@ class ExpressionParser:
                 if f"unknown name {name!r}" in msg:
                     msg += f" (the definition of {name!r} on line {line} is malformed)"
             raise VerificationError(msg) from None
-
-    def _cut_integrals(self, text: str, field: str, extra: dict, shown: dict) -> str:
-        while True:
-            m = _INTEGRAL_RE.search(text)
-            if not m:
-                return text
-            depth, end = 0, None
-            for k in range(m.end() - 1, len(text)):
-                if text[k] == "(":
-                    depth += 1
-                elif text[k] == ")":
-                    depth -= 1
-                    if depth == 0:
-                        end = k
-                        break
-            if end is None:
-                raise VerificationError(f"{field}: unbalanced brackets in integral(...) in {text!r}")
-            inner = text[m.end():end]
-            args = split_top(inner, ",")
-            if len(args) != 4:
-                raise VerificationError(f"{field}: integral takes 4 arguments integral(g, s, lo, hi), "
-                                        f"got {len(args)} in {text[m.start():end + 1]!r}")
-            var = args[1].strip()
-            if var not in self.env.symbols:
-                raise VerificationError(f"{field}: the integration variable {var!r} of integral(...) is not a "
-                                        f"declared symbol; declare it in a ```symbols block")
-            g = self.parse(args[0], field)
-            lo = self.parse(args[2], field)
-            hi = self.parse(args[3], field)
-            ph = self._placeholder()
-            extra[ph] = sympy.Integral(g, (self.env.symbols[var], lo, hi))
-            shown[ph] = text[m.start():end + 1]
-            text = text[: m.start()] + ph + text[end + 1:]
 
     def _cut_derivatives(self, text: str, field: str, extra: dict, shown: dict) -> str:
         def repl(m: re.Match) -> str:
@@ -190,6 +163,19 @@ class ExpressionParser:
     def derivative(self, n: str, s: str, field: str) -> sympy.Expr:
         env = self.env
         token = f"d{n}/d{s}"
+        model = env.model
+        if env.array_groups and (n in env.arrays or s in env.arrays or s[:-1] in env.array_groups):
+            value = array_derivative(env, n, s, f"{field}: in {token}")
+            if value is not None:
+                return value
+        if model is not None and env.symbols.get(n) is model.loss:
+            g = model.gradient(s, f"{field}: in {token}")
+            if g is not None:
+                return g
+            if s in env.symbols:
+                return sympy.Integer(0)       # L does not depend on a symbol the model does not use
+            raise VerificationError(f"{field}: in {token}, {s!r} is not declared (gradients are taken with respect "
+                                    f"to the model's parameters, t0, t1, or <state>0 for an initial value)")
         if s not in env.symbols:
             what = "a definition" if s in env.definitions else "not declared"
             raise VerificationError(f"{field}: in {token}, {s!r} is {what}; derivatives are taken with respect "
@@ -198,7 +184,13 @@ class ExpressionParser:
         if sym == env.time and n in env.rates:
             return env.rates[n]
         if n in env.definitions:
+            if model is not None:
+                return model.diff(env.definitions[n], sym, f"{field}: in {token}")
             return sympy.diff(env.definitions[n], sym)
+        if n in env.functions:
+            # an abstract function: the derivative of f(formal arguments) with respect to one of them
+            fn, formal = env.functions[n]
+            return sympy.diff(fn(*(env.symbols[a] for a in formal)), sym)
         if n in env.symbols:
             if sym == env.time and env.kinds.get(n) == "states":
                 raise VerificationError(f"{field}: {token} needs the model: declare 'ode: d{n}/dt = ...' in a "
@@ -212,7 +204,10 @@ class ExpressionParser:
 
 def check_size(expr: sympy.Expr, field: str) -> sympy.Expr:
     """``expr`` if its tree has at most MAX_EXPRESSION_NODES nodes (counted with an early stop, so a tree
-    that is exponentially large but shared in memory costs no more than the cap to reject)."""
+    that is exponentially large but shared in memory costs no more than the cap to reject); arrays as they are
+    (their elements are checked when a claim expands them)."""
+    if not isinstance(expr, sympy.Basic):
+        return expr
     n = 0
     for _ in sympy.preorder_traversal(expr):
         n += 1
@@ -232,7 +227,11 @@ def parse_with_where(parser: ExpressionParser, text: str, field: str) -> sympy.E
     body, where = split_word(text, "where")
     value = parser.parse(body, field)
     if where is not None:
-        value = value.subs(substitutions(parser, where, field), simultaneous=True)
+        if not isinstance(value, sympy.Basic):
+            raise VerificationError(f"{field}: 'where' on an array: state the substitution in the claims instead")
+        subs = substitutions(parser, where, field)
+        check_model_substitution(parser.env, subs, (value,), field)
+        value = value.subs(subs, simultaneous=True)
     return check_size(value, field)
 
 
@@ -292,21 +291,63 @@ def parse_claim(env: Env, parser: ExpressionParser, ln: Line, expect: str | None
     lhs_text, rhs_text = body[: eq[0]].strip(), body[eq[0] + 1:].strip()
     lhs = parser.parse(lhs_text, f"{where} (left-hand side)")
     rhs = parser.parse(rhs_text, f"{where} (right-hand side)")
+    shape = None
+    if not (isinstance(lhs, sympy.Basic) and isinstance(rhs, sympy.Basic)):
+        # a claim in matrix form: both sides as matrices of elements, checked element by element
+        lhs, rhs = split_claim(lhs, rhs, where)
+        shape = lhs.shape
     if subs_text is not None:
         subs = substitutions(parser, subs_text, f"{where} (where)")
+        check_model_substitution(env, subs, (lhs, rhs), f"{where} (where)")
         lhs = check_size(lhs.subs(subs, simultaneous=True), f"{where} (left-hand side)")
         rhs = check_size(rhs.subs(subs, simultaneous=True), f"{where} (right-hand side)")
     kind, against = "equality", "the left-hand side"
     m = DERIV_RE.fullmatch(lhs_text)
     if m and env.known(m.group(1)):
         n, s = m.groups()
-        if env.time is not None and s == env.time.name and env.kinds.get(n) in ("states", "derived"):
+        if env.time is not None and s == env.time.name and (env.kinds.get(n) in ("states", "derived")
+                                                            or n in env.array_groups):
             kind, against = "ode", f"d{n}/d{s} of the system symode.symbolic.derive derives from the model"
         else:
             kind, against = "derivative", f"the partial derivative d{n}/d{s}"
     elif lhs_text in env.definitions:
         against = f"the definition of {lhs_text}"
-    return Claim(env.path, ln.number, text, kind, lhs, rhs, against, expect, frozenset(env.positive))
+    model = env.model if env.model is not None and (env.model.has_quantities(lhs) or env.model.has_quantities(rhs)
+                                                    or env.model.along_integrals(lhs + rhs)) else None
+    if model is not None:
+        kind, against = _model_kind(env, lhs_text, kind, against)
+    reference_text = ""
+    if shape is not None:
+        against += f" (a {shape[0]}x{shape[1]} array, element by element)"
+        reference_text = matrix_reference(env, lhs_text)
+        if shape == (1, 1):
+            lhs, rhs, shape = lhs[0, 0], rhs[0, 0], None
+    return Claim(env.path, ln.number, text, kind, lhs, rhs, against, expect, frozenset(env.positive), model, shape,
+                 reference_text)
+
+
+def _model_kind(env: Env, lhs_text: str, kind: str, against: str) -> tuple[str, str]:
+    """Kind and reference words of a claim about the model's solution."""
+    m = DERIV_RE.fullmatch(lhs_text)
+    if m and env.symbols.get(m.group(1)) is env.model.loss:
+        return "derivative", (f"{lhs_text}, the derivative of the model's loss (symode's adjoint and "
+                              f"forward-sensitivity forms; the oracle's value at the document's values)")
+    if lhs_text == "L":
+        return kind, "the model's loss L (its definition; the oracle's value at the document's values)"
+    return kind, f"{against}, along the model's solution"
+
+
+def check_model_substitution(env: Env, subs: dict, sides, field: str) -> None:
+    """A 'where' may not give a value to a symbol the model's solution depends on in a claim that names the
+    solution: its quantities are those of the declared model, which the substitution would not change."""
+    model = env.model
+    if model is None or not any(model.has_quantities(s) or model.along_integrals(s) for s in sides):
+        return
+    bad = sorted(s.name for s in subs if s in model.dependencies())
+    if bad:
+        raise VerificationError(f"{field}: 'where' substitutes {', '.join(bad)}, on which the model's solution "
+                                f"and loss depend; their values are the document's ('values:'), so state the claim "
+                                f"without substituting them")
 
 
 def parse_expect(ln: Line, where: str) -> str:

@@ -43,7 +43,7 @@ def _exact_cheap(expr, point) -> bool:
     for node in sympy.preorder_traversal(expr):
         if isinstance(node, sympy.Pow) and not (node.exp.is_Number and abs(node.exp) <= cap):
             return False
-        if isinstance(node, (sympy.Integral, sympy.Piecewise)):
+        if isinstance(node, (sympy.Integral, sympy.Piecewise, sympy.Sum, sympy.Indexed)):
             return False
     return True
 

@@ -21,6 +21,7 @@ from fractions import Fraction
 import sympy
 
 from .balls import Unevaluable, evaluate
+from .modeldecl import DataLabel
 from .tolerances import TOLERANCES
 
 #: Small values tried first for a readable counterexample.
@@ -31,12 +32,28 @@ def _positive(s, positive) -> bool:
     return s in positive or bool(s.is_positive)
 
 
+def varied(s) -> bool:
+    """Whether ``s`` is a real symbol that targeted and extreme points vary (not an integer, not data)."""
+    return not (s.is_integer or isinstance(s, DataLabel))
+
+
 def random_point(symbols, rng: random.Random, positive: frozenset, small: bool = False,
                  narrow: bool = False) -> dict:
-    """One sample point (see the module docstring); never 0.  ``narrow``: never a wide point."""
+    """One sample point (see the module docstring); never 0.  ``narrow``: never a wide point.  Integer
+    symbols get integers (counts 1 to ``max_count``), indexed data a sequence of ``sequence_length`` values
+    (element k of ``x[k]``), each drawn like a real symbol's."""
     point = {}
     wide = not small and not narrow and rng.random() < 0.5
     for s in symbols:
+        if isinstance(s, DataLabel):
+            e = sympy.Dummy(real=True)
+            point[s] = tuple(random_point([e], rng, frozenset(), small, narrow)[e]
+                             for _ in range(TOLERANCES["sequence_length"]))
+            continue
+        if s.is_integer:
+            lo = 1 if _positive(s, positive) else -3
+            point[s] = sympy.Integer(rng.randint(lo, TOLERANCES["max_count"]))
+            continue
         if wide:
             lo, hi = TOLERANCES["wide_log10"]
             e = rng.uniform(lo, hi)
@@ -61,7 +78,7 @@ def random_point(symbols, rng: random.Random, positive: frozenset, small: bool =
 def extreme_points(symbols, rng: random.Random, positive: frozenset) -> list:
     """One symbol at a time at ±1e-6 and ±1e6 (positive symbols: +), the others at a random narrow point."""
     out = []
-    for s in symbols:
+    for s in filter(varied, symbols):
         for mag in TOLERANCES["extremes"]:
             for sign in ((1,) if _positive(s, positive) else (1, -1)):
                 base = random_point(symbols, rng, positive)
@@ -198,13 +215,13 @@ def targeted_points(exprs, symbols, rng: random.Random, positive: frozenset) -> 
     crit = crit[: TOLERANCES["max_critical"]]
     out = []
     offsets = [sympy.Rational(o) for o in TOLERANCES["root_offsets"]]
-    for s in symbols:
+    for s in filter(varied, symbols):
         base = random_point(symbols, rng, positive)
         zeros = set()
         for u in crit:
             if s not in u.free_symbols:
                 continue
-            us = u.xreplace({k: v for k, v in base.items() if k != s})
+            us = u.xreplace({k: v for k, v in base.items() if k != s and varied(k)})
             if us.free_symbols - {s}:
                 continue
             for r in _real_roots(us, s)[: TOLERANCES["max_roots"]]:

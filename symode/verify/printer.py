@@ -10,7 +10,10 @@ and the caller falls back to a form that is printable.
 from __future__ import annotations
 
 import sympy
+from sympy.core.function import AppliedUndef
 from sympy.printing.str import StrPrinter
+
+from .lossmodel import AFTER
 
 __all__ = ["Unprintable", "document_syntax"]
 
@@ -24,9 +27,24 @@ class Unprintable(ValueError):
 class _DocPrinter(StrPrinter):
     def _print_Function(self, e):
         name = type(e).__name__
+        if isinstance(e, AppliedUndef):
+            # a solution value x(T) / lambda_x(T, after) of the model, or an abstract function f(a, b)
+            args = ", ".join(self._print(a) for a in e.args)
+            return f"{name[:-len(AFTER)]}({args}, after)" if name.endswith(AFTER) else f"{name}({args})"
         if name not in _ALLOWED or len(e.args) != 1:
             raise Unprintable(f"{name} is not in the document grammar")
         return f"{name}({self._print(e.args[0])})"
+
+    def _print_Sum(self, e):
+        if len(e.limits) != 1:
+            raise Unprintable("only sums over one index")
+        var, lo, hi = e.limits[0]
+        return f"sum({self._print(e.function)}, {self._print(var)}, {self._print(lo)}, {self._print(hi)})"
+
+    def _print_Indexed(self, e):
+        if len(e.indices) != 1:
+            raise Unprintable("only data with one index")
+        return f"{self._print(e.base.label)}[{self._print(e.indices[0])}]"
 
     def _print_Abs(self, e):
         return f"abs({self._print(e.args[0])})"
@@ -66,7 +84,7 @@ def _unsupported(self, e):
 
 
 for _name in ("Piecewise", "ImaginaryUnit", "Infinity", "NegativeInfinity", "ComplexInfinity", "NaN",
-              "Derivative", "Subs", "Sum", "Relational", "DiracDelta", "Order", "Limit", "Lambda", "Mod",
+              "Derivative", "Subs", "Relational", "DiracDelta", "Order", "Limit", "Lambda", "Mod",
               "ExprCondPair", "BooleanTrue", "BooleanFalse", "EulerGamma", "Catalan", "GoldenRatio", "Tuple"):
     setattr(_DocPrinter, f"_print_{_name}", _unsupported)
 

@@ -72,12 +72,13 @@ def markdown(results: list[ClaimResult], files: list | None = None) -> str:
     TRUE with its evidence).  ``files``: the files checked (default: those the results name)."""
     counts = {s: sum(r.status == s for r in results) for s in ("TRUE", "FALSE", "UNDECIDED", "ERROR")}
     numeric = sum(r.status == "TRUE" and r.method.startswith("numeric") for r in results)
+    oracle = sum(r.status == "TRUE" and r.method.startswith("oracle") for r in results)
     mismatched = [r for r in results if r.matches_expectation is False]
     matched = sum(r.matches_expectation is True for r in results)
     out = ["# symode verify report", ""]
     n_files = len(files) if files is not None else len({r.path for r in results})
     out.append(f"{len(results)} claims in {n_files} file(s): {counts['TRUE']} TRUE ({numeric} of them by "
-               f"numeric evaluation only), {counts['FALSE']} FALSE, {counts['UNDECIDED']} UNDECIDED, "
+               f"numeric evaluation only, {oracle} by the oracle at the document's values), {counts['FALSE']} FALSE, {counts['UNDECIDED']} UNDECIDED, "
                f"{counts['ERROR']} ERROR; {matched} verdicts matched their expectation (`expect:`).")
     unexpected = [r for r in results if not r.as_expected and r.matches_expectation is None]
     out.append("")
@@ -93,7 +94,7 @@ def markdown(results: list[ClaimResult], files: list | None = None) -> str:
     for r in results:
         status = r.label + {True: " (as expected)", False: f" (expected {r.expect})", None: ""}[r.matches_expectation]
         out.append(f"| {r.where} | {r.kind} | {_cell(_code(r.text))} | {_cell(status)} |")
-    details = [r for r in results if r.status != "TRUE" or r.method.startswith("numeric")]
+    details = [r for r in results if r.status != "TRUE" or r.method.startswith(("numeric", "oracle"))]
     if details:
         out += ["", "## Details"]
     for r in details:

@@ -28,7 +28,8 @@ def exact_nonzero(e: sympy.Expr) -> bool:
     """Whether ``e`` (a cancelled difference) is exactly nonzero at generic points: a nonzero number, a
     rational function whose numerator is a nonzero polynomial with exact coefficients, or an expression
     SymPy's assumptions show nonzero for every value of its symbols (``exp(x)/10**30``, ``x**2 + 1``)."""
-    if e == 0 or e.has(sympy.Float, sympy.Integral, sympy.Derivative, sympy.Subs, AppliedUndef):
+    if e == 0 or e.has(sympy.Float, sympy.Integral, sympy.Derivative, sympy.Subs, AppliedUndef, sympy.Sum,
+                       sympy.Indexed):
         return False
     if e.is_number:
         return bool(e.is_nonzero)

@@ -52,4 +52,36 @@ TOLERANCES: dict = {
     # Largest |exponent| of a power evaluated with exact rationals (to show an exact value at a point):
     # 2**(2**16) already has 65536 bits; larger powers are shown from the ball.
     "max_exact_exponent": 1000,
+    # Sums over data: counts (positive integer symbols, the upper limits of sums) are sampled from 1 to
+    # max_count, and indexed data x[k] is a sequence of sequence_length values (k = 0 ... 47), each sampled
+    # like a real symbol: a claim about sum(g, i, 1, N) is checked with up to 12 terms, and x[i + 1] or
+    # x[2*i] still finds its data.
+    "max_count": 12,
+    "sequence_length": 48,
+    # -- claims about a model's solution, checked at the document's values (symode.verify.modelclaims) ------
+    # Digits asked of the oracle (symode.compute(model, "oracle", digits=30)) and of the sweeps that give
+    # solution values and integrals along the solution: the issue's "30 digits", twice float64's 16.
+    "oracle_digits": 30,
+    # Two sides agree when LHS - RHS, computed from values with error bounds ~1e-29 relative, contains 0 and
+    # its radius is below 10**-25 times the terms' scale: room for a few dozen bounded values in one claim,
+    # and nine digits beyond float64, so a formula that is right only to float64 accuracy cannot pass.
+    "oracle_agree_digits": 25,
+    # The sides differ (FALSE) only when LHS - RHS excludes 0 with every value's radius multiplied by this:
+    # the bounds are estimates (two routes, two precisions), so a FALSE needs a difference a million times
+    # larger than them (still ~1e-23 relative: a wrong formula differs at O(1)).
+    "oracle_false_factor": 10 ** 6,
+    # Precision (bits) of the ball arithmetic on those values: 154 digits, far below every radius.
+    "oracle_bits": 512,
+    # Points where a model claim is checked numerically: the document's values and a second point with every
+    # value moved by a few percent and the times mapped affinely (symode.verify.odemodel._moved); a claim that
+    # holds only at the document's values (a dropped term proportional to mu - 1 at mu = 1, or to t0 at
+    # t0 = 0) differs at the second.  TRUE (oracle) needs agreement at both.
+    "oracle_points": 2,
+    # Samples (small rationals) of a model claim's symbols that have no value in the document (they are
+    # universally quantified): a side that depends on them while the other does not differs at one of them.
+    "oracle_sample_points": 3,
+    # Equal pieces of the backward sweep (z restarted from the forward solve at each piece end, besides the
+    # observation times and the times the claims name): the oracle's adjoint uses 4; 8 keeps back-solving
+    # a contracting system short.
+    "oracle_sweep_pieces": 8,
 }

@@ -1,0 +1,302 @@
+"""Checking a claim that names the model's solution, adjoint, loss or gradients (:mod:`symode.verify.lossmodel`).
+
+1. Numbers first, where the document gives values (``values:``): both sides at those values, every solution
+   value, integral along the solution and loss quantity taken from :mod:`symode.verify.trajectory` (the oracle
+   at 30 digits, with its error bound) as a ball of that radius, evaluated in ball arithmetic.  Symbols of the
+   claim without a value are universally quantified: they are sampled at a few small rationals.  The sides
+   *differ* when LHS - RHS excludes 0 even with every radius multiplied by ``oracle_false_factor``: FALSE
+   (oracle).  They *agree* when the ball of LHS - RHS contains 0 and its radius is below
+   10^-oracle_agree_digits times the scale of the terms.
+2. Symbolic proof (:mod:`symode.verify.references`): each side in canonical form, in the adjoint form of the
+   gradient formulas, then the forward-sensitivity form; LHS - RHS reduced to 0 by SymPy with the solution
+   values as unknown functions of time is TRUE (symbolic), a proof for every solution (and every abstract
+   function).  When the numbers of step 1 disagree with a proof, the verdict follows the numbers and says so.
+   When the canonical sides no longer mention the solution at all, the general check decides
+   (:func:`symode.verify.claims.check`: FALSE with a counterexample is possible there).
+3. Otherwise the numbers decide: agreement is "TRUE (oracle, 30 digits)", a strong numeric check at the
+   document's values (labelled so, with the digits and the error bound), never float64; else UNDECIDED with
+   the reason.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import mpmath
+import sympy
+from flint import acb, arb, fmpz
+
+from .balls import Unevaluable, evaluate, working_precision
+from .claims import Verdict, check
+from .lossmodel import Ambiguous, LossModel
+from .points import SMALL
+from .printer import Unprintable, document_syntax
+from .references import FORMS, Canon
+from .symbolic import attempt
+from .tolerances import TOLERANCES
+from .trajectory import compute_table, keys_of, normalized
+
+__all__ = ["check_model_claim", "is_model_claim", "prepare_table"]
+
+
+def is_model_claim(model: LossModel | None, *exprs) -> bool:
+    return model is not None and any(model.has_quantities(e) or model.along_integrals(e) for e in exprs)
+
+
+def prepare_table(model: LossModel, exprs, budget: tuple | None = None) -> None:
+    """Compute (once, for all claims of a document) every numeric value the expressions need at every point
+    of the model; under ``budget`` = (seconds, MiB) in a child process.  Failures are recorded per value,
+    never raised."""
+    from .trajectory import Table
+    table = model.table if model.table is not None else Table()
+    missing: dict = {}
+    for p, point in enumerate(model.points):
+        fingerprint = point.model.fingerprint()
+        for e in exprs:
+            for k in keys_of(model, normalized(model, e), point.values)[0].values():
+                if table.has((p, k)):
+                    continue
+                hit = _VALUES.get((fingerprint, k))
+                if hit is not None:
+                    table.values[(p, k)], notes = hit
+                    table.notes.update(notes)
+                else:
+                    missing.setdefault(p, set()).add(k)
+    model.table = table
+    if not missing:
+        return
+    if budget is None:
+        new = compute_table(model, missing)
+    else:
+        from ..symbolic.budget import BudgetExceeded, call_with_budget
+        try:
+            new = call_with_budget(compute_table, model, missing, seconds=budget[0], memory_mb=budget[1],
+                                   what="computing the model's solution at the document's values")
+        except BudgetExceeded as exc:
+            new = Table(failed={(p, k): " ".join(str(exc).split()) for p, ks in missing.items() for k in ks})
+    table.values.update(new.values)
+    table.failed.update(new.failed)
+    table.notes.update(new.notes)
+    if len(_VALUES) > 20_000:
+        _VALUES.clear()
+    for (p, k), v in new.values.items():
+        _VALUES[(model.points[p].model.fingerprint(), k)] = (v, dict(new.notes))
+
+
+#: Values already computed, by (model fingerprint, key): documents that state claims about the same model at
+#: the same values (a document and its mutated copy) share them within one run.
+_VALUES: dict = {}
+
+
+@dataclass
+class _Num:
+    status: str                    # "differ", "agree", "unresolved", "unavailable"
+    detail: str = ""
+    point: dict = field(default_factory=dict)
+    values: tuple = ()
+    digits: int = 0
+    points: int = 0
+    where: str = "the document's values"
+
+
+def _ball(mid: mpmath.mpf, rad: mpmath.mpf, factor: int = 1) -> acb:
+    sign, man, exp, _ = mid._mpf_            # the exact binary value (never mpf(mid): that rounds to mp.prec)
+    m = arb(fmpz(int(man) * (-1 if sign else 1))) * arb(2) ** int(exp) if man else arb(0)
+    with mpmath.workdps(30):
+        r = arb(mpmath.nstr(rad * factor, 20, min_fixed=-1, max_fixed=-1)) * (1 + arb(2) ** -40)
+    return acb(m + arb(0, r.upper()))
+
+
+def _show(model: LossModel, point: dict) -> str:
+    return ", ".join(f"{s} = {v}" for s, v in point.items())
+
+
+def numeric(model: LossModel, reference, stated, positive=frozenset()) -> _Num:
+    """Step 1 of the module docstring, at every point of the model (FALSE at one is FALSE)."""
+    if not model.points:
+        return _Num("unavailable", model.numeric_reason)
+    digits, n = [], 0
+    for p, point in enumerate(model.points):
+        out = _numeric_at(model, p, point, reference, stated, positive)
+        if out.status != "agree":
+            return out
+        digits.append(out.digits)
+        n += out.points
+    if len(model.points) < TOLERANCES["oracle_points"]:
+        return _Num("unresolved", f"the sides agree at the document's values, but {model.numeric_reason}, and one "
+                                  f"point cannot tell a claim that holds only there")
+    return _Num("agree", digits=min(digits), points=n,
+                point={s.name: str(v) for s, v in model.points[0].values.items()})
+
+
+def _numeric_at(model: LossModel, p: int, point, reference, stated, positive) -> _Num:
+    reference, stated = normalized(model, reference), normalized(model, stated)
+    keys, bad = keys_of(model, reference, point.values)
+    k2, b2 = keys_of(model, stated, point.values)
+    keys.update(k2)
+    bad.update(b2)
+    if bad:
+        node, why = next(iter(bad.items()))
+        return _Num("unavailable", f"{node} cannot be evaluated: {why}")
+    if model.table is None or any(not model.table.has((p, k)) for k in keys.values()):
+        prepare_table(model, [reference, stated])
+    table = model.table
+    for node, k in keys.items():
+        if (p, k) in table.failed:
+            return _Num("unavailable", f"no value for {node}: {table.failed[(p, k)]}")
+    holders = {node: sympy.Symbol(f"v__{i}", real=True) for i, node in enumerate(keys)}
+    R, S = sympy.sympify(reference).xreplace(holders), sympy.sympify(stated).xreplace(holders)
+    free = sorted((R.free_symbols | S.free_symbols) - set(holders.values()) - set(point.values),
+                  key=lambda s: s.name)
+    rng = random.Random(20181)
+    samples = [{}] if not free else [
+        {s: (abs(v) if s in positive else v) for s, v in zip(free, rng.sample(SMALL, len(free)) if len(free) <= len(SMALL)
+                                                           else [rng.choice(SMALL) for _ in free])}
+        for _ in range(TOLERANCES["oracle_sample_points"])]
+    fixed = {s: v for s, v in point.values.items() if s in R.free_symbols | S.free_symbols}
+    digits = []
+    for sample in samples:
+        exact = {**fixed, **sample}
+        out = _compare(R, S, exact, {holders[n]: table.values[(p, k)] for n, k in keys.items()})
+        if out.status in ("differ", "unresolved", "unavailable"):
+            out.point = {s.name: str(v) for s, v in {**point.values, **sample}.items()}
+            out.where = "the second point (the document's values moved)" if p else "the document's values"
+            return out
+        digits.append(out.digits)
+    return _Num("agree", digits=min(digits), points=len(samples))
+
+
+def _compare(R, S, exact: dict, balls: dict) -> _Num:
+    bits = TOLERANCES["oracle_bits"]
+    factor = TOLERANCES["oracle_false_factor"]
+    with working_precision(bits):
+        try:
+            r, sr = evaluate(R, {**exact, **{h: _ball(*v) for h, v in balls.items()}}, bits)
+            s, ss = evaluate(S, {**exact, **{h: _ball(*v) for h, v in balls.items()}}, bits)
+            rw, _ = evaluate(R, {**exact, **{h: _ball(*v, factor) for h, v in balls.items()}}, bits)
+            sw, _ = evaluate(S, {**exact, **{h: _ball(*v, factor) for h, v in balls.items()}}, bits)
+        except Unevaluable as exc:
+            return _Num("unavailable", f"a side has no numeric value ({exc}; abstract functions are checked "
+                                       f"symbolically only)")
+        except (ValueError, ZeroDivisionError, ArithmeticError) as exc:
+            return _Num("unavailable", f"evaluation failed ({type(exc).__name__})")
+        finite = all(z.real.is_finite() and z.imag.is_finite() for z in (r, s, rw, sw))
+        if not finite or not (r.imag.contains(0) and s.imag.contains(0)):
+            return _Num("unavailable", "a side has no finite real value at the document's values")
+        shown = (r.real.mid().str(20, radius=False), s.real.mid().str(20, radius=False))
+        wide = rw.real - sw.real
+        if not wide.contains(0):
+            d = (r.real - s.real).mid().str(6, radius=False)
+            return _Num("differ", f"LHS - RHS = {d}, more than {factor:g} times the error bound of the values it "
+                                  f"is computed from", values=shown)
+        d = r.real - s.real
+        scale = max(sr, ss, abs(r.real).upper(), abs(s.real).upper())
+        need = scale * arb(10) ** -TOLERANCES["oracle_agree_digits"]
+        if d.contains(0) and d.rad() <= need:
+            got = TOLERANCES["oracle_agree_digits"]
+            if d.rad() > 0 and scale > 0:
+                got = int((-(arb(d.rad()) / scale).log() / arb(10).log()).mid().floor().unique_fmpz())
+            return _Num("agree", digits=max(got, TOLERANCES["oracle_agree_digits"]), values=shown)
+        return _Num("unresolved", f"the sides differ by {d.mid().str(6, radius=False)} (relative to the terms' scale "
+                                  f"{scale.mid().str(6, radius=False)}), within {factor:g} times the error bound "
+                                  f"but not within {TOLERANCES['oracle_agree_digits']} digits", values=shown)
+
+
+def symbolic(model: LossModel, canon: Canon, reference, stated):
+    """Step 2: ("proved", form, how), ("pure", LHS - RHS, form) when the solution cancels, or ("no", reason, the
+    canonical LHS - RHS in the adjoint form, or None)."""
+    forms = FORMS if any(model.quantities[q][0] in ("param", "initial", "t0")
+                         for q in (sympy.sympify(reference).free_symbols | sympy.sympify(stated).free_symbols)
+                         if q in model.quantities) else FORMS[:1]
+    reason = "SymPy did not reduce LHS - RHS to 0"
+    first = None
+    for form in forms:
+        try:
+            cR, cS = canon.canon(reference, form), canon.canon(stated, form)
+        except Ambiguous as exc:
+            return "no", f"symbolic check skipped ({exc})", None
+        D = canon.merged(cR - cS)
+        if D == 0:
+            return "proved", form, "the canonical forms are equal"
+        if not (model.solution_values(D) or model.along_integrals(D)):
+            return "pure", D, form
+        first = D if first is None else first
+        # the integrals were merged above; what is left is algebra in them and in the solution values, which
+        # SymPy treats fastest (and soundly: a difference that is 0 for every value of these is 0) as symbols
+        opaque = {a: sympy.Dummy("u", real=True) for a in model.along_integrals(D)}
+        D = D.xreplace(opaque)
+        D = D.xreplace({a: sympy.Dummy("v", real=True) for a in model.solution_values(D)})
+        proved, how, _, reason = attempt(D)
+        if proved is True:
+            return "proved", form, how
+    return "no", reason, first
+
+
+def check_model_claim(model: LossModel, reference, stated, positive=frozenset(), correct: bool = True) -> Verdict:
+    """Verdict on ``reference == stated`` (see the module docstring)."""
+    canon = Canon(model)
+    num = numeric(model, reference, stated, positive)
+    oracle = "; ".join(model.table.notes.values()) if model.table is not None else ""
+    if num.status == "differ":
+        return Verdict("FALSE", "oracle", f"at {num.where} (below) the sides differ: {num.detail} (values: "
+                                          f"{oracle})",
+                       point=num.point, values=num.values, corrected=_corrected(canon, reference) if correct else "")
+    sym = symbolic(model, canon, reference, stated)
+    if sym[0] == "proved":
+        form, how = sym[1], sym[2]
+        detail = (f"SymPy reduced LHS - RHS to 0 ({how}) with the solution as unknown functions of time, after "
+                  f"writing the model's quantities in their {form} form and its boundary values")
+        if num.status == "agree":
+            detail += (f"; confirmed at the document's values and a second point to {num.digits} digits "
+                       f"({oracle})")
+        elif num.status != "unavailable":
+            detail += f"; the numbers at the document's values did not confirm it: {num.detail}"
+        return Verdict("TRUE", "symbolic", detail, points=num.points, digits=num.digits)
+    if sym[0] == "pure":
+        # the solution cancelled: LHS - RHS is an expression of the symbols alone, which the general check
+        # decides for all their values (a counterexample is a point where this difference is nonzero)
+        D, form = sym[1], sym[2]
+        v = check(D, sympy.Integer(0), positive, correct=False)
+        v.detail = (f"with the model's quantities in their {form} form and its boundary values, LHS - RHS = "
+                    f"{document_text(canon, D)}: {v.detail}")
+        if v.status == "FALSE":
+            v.corrected = _corrected(canon, reference) if correct else ""
+            v.values = ()
+        return v
+    if num.status == "agree" and sym[2] is not None:
+        # the sides agree to the values' accuracy; their canonical difference, in which the solution's large
+        # terms cancelled exactly, may still be resolvable (a factor 1 + 1e-40, a term 1e-50*x(t1)): evaluated
+        # on its own, a ball that excludes 0 is a FALSE
+        diff = numeric(model, sym[2], sympy.Integer(0), positive)
+        if diff.status == "differ":
+            return Verdict("FALSE", "oracle", f"the sides agree to the values' accuracy, but their difference in "
+                                              f"canonical form, LHS - RHS = {document_text(canon, sym[2])[:300]}, is "
+                                              f"nonzero at {diff.where} (below): {diff.detail} ({oracle})",
+                           point=diff.point, values=(), corrected=_corrected(canon, reference) if correct else "")
+    if num.status == "agree":
+        point = ", ".join(f"{k} = {v}" for k, v in num.point.items())
+        return Verdict("TRUE", f"oracle, {TOLERANCES['oracle_digits']} digits",
+                       f"{sym[1]}; at the document's values ({point}) and at a second point (every value moved "
+                       f"by a few percent, the times mapped affinely) the sides agree to {num.digits} digits "
+                       f"relative to the terms' scale, every radius included ({oracle}): a strong numeric check at "
+                       f"{num.points} points, not a proof", points=num.points, digits=num.digits)
+    return Verdict("UNDECIDED", "oracle" if num.status != "unavailable" else "symbolic",
+                   f"{sym[1]}; numerically: {num.detail}", points=0)
+
+
+def document_text(canon: Canon, expr) -> str:
+    try:
+        return document_syntax(canon.printable(expr))
+    except Unprintable:
+        return str(expr)
+
+
+def _corrected(canon: Canon, reference) -> str:
+    """The reference (left side) in the adjoint form, in the document's syntax ("" if it has none)."""
+    try:
+        return document_syntax(canon.printable(canon.canon(reference, "adjoint")))
+    except (Unprintable, Ambiguous):
+        try:
+            return document_syntax(reference)
+        except Unprintable:
+            return ""
