@@ -37,7 +37,8 @@ ALLOWED = {
     # float64 routes: no oracle, no codegen, no check
     "casadi": {"expr", "model", "result", "route", "registry", "symbolic", "arrays"},
     # the compiled discrete route and the handle return GradResults and declare a route
-    "codegen": {"expr", "model", "casadi", "library", "symbolic", "result", "route"},
+    # a dense network's step is written from its array nodes (arrays/layers.py), as casadi/ translates them
+    "codegen": {"arrays", "expr", "model", "casadi", "library", "symbolic", "result", "route"},
     "registry": {"route"},
     "methods": {"model", "registry", "result"},
     "schema": {"registry"},

@@ -31,7 +31,9 @@ extern "C" {
 #define casadi_c0 CASADI_PREFIX(c0)
 #define casadi_c1 CASADI_PREFIX(c1)
 #define casadi_c2 CASADI_PREFIX(c2)
+#define casadi_clear CASADI_PREFIX(clear)
 #define casadi_copy CASADI_PREFIX(copy)
+#define casadi_densify CASADI_PREFIX(densify)
 #define casadi_f0 CASADI_PREFIX(f0)
 #define casadi_f1 CASADI_PREFIX(f1)
 #define casadi_f10 CASADI_PREFIX(f10)
@@ -57,6 +59,7 @@ extern "C" {
 #define casadi_s3 CASADI_PREFIX(s3)
 #define casadi_s4 CASADI_PREFIX(s4)
 #define casadi_s5 CASADI_PREFIX(s5)
+#define casadi_s6 CASADI_PREFIX(s6)
 #define casadi_sq CASADI_PREFIX(sq)
 #define casadi_zeros CASADI_PREFIX(zeros)
 
@@ -88,6 +91,39 @@ void casadi_copy(const casadi_real* x, casadi_int n, casadi_real* y) {
   }
 }
 
+void casadi_clear(casadi_real* x, casadi_int n) {
+  casadi_int i;
+  if (x) {
+    for (i=0; i<n; ++i) *x++ = 0;
+  }
+}
+
+#define CASADI_CAST(x,y) ((x) y)
+
+void casadi_densify(const casadi_real* x, const casadi_int* sp_x, casadi_real* y, casadi_int tr) {
+  casadi_int nrow_x, ncol_x, i, el;
+  const casadi_int *colind_x, *row_x;
+  if (!y) return;
+  nrow_x = sp_x[0]; ncol_x = sp_x[1];
+  colind_x = sp_x+2; row_x = sp_x+ncol_x+3;
+  casadi_clear(y, nrow_x*ncol_x);
+  if (!x) return;
+  if (tr) {
+    for (i=0; i<ncol_x; ++i) {
+      for (el=colind_x[i]; el!=colind_x[i+1]; ++el) {
+        y[i + row_x[el]*ncol_x] = CASADI_CAST(casadi_real, *x++);
+      }
+    }
+  } else {
+    for (i=0; i<ncol_x; ++i) {
+      for (el=colind_x[i]; el!=colind_x[i+1]; ++el) {
+        y[row_x[el]] = CASADI_CAST(casadi_real, *x++);
+      }
+      y += nrow_x;
+    }
+  }
+}
+
 void casadi_fill(casadi_real* x, casadi_int n, casadi_real alpha) {
   casadi_int i;
   if (x) {
@@ -110,7 +146,8 @@ static const casadi_int casadi_s2[3] = {0, 1, 1};
 static const casadi_int casadi_s3[100] = 
   {0};
 static const casadi_int casadi_s4[3] = {1, 0, 1};
-static const casadi_int casadi_s5[100] = 
+static const casadi_int casadi_s5[7] = {5, 1, 0, 3, 0, 3, 4};
+static const casadi_int casadi_s6[100] = 
   {99, 98, 97, 96, 95, 94, 93, 92,
   91, 90, 89, 88, 87, 86, 85, 84,
   83, 82, 81, 80, 79, 78, 77, 76,
@@ -537,12 +574,11 @@ CASADI_SYMBOL_EXPORT int symode_cb9a7dd1ffae_k_z0_work_bytes(casadi_int *sz_arg,
   return 0;
 }
 
-/* symode_cb9a7dd1ffae_k_z0vjp:(i0[2],i1)->(o0[2]) */
+/* symode_cb9a7dd1ffae_k_z0vjp:(i0[2],i1)->(o0) */
 static int casadi_f3(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a0;
   a0=0.;
   if (res[0]!=0) res[0][0]=a0;
-  if (res[0]!=0) res[0][1]=a0;
   return 0;
 }
 
@@ -598,7 +634,7 @@ CASADI_SYMBOL_EXPORT const casadi_int* symode_cb9a7dd1ffae_k_z0vjp_sparsity_in(c
 
 CASADI_SYMBOL_EXPORT const casadi_int* symode_cb9a7dd1ffae_k_z0vjp_sparsity_out(casadi_int i) {
   switch (i) {
-    case 0: return casadi_s1;
+    case 0: return casadi_s0;
     default: return 0;
   }
 }
@@ -619,7 +655,7 @@ CASADI_SYMBOL_EXPORT int symode_cb9a7dd1ffae_k_z0vjp_work_bytes(casadi_int *sz_a
   return 0;
 }
 
-/* symode_cb9a7dd1ffae_k_term:(i0,i1[2])->(o0,o1,o2[2]) */
+/* symode_cb9a7dd1ffae_k_term:(i0,i1[2])->(o0,o1,o2) */
 static int casadi_f4(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a0, a1;
   a0=-4.0000000000000002e-01;
@@ -633,7 +669,6 @@ static int casadi_f4(const casadi_real** arg, casadi_real** res, casadi_int* iw,
   if (res[1]!=0) res[1][0]=a0;
   a0=0.;
   if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
   return 0;
 }
 
@@ -693,7 +728,7 @@ CASADI_SYMBOL_EXPORT const casadi_int* symode_cb9a7dd1ffae_k_term_sparsity_out(c
   switch (i) {
     case 0: return casadi_s0;
     case 1: return casadi_s0;
-    case 2: return casadi_s1;
+    case 2: return casadi_s0;
     default: return 0;
   }
 }
@@ -1772,9 +1807,9 @@ static int casadi_f15(const casadi_real** arg, casadi_real** res, casadi_int* iw
 static int casadi_f14(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_int i;
   casadi_real **res1=res+5, *rr, *w00=w+189, *w01=w+190, *w02=w+191, *w03=w+291, *w04=w+292, *w05=w+392, *w06=w+394, *w07=w+594, *w08=w+694, *w09=w+695;
-  casadi_real *w10=w+696, *w11=w+698, *w12=w+703, *w15=w+802, *w16=w+902, *w17=w+1002;
+  casadi_real *w11=w+696, *w12=w+699, *w13=w+704, *w15=w+803, *w16=w+903, *w17=w+1003;
   const casadi_int *cii;
-  const casadi_real **arg1=arg+4, *cr, *cs, *wr02, *wr13;
+  const casadi_real **arg1=arg+4, *cr, *cs, *wr02, *wr14;
   *w00 = arg[1] ? arg[1][0] : 0;
   *w01 = arg[2] ? arg[2][0] : 0;
   wr02 = casadi_c0;
@@ -1801,34 +1836,34 @@ static int casadi_f14(const casadi_real** arg, casadi_real** res, casadi_int* iw
   arg1[1]=w05;
   res1[0]=w08;
   res1[1]=w09;
-  res1[2]=w10;
+  res1[2]=0;
   if (casadi_f4(arg1, res1, iw, w, 0)) return 1;
   if (res[0]) res[0][0] = *w08;
   *w08 = 0.;
   *w01 = 0.;
   rr=w11;
   *rr++ = *w09;
-  for (i=0, cs=w10; i<2; ++i) *rr++ = *cs++;
   *rr++ = *w08;
   *rr++ = *w01;
-  for (rr=w12, cs=w07+0; cs!=w07+99; cs+=1) *rr++ = *cs;
+  casadi_densify(w11, casadi_s5, w12, 0);
+  for (rr=w13, cs=w07+0; cs!=w07+99; cs+=1) *rr++ = *cs;
   rr=w07;
   *rr++ = *w00;
-  for (i=0, cs=w12; i<99; ++i) *rr++ = *cs++;
-  for (cii=casadi_s5, rr=w04, cs=w07; cii!=casadi_s5+100; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s5, rr=w07, cs=w02; cii!=casadi_s5+100; ++cii) *rr++ = cs[*cii];
+  for (i=0, cs=w13; i<99; ++i) *rr++ = *cs++;
+  for (cii=casadi_s6, rr=w04, cs=w07; cii!=casadi_s6+100; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s6, rr=w07, cs=w02; cii!=casadi_s6+100; ++cii) *rr++ = cs[*cii];
   wr02 = casadi_c1;
-  wr13 = casadi_c2;
+  wr14 = casadi_c2;
   for (cii=casadi_s3, rr=w15, cs=w03; cii!=casadi_s3+100; ++cii) *rr++ = cs[*cii];
   for (i=0;i<100;++i) {
     casadi_copy(w05, 2, w06+ i*2);
   }
   casadi_fill(w16, 100, 100.);
-  arg1[0]=w11;
+  arg1[0]=w12;
   arg1[1]=w04;
   arg1[2]=w07;
   arg1[3]=wr02;
-  arg1[4]=wr13;
+  arg1[4]=wr14;
   arg1[5]=0;
   arg1[6]=w15;
   arg1[7]=w06;
@@ -1848,7 +1883,7 @@ static int casadi_f14(const casadi_real** arg, casadi_real** res, casadi_int* iw
 
 /* symode_cb9a7dd1ffae_cas_grad:(i0[2],i1,i2,i3)->(o0,o1[2],o2,o3,o4,o5[2]) */
 static int casadi_f13(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+6, *w0=w+1602, *w1=w+1604, *w2=w+1605, *w3=w+1606, *w4=w+1607, *w5=w+1608, *w6=w+1610, *w7=w+1611, *w8=w+1612;
+  casadi_real **res1=res+6, *w0=w+1603, *w1=w+1605, *w2=w+1606, *w3=w+1607, *w4=w+1608, *w5=w+1609, *w6=w+1611, *w7=w+1612, *w8=w+1613;
   const casadi_real **arg1=arg+4;
   casadi_copy(arg[0], 2, w0);
   *w1 = arg[1] ? arg[1][0] : 0;
@@ -1948,7 +1983,7 @@ CASADI_SYMBOL_EXPORT int symode_cb9a7dd1ffae_cas_grad_work(casadi_int *sz_arg, c
   if (sz_arg) *sz_arg = 41;
   if (sz_res) *sz_res = 18;
   if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 1613;
+  if (sz_w) *sz_w = 1614;
   return 0;
 }
 
@@ -1956,7 +1991,7 @@ CASADI_SYMBOL_EXPORT int symode_cb9a7dd1ffae_cas_grad_work_bytes(casadi_int *sz_
   if (sz_arg) *sz_arg = 41*sizeof(const casadi_real*);
   if (sz_res) *sz_res = 18*sizeof(casadi_real*);
   if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 1613*sizeof(casadi_real);
+  if (sz_w) *sz_w = 1614*sizeof(casadi_real);
   return 0;
 }
 
@@ -1983,12 +2018,26 @@ static const int symode_cb9a7dd1ffae_seg_b_is_t1[1] = {1};
 static const double symode_cb9a7dd1ffae_seg_a[1] = {0.0};
 static const double symode_cb9a7dd1ffae_seg_b[1] = {0.0};
 static const int symode_cb9a7dd1ffae_seg_obs[1] = {-1};
+/* the entries of each loss term's dl/dtheta output (observation i, then the terminal term) and of dz0/dtheta^T lam:
+ * their theta indices (a loss that does not depend on theta has none) */
+static const long symode_cb9a7dd1ffae_lp_n[1] = {0};
+static const long symode_cb9a7dd1ffae_lp_off[1] = {0};
+static const long symode_cb9a7dd1ffae_lp_idx[1] = {0};
+static const long symode_cb9a7dd1ffae_z0_n = 0;
+static const long symode_cb9a7dd1ffae_z0_idx[1] = {0};
+
+/* pb[rows of loss term o] += v (o = 0: the terminal term) */
+static void symode_cb9a7dd1ffae_add_lp(double *pb, const double *v, int o) {
+  long f;
+  for (f = 0; f < symode_cb9a7dd1ffae_lp_n[o]; ++f) pb[symode_cb9a7dd1ffae_lp_idx[symode_cb9a7dd1ffae_lp_off[o] + f]] = pb[symode_cb9a7dd1ffae_lp_idx[symode_cb9a7dd1ffae_lp_off[o] + f]] + v[f];
+}
 
 typedef struct {
   const casadi_real *arg[symode_cb9a7dd1ffae_MAXARG];
   casadi_real *res[symode_cb9a7dd1ffae_MAXRES];
   casadi_int iw[symode_cb9a7dd1ffae_MAXIW];
   double *w;
+  double *wt;
 } symode_cb9a7dd1ffae_ctx;
 
 static int symode_cb9a7dd1ffae_obs_kernel(int i, const casadi_real **arg, casadi_real **res, casadi_int *iw, casadi_real *w) {
@@ -2013,11 +2062,26 @@ static void symode_cb9a7dd1ffae_grid(double t0, double t1, double *T, double *H)
   }
 }
 
+
+static void symode_cb9a7dd1ffae_prepare(const double *theta, symode_cb9a7dd1ffae_ctx *c) { (void)theta; (void)c; }
+
 /* one forward step: y1, r = fstep(y, t, h, p) (r may be NULL) */
 static int symode_cb9a7dd1ffae_fwd(const double *y, double t, double h, const double *p, double *y1, double *r, symode_cb9a7dd1ffae_ctx *c) {
   c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p;
   c->res[0] = y1; c->res[1] = r;
   return symode_cb9a7dd1ffae_k_fstep(c->arg, c->res, c->iw, c->w, 0);
+}
+
+/* one step's VJP: yb2, sc = (tbar, hbar) from yb at (y, t, h, p, r); pbar added to pb (pc: scratch) */
+static int symode_cb9a7dd1ffae_bwd(const double *y, double t, double h, const double *p, const double *r, const double *yb,
+                   double *yb2, double *sc, double *pb, double *pc, symode_cb9a7dd1ffae_ctx *c) {
+  int f;
+  c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p; c->arg[4] = r; c->arg[5] = yb;
+  c->res[0] = yb2; c->res[1] = sc; c->res[2] = sc + 1; c->res[3] = pc;
+  f = symode_cb9a7dd1ffae_k_bstep(c->arg, c->res, c->iw, c->w, 0);
+  if (f) return f;
+  for (f = 0; f < 2; ++f) pb[f] = pb[f] + pc[f];
+  return 0;
 }
 
 /* loss term kernel (terminal: i < 0; observation i): l, dl/dz, dl/dp at (z, p); outputs may be NULL */
@@ -2103,7 +2167,8 @@ static int symode_cb9a7dd1ffae_reverse_pass(const double *theta, const double *T
   /* seeds: dl/dz at t1 (and 1 for the running cost), dl/dp of the terminal term */
   for (f = 0; f < symode_cb9a7dd1ffae_NAUG; ++f) yb[f] = 0.0;
   for (f = 0; f < 1; ++f) yb[f] = lz[0 * 1 + f];
-  for (f = 0; f < 2; ++f) pb[f] = lp[0 * symode_cb9a7dd1ffae_NPAD + f];
+  for (f = 0; f < 2; ++f) pb[f] = 0.0;
+  symode_cb9a7dd1ffae_add_lp(pb, lp + 0 * symode_cb9a7dd1ffae_NPAD, 0);
   if (symode_cb9a7dd1ffae_K >= N) blk_lo = 0;
   *dt0 = 0.0; *dt1 = 0.0;
   for (s = symode_cb9a7dd1ffae_NSEG - 1; s >= 0; --s) {
@@ -2111,7 +2176,7 @@ static int symode_cb9a7dd1ffae_reverse_pass(const double *theta, const double *T
     o = symode_cb9a7dd1ffae_seg_obs[s];
     if (o >= 0) {
       for (f = 0; f < 1; ++f) yb[f] = yb[f] + lz[o * 1 + f];
-      for (f = 0; f < symode_cb9a7dd1ffae_NPAD; ++f) pb[f] = pb[f] + lp[o * symode_cb9a7dd1ffae_NPAD + f];
+      symode_cb9a7dd1ffae_add_lp(pb, lp + o * symode_cb9a7dd1ffae_NPAD, o);
     }
     for (j = symode_cb9a7dd1ffae_seg_n[s] - 1; j >= 0; --j, --i) {
       double sj = (double)j / n, om = 1.0 - sj, t = T[i], h = H[i];
@@ -2127,12 +2192,8 @@ static int symode_cb9a7dd1ffae_reverse_pass(const double *theta, const double *T
         }
       }
       lo = i - blk_lo;
-      c->arg[0] = Y + lo * symode_cb9a7dd1ffae_NAUG; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = theta;
-      c->arg[4] = R + lo * symode_cb9a7dd1ffae_NRES; c->arg[5] = yb;
-      c->res[0] = yb2; c->res[1] = sc; c->res[2] = sc + 1; c->res[3] = pc;
-      f = symode_cb9a7dd1ffae_k_bstep(c->arg, c->res, c->iw, c->w, 0);
+      f = symode_cb9a7dd1ffae_bwd(Y + lo * symode_cb9a7dd1ffae_NAUG, t, h, theta, R + lo * symode_cb9a7dd1ffae_NRES, yb, yb2, sc, pb, pc, c);
       if (f) return f;
-      for (f = 0; f < 2; ++f) pb[f] = pb[f] + pc[f];
       da = da + (sc[0] * om - sc[1] / n);
       db = db + (sc[0] * sj + sc[1] / n);
       tmp = yb; yb = yb2; yb2 = tmp;
@@ -2143,7 +2204,7 @@ static int symode_cb9a7dd1ffae_reverse_pass(const double *theta, const double *T
   o = -1;
   if (o >= 0) {  /* the observation at t0, on z0 */
     for (f = 0; f < 1; ++f) yb[f] = yb[f] + lz[o * 1 + f];
-    for (f = 0; f < symode_cb9a7dd1ffae_NPAD; ++f) pb[f] = pb[f] + lp[o * symode_cb9a7dd1ffae_NPAD + f];
+    symode_cb9a7dd1ffae_add_lp(pb, lp + o * symode_cb9a7dd1ffae_NPAD, o);
   }
   for (f = 0; f < symode_cb9a7dd1ffae_NAUG; ++f) lam0[f] = yb[f];
   return 0;
@@ -2151,7 +2212,7 @@ static int symode_cb9a7dd1ffae_reverse_pass(const double *theta, const double *T
 
 #define symode_cb9a7dd1ffae_W(key) (work + key)
 
-static void symode_cb9a7dd1ffae_setup(symode_cb9a7dd1ffae_ctx *c, double *work) { c->w = work + 0; }
+static void symode_cb9a7dd1ffae_setup(symode_cb9a7dd1ffae_ctx *c, double *work) { c->w = work + 0; c->wt = work + 1; }
 
 static const double *symode_cb9a7dd1ffae_initial(const double *theta, const double *z0, double *y0, symode_cb9a7dd1ffae_ctx *c, int *flag) {
   int f;
@@ -2174,6 +2235,7 @@ CASADI_SYMBOL_EXPORT int symode_cb9a7dd1ffae_loss_w(const double *theta, const d
   int flag;
   double *y0 = work + 303, L;
   symode_cb9a7dd1ffae_setup(&c, work);
+  symode_cb9a7dd1ffae_prepare(theta, &c);
   symode_cb9a7dd1ffae_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_cb9a7dd1ffae_grid(t0, t1, work + 103, work + 203);
@@ -2189,6 +2251,7 @@ CASADI_SYMBOL_EXPORT int symode_cb9a7dd1ffae_forward_w(const double *theta, cons
   int flag, f;
   double *y0 = work + 303, *yend = work + 304;
   symode_cb9a7dd1ffae_setup(&c, work);
+  symode_cb9a7dd1ffae_prepare(theta, &c);
   symode_cb9a7dd1ffae_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_cb9a7dd1ffae_grid(t0, t1, work + 103, work + 203);
@@ -2208,6 +2271,7 @@ CASADI_SYMBOL_EXPORT int symode_cb9a7dd1ffae_trajectory_w(const double *theta, c
   long i;
   double *y0 = work + 303, *T = work + 103, *H = work + 203;
   symode_cb9a7dd1ffae_setup(&c, work);
+  symode_cb9a7dd1ffae_prepare(theta, &c);
   symode_cb9a7dd1ffae_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_cb9a7dd1ffae_grid(t0, t1, T, H);
@@ -2229,6 +2293,7 @@ CASADI_SYMBOL_EXPORT int symode_cb9a7dd1ffae_grad_w(const double *theta, const d
   double *yb = work + 305, *yb2 = work + 306, *pb = work + 307, *pc = work + 309;
   double *y0 = work + 303, *lam0 = work + 304;
   symode_cb9a7dd1ffae_setup(&c, work);
+  symode_cb9a7dd1ffae_prepare(theta, &c);
   symode_cb9a7dd1ffae_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_cb9a7dd1ffae_grid(t0, t1, T, H);
@@ -2242,7 +2307,7 @@ CASADI_SYMBOL_EXPORT int symode_cb9a7dd1ffae_grad_w(const double *theta, const d
     c.arg[0] = theta; c.arg[1] = lam0; c.res[0] = pc;
     flag = symode_cb9a7dd1ffae_k_z0vjp(c.arg, c.res, c.iw, c.w, 0);
     if (flag) return flag;
-    for (f = 0; f < 2; ++f) pb[f] = pb[f] + pc[f];
+    for (f = 0; f < symode_cb9a7dd1ffae_z0_n; ++f) pb[symode_cb9a7dd1ffae_z0_idx[f]] = pb[symode_cb9a7dd1ffae_z0_idx[f]] + pc[f];
   }
   if (loss) *loss = L;
   if (dtheta) for (f = 0; f < 2; ++f) dtheta[f] = pb[f];

@@ -5,7 +5,7 @@
  * Model hash (Model.fingerprint, sha256): 75b9248296a0c6f2687b68c6c1684ce4a1418796aea4ce7b4be359f101746df9
  * Structure hash (the model without parameter values; the C source depends only on it): 4a404f4be3d037c31d637f23e01c200b9ff35d64f1636ea1dc53ba7d672102d6
  * Model name: linear
- * Source: symode_model.c (sha256 caa8d3fc204d6c3b6a9240833d5dd7aab5303bb31f873efd763af5dd33d993d5); every name and meaning also in symode_model.json.
+ * Source: symode_model.c (sha256 1cc98b6357b96eb63b507a23e24c7c4f3d41a434c47eac6711e6b7d71c13b240); every name and meaning also in symode_model.json.
  * Function name prefix: symode_cb9a7dd1ffae (a hash of the format, structure hash, scheme, steps and options; no user
  * text; the same for every parameter value: theta is an input).
  *
@@ -92,7 +92,7 @@
  *   out o3 [1]  dL/dt0
  *   out o4 [1]  dL/dt1
  *   out o5 [np]  dL/dtheta total = o1 + (dz0/dtheta)^T o2 (GradResult.grad when i1 = z0(theta))
- *   work sizes: arg 41, res 18, iw 0, w 1613
+ *   work sizes: arg 41, res 18, iw 0, w 1614
  *
  * Calling F in CasADi's convention:
  *   casadi_int n_arg, n_res, n_iw, n_w;  F_work(&n_arg, &n_res, &n_iw, &n_w);  (or the F_SZ_* macros)
@@ -148,7 +148,7 @@ extern "C" {
 #define symode_cb9a7dd1ffae_cas_grad_SZ_ARG 41
 #define symode_cb9a7dd1ffae_cas_grad_SZ_RES 18
 #define symode_cb9a7dd1ffae_cas_grad_SZ_IW 0
-#define symode_cb9a7dd1ffae_cas_grad_SZ_W 1613
+#define symode_cb9a7dd1ffae_cas_grad_SZ_W 1614
 
 void symode_cb9a7dd1ffae_casadi_version(int* major, int* minor, int* patch);
 int symode_cb9a7dd1ffae_casadi_int_size(void);

@@ -31,7 +31,9 @@ extern "C" {
 #define casadi_c0 CASADI_PREFIX(c0)
 #define casadi_c1 CASADI_PREFIX(c1)
 #define casadi_c2 CASADI_PREFIX(c2)
+#define casadi_clear CASADI_PREFIX(clear)
 #define casadi_copy CASADI_PREFIX(copy)
+#define casadi_densify CASADI_PREFIX(densify)
 #define casadi_f0 CASADI_PREFIX(f0)
 #define casadi_f1 CASADI_PREFIX(f1)
 #define casadi_f10 CASADI_PREFIX(f10)
@@ -57,6 +59,7 @@ extern "C" {
 #define casadi_s3 CASADI_PREFIX(s3)
 #define casadi_s4 CASADI_PREFIX(s4)
 #define casadi_s5 CASADI_PREFIX(s5)
+#define casadi_s6 CASADI_PREFIX(s6)
 #define casadi_sq CASADI_PREFIX(sq)
 #define casadi_zeros CASADI_PREFIX(zeros)
 
@@ -88,6 +91,39 @@ void casadi_copy(const casadi_real* x, casadi_int n, casadi_real* y) {
   }
 }
 
+void casadi_clear(casadi_real* x, casadi_int n) {
+  casadi_int i;
+  if (x) {
+    for (i=0; i<n; ++i) *x++ = 0;
+  }
+}
+
+#define CASADI_CAST(x,y) ((x) y)
+
+void casadi_densify(const casadi_real* x, const casadi_int* sp_x, casadi_real* y, casadi_int tr) {
+  casadi_int nrow_x, ncol_x, i, el;
+  const casadi_int *colind_x, *row_x;
+  if (!y) return;
+  nrow_x = sp_x[0]; ncol_x = sp_x[1];
+  colind_x = sp_x+2; row_x = sp_x+ncol_x+3;
+  casadi_clear(y, nrow_x*ncol_x);
+  if (!x) return;
+  if (tr) {
+    for (i=0; i<ncol_x; ++i) {
+      for (el=colind_x[i]; el!=colind_x[i+1]; ++el) {
+        y[i + row_x[el]*ncol_x] = CASADI_CAST(casadi_real, *x++);
+      }
+    }
+  } else {
+    for (i=0; i<ncol_x; ++i) {
+      for (el=colind_x[i]; el!=colind_x[i+1]; ++el) {
+        y[row_x[el]] = CASADI_CAST(casadi_real, *x++);
+      }
+      y += nrow_x;
+    }
+  }
+}
+
 void casadi_fill(casadi_real* x, casadi_int n, casadi_real alpha) {
   casadi_int i;
   if (x) {
@@ -110,7 +146,8 @@ static const casadi_int casadi_s2[3] = {0, 1, 1};
 static const casadi_int casadi_s3[100] = 
   {0};
 static const casadi_int casadi_s4[3] = {1, 0, 1};
-static const casadi_int casadi_s5[100] = 
+static const casadi_int casadi_s5[7] = {5, 1, 0, 3, 0, 3, 4};
+static const casadi_int casadi_s6[100] = 
   {99, 98, 97, 96, 95, 94, 93, 92,
   91, 90, 89, 88, 87, 86, 85, 84,
   83, 82, 81, 80, 79, 78, 77, 76,
@@ -580,12 +617,11 @@ CASADI_SYMBOL_EXPORT int symode_3eba2616e5f0_k_z0_work_bytes(casadi_int *sz_arg,
   return 0;
 }
 
-/* symode_3eba2616e5f0_k_z0vjp:(i0[2],i1)->(o0[2]) */
+/* symode_3eba2616e5f0_k_z0vjp:(i0[2],i1)->(o0) */
 static int casadi_f3(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a0;
   a0=0.;
   if (res[0]!=0) res[0][0]=a0;
-  if (res[0]!=0) res[0][1]=a0;
   return 0;
 }
 
@@ -641,7 +677,7 @@ CASADI_SYMBOL_EXPORT const casadi_int* symode_3eba2616e5f0_k_z0vjp_sparsity_in(c
 
 CASADI_SYMBOL_EXPORT const casadi_int* symode_3eba2616e5f0_k_z0vjp_sparsity_out(casadi_int i) {
   switch (i) {
-    case 0: return casadi_s1;
+    case 0: return casadi_s0;
     default: return 0;
   }
 }
@@ -662,7 +698,7 @@ CASADI_SYMBOL_EXPORT int symode_3eba2616e5f0_k_z0vjp_work_bytes(casadi_int *sz_a
   return 0;
 }
 
-/* symode_3eba2616e5f0_k_term:(i0,i1[2])->(o0,o1,o2[2]) */
+/* symode_3eba2616e5f0_k_term:(i0,i1[2])->(o0,o1,o2) */
 static int casadi_f4(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a0, a1;
   a0=-1.5000000000000000e+00;
@@ -676,7 +712,6 @@ static int casadi_f4(const casadi_real** arg, casadi_real** res, casadi_int* iw,
   if (res[1]!=0) res[1][0]=a0;
   a0=0.;
   if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
   return 0;
 }
 
@@ -736,7 +771,7 @@ CASADI_SYMBOL_EXPORT const casadi_int* symode_3eba2616e5f0_k_term_sparsity_out(c
   switch (i) {
     case 0: return casadi_s0;
     case 1: return casadi_s0;
-    case 2: return casadi_s1;
+    case 2: return casadi_s0;
     default: return 0;
   }
 }
@@ -1815,9 +1850,9 @@ static int casadi_f15(const casadi_real** arg, casadi_real** res, casadi_int* iw
 static int casadi_f14(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_int i;
   casadi_real **res1=res+5, *rr, *w00=w+205, *w01=w+206, *w02=w+207, *w03=w+307, *w04=w+308, *w05=w+408, *w06=w+410, *w07=w+610, *w08=w+710, *w09=w+711;
-  casadi_real *w10=w+712, *w11=w+714, *w12=w+719, *w15=w+818, *w16=w+918, *w17=w+1018;
+  casadi_real *w11=w+712, *w12=w+715, *w13=w+720, *w15=w+819, *w16=w+919, *w17=w+1019;
   const casadi_int *cii;
-  const casadi_real **arg1=arg+4, *cr, *cs, *wr02, *wr13;
+  const casadi_real **arg1=arg+4, *cr, *cs, *wr02, *wr14;
   *w00 = arg[1] ? arg[1][0] : 0;
   *w01 = arg[2] ? arg[2][0] : 0;
   wr02 = casadi_c0;
@@ -1844,34 +1879,34 @@ static int casadi_f14(const casadi_real** arg, casadi_real** res, casadi_int* iw
   arg1[1]=w05;
   res1[0]=w08;
   res1[1]=w09;
-  res1[2]=w10;
+  res1[2]=0;
   if (casadi_f4(arg1, res1, iw, w, 0)) return 1;
   if (res[0]) res[0][0] = *w08;
   *w08 = 0.;
   *w01 = 0.;
   rr=w11;
   *rr++ = *w09;
-  for (i=0, cs=w10; i<2; ++i) *rr++ = *cs++;
   *rr++ = *w08;
   *rr++ = *w01;
-  for (rr=w12, cs=w07+0; cs!=w07+99; cs+=1) *rr++ = *cs;
+  casadi_densify(w11, casadi_s5, w12, 0);
+  for (rr=w13, cs=w07+0; cs!=w07+99; cs+=1) *rr++ = *cs;
   rr=w07;
   *rr++ = *w00;
-  for (i=0, cs=w12; i<99; ++i) *rr++ = *cs++;
-  for (cii=casadi_s5, rr=w04, cs=w07; cii!=casadi_s5+100; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s5, rr=w07, cs=w02; cii!=casadi_s5+100; ++cii) *rr++ = cs[*cii];
+  for (i=0, cs=w13; i<99; ++i) *rr++ = *cs++;
+  for (cii=casadi_s6, rr=w04, cs=w07; cii!=casadi_s6+100; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s6, rr=w07, cs=w02; cii!=casadi_s6+100; ++cii) *rr++ = cs[*cii];
   wr02 = casadi_c1;
-  wr13 = casadi_c2;
+  wr14 = casadi_c2;
   for (cii=casadi_s3, rr=w15, cs=w03; cii!=casadi_s3+100; ++cii) *rr++ = cs[*cii];
   for (i=0;i<100;++i) {
     casadi_copy(w05, 2, w06+ i*2);
   }
   casadi_fill(w16, 100, 100.);
-  arg1[0]=w11;
+  arg1[0]=w12;
   arg1[1]=w04;
   arg1[2]=w07;
   arg1[3]=wr02;
-  arg1[4]=wr13;
+  arg1[4]=wr14;
   arg1[5]=0;
   arg1[6]=w15;
   arg1[7]=w06;
@@ -1891,7 +1926,7 @@ static int casadi_f14(const casadi_real** arg, casadi_real** res, casadi_int* iw
 
 /* symode_3eba2616e5f0_cas_grad:(i0[2],i1,i2,i3)->(o0,o1[2],o2,o3,o4,o5[2]) */
 static int casadi_f13(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+6, *w0=w+1618, *w1=w+1620, *w2=w+1621, *w3=w+1622, *w4=w+1623, *w5=w+1624, *w6=w+1626, *w7=w+1627, *w8=w+1628;
+  casadi_real **res1=res+6, *w0=w+1619, *w1=w+1621, *w2=w+1622, *w3=w+1623, *w4=w+1624, *w5=w+1625, *w6=w+1627, *w7=w+1628, *w8=w+1629;
   const casadi_real **arg1=arg+4;
   casadi_copy(arg[0], 2, w0);
   *w1 = arg[1] ? arg[1][0] : 0;
@@ -1991,7 +2026,7 @@ CASADI_SYMBOL_EXPORT int symode_3eba2616e5f0_cas_grad_work(casadi_int *sz_arg, c
   if (sz_arg) *sz_arg = 41;
   if (sz_res) *sz_res = 18;
   if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 1629;
+  if (sz_w) *sz_w = 1630;
   return 0;
 }
 
@@ -1999,7 +2034,7 @@ CASADI_SYMBOL_EXPORT int symode_3eba2616e5f0_cas_grad_work_bytes(casadi_int *sz_
   if (sz_arg) *sz_arg = 41*sizeof(const casadi_real*);
   if (sz_res) *sz_res = 18*sizeof(casadi_real*);
   if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 1629*sizeof(casadi_real);
+  if (sz_w) *sz_w = 1630*sizeof(casadi_real);
   return 0;
 }
 
@@ -2026,12 +2061,26 @@ static const int symode_3eba2616e5f0_seg_b_is_t1[1] = {1};
 static const double symode_3eba2616e5f0_seg_a[1] = {0.0};
 static const double symode_3eba2616e5f0_seg_b[1] = {0.0};
 static const int symode_3eba2616e5f0_seg_obs[1] = {-1};
+/* the entries of each loss term's dl/dtheta output (observation i, then the terminal term) and of dz0/dtheta^T lam:
+ * their theta indices (a loss that does not depend on theta has none) */
+static const long symode_3eba2616e5f0_lp_n[1] = {0};
+static const long symode_3eba2616e5f0_lp_off[1] = {0};
+static const long symode_3eba2616e5f0_lp_idx[1] = {0};
+static const long symode_3eba2616e5f0_z0_n = 0;
+static const long symode_3eba2616e5f0_z0_idx[1] = {0};
+
+/* pb[rows of loss term o] += v (o = 0: the terminal term) */
+static void symode_3eba2616e5f0_add_lp(double *pb, const double *v, int o) {
+  long f;
+  for (f = 0; f < symode_3eba2616e5f0_lp_n[o]; ++f) pb[symode_3eba2616e5f0_lp_idx[symode_3eba2616e5f0_lp_off[o] + f]] = pb[symode_3eba2616e5f0_lp_idx[symode_3eba2616e5f0_lp_off[o] + f]] + v[f];
+}
 
 typedef struct {
   const casadi_real *arg[symode_3eba2616e5f0_MAXARG];
   casadi_real *res[symode_3eba2616e5f0_MAXRES];
   casadi_int iw[symode_3eba2616e5f0_MAXIW];
   double *w;
+  double *wt;
 } symode_3eba2616e5f0_ctx;
 
 static int symode_3eba2616e5f0_obs_kernel(int i, const casadi_real **arg, casadi_real **res, casadi_int *iw, casadi_real *w) {
@@ -2056,11 +2105,26 @@ static void symode_3eba2616e5f0_grid(double t0, double t1, double *T, double *H)
   }
 }
 
+
+static void symode_3eba2616e5f0_prepare(const double *theta, symode_3eba2616e5f0_ctx *c) { (void)theta; (void)c; }
+
 /* one forward step: y1, r = fstep(y, t, h, p) (r may be NULL) */
 static int symode_3eba2616e5f0_fwd(const double *y, double t, double h, const double *p, double *y1, double *r, symode_3eba2616e5f0_ctx *c) {
   c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p;
   c->res[0] = y1; c->res[1] = r;
   return symode_3eba2616e5f0_k_fstep(c->arg, c->res, c->iw, c->w, 0);
+}
+
+/* one step's VJP: yb2, sc = (tbar, hbar) from yb at (y, t, h, p, r); pbar added to pb (pc: scratch) */
+static int symode_3eba2616e5f0_bwd(const double *y, double t, double h, const double *p, const double *r, const double *yb,
+                   double *yb2, double *sc, double *pb, double *pc, symode_3eba2616e5f0_ctx *c) {
+  int f;
+  c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p; c->arg[4] = r; c->arg[5] = yb;
+  c->res[0] = yb2; c->res[1] = sc; c->res[2] = sc + 1; c->res[3] = pc;
+  f = symode_3eba2616e5f0_k_bstep(c->arg, c->res, c->iw, c->w, 0);
+  if (f) return f;
+  for (f = 0; f < 2; ++f) pb[f] = pb[f] + pc[f];
+  return 0;
 }
 
 /* loss term kernel (terminal: i < 0; observation i): l, dl/dz, dl/dp at (z, p); outputs may be NULL */
@@ -2146,7 +2210,8 @@ static int symode_3eba2616e5f0_reverse_pass(const double *theta, const double *T
   /* seeds: dl/dz at t1 (and 1 for the running cost), dl/dp of the terminal term */
   for (f = 0; f < symode_3eba2616e5f0_NAUG; ++f) yb[f] = 0.0;
   for (f = 0; f < 1; ++f) yb[f] = lz[0 * 1 + f];
-  for (f = 0; f < 2; ++f) pb[f] = lp[0 * symode_3eba2616e5f0_NPAD + f];
+  for (f = 0; f < 2; ++f) pb[f] = 0.0;
+  symode_3eba2616e5f0_add_lp(pb, lp + 0 * symode_3eba2616e5f0_NPAD, 0);
   if (symode_3eba2616e5f0_K >= N) blk_lo = 0;
   *dt0 = 0.0; *dt1 = 0.0;
   for (s = symode_3eba2616e5f0_NSEG - 1; s >= 0; --s) {
@@ -2154,7 +2219,7 @@ static int symode_3eba2616e5f0_reverse_pass(const double *theta, const double *T
     o = symode_3eba2616e5f0_seg_obs[s];
     if (o >= 0) {
       for (f = 0; f < 1; ++f) yb[f] = yb[f] + lz[o * 1 + f];
-      for (f = 0; f < symode_3eba2616e5f0_NPAD; ++f) pb[f] = pb[f] + lp[o * symode_3eba2616e5f0_NPAD + f];
+      symode_3eba2616e5f0_add_lp(pb, lp + o * symode_3eba2616e5f0_NPAD, o);
     }
     for (j = symode_3eba2616e5f0_seg_n[s] - 1; j >= 0; --j, --i) {
       double sj = (double)j / n, om = 1.0 - sj, t = T[i], h = H[i];
@@ -2170,12 +2235,8 @@ static int symode_3eba2616e5f0_reverse_pass(const double *theta, const double *T
         }
       }
       lo = i - blk_lo;
-      c->arg[0] = Y + lo * symode_3eba2616e5f0_NAUG; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = theta;
-      c->arg[4] = R + lo * symode_3eba2616e5f0_NRES; c->arg[5] = yb;
-      c->res[0] = yb2; c->res[1] = sc; c->res[2] = sc + 1; c->res[3] = pc;
-      f = symode_3eba2616e5f0_k_bstep(c->arg, c->res, c->iw, c->w, 0);
+      f = symode_3eba2616e5f0_bwd(Y + lo * symode_3eba2616e5f0_NAUG, t, h, theta, R + lo * symode_3eba2616e5f0_NRES, yb, yb2, sc, pb, pc, c);
       if (f) return f;
-      for (f = 0; f < 2; ++f) pb[f] = pb[f] + pc[f];
       da = da + (sc[0] * om - sc[1] / n);
       db = db + (sc[0] * sj + sc[1] / n);
       tmp = yb; yb = yb2; yb2 = tmp;
@@ -2186,7 +2247,7 @@ static int symode_3eba2616e5f0_reverse_pass(const double *theta, const double *T
   o = -1;
   if (o >= 0) {  /* the observation at t0, on z0 */
     for (f = 0; f < 1; ++f) yb[f] = yb[f] + lz[o * 1 + f];
-    for (f = 0; f < symode_3eba2616e5f0_NPAD; ++f) pb[f] = pb[f] + lp[o * symode_3eba2616e5f0_NPAD + f];
+    symode_3eba2616e5f0_add_lp(pb, lp + o * symode_3eba2616e5f0_NPAD, o);
   }
   for (f = 0; f < symode_3eba2616e5f0_NAUG; ++f) lam0[f] = yb[f];
   return 0;
@@ -2194,7 +2255,7 @@ static int symode_3eba2616e5f0_reverse_pass(const double *theta, const double *T
 
 #define symode_3eba2616e5f0_W(key) (work + key)
 
-static void symode_3eba2616e5f0_setup(symode_3eba2616e5f0_ctx *c, double *work) { c->w = work + 0; }
+static void symode_3eba2616e5f0_setup(symode_3eba2616e5f0_ctx *c, double *work) { c->w = work + 0; c->wt = work + 1; }
 
 static const double *symode_3eba2616e5f0_initial(const double *theta, const double *z0, double *y0, symode_3eba2616e5f0_ctx *c, int *flag) {
   int f;
@@ -2217,6 +2278,7 @@ CASADI_SYMBOL_EXPORT int symode_3eba2616e5f0_loss_w(const double *theta, const d
   int flag;
   double *y0 = work + 303, L;
   symode_3eba2616e5f0_setup(&c, work);
+  symode_3eba2616e5f0_prepare(theta, &c);
   symode_3eba2616e5f0_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_3eba2616e5f0_grid(t0, t1, work + 103, work + 203);
@@ -2232,6 +2294,7 @@ CASADI_SYMBOL_EXPORT int symode_3eba2616e5f0_forward_w(const double *theta, cons
   int flag, f;
   double *y0 = work + 303, *yend = work + 304;
   symode_3eba2616e5f0_setup(&c, work);
+  symode_3eba2616e5f0_prepare(theta, &c);
   symode_3eba2616e5f0_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_3eba2616e5f0_grid(t0, t1, work + 103, work + 203);
@@ -2251,6 +2314,7 @@ CASADI_SYMBOL_EXPORT int symode_3eba2616e5f0_trajectory_w(const double *theta, c
   long i;
   double *y0 = work + 303, *T = work + 103, *H = work + 203;
   symode_3eba2616e5f0_setup(&c, work);
+  symode_3eba2616e5f0_prepare(theta, &c);
   symode_3eba2616e5f0_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_3eba2616e5f0_grid(t0, t1, T, H);
@@ -2272,6 +2336,7 @@ CASADI_SYMBOL_EXPORT int symode_3eba2616e5f0_grad_w(const double *theta, const d
   double *yb = work + 305, *yb2 = work + 306, *pb = work + 307, *pc = work + 309;
   double *y0 = work + 303, *lam0 = work + 304;
   symode_3eba2616e5f0_setup(&c, work);
+  symode_3eba2616e5f0_prepare(theta, &c);
   symode_3eba2616e5f0_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_3eba2616e5f0_grid(t0, t1, T, H);
@@ -2285,7 +2350,7 @@ CASADI_SYMBOL_EXPORT int symode_3eba2616e5f0_grad_w(const double *theta, const d
     c.arg[0] = theta; c.arg[1] = lam0; c.res[0] = pc;
     flag = symode_3eba2616e5f0_k_z0vjp(c.arg, c.res, c.iw, c.w, 0);
     if (flag) return flag;
-    for (f = 0; f < 2; ++f) pb[f] = pb[f] + pc[f];
+    for (f = 0; f < symode_3eba2616e5f0_z0_n; ++f) pb[symode_3eba2616e5f0_z0_idx[f]] = pb[symode_3eba2616e5f0_z0_idx[f]] + pc[f];
   }
   if (loss) *loss = L;
   if (dtheta) for (f = 0; f < 2; ++f) dtheta[f] = pb[f];

@@ -5,7 +5,7 @@
  * Model hash (Model.fingerprint, sha256): 54bd7e5367fc90cab05f21a4e42d13c7817da6a3de9c6ff30cb567d9cfe2fa80
  * Structure hash (the model without parameter values; the C source depends only on it): df406b8eea1ab7a1c2efbbd484b94dfd0d47590ec5cefedc439163bb43a4d56c
  * Model name: logistic
- * Source: symode_model.c (sha256 c0ce25233b27742bc5d0c5d0f62bd6fcfabf0cc49ec7ba3b0ad08180db6e9e88); every name and meaning also in symode_model.json.
+ * Source: symode_model.c (sha256 351ad37834e947a9ddced4bd302aa6636d6438a30c67abe5e68942b1e42fec9c); every name and meaning also in symode_model.json.
  * Function name prefix: symode_3eba2616e5f0 (a hash of the format, structure hash, scheme, steps and options; no user
  * text; the same for every parameter value: theta is an input).
  *
@@ -92,7 +92,7 @@
  *   out o3 [1]  dL/dt0
  *   out o4 [1]  dL/dt1
  *   out o5 [np]  dL/dtheta total = o1 + (dz0/dtheta)^T o2 (GradResult.grad when i1 = z0(theta))
- *   work sizes: arg 41, res 18, iw 0, w 1629
+ *   work sizes: arg 41, res 18, iw 0, w 1630
  *
  * Calling F in CasADi's convention:
  *   casadi_int n_arg, n_res, n_iw, n_w;  F_work(&n_arg, &n_res, &n_iw, &n_w);  (or the F_SZ_* macros)
@@ -148,7 +148,7 @@ extern "C" {
 #define symode_3eba2616e5f0_cas_grad_SZ_ARG 41
 #define symode_3eba2616e5f0_cas_grad_SZ_RES 18
 #define symode_3eba2616e5f0_cas_grad_SZ_IW 0
-#define symode_3eba2616e5f0_cas_grad_SZ_W 1629
+#define symode_3eba2616e5f0_cas_grad_SZ_W 1630
 
 void symode_3eba2616e5f0_casadi_version(int* major, int* minor, int* patch);
 int symode_3eba2616e5f0_casadi_int_size(void);

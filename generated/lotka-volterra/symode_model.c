@@ -31,7 +31,9 @@ extern "C" {
 #define casadi_c0 CASADI_PREFIX(c0)
 #define casadi_c1 CASADI_PREFIX(c1)
 #define casadi_c2 CASADI_PREFIX(c2)
+#define casadi_clear CASADI_PREFIX(clear)
 #define casadi_copy CASADI_PREFIX(copy)
+#define casadi_densify CASADI_PREFIX(densify)
 #define casadi_f0 CASADI_PREFIX(f0)
 #define casadi_f1 CASADI_PREFIX(f1)
 #define casadi_f10 CASADI_PREFIX(f10)
@@ -66,6 +68,7 @@ extern "C" {
 #define casadi_s5 CASADI_PREFIX(s5)
 #define casadi_s6 CASADI_PREFIX(s6)
 #define casadi_s7 CASADI_PREFIX(s7)
+#define casadi_s8 CASADI_PREFIX(s8)
 #define casadi_sq CASADI_PREFIX(sq)
 #define casadi_zeros CASADI_PREFIX(zeros)
 
@@ -104,6 +107,39 @@ void casadi_fill(casadi_real* x, casadi_int n, casadi_real alpha) {
   }
 }
 
+void casadi_clear(casadi_real* x, casadi_int n) {
+  casadi_int i;
+  if (x) {
+    for (i=0; i<n; ++i) *x++ = 0;
+  }
+}
+
+#define CASADI_CAST(x,y) ((x) y)
+
+void casadi_densify(const casadi_real* x, const casadi_int* sp_x, casadi_real* y, casadi_int tr) {
+  casadi_int nrow_x, ncol_x, i, el;
+  const casadi_int *colind_x, *row_x;
+  if (!y) return;
+  nrow_x = sp_x[0]; ncol_x = sp_x[1];
+  colind_x = sp_x+2; row_x = sp_x+ncol_x+3;
+  casadi_clear(y, nrow_x*ncol_x);
+  if (!x) return;
+  if (tr) {
+    for (i=0; i<ncol_x; ++i) {
+      for (el=colind_x[i]; el!=colind_x[i+1]; ++el) {
+        y[i + row_x[el]*ncol_x] = CASADI_CAST(casadi_real, *x++);
+      }
+    }
+  } else {
+    for (i=0; i<ncol_x; ++i) {
+      for (el=colind_x[i]; el!=colind_x[i+1]; ++el) {
+        y[row_x[el]] = CASADI_CAST(casadi_real, *x++);
+      }
+      y += nrow_x;
+    }
+  }
+}
+
 /* Configuration this file was compiled with */
 CASADI_SYMBOL_EXPORT void symode_a5bc88be573c_casadi_version(int* major, int* minor, int* patch) {
   *major = 3;
@@ -120,7 +156,8 @@ static const casadi_int casadi_s3[3] = {0, 1, 1};
 static const casadi_int casadi_s4[50] = 
   {0};
 static const casadi_int casadi_s5[3] = {2, 2, 1};
-static const casadi_int casadi_s6[100] = 
+static const casadi_int casadi_s6[8] = {8, 1, 0, 4, 0, 1, 6, 7};
+static const casadi_int casadi_s7[100] = 
   {98, 99, 96, 97, 94, 95, 92, 93,
   90, 91, 88, 89, 86, 87, 84, 85,
   82, 83, 80, 81, 78, 79, 76, 77,
@@ -134,7 +171,7 @@ static const casadi_int casadi_s6[100] =
   18, 19, 16, 17, 14, 15, 12, 13,
   10, 11, 8, 9, 6, 7, 4, 5,
   2, 3, 0, 1};
-static const casadi_int casadi_s7[50] = 
+static const casadi_int casadi_s8[50] = 
   {49, 48, 47, 46, 45, 44, 43, 42,
   41, 40, 39, 38, 37, 36, 35, 34,
   33, 32, 31, 30, 29, 28, 27, 26,
@@ -723,14 +760,11 @@ CASADI_SYMBOL_EXPORT int symode_a5bc88be573c_k_z0_work_bytes(casadi_int *sz_arg,
   return 0;
 }
 
-/* symode_a5bc88be573c_k_z0vjp:(i0[4],i1[2])->(o0[4]) */
+/* symode_a5bc88be573c_k_z0vjp:(i0[4],i1[2])->(o0) */
 static int casadi_f3(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a0;
   a0=0.;
   if (res[0]!=0) res[0][0]=a0;
-  if (res[0]!=0) res[0][1]=a0;
-  if (res[0]!=0) res[0][2]=a0;
-  if (res[0]!=0) res[0][3]=a0;
   return 0;
 }
 
@@ -786,7 +820,7 @@ CASADI_SYMBOL_EXPORT const casadi_int* symode_a5bc88be573c_k_z0vjp_sparsity_in(c
 
 CASADI_SYMBOL_EXPORT const casadi_int* symode_a5bc88be573c_k_z0vjp_sparsity_out(casadi_int i) {
   switch (i) {
-    case 0: return casadi_s2;
+    case 0: return casadi_s1;
     default: return 0;
   }
 }
@@ -807,7 +841,7 @@ CASADI_SYMBOL_EXPORT int symode_a5bc88be573c_k_z0vjp_work_bytes(casadi_int *sz_a
   return 0;
 }
 
-/* symode_a5bc88be573c_k_term:(i0[2],i1[4])->(o0,o1[2],o2[4]) */
+/* symode_a5bc88be573c_k_term:(i0[2],i1[4])->(o0,o1[2],o2) */
 static int casadi_f4(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a0;
   a0=0.;
@@ -815,9 +849,6 @@ static int casadi_f4(const casadi_real** arg, casadi_real** res, casadi_int* iw,
   if (res[1]!=0) res[1][0]=a0;
   if (res[1]!=0) res[1][1]=a0;
   if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
   return 0;
 }
 
@@ -877,7 +908,7 @@ CASADI_SYMBOL_EXPORT const casadi_int* symode_a5bc88be573c_k_term_sparsity_out(c
   switch (i) {
     case 0: return casadi_s1;
     case 1: return casadi_s0;
-    case 2: return casadi_s2;
+    case 2: return casadi_s1;
     default: return 0;
   }
 }
@@ -898,7 +929,7 @@ CASADI_SYMBOL_EXPORT int symode_a5bc88be573c_k_term_work_bytes(casadi_int *sz_ar
   return 0;
 }
 
-/* symode_a5bc88be573c_k_obs0:(i0[2],i1[4])->(o0,o1[2],o2[4]) */
+/* symode_a5bc88be573c_k_obs0:(i0[2],i1[4])->(o0,o1[2],o2) */
 static int casadi_f5(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a0, a1, a2, a3;
   a0=-1.8999999999999999e+00;
@@ -921,9 +952,6 @@ static int casadi_f5(const casadi_real** arg, casadi_real** res, casadi_int* iw,
   if (res[1]!=0) res[1][1]=a0;
   a0=0.;
   if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
   return 0;
 }
 
@@ -983,7 +1011,7 @@ CASADI_SYMBOL_EXPORT const casadi_int* symode_a5bc88be573c_k_obs0_sparsity_out(c
   switch (i) {
     case 0: return casadi_s1;
     case 1: return casadi_s0;
-    case 2: return casadi_s2;
+    case 2: return casadi_s1;
     default: return 0;
   }
 }
@@ -1004,7 +1032,7 @@ CASADI_SYMBOL_EXPORT int symode_a5bc88be573c_k_obs0_work_bytes(casadi_int *sz_ar
   return 0;
 }
 
-/* symode_a5bc88be573c_k_obs1:(i0[2],i1[4])->(o0,o1[2],o2[4]) */
+/* symode_a5bc88be573c_k_obs1:(i0[2],i1[4])->(o0,o1[2],o2) */
 static int casadi_f6(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a0, a1, a2, a3;
   a0=-2.1000000000000001e+00;
@@ -1027,9 +1055,6 @@ static int casadi_f6(const casadi_real** arg, casadi_real** res, casadi_int* iw,
   if (res[1]!=0) res[1][1]=a0;
   a0=0.;
   if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
   return 0;
 }
 
@@ -1089,7 +1114,7 @@ CASADI_SYMBOL_EXPORT const casadi_int* symode_a5bc88be573c_k_obs1_sparsity_out(c
   switch (i) {
     case 0: return casadi_s1;
     case 1: return casadi_s0;
-    case 2: return casadi_s2;
+    case 2: return casadi_s1;
     default: return 0;
   }
 }
@@ -2595,10 +2620,10 @@ static int casadi_f22(const casadi_real** arg, casadi_real** res, casadi_int* iw
 static int casadi_f18(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_int i;
   casadi_real **res1=res+5, *rr, *w00=w+308, *w01=w+310, *w02=w+311, *w03=w+361, *w04=w+362, *w05=w+412, *w06=w+416, *w07=w+616, *w08=w+716, *w09=w+718;
-  casadi_real *w10=w+720, *w11=w+724, *w12=w+774, *w13=w+874, *w14=w+876, *w15=w+877, *w16=w+879, *w17=w+883, *w18=w+885, *w19=w+889, *w20=w+897, *w21=w+995;
-  casadi_real *w22=w+1095, *w24=w+1145, *w25=w+1195, *w26=w+1245;
+  casadi_real *w10=w+720, *w11=w+770, *w12=w+870, *w13=w+872, *w14=w+873, *w15=w+875, *w17=w+877, *w18=w+881, *w19=w+889, *w20=w+987, *w21=w+1087, *w22=w+1137;
+  casadi_real *w23=w+1187, *w24=w+1237;
   const casadi_int *cii;
-  const casadi_real **arg1=arg+4, *cr, *cs, *wr02, *wr04, *wr11, *wr22;
+  const casadi_real **arg1=arg+4, *cr, *cs, *wr02, *wr04, *wr10, *wr21;
   casadi_copy(arg[1], 2, w00);
   *w01 = arg[2] ? arg[2][0] : 0;
   wr02 = casadi_c0;
@@ -2625,113 +2650,111 @@ static int casadi_f18(const casadi_real** arg, casadi_real** res, casadi_int* iw
   arg1[1]=w05;
   res1[0]=w01;
   res1[1]=w09;
-  res1[2]=w10;
+  res1[2]=0;
   if (casadi_f5(arg1, res1, iw, w, 0)) return 1;
   for (rr=w08, cs=w07+98; cs!=w07+100; cs+=1) *rr++ = *cs;
   casadi_fill(w04, 50, 1.);
-  wr11 = casadi_c0;
-  for (i=0, rr=w04, cs=wr11; i<50; ++i) (*rr++) += (*cs++);
-  casadi_fill(w11, 50, 2.0000000000000000e-02);
+  wr10 = casadi_c0;
+  for (i=0, rr=w04, cs=wr10; i<50; ++i) (*rr++) += (*cs++);
+  casadi_fill(w10, 50, 2.0000000000000000e-02);
   for (i=0;i<50;++i) {
     casadi_copy(w05, 4, w06+ i*4);
   }
   arg1[0]=w08;
   arg1[1]=w04;
-  arg1[2]=w11;
+  arg1[2]=w10;
   arg1[3]=w06;
-  res1[0]=w12;
+  res1[0]=w11;
   res1[1]=0;
   if (casadi_f13(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w13, cs=w12+98; cs!=w12+100; cs+=1) *rr++ = *cs;
-  arg1[0]=w13;
+  for (rr=w12, cs=w11+98; cs!=w11+100; cs+=1) *rr++ = *cs;
+  arg1[0]=w12;
   arg1[1]=w05;
-  res1[0]=w14;
-  res1[1]=w15;
-  res1[2]=w16;
+  res1[0]=w13;
+  res1[1]=w14;
+  res1[2]=0;
   if (casadi_f6(arg1, res1, iw, w, 0)) return 1;
-  *w01 += *w14;
-  for (rr=w13, cs=w12+98; cs!=w12+100; cs+=1) *rr++ = *cs;
-  arg1[0]=w13;
+  *w01 += *w13;
+  for (rr=w12, cs=w11+98; cs!=w11+100; cs+=1) *rr++ = *cs;
+  arg1[0]=w12;
   arg1[1]=w05;
-  res1[0]=w14;
-  res1[1]=w17;
-  res1[2]=w18;
+  res1[0]=w13;
+  res1[1]=w15;
+  res1[2]=0;
   if (casadi_f4(arg1, res1, iw, w, 0)) return 1;
-  *w01 += *w14;
+  *w01 += *w13;
   if (res[0]) res[0][0] = *w01;
-  for (i=0, rr=w17, cs=w15; i<2; ++i) (*rr++) += (*cs++);
-  for (i=0, rr=w18, cs=w16; i<4; ++i) (*rr++) += (*cs++);
+  for (i=0, rr=w15, cs=w14; i<2; ++i) (*rr++) += (*cs++);
   *w01 = 0.;
-  *w14 = 0.;
-  rr=w19;
-  for (i=0, cs=w17; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w18; i<4; ++i) *rr++ = *cs++;
+  *w13 = 0.;
+  rr=w17;
+  for (i=0, cs=w15; i<2; ++i) *rr++ = *cs++;
   *rr++ = *w01;
-  *rr++ = *w14;
-  for (rr=w20, cs=w12+0; cs!=w12+98; cs+=1) *rr++ = *cs;
-  rr=w12;
+  *rr++ = *w13;
+  casadi_densify(w17, casadi_s6, w18, 0);
+  for (rr=w19, cs=w11+0; cs!=w11+98; cs+=1) *rr++ = *cs;
+  rr=w11;
   for (i=0, cs=w08; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w20; i<98; ++i) *rr++ = *cs++;
-  for (cii=casadi_s6, rr=w21, cs=w12; cii!=casadi_s6+100; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s7, rr=w11, cs=w04; cii!=casadi_s7+50; ++cii) *rr++ = cs[*cii];
+  for (i=0, cs=w19; i<98; ++i) *rr++ = *cs++;
+  for (cii=casadi_s7, rr=w20, cs=w11; cii!=casadi_s7+100; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s8, rr=w10, cs=w04; cii!=casadi_s8+50; ++cii) *rr++ = cs[*cii];
   wr04 = casadi_c1;
-  wr22 = casadi_c2;
-  casadi_fill(w24, 50, 2.0000000000000000e-02);
+  wr21 = casadi_c2;
+  casadi_fill(w22, 50, 2.0000000000000000e-02);
   for (i=0;i<50;++i) {
     casadi_copy(w05, 4, w06+ i*4);
   }
-  casadi_fill(w25, 50, 50.);
-  arg1[0]=w19;
-  arg1[1]=w21;
-  arg1[2]=w11;
+  casadi_fill(w23, 50, 50.);
+  arg1[0]=w18;
+  arg1[1]=w20;
+  arg1[2]=w10;
   arg1[3]=wr04;
-  arg1[4]=wr22;
-  arg1[5]=0;
-  arg1[6]=w24;
-  arg1[7]=w06;
-  arg1[8]=w25;
-  res1[0]=w26;
-  if (casadi_f19(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w08, cs=w26+392; cs!=w26+394; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w08, cs=w09; i<2; ++i) (*rr++) += (*cs++);
-  for (rr=w18, cs=w26+394; cs!=w26+398; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w18, cs=w10; i<4; ++i) (*rr++) += (*cs++);
-  *w01 = 0.;
-  *w14 = 0.;
-  rr=w19;
-  for (i=0, cs=w08; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w18; i<4; ++i) *rr++ = *cs++;
-  *rr++ = *w01;
-  *rr++ = *w14;
-  for (rr=w20, cs=w07+0; cs!=w07+98; cs+=1) *rr++ = *cs;
-  rr=w07;
-  for (i=0, cs=w00; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w20; i<98; ++i) *rr++ = *cs++;
-  for (cii=casadi_s6, rr=w21, cs=w07; cii!=casadi_s6+100; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s7, rr=w11, cs=w02; cii!=casadi_s7+50; ++cii) *rr++ = cs[*cii];
-  wr02 = casadi_c1;
-  wr04 = casadi_c2;
-  for (cii=casadi_s4, rr=w22, cs=w03; cii!=casadi_s4+50; ++cii) *rr++ = cs[*cii];
-  for (i=0;i<50;++i) {
-    casadi_copy(w05, 4, w06+ i*4);
-  }
-  casadi_fill(w24, 50, 50.);
-  arg1[0]=w19;
-  arg1[1]=w21;
-  arg1[2]=w11;
-  arg1[3]=wr02;
-  arg1[4]=wr04;
+  arg1[4]=wr21;
   arg1[5]=0;
   arg1[6]=w22;
   arg1[7]=w06;
-  arg1[8]=w24;
-  res1[0]=w26;
+  arg1[8]=w23;
+  res1[0]=w24;
+  if (casadi_f19(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w08, cs=w24+392; cs!=w24+394; cs+=1) *rr++ = *cs;
+  for (i=0, rr=w08, cs=w09; i<2; ++i) (*rr++) += (*cs++);
+  for (rr=w17, cs=w24+394; cs!=w24+398; cs+=1) *rr++ = *cs;
+  *w01 = 0.;
+  *w13 = 0.;
+  rr=w18;
+  for (i=0, cs=w08; i<2; ++i) *rr++ = *cs++;
+  for (i=0, cs=w17; i<4; ++i) *rr++ = *cs++;
+  *rr++ = *w01;
+  *rr++ = *w13;
+  for (rr=w19, cs=w07+0; cs!=w07+98; cs+=1) *rr++ = *cs;
+  rr=w07;
+  for (i=0, cs=w00; i<2; ++i) *rr++ = *cs++;
+  for (i=0, cs=w19; i<98; ++i) *rr++ = *cs++;
+  for (cii=casadi_s7, rr=w20, cs=w07; cii!=casadi_s7+100; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s8, rr=w10, cs=w02; cii!=casadi_s8+50; ++cii) *rr++ = cs[*cii];
+  wr02 = casadi_c1;
+  wr04 = casadi_c2;
+  for (cii=casadi_s4, rr=w21, cs=w03; cii!=casadi_s4+50; ++cii) *rr++ = cs[*cii];
+  for (i=0;i<50;++i) {
+    casadi_copy(w05, 4, w06+ i*4);
+  }
+  casadi_fill(w22, 50, 50.);
+  arg1[0]=w18;
+  arg1[1]=w20;
+  arg1[2]=w10;
+  arg1[3]=wr02;
+  arg1[4]=wr04;
+  arg1[5]=0;
+  arg1[6]=w21;
+  arg1[7]=w06;
+  arg1[8]=w22;
+  res1[0]=w24;
   if (casadi_f22(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w05, cs=w26+394; cs!=w26+398; cs+=1) *rr++ = *cs;
+  for (rr=w05, cs=w24+394; cs!=w24+398; cs+=1) *rr++ = *cs;
   casadi_copy(w05, 4, res[1]);
-  for (rr=w00, cs=w26+392; cs!=w26+394; cs+=1) *rr++ = *cs;
+  for (rr=w00, cs=w24+392; cs!=w24+394; cs+=1) *rr++ = *cs;
   casadi_copy(w00, 2, res[2]);
-  for (rr=w03, cs=w26+398; cs!=w26+399; cs+=1) *rr++ = *cs;
+  for (rr=w03, cs=w24+398; cs!=w24+399; cs+=1) *rr++ = *cs;
   if (res[3]) res[3][0] = *w03;
   *w03 = 0.;
   if (res[4]) res[4][0] = *w03;
@@ -2740,7 +2763,7 @@ static int casadi_f18(const casadi_real** arg, casadi_real** res, casadi_int* iw
 
 /* symode_a5bc88be573c_cas_grad:(i0[4],i1[2],i2,i3)->(o0,o1[4],o2[2],o3,o4,o5[4]) */
 static int casadi_f17(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+6, *w0=w+1645, *w1=w+1649, *w2=w+1651, *w3=w+1652, *w4=w+1653, *w5=w+1654, *w6=w+1658, *w7=w+1660, *w8=w+1661;
+  casadi_real **res1=res+6, *w0=w+1637, *w1=w+1641, *w2=w+1643, *w3=w+1644, *w4=w+1645, *w5=w+1646, *w6=w+1650, *w7=w+1652, *w8=w+1653;
   const casadi_real **arg1=arg+4;
   casadi_copy(arg[0], 4, w0);
   casadi_copy(arg[1], 2, w1);
@@ -2840,7 +2863,7 @@ CASADI_SYMBOL_EXPORT int symode_a5bc88be573c_cas_grad_work(casadi_int *sz_arg, c
   if (sz_arg) *sz_arg = 41;
   if (sz_res) *sz_res = 18;
   if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 1662;
+  if (sz_w) *sz_w = 1654;
   return 0;
 }
 
@@ -2848,7 +2871,7 @@ CASADI_SYMBOL_EXPORT int symode_a5bc88be573c_cas_grad_work_bytes(casadi_int *sz_
   if (sz_arg) *sz_arg = 41*sizeof(const casadi_real*);
   if (sz_res) *sz_res = 18*sizeof(casadi_real*);
   if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 1662*sizeof(casadi_real);
+  if (sz_w) *sz_w = 1654*sizeof(casadi_real);
   return 0;
 }
 
@@ -2875,12 +2898,26 @@ static const int symode_a5bc88be573c_seg_b_is_t1[2] = {0, 0};
 static const double symode_a5bc88be573c_seg_a[2] = {0.0, 1.0};
 static const double symode_a5bc88be573c_seg_b[2] = {1.0, 2.0};
 static const int symode_a5bc88be573c_seg_obs[2] = {0, 1};
+/* the entries of each loss term's dl/dtheta output (observation i, then the terminal term) and of dz0/dtheta^T lam:
+ * their theta indices (a loss that does not depend on theta has none) */
+static const long symode_a5bc88be573c_lp_n[3] = {0, 0, 0};
+static const long symode_a5bc88be573c_lp_off[3] = {0, 0, 0};
+static const long symode_a5bc88be573c_lp_idx[1] = {0};
+static const long symode_a5bc88be573c_z0_n = 0;
+static const long symode_a5bc88be573c_z0_idx[1] = {0};
+
+/* pb[rows of loss term o] += v (o = 2: the terminal term) */
+static void symode_a5bc88be573c_add_lp(double *pb, const double *v, int o) {
+  long f;
+  for (f = 0; f < symode_a5bc88be573c_lp_n[o]; ++f) pb[symode_a5bc88be573c_lp_idx[symode_a5bc88be573c_lp_off[o] + f]] = pb[symode_a5bc88be573c_lp_idx[symode_a5bc88be573c_lp_off[o] + f]] + v[f];
+}
 
 typedef struct {
   const casadi_real *arg[symode_a5bc88be573c_MAXARG];
   casadi_real *res[symode_a5bc88be573c_MAXRES];
   casadi_int iw[symode_a5bc88be573c_MAXIW];
   double *w;
+  double *wt;
 } symode_a5bc88be573c_ctx;
 
 static int symode_a5bc88be573c_obs_kernel(int i, const casadi_real **arg, casadi_real **res, casadi_int *iw, casadi_real *w) {
@@ -2906,11 +2943,26 @@ static void symode_a5bc88be573c_grid(double t0, double t1, double *T, double *H)
   }
 }
 
+
+static void symode_a5bc88be573c_prepare(const double *theta, symode_a5bc88be573c_ctx *c) { (void)theta; (void)c; }
+
 /* one forward step: y1, r = fstep(y, t, h, p) (r may be NULL) */
 static int symode_a5bc88be573c_fwd(const double *y, double t, double h, const double *p, double *y1, double *r, symode_a5bc88be573c_ctx *c) {
   c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p;
   c->res[0] = y1; c->res[1] = r;
   return symode_a5bc88be573c_k_fstep(c->arg, c->res, c->iw, c->w, 0);
+}
+
+/* one step's VJP: yb2, sc = (tbar, hbar) from yb at (y, t, h, p, r); pbar added to pb (pc: scratch) */
+static int symode_a5bc88be573c_bwd(const double *y, double t, double h, const double *p, const double *r, const double *yb,
+                   double *yb2, double *sc, double *pb, double *pc, symode_a5bc88be573c_ctx *c) {
+  int f;
+  c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p; c->arg[4] = r; c->arg[5] = yb;
+  c->res[0] = yb2; c->res[1] = sc; c->res[2] = sc + 1; c->res[3] = pc;
+  f = symode_a5bc88be573c_k_bstep(c->arg, c->res, c->iw, c->w, 0);
+  if (f) return f;
+  for (f = 0; f < 4; ++f) pb[f] = pb[f] + pc[f];
+  return 0;
 }
 
 /* loss term kernel (terminal: i < 0; observation i): l, dl/dz, dl/dp at (z, p); outputs may be NULL */
@@ -2996,7 +3048,8 @@ static int symode_a5bc88be573c_reverse_pass(const double *theta, const double *T
   /* seeds: dl/dz at t1 (and 1 for the running cost), dl/dp of the terminal term */
   for (f = 0; f < symode_a5bc88be573c_NAUG; ++f) yb[f] = 0.0;
   for (f = 0; f < 2; ++f) yb[f] = lz[2 * 2 + f];
-  for (f = 0; f < 4; ++f) pb[f] = lp[2 * symode_a5bc88be573c_NPAD + f];
+  for (f = 0; f < 4; ++f) pb[f] = 0.0;
+  symode_a5bc88be573c_add_lp(pb, lp + 2 * symode_a5bc88be573c_NPAD, 2);
   if (symode_a5bc88be573c_K >= N) blk_lo = 0;
   *dt0 = 0.0; *dt1 = 0.0;
   for (s = symode_a5bc88be573c_NSEG - 1; s >= 0; --s) {
@@ -3004,7 +3057,7 @@ static int symode_a5bc88be573c_reverse_pass(const double *theta, const double *T
     o = symode_a5bc88be573c_seg_obs[s];
     if (o >= 0) {
       for (f = 0; f < 2; ++f) yb[f] = yb[f] + lz[o * 2 + f];
-      for (f = 0; f < symode_a5bc88be573c_NPAD; ++f) pb[f] = pb[f] + lp[o * symode_a5bc88be573c_NPAD + f];
+      symode_a5bc88be573c_add_lp(pb, lp + o * symode_a5bc88be573c_NPAD, o);
     }
     for (j = symode_a5bc88be573c_seg_n[s] - 1; j >= 0; --j, --i) {
       double sj = (double)j / n, om = 1.0 - sj, t = T[i], h = H[i];
@@ -3020,12 +3073,8 @@ static int symode_a5bc88be573c_reverse_pass(const double *theta, const double *T
         }
       }
       lo = i - blk_lo;
-      c->arg[0] = Y + lo * symode_a5bc88be573c_NAUG; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = theta;
-      c->arg[4] = R + lo * symode_a5bc88be573c_NRES; c->arg[5] = yb;
-      c->res[0] = yb2; c->res[1] = sc; c->res[2] = sc + 1; c->res[3] = pc;
-      f = symode_a5bc88be573c_k_bstep(c->arg, c->res, c->iw, c->w, 0);
+      f = symode_a5bc88be573c_bwd(Y + lo * symode_a5bc88be573c_NAUG, t, h, theta, R + lo * symode_a5bc88be573c_NRES, yb, yb2, sc, pb, pc, c);
       if (f) return f;
-      for (f = 0; f < 4; ++f) pb[f] = pb[f] + pc[f];
       da = da + (sc[0] * om - sc[1] / n);
       db = db + (sc[0] * sj + sc[1] / n);
       tmp = yb; yb = yb2; yb2 = tmp;
@@ -3036,7 +3085,7 @@ static int symode_a5bc88be573c_reverse_pass(const double *theta, const double *T
   o = -1;
   if (o >= 0) {  /* the observation at t0, on z0 */
     for (f = 0; f < 2; ++f) yb[f] = yb[f] + lz[o * 2 + f];
-    for (f = 0; f < symode_a5bc88be573c_NPAD; ++f) pb[f] = pb[f] + lp[o * symode_a5bc88be573c_NPAD + f];
+    symode_a5bc88be573c_add_lp(pb, lp + o * symode_a5bc88be573c_NPAD, o);
   }
   for (f = 0; f < symode_a5bc88be573c_NAUG; ++f) lam0[f] = yb[f];
   return 0;
@@ -3044,7 +3093,7 @@ static int symode_a5bc88be573c_reverse_pass(const double *theta, const double *T
 
 #define symode_a5bc88be573c_W(key) (work + key)
 
-static void symode_a5bc88be573c_setup(symode_a5bc88be573c_ctx *c, double *work) { c->w = work + 0; }
+static void symode_a5bc88be573c_setup(symode_a5bc88be573c_ctx *c, double *work) { c->w = work + 0; c->wt = work + 1; }
 
 static const double *symode_a5bc88be573c_initial(const double *theta, const double *z0, double *y0, symode_a5bc88be573c_ctx *c, int *flag) {
   int f;
@@ -3067,6 +3116,7 @@ CASADI_SYMBOL_EXPORT int symode_a5bc88be573c_loss_w(const double *theta, const d
   int flag;
   double *y0 = work + 404, L;
   symode_a5bc88be573c_setup(&c, work);
+  symode_a5bc88be573c_prepare(theta, &c);
   symode_a5bc88be573c_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_a5bc88be573c_grid(t0, t1, work + 204, work + 304);
@@ -3082,6 +3132,7 @@ CASADI_SYMBOL_EXPORT int symode_a5bc88be573c_forward_w(const double *theta, cons
   int flag, f;
   double *y0 = work + 404, *yend = work + 406;
   symode_a5bc88be573c_setup(&c, work);
+  symode_a5bc88be573c_prepare(theta, &c);
   symode_a5bc88be573c_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_a5bc88be573c_grid(t0, t1, work + 204, work + 304);
@@ -3101,6 +3152,7 @@ CASADI_SYMBOL_EXPORT int symode_a5bc88be573c_trajectory_w(const double *theta, c
   long i;
   double *y0 = work + 404, *T = work + 204, *H = work + 304;
   symode_a5bc88be573c_setup(&c, work);
+  symode_a5bc88be573c_prepare(theta, &c);
   symode_a5bc88be573c_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_a5bc88be573c_grid(t0, t1, T, H);
@@ -3122,6 +3174,7 @@ CASADI_SYMBOL_EXPORT int symode_a5bc88be573c_grad_w(const double *theta, const d
   double *yb = work + 408, *yb2 = work + 410, *pb = work + 412, *pc = work + 416;
   double *y0 = work + 404, *lam0 = work + 406;
   symode_a5bc88be573c_setup(&c, work);
+  symode_a5bc88be573c_prepare(theta, &c);
   symode_a5bc88be573c_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_a5bc88be573c_grid(t0, t1, T, H);
@@ -3135,7 +3188,7 @@ CASADI_SYMBOL_EXPORT int symode_a5bc88be573c_grad_w(const double *theta, const d
     c.arg[0] = theta; c.arg[1] = lam0; c.res[0] = pc;
     flag = symode_a5bc88be573c_k_z0vjp(c.arg, c.res, c.iw, c.w, 0);
     if (flag) return flag;
-    for (f = 0; f < 4; ++f) pb[f] = pb[f] + pc[f];
+    for (f = 0; f < symode_a5bc88be573c_z0_n; ++f) pb[symode_a5bc88be573c_z0_idx[f]] = pb[symode_a5bc88be573c_z0_idx[f]] + pc[f];
   }
   if (loss) *loss = L;
   if (dtheta) for (f = 0; f < 4; ++f) dtheta[f] = pb[f];

@@ -5,7 +5,7 @@
  * Model hash (Model.fingerprint, sha256): c8ffe83c5e524db0633fb4fc0531b6905c4e2286d2896526f252a993952d18eb
  * Structure hash (the model without parameter values; the C source depends only on it): 408c52718e44aa3951f11fa0804705f0b0880ae2f599b00b0022f606440241db
  * Model name: lotka-volterra
- * Source: symode_model.c (sha256 2b79a5217b8612cdf1dffb392f794faa30fd67577638c295977e83414f041727); every name and meaning also in symode_model.json.
+ * Source: symode_model.c (sha256 8f745f6c38f8a703a236d0f17aa1e450c32e2108ce9d86cc9aac8cfae50a2afd); every name and meaning also in symode_model.json.
  * Function name prefix: symode_a5bc88be573c (a hash of the format, structure hash, scheme, steps and options; no user
  * text; the same for every parameter value: theta is an input).
  *
@@ -100,7 +100,7 @@
  *   out o3 [1]  dL/dt0
  *   out o4 [1]  dL/dt1
  *   out o5 [np]  dL/dtheta total = o1 + (dz0/dtheta)^T o2 (GradResult.grad when i1 = z0(theta))
- *   work sizes: arg 41, res 18, iw 0, w 1662
+ *   work sizes: arg 41, res 18, iw 0, w 1654
  *
  * Calling F in CasADi's convention:
  *   casadi_int n_arg, n_res, n_iw, n_w;  F_work(&n_arg, &n_res, &n_iw, &n_w);  (or the F_SZ_* macros)
@@ -156,7 +156,7 @@ extern "C" {
 #define symode_a5bc88be573c_cas_grad_SZ_ARG 41
 #define symode_a5bc88be573c_cas_grad_SZ_RES 18
 #define symode_a5bc88be573c_cas_grad_SZ_IW 0
-#define symode_a5bc88be573c_cas_grad_SZ_W 1662
+#define symode_a5bc88be573c_cas_grad_SZ_W 1654
 
 void symode_a5bc88be573c_casadi_version(int* major, int* minor, int* patch);
 int symode_a5bc88be573c_casadi_int_size(void);

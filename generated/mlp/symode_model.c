@@ -34,7 +34,9 @@ extern "C" {
 #define casadi_c3 CASADI_PREFIX(c3)
 #define casadi_c4 CASADI_PREFIX(c4)
 #define casadi_c5 CASADI_PREFIX(c5)
+#define casadi_clear CASADI_PREFIX(clear)
 #define casadi_copy CASADI_PREFIX(copy)
+#define casadi_densify CASADI_PREFIX(densify)
 #define casadi_f0 CASADI_PREFIX(f0)
 #define casadi_f1 CASADI_PREFIX(f1)
 #define casadi_f10 CASADI_PREFIX(f10)
@@ -142,6 +144,39 @@ void casadi_fill(casadi_real* x, casadi_int n, casadi_real alpha) {
   }
 }
 
+void casadi_clear(casadi_real* x, casadi_int n) {
+  casadi_int i;
+  if (x) {
+    for (i=0; i<n; ++i) *x++ = 0;
+  }
+}
+
+#define CASADI_CAST(x,y) ((x) y)
+
+void casadi_densify(const casadi_real* x, const casadi_int* sp_x, casadi_real* y, casadi_int tr) {
+  casadi_int nrow_x, ncol_x, i, el;
+  const casadi_int *colind_x, *row_x;
+  if (!y) return;
+  nrow_x = sp_x[0]; ncol_x = sp_x[1];
+  colind_x = sp_x+2; row_x = sp_x+ncol_x+3;
+  casadi_clear(y, nrow_x*ncol_x);
+  if (!x) return;
+  if (tr) {
+    for (i=0; i<ncol_x; ++i) {
+      for (el=colind_x[i]; el!=colind_x[i+1]; ++el) {
+        y[i + row_x[el]*ncol_x] = CASADI_CAST(casadi_real, *x++);
+      }
+    }
+  } else {
+    for (i=0; i<ncol_x; ++i) {
+      for (el=colind_x[i]; el!=colind_x[i+1]; ++el) {
+        y[row_x[el]] = CASADI_CAST(casadi_real, *x++);
+      }
+      y += nrow_x;
+    }
+  }
+}
+
 /* Configuration this file was compiled with */
 CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_casadi_version(int* major, int* minor, int* patch) {
   *major = 3;
@@ -151,12 +186,12 @@ CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_casadi_version(int* major, int* mi
 CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_casadi_int_size(void) { return (int) sizeof(casadi_int); }
 CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_casadi_real_size(void) { return (int) sizeof(casadi_real); }
 
-static const casadi_int casadi_s0[3] = {2, 1, 1};
-static const casadi_int casadi_s1[3] = {1, 1, 1};
-static const casadi_int casadi_s2[3] = {22, 1, 1};
-static const casadi_int casadi_s3[3] = {16, 1, 1};
-static const casadi_int casadi_s4[5] = {0};
-static const casadi_int casadi_s5[3] = {2, 10, 1};
+static const casadi_int casadi_s0[3] = {22, 1, 1};
+static const casadi_int casadi_s1[3] = {2, 1, 1};
+static const casadi_int casadi_s2[3] = {1, 1, 1};
+static const casadi_int casadi_s3[5] = {0};
+static const casadi_int casadi_s4[3] = {2, 10, 1};
+static const casadi_int casadi_s5[8] = {26, 1, 0, 4, 0, 1, 24, 25};
 static const casadi_int casadi_s6[10] = 
   {8, 9, 6, 7, 4, 5, 2, 3,
   0, 1};
@@ -217,8 +252,1387 @@ static const casadi_real casadi_c5[10] =
 static const casadi_real casadi_zeros[26] = 
   {0.};
 
-/* symode_6a8a47f07163_k_fstep:(i0[2],i1,i2,i3[22])->(o0[2],o1[16]) */
+/* symode_6a8a47f07163_k_z0:(i0[22])->(o0[2]) */
 static int casadi_f0(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real a0;
+  a0=5.0000000000000000e-01;
+  if (res[0]!=0) res[0][0]=a0;
+  a0=-5.0000000000000000e-01;
+  if (res[0]!=0) res[0][1]=a0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f0(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_z0_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_z0_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_z0_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_z0_n_in(void) { return 1;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_z0_n_out(void) { return 1;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_z0_default_in(casadi_int i) {
+  switch (i) {
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_z0_name_in(casadi_int i) {
+  switch (i) {
+    case 0: return "i0";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_z0_name_out(casadi_int i) {
+  switch (i) {
+    case 0: return "o0";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_z0_sparsity_in(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s0;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_z0_sparsity_out(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s1;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 1;
+  if (sz_res) *sz_res = 1;
+  if (sz_iw) *sz_iw = 0;
+  if (sz_w) *sz_w = 0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 1*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 1*sizeof(casadi_real*);
+  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
+  if (sz_w) *sz_w = 0*sizeof(casadi_real);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_z0vjp:(i0[22],i1[2])->(o0) */
+static int casadi_f1(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real a0;
+  a0=0.;
+  if (res[0]!=0) res[0][0]=a0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0vjp(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f1(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0vjp_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_z0vjp_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_z0vjp_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_z0vjp_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_z0vjp_n_in(void) { return 2;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_z0vjp_n_out(void) { return 1;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_z0vjp_default_in(casadi_int i) {
+  switch (i) {
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_z0vjp_name_in(casadi_int i) {
+  switch (i) {
+    case 0: return "i0";
+    case 1: return "i1";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_z0vjp_name_out(casadi_int i) {
+  switch (i) {
+    case 0: return "o0";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_z0vjp_sparsity_in(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s0;
+    case 1: return casadi_s1;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_z0vjp_sparsity_out(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s2;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0vjp_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2;
+  if (sz_res) *sz_res = 1;
+  if (sz_iw) *sz_iw = 0;
+  if (sz_w) *sz_w = 0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0vjp_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 1*sizeof(casadi_real*);
+  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
+  if (sz_w) *sz_w = 0*sizeof(casadi_real);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_term:(i0[2],i1[22])->(o0,o1[2],o2) */
+static int casadi_f2(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real a0, a1, a2, a3, a4;
+  a0=-6.6666666666666663e-01;
+  a1=arg[0]? arg[0][1] : 0;
+  a2=(a0+a1);
+  a2=casadi_sq(a2);
+  a3=-3.3333333333333331e-01;
+  a4=arg[0]? arg[0][0] : 0;
+  a3=(a3+a4);
+  a3=casadi_sq(a3);
+  a2=(a2+a3);
+  if (res[0]!=0) res[0][0]=a2;
+  a4=(2.*a4);
+  a0=(a0+a4);
+  if (res[1]!=0) res[1][0]=a0;
+  a0=-1.3333333333333333e+00;
+  a1=(2.*a1);
+  a0=(a0+a1);
+  if (res[1]!=0) res[1][1]=a0;
+  a0=0.;
+  if (res[2]!=0) res[2][0]=a0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_term(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f2(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_term_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_term_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_term_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_term_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_term_n_in(void) { return 2;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_term_n_out(void) { return 3;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_term_default_in(casadi_int i) {
+  switch (i) {
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_term_name_in(casadi_int i) {
+  switch (i) {
+    case 0: return "i0";
+    case 1: return "i1";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_term_name_out(casadi_int i) {
+  switch (i) {
+    case 0: return "o0";
+    case 1: return "o1";
+    case 2: return "o2";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_term_sparsity_in(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s1;
+    case 1: return casadi_s0;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_term_sparsity_out(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s2;
+    case 1: return casadi_s1;
+    case 2: return casadi_s2;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_term_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2;
+  if (sz_res) *sz_res = 3;
+  if (sz_iw) *sz_iw = 0;
+  if (sz_w) *sz_w = 0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_term_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
+  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
+  if (sz_w) *sz_w = 0*sizeof(casadi_real);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_obs0:(i0[2],i1[22])->(o0,o1[2],o2) */
+static int casadi_f3(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real a0, a1, a2, a3;
+  a0=5.0000000000000000e-01;
+  a1=arg[0]? arg[0][0] : 0;
+  a0=(a0+a1);
+  a0=casadi_sq(a0);
+  a2=2.0000000000000001e-01;
+  a3=arg[0]? arg[0][1] : 0;
+  a2=(a2+a3);
+  a2=casadi_sq(a2);
+  a0=(a0+a2);
+  if (res[0]!=0) res[0][0]=a0;
+  a0=1.;
+  a1=(2.*a1);
+  a0=(a0+a1);
+  if (res[1]!=0) res[1][0]=a0;
+  a0=4.0000000000000002e-01;
+  a3=(2.*a3);
+  a0=(a0+a3);
+  if (res[1]!=0) res[1][1]=a0;
+  a0=0.;
+  if (res[2]!=0) res[2][0]=a0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs0(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f3(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs0_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs0_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs0_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs0_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs0_n_in(void) { return 2;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs0_n_out(void) { return 3;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs0_default_in(casadi_int i) {
+  switch (i) {
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs0_name_in(casadi_int i) {
+  switch (i) {
+    case 0: return "i0";
+    case 1: return "i1";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs0_name_out(casadi_int i) {
+  switch (i) {
+    case 0: return "o0";
+    case 1: return "o1";
+    case 2: return "o2";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs0_sparsity_in(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s1;
+    case 1: return casadi_s0;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs0_sparsity_out(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s2;
+    case 1: return casadi_s1;
+    case 2: return casadi_s2;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs0_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2;
+  if (sz_res) *sz_res = 3;
+  if (sz_iw) *sz_iw = 0;
+  if (sz_w) *sz_w = 0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs0_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
+  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
+  if (sz_w) *sz_w = 0*sizeof(casadi_real);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_obs1:(i0[2],i1[22])->(o0,o1[2],o2) */
+static int casadi_f4(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real a0, a1, a2, a3;
+  a0=-5.0000000000000000e-01;
+  a1=arg[0]? arg[0][1] : 0;
+  a0=(a0+a1);
+  a0=casadi_sq(a0);
+  a2=-2.0000000000000001e-01;
+  a3=arg[0]? arg[0][0] : 0;
+  a2=(a2+a3);
+  a2=casadi_sq(a2);
+  a0=(a0+a2);
+  if (res[0]!=0) res[0][0]=a0;
+  a0=-4.0000000000000002e-01;
+  a3=(2.*a3);
+  a0=(a0+a3);
+  if (res[1]!=0) res[1][0]=a0;
+  a0=-1.;
+  a1=(2.*a1);
+  a0=(a0+a1);
+  if (res[1]!=0) res[1][1]=a0;
+  a0=0.;
+  if (res[2]!=0) res[2][0]=a0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs1(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f4(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs1_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs1_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs1_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs1_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs1_n_in(void) { return 2;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs1_n_out(void) { return 3;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs1_default_in(casadi_int i) {
+  switch (i) {
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs1_name_in(casadi_int i) {
+  switch (i) {
+    case 0: return "i0";
+    case 1: return "i1";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs1_name_out(casadi_int i) {
+  switch (i) {
+    case 0: return "o0";
+    case 1: return "o1";
+    case 2: return "o2";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs1_sparsity_in(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s1;
+    case 1: return casadi_s0;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs1_sparsity_out(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s2;
+    case 1: return casadi_s1;
+    case 2: return casadi_s2;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs1_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2;
+  if (sz_res) *sz_res = 3;
+  if (sz_iw) *sz_iw = 0;
+  if (sz_w) *sz_w = 0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs1_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
+  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
+  if (sz_w) *sz_w = 0*sizeof(casadi_real);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_obs2:(i0[2],i1[22])->(o0,o1[2],o2) */
+static int casadi_f5(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real a0, a1, a2, a3;
+  a0=-1.0000000000000001e-01;
+  a1=arg[0]? arg[0][1] : 0;
+  a0=(a0+a1);
+  a0=casadi_sq(a0);
+  a2=2.0000000000000001e-01;
+  a3=arg[0]? arg[0][0] : 0;
+  a2=(a2+a3);
+  a2=casadi_sq(a2);
+  a0=(a0+a2);
+  if (res[0]!=0) res[0][0]=a0;
+  a0=4.0000000000000002e-01;
+  a3=(2.*a3);
+  a0=(a0+a3);
+  if (res[1]!=0) res[1][0]=a0;
+  a0=-2.0000000000000001e-01;
+  a1=(2.*a1);
+  a0=(a0+a1);
+  if (res[1]!=0) res[1][1]=a0;
+  a0=0.;
+  if (res[2]!=0) res[2][0]=a0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs2(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f5(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs2_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs2_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs2_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs2_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs2_n_in(void) { return 2;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs2_n_out(void) { return 3;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs2_default_in(casadi_int i) {
+  switch (i) {
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs2_name_in(casadi_int i) {
+  switch (i) {
+    case 0: return "i0";
+    case 1: return "i1";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs2_name_out(casadi_int i) {
+  switch (i) {
+    case 0: return "o0";
+    case 1: return "o1";
+    case 2: return "o2";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs2_sparsity_in(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s1;
+    case 1: return casadi_s0;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs2_sparsity_out(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s2;
+    case 1: return casadi_s1;
+    case 2: return casadi_s2;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs2_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2;
+  if (sz_res) *sz_res = 3;
+  if (sz_iw) *sz_iw = 0;
+  if (sz_w) *sz_w = 0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs2_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
+  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
+  if (sz_w) *sz_w = 0*sizeof(casadi_real);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_obs3:(i0[2],i1[22])->(o0,o1[2],o2) */
+static int casadi_f6(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real a0, a1, a2, a3;
+  a0=-5.0000000000000000e-01;
+  a1=arg[0]? arg[0][0] : 0;
+  a0=(a0+a1);
+  a0=casadi_sq(a0);
+  a2=2.9999999999999999e-01;
+  a3=arg[0]? arg[0][1] : 0;
+  a2=(a2+a3);
+  a2=casadi_sq(a2);
+  a0=(a0+a2);
+  if (res[0]!=0) res[0][0]=a0;
+  a0=-1.;
+  a1=(2.*a1);
+  a0=(a0+a1);
+  if (res[1]!=0) res[1][0]=a0;
+  a0=5.9999999999999998e-01;
+  a3=(2.*a3);
+  a0=(a0+a3);
+  if (res[1]!=0) res[1][1]=a0;
+  a0=0.;
+  if (res[2]!=0) res[2][0]=a0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs3(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f6(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs3_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs3_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs3_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs3_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs3_n_in(void) { return 2;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs3_n_out(void) { return 3;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs3_default_in(casadi_int i) {
+  switch (i) {
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs3_name_in(casadi_int i) {
+  switch (i) {
+    case 0: return "i0";
+    case 1: return "i1";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs3_name_out(casadi_int i) {
+  switch (i) {
+    case 0: return "o0";
+    case 1: return "o1";
+    case 2: return "o2";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs3_sparsity_in(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s1;
+    case 1: return casadi_s0;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs3_sparsity_out(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s2;
+    case 1: return casadi_s1;
+    case 2: return casadi_s2;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs3_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2;
+  if (sz_res) *sz_res = 3;
+  if (sz_iw) *sz_iw = 0;
+  if (sz_w) *sz_w = 0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs3_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
+  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
+  if (sz_w) *sz_w = 0*sizeof(casadi_real);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_obs4:(i0[2],i1[22])->(o0,o1[2],o2) */
+static int casadi_f7(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real a0, a1, a2, a3;
+  a0=-4.0000000000000002e-01;
+  a1=arg[0]? arg[0][1] : 0;
+  a0=(a0+a1);
+  a0=casadi_sq(a0);
+  a2=-1.0000000000000001e-01;
+  a3=arg[0]? arg[0][0] : 0;
+  a2=(a2+a3);
+  a2=casadi_sq(a2);
+  a0=(a0+a2);
+  if (res[0]!=0) res[0][0]=a0;
+  a0=-2.0000000000000001e-01;
+  a3=(2.*a3);
+  a0=(a0+a3);
+  if (res[1]!=0) res[1][0]=a0;
+  a0=-8.0000000000000004e-01;
+  a1=(2.*a1);
+  a0=(a0+a1);
+  if (res[1]!=0) res[1][1]=a0;
+  a0=0.;
+  if (res[2]!=0) res[2][0]=a0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs4(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f7(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs4_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs4_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs4_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs4_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs4_n_in(void) { return 2;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs4_n_out(void) { return 3;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs4_default_in(casadi_int i) {
+  switch (i) {
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs4_name_in(casadi_int i) {
+  switch (i) {
+    case 0: return "i0";
+    case 1: return "i1";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs4_name_out(casadi_int i) {
+  switch (i) {
+    case 0: return "o0";
+    case 1: return "o1";
+    case 2: return "o2";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs4_sparsity_in(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s1;
+    case 1: return casadi_s0;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs4_sparsity_out(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s2;
+    case 1: return casadi_s1;
+    case 2: return casadi_s2;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs4_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2;
+  if (sz_res) *sz_res = 3;
+  if (sz_iw) *sz_iw = 0;
+  if (sz_w) *sz_w = 0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs4_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
+  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
+  if (sz_w) *sz_w = 0*sizeof(casadi_real);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_obs5:(i0[2],i1[22])->(o0,o1[2],o2) */
+static int casadi_f8(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real a0, a1, a2, a3;
+  a0=arg[0]? arg[0][1] : 0;
+  a1=casadi_sq(a0);
+  a2=2.9999999999999999e-01;
+  a3=arg[0]? arg[0][0] : 0;
+  a2=(a2+a3);
+  a2=casadi_sq(a2);
+  a1=(a1+a2);
+  if (res[0]!=0) res[0][0]=a1;
+  a1=5.9999999999999998e-01;
+  a3=(2.*a3);
+  a1=(a1+a3);
+  if (res[1]!=0) res[1][0]=a1;
+  a0=(2.*a0);
+  if (res[1]!=0) res[1][1]=a0;
+  a0=0.;
+  if (res[2]!=0) res[2][0]=a0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs5(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f8(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs5_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs5_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs5_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs5_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs5_n_in(void) { return 2;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs5_n_out(void) { return 3;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs5_default_in(casadi_int i) {
+  switch (i) {
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs5_name_in(casadi_int i) {
+  switch (i) {
+    case 0: return "i0";
+    case 1: return "i1";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs5_name_out(casadi_int i) {
+  switch (i) {
+    case 0: return "o0";
+    case 1: return "o1";
+    case 2: return "o2";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs5_sparsity_in(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s1;
+    case 1: return casadi_s0;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs5_sparsity_out(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s2;
+    case 1: return casadi_s1;
+    case 2: return casadi_s2;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs5_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2;
+  if (sz_res) *sz_res = 3;
+  if (sz_iw) *sz_iw = 0;
+  if (sz_w) *sz_w = 0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs5_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
+  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
+  if (sz_w) *sz_w = 0*sizeof(casadi_real);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_obs6:(i0[2],i1[22])->(o0,o1[2],o2) */
+static int casadi_f9(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real a0, a1, a2, a3;
+  a0=-4.0000000000000002e-01;
+  a1=arg[0]? arg[0][0] : 0;
+  a0=(a0+a1);
+  a0=casadi_sq(a0);
+  a2=4.0000000000000002e-01;
+  a3=arg[0]? arg[0][1] : 0;
+  a2=(a2+a3);
+  a2=casadi_sq(a2);
+  a0=(a0+a2);
+  if (res[0]!=0) res[0][0]=a0;
+  a0=-8.0000000000000004e-01;
+  a1=(2.*a1);
+  a0=(a0+a1);
+  if (res[1]!=0) res[1][0]=a0;
+  a0=8.0000000000000004e-01;
+  a3=(2.*a3);
+  a0=(a0+a3);
+  if (res[1]!=0) res[1][1]=a0;
+  a0=0.;
+  if (res[2]!=0) res[2][0]=a0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs6(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f9(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs6_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs6_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs6_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs6_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs6_n_in(void) { return 2;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs6_n_out(void) { return 3;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs6_default_in(casadi_int i) {
+  switch (i) {
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs6_name_in(casadi_int i) {
+  switch (i) {
+    case 0: return "i0";
+    case 1: return "i1";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs6_name_out(casadi_int i) {
+  switch (i) {
+    case 0: return "o0";
+    case 1: return "o1";
+    case 2: return "o2";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs6_sparsity_in(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s1;
+    case 1: return casadi_s0;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs6_sparsity_out(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s2;
+    case 1: return casadi_s1;
+    case 2: return casadi_s2;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs6_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2;
+  if (sz_res) *sz_res = 3;
+  if (sz_iw) *sz_iw = 0;
+  if (sz_w) *sz_w = 0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs6_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
+  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
+  if (sz_w) *sz_w = 0*sizeof(casadi_real);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_obs7:(i0[2],i1[22])->(o0,o1[2],o2) */
+static int casadi_f10(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real a0, a1, a2, a3;
+  a0=arg[0]? arg[0][0] : 0;
+  a1=casadi_sq(a0);
+  a2=-2.9999999999999999e-01;
+  a3=arg[0]? arg[0][1] : 0;
+  a2=(a2+a3);
+  a2=casadi_sq(a2);
+  a1=(a1+a2);
+  if (res[0]!=0) res[0][0]=a1;
+  a0=(2.*a0);
+  if (res[1]!=0) res[1][0]=a0;
+  a0=-5.9999999999999998e-01;
+  a3=(2.*a3);
+  a0=(a0+a3);
+  if (res[1]!=0) res[1][1]=a0;
+  a0=0.;
+  if (res[2]!=0) res[2][0]=a0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs7(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f10(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs7_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs7_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs7_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs7_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs7_n_in(void) { return 2;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs7_n_out(void) { return 3;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs7_default_in(casadi_int i) {
+  switch (i) {
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs7_name_in(casadi_int i) {
+  switch (i) {
+    case 0: return "i0";
+    case 1: return "i1";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs7_name_out(casadi_int i) {
+  switch (i) {
+    case 0: return "o0";
+    case 1: return "o1";
+    case 2: return "o2";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs7_sparsity_in(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s1;
+    case 1: return casadi_s0;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs7_sparsity_out(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s2;
+    case 1: return casadi_s1;
+    case 2: return casadi_s2;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs7_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2;
+  if (sz_res) *sz_res = 3;
+  if (sz_iw) *sz_iw = 0;
+  if (sz_w) *sz_w = 0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs7_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
+  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
+  if (sz_w) *sz_w = 0*sizeof(casadi_real);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_obs8:(i0[2],i1[22])->(o0,o1[2],o2) */
+static int casadi_f11(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real a0, a1, a2, a3;
+  a0=1.0000000000000001e-01;
+  a1=arg[0]? arg[0][1] : 0;
+  a0=(a0+a1);
+  a0=casadi_sq(a0);
+  a2=4.0000000000000002e-01;
+  a3=arg[0]? arg[0][0] : 0;
+  a2=(a2+a3);
+  a2=casadi_sq(a2);
+  a0=(a0+a2);
+  if (res[0]!=0) res[0][0]=a0;
+  a0=8.0000000000000004e-01;
+  a3=(2.*a3);
+  a0=(a0+a3);
+  if (res[1]!=0) res[1][0]=a0;
+  a0=2.0000000000000001e-01;
+  a1=(2.*a1);
+  a0=(a0+a1);
+  if (res[1]!=0) res[1][1]=a0;
+  a0=0.;
+  if (res[2]!=0) res[2][0]=a0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs8(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f11(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs8_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs8_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs8_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs8_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs8_n_in(void) { return 2;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs8_n_out(void) { return 3;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs8_default_in(casadi_int i) {
+  switch (i) {
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs8_name_in(casadi_int i) {
+  switch (i) {
+    case 0: return "i0";
+    case 1: return "i1";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs8_name_out(casadi_int i) {
+  switch (i) {
+    case 0: return "o0";
+    case 1: return "o1";
+    case 2: return "o2";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs8_sparsity_in(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s1;
+    case 1: return casadi_s0;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs8_sparsity_out(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s2;
+    case 1: return casadi_s1;
+    case 2: return casadi_s2;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs8_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2;
+  if (sz_res) *sz_res = 3;
+  if (sz_iw) *sz_iw = 0;
+  if (sz_w) *sz_w = 0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs8_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
+  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
+  if (sz_w) *sz_w = 0*sizeof(casadi_real);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_obs9:(i0[2],i1[22])->(o0,o1[2],o2) */
+static int casadi_f12(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real a0, a1, a2, a3;
+  a0=5.0000000000000000e-01;
+  a1=arg[0]? arg[0][1] : 0;
+  a0=(a0+a1);
+  a0=casadi_sq(a0);
+  a2=-2.9999999999999999e-01;
+  a3=arg[0]? arg[0][0] : 0;
+  a2=(a2+a3);
+  a2=casadi_sq(a2);
+  a0=(a0+a2);
+  if (res[0]!=0) res[0][0]=a0;
+  a0=-5.9999999999999998e-01;
+  a3=(2.*a3);
+  a0=(a0+a3);
+  if (res[1]!=0) res[1][0]=a0;
+  a0=1.;
+  a1=(2.*a1);
+  a0=(a0+a1);
+  if (res[1]!=0) res[1][1]=a0;
+  a0=0.;
+  if (res[2]!=0) res[2][0]=a0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs9(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f12(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs9_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs9_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs9_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs9_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs9_n_in(void) { return 2;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs9_n_out(void) { return 3;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs9_default_in(casadi_int i) {
+  switch (i) {
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs9_name_in(casadi_int i) {
+  switch (i) {
+    case 0: return "i0";
+    case 1: return "i1";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs9_name_out(casadi_int i) {
+  switch (i) {
+    case 0: return "o0";
+    case 1: return "o1";
+    case 2: return "o2";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs9_sparsity_in(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s1;
+    case 1: return casadi_s0;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs9_sparsity_out(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s2;
+    case 1: return casadi_s1;
+    case 2: return casadi_s2;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs9_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2;
+  if (sz_res) *sz_res = 3;
+  if (sz_iw) *sz_iw = 0;
+  if (sz_w) *sz_w = 0;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs9_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
+  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
+  if (sz_w) *sz_w = 0*sizeof(casadi_real);
+  return 0;
+}
+
+/* sme9b5bf1e4845fd11_z0:(p[22])->(z0[2]) */
+static int casadi_f14(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real *w0=w+0;
+  *w0 = 5.0000000000000000e-01;
+  if (res[0]) res[0][0] = *w0;
+  *w0 = -5.0000000000000000e-01;
+  if (res[0]) res[0][1] = *w0;
+  return 0;
+}
+
+/* symode_6a8a47f07163_cas_z0:(i0[22])->(o0[2]) */
+static int casadi_f13(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real **res1=res+1, *w1=w+1;
+  const casadi_real **arg1=arg+1, *wr0;
+  wr0 = arg[0] ? arg[0] : casadi_zeros;
+  arg1[0]=wr0;
+  res1[0]=w1;
+  if (casadi_f14(arg1, res1, iw, w, 0)) return 1;
+  casadi_copy(w1, 2, res[0]);
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_z0(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f13(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_z0_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_z0_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_z0_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_z0_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_cas_z0_n_in(void) { return 1;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_cas_z0_n_out(void) { return 1;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_cas_z0_default_in(casadi_int i) {
+  switch (i) {
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_cas_z0_name_in(casadi_int i) {
+  switch (i) {
+    case 0: return "i0";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_cas_z0_name_out(casadi_int i) {
+  switch (i) {
+    case 0: return "o0";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_cas_z0_sparsity_in(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s0;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_cas_z0_sparsity_out(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s1;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_z0_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2;
+  if (sz_res) *sz_res = 3;
+  if (sz_iw) *sz_iw = 0;
+  if (sz_w) *sz_w = 3;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_z0_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
+  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
+  if (sz_w) *sz_w = 3*sizeof(casadi_real);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_fstep:(i0[2],i1,i2,i3[22])->(o0[2],o1[16]) */
+static int casadi_f18(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a00, a01, a02, a03, a04, a05, a06, a07, a08, a09, a10, a11;
   casadi_real a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23;
   casadi_real a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35;
@@ -450,34 +1864,1582 @@ static int casadi_f0(const casadi_real** arg, casadi_real** res, casadi_int* iw,
   return 0;
 }
 
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_fstep(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f0(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_fstep_checkout(void) {
+/* symode_6a8a47f07163_k_fstep_acc5:(i0[2],i1[1x5],i2[1x5],i3[22x5])->(o0[2x5],o1[16x5]) */
+static int casadi_f17(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real **res1=res+2, *w0=w+45, *w1=w+47, *w2=w+48, *w4=w+49, *w5=w+51, *w6=w+67, *w7=w+83, *w8=w+99, *w9=w+115;
+  const casadi_real **arg1=arg+4, *wr3;
+  casadi_copy(arg[0], 2, w0);
+  *w1 = arg[1] ? arg[1][0] : 0;
+  *w2 = arg[2] ? arg[2][0] : 0;
+  wr3 = arg[3] ? arg[3] : casadi_zeros;
+  arg1[0]=w0;
+  arg1[1]=w1;
+  arg1[2]=w2;
+  arg1[3]=wr3;
+  res1[0]=w4;
+  res1[1]=w5;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  casadi_copy(w4, 2, res[0]);
+  *w1 = arg[1] ? arg[1][1] : 0;
+  *w2 = arg[2] ? arg[2][1] : 0;
+  wr3 = arg[3] ? arg[3]+22 : casadi_zeros;
+  arg1[0]=w4;
+  arg1[1]=w1;
+  arg1[2]=w2;
+  arg1[3]=wr3;
+  res1[0]=w0;
+  res1[1]=w6;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w0, 2, res[0]+2);
+  *w1 = arg[1] ? arg[1][2] : 0;
+  *w2 = arg[2] ? arg[2][2] : 0;
+  wr3 = arg[3] ? arg[3]+44 : casadi_zeros;
+  arg1[0]=w0;
+  arg1[1]=w1;
+  arg1[2]=w2;
+  arg1[3]=wr3;
+  res1[0]=w4;
+  res1[1]=w7;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w4, 2, res[0]+4);
+  *w1 = arg[1] ? arg[1][3] : 0;
+  *w2 = arg[2] ? arg[2][3] : 0;
+  wr3 = arg[3] ? arg[3]+66 : casadi_zeros;
+  arg1[0]=w4;
+  arg1[1]=w1;
+  arg1[2]=w2;
+  arg1[3]=wr3;
+  res1[0]=w0;
+  res1[1]=w8;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w0, 2, res[0]+6);
+  *w1 = arg[1] ? arg[1][4] : 0;
+  *w2 = arg[2] ? arg[2][4] : 0;
+  wr3 = arg[3] ? arg[3]+88 : casadi_zeros;
+  arg1[0]=w0;
+  arg1[1]=w1;
+  arg1[2]=w2;
+  arg1[3]=wr3;
+  res1[0]=w4;
+  res1[1]=w9;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w4, 2, res[0]+8);
+  casadi_copy(w5, 16, res[1]);
+  if (res[1]) casadi_copy(w6, 16, res[1]+16);
+  if (res[1]) casadi_copy(w7, 16, res[1]+32);
+  if (res[1]) casadi_copy(w8, 16, res[1]+48);
+  if (res[1]) casadi_copy(w9, 16, res[1]+64);
   return 0;
 }
 
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_fstep_release(int mem) {
+/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
+static int casadi_f19(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
+  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
+  const casadi_real **arg1=arg+4, *wr03;
+  casadi_copy(arg[0], 2, w00);
+  *w01 = arg[1] ? arg[1][0] : 0;
+  *w02 = arg[2] ? arg[2][0] : 0;
+  wr03 = arg[3] ? arg[3] : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w05;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  casadi_copy(w04, 2, res[0]);
+  *w01 = arg[1] ? arg[1][1] : 0;
+  *w02 = arg[2] ? arg[2][1] : 0;
+  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w06;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+2);
+  *w01 = arg[1] ? arg[1][2] : 0;
+  *w02 = arg[2] ? arg[2][2] : 0;
+  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w07;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+4);
+  *w01 = arg[1] ? arg[1][3] : 0;
+  *w02 = arg[2] ? arg[2][3] : 0;
+  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w08;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+6);
+  *w01 = arg[1] ? arg[1][4] : 0;
+  *w02 = arg[2] ? arg[2][4] : 0;
+  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w09;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+8);
+  *w01 = arg[1] ? arg[1][5] : 0;
+  *w02 = arg[2] ? arg[2][5] : 0;
+  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w10;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+10);
+  *w01 = arg[1] ? arg[1][6] : 0;
+  *w02 = arg[2] ? arg[2][6] : 0;
+  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w11;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+12);
+  *w01 = arg[1] ? arg[1][7] : 0;
+  *w02 = arg[2] ? arg[2][7] : 0;
+  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w12;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+14);
+  *w01 = arg[1] ? arg[1][8] : 0;
+  *w02 = arg[2] ? arg[2][8] : 0;
+  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w13;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+16);
+  *w01 = arg[1] ? arg[1][9] : 0;
+  *w02 = arg[2] ? arg[2][9] : 0;
+  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w14;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+18);
+  casadi_copy(w05, 16, res[1]);
+  if (res[1]) casadi_copy(w06, 16, res[1]+16);
+  if (res[1]) casadi_copy(w07, 16, res[1]+32);
+  if (res[1]) casadi_copy(w08, 16, res[1]+48);
+  if (res[1]) casadi_copy(w09, 16, res[1]+64);
+  if (res[1]) casadi_copy(w10, 16, res[1]+80);
+  if (res[1]) casadi_copy(w11, 16, res[1]+96);
+  if (res[1]) casadi_copy(w12, 16, res[1]+112);
+  if (res[1]) casadi_copy(w13, 16, res[1]+128);
+  if (res[1]) casadi_copy(w14, 16, res[1]+144);
+  return 0;
 }
 
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_fstep_incref(void) {
+/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
+static int casadi_f20(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
+  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
+  const casadi_real **arg1=arg+4, *wr03;
+  casadi_copy(arg[0], 2, w00);
+  *w01 = arg[1] ? arg[1][0] : 0;
+  *w02 = arg[2] ? arg[2][0] : 0;
+  wr03 = arg[3] ? arg[3] : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w05;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  casadi_copy(w04, 2, res[0]);
+  *w01 = arg[1] ? arg[1][1] : 0;
+  *w02 = arg[2] ? arg[2][1] : 0;
+  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w06;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+2);
+  *w01 = arg[1] ? arg[1][2] : 0;
+  *w02 = arg[2] ? arg[2][2] : 0;
+  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w07;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+4);
+  *w01 = arg[1] ? arg[1][3] : 0;
+  *w02 = arg[2] ? arg[2][3] : 0;
+  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w08;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+6);
+  *w01 = arg[1] ? arg[1][4] : 0;
+  *w02 = arg[2] ? arg[2][4] : 0;
+  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w09;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+8);
+  *w01 = arg[1] ? arg[1][5] : 0;
+  *w02 = arg[2] ? arg[2][5] : 0;
+  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w10;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+10);
+  *w01 = arg[1] ? arg[1][6] : 0;
+  *w02 = arg[2] ? arg[2][6] : 0;
+  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w11;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+12);
+  *w01 = arg[1] ? arg[1][7] : 0;
+  *w02 = arg[2] ? arg[2][7] : 0;
+  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w12;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+14);
+  *w01 = arg[1] ? arg[1][8] : 0;
+  *w02 = arg[2] ? arg[2][8] : 0;
+  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w13;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+16);
+  *w01 = arg[1] ? arg[1][9] : 0;
+  *w02 = arg[2] ? arg[2][9] : 0;
+  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w14;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+18);
+  casadi_copy(w05, 16, res[1]);
+  if (res[1]) casadi_copy(w06, 16, res[1]+16);
+  if (res[1]) casadi_copy(w07, 16, res[1]+32);
+  if (res[1]) casadi_copy(w08, 16, res[1]+48);
+  if (res[1]) casadi_copy(w09, 16, res[1]+64);
+  if (res[1]) casadi_copy(w10, 16, res[1]+80);
+  if (res[1]) casadi_copy(w11, 16, res[1]+96);
+  if (res[1]) casadi_copy(w12, 16, res[1]+112);
+  if (res[1]) casadi_copy(w13, 16, res[1]+128);
+  if (res[1]) casadi_copy(w14, 16, res[1]+144);
+  return 0;
 }
 
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_fstep_decref(void) {
+/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
+static int casadi_f21(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
+  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
+  const casadi_real **arg1=arg+4, *wr03;
+  casadi_copy(arg[0], 2, w00);
+  *w01 = arg[1] ? arg[1][0] : 0;
+  *w02 = arg[2] ? arg[2][0] : 0;
+  wr03 = arg[3] ? arg[3] : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w05;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  casadi_copy(w04, 2, res[0]);
+  *w01 = arg[1] ? arg[1][1] : 0;
+  *w02 = arg[2] ? arg[2][1] : 0;
+  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w06;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+2);
+  *w01 = arg[1] ? arg[1][2] : 0;
+  *w02 = arg[2] ? arg[2][2] : 0;
+  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w07;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+4);
+  *w01 = arg[1] ? arg[1][3] : 0;
+  *w02 = arg[2] ? arg[2][3] : 0;
+  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w08;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+6);
+  *w01 = arg[1] ? arg[1][4] : 0;
+  *w02 = arg[2] ? arg[2][4] : 0;
+  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w09;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+8);
+  *w01 = arg[1] ? arg[1][5] : 0;
+  *w02 = arg[2] ? arg[2][5] : 0;
+  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w10;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+10);
+  *w01 = arg[1] ? arg[1][6] : 0;
+  *w02 = arg[2] ? arg[2][6] : 0;
+  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w11;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+12);
+  *w01 = arg[1] ? arg[1][7] : 0;
+  *w02 = arg[2] ? arg[2][7] : 0;
+  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w12;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+14);
+  *w01 = arg[1] ? arg[1][8] : 0;
+  *w02 = arg[2] ? arg[2][8] : 0;
+  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w13;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+16);
+  *w01 = arg[1] ? arg[1][9] : 0;
+  *w02 = arg[2] ? arg[2][9] : 0;
+  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w14;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+18);
+  casadi_copy(w05, 16, res[1]);
+  if (res[1]) casadi_copy(w06, 16, res[1]+16);
+  if (res[1]) casadi_copy(w07, 16, res[1]+32);
+  if (res[1]) casadi_copy(w08, 16, res[1]+48);
+  if (res[1]) casadi_copy(w09, 16, res[1]+64);
+  if (res[1]) casadi_copy(w10, 16, res[1]+80);
+  if (res[1]) casadi_copy(w11, 16, res[1]+96);
+  if (res[1]) casadi_copy(w12, 16, res[1]+112);
+  if (res[1]) casadi_copy(w13, 16, res[1]+128);
+  if (res[1]) casadi_copy(w14, 16, res[1]+144);
+  return 0;
 }
 
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_fstep_n_in(void) { return 4;}
+/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
+static int casadi_f22(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
+  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
+  const casadi_real **arg1=arg+4, *wr03;
+  casadi_copy(arg[0], 2, w00);
+  *w01 = arg[1] ? arg[1][0] : 0;
+  *w02 = arg[2] ? arg[2][0] : 0;
+  wr03 = arg[3] ? arg[3] : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w05;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  casadi_copy(w04, 2, res[0]);
+  *w01 = arg[1] ? arg[1][1] : 0;
+  *w02 = arg[2] ? arg[2][1] : 0;
+  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w06;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+2);
+  *w01 = arg[1] ? arg[1][2] : 0;
+  *w02 = arg[2] ? arg[2][2] : 0;
+  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w07;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+4);
+  *w01 = arg[1] ? arg[1][3] : 0;
+  *w02 = arg[2] ? arg[2][3] : 0;
+  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w08;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+6);
+  *w01 = arg[1] ? arg[1][4] : 0;
+  *w02 = arg[2] ? arg[2][4] : 0;
+  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w09;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+8);
+  *w01 = arg[1] ? arg[1][5] : 0;
+  *w02 = arg[2] ? arg[2][5] : 0;
+  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w10;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+10);
+  *w01 = arg[1] ? arg[1][6] : 0;
+  *w02 = arg[2] ? arg[2][6] : 0;
+  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w11;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+12);
+  *w01 = arg[1] ? arg[1][7] : 0;
+  *w02 = arg[2] ? arg[2][7] : 0;
+  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w12;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+14);
+  *w01 = arg[1] ? arg[1][8] : 0;
+  *w02 = arg[2] ? arg[2][8] : 0;
+  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w13;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+16);
+  *w01 = arg[1] ? arg[1][9] : 0;
+  *w02 = arg[2] ? arg[2][9] : 0;
+  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w14;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+18);
+  casadi_copy(w05, 16, res[1]);
+  if (res[1]) casadi_copy(w06, 16, res[1]+16);
+  if (res[1]) casadi_copy(w07, 16, res[1]+32);
+  if (res[1]) casadi_copy(w08, 16, res[1]+48);
+  if (res[1]) casadi_copy(w09, 16, res[1]+64);
+  if (res[1]) casadi_copy(w10, 16, res[1]+80);
+  if (res[1]) casadi_copy(w11, 16, res[1]+96);
+  if (res[1]) casadi_copy(w12, 16, res[1]+112);
+  if (res[1]) casadi_copy(w13, 16, res[1]+128);
+  if (res[1]) casadi_copy(w14, 16, res[1]+144);
+  return 0;
+}
 
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_fstep_n_out(void) { return 2;}
+/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
+static int casadi_f23(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
+  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
+  const casadi_real **arg1=arg+4, *wr03;
+  casadi_copy(arg[0], 2, w00);
+  *w01 = arg[1] ? arg[1][0] : 0;
+  *w02 = arg[2] ? arg[2][0] : 0;
+  wr03 = arg[3] ? arg[3] : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w05;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  casadi_copy(w04, 2, res[0]);
+  *w01 = arg[1] ? arg[1][1] : 0;
+  *w02 = arg[2] ? arg[2][1] : 0;
+  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w06;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+2);
+  *w01 = arg[1] ? arg[1][2] : 0;
+  *w02 = arg[2] ? arg[2][2] : 0;
+  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w07;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+4);
+  *w01 = arg[1] ? arg[1][3] : 0;
+  *w02 = arg[2] ? arg[2][3] : 0;
+  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w08;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+6);
+  *w01 = arg[1] ? arg[1][4] : 0;
+  *w02 = arg[2] ? arg[2][4] : 0;
+  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w09;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+8);
+  *w01 = arg[1] ? arg[1][5] : 0;
+  *w02 = arg[2] ? arg[2][5] : 0;
+  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w10;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+10);
+  *w01 = arg[1] ? arg[1][6] : 0;
+  *w02 = arg[2] ? arg[2][6] : 0;
+  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w11;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+12);
+  *w01 = arg[1] ? arg[1][7] : 0;
+  *w02 = arg[2] ? arg[2][7] : 0;
+  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w12;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+14);
+  *w01 = arg[1] ? arg[1][8] : 0;
+  *w02 = arg[2] ? arg[2][8] : 0;
+  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w13;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+16);
+  *w01 = arg[1] ? arg[1][9] : 0;
+  *w02 = arg[2] ? arg[2][9] : 0;
+  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w14;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+18);
+  casadi_copy(w05, 16, res[1]);
+  if (res[1]) casadi_copy(w06, 16, res[1]+16);
+  if (res[1]) casadi_copy(w07, 16, res[1]+32);
+  if (res[1]) casadi_copy(w08, 16, res[1]+48);
+  if (res[1]) casadi_copy(w09, 16, res[1]+64);
+  if (res[1]) casadi_copy(w10, 16, res[1]+80);
+  if (res[1]) casadi_copy(w11, 16, res[1]+96);
+  if (res[1]) casadi_copy(w12, 16, res[1]+112);
+  if (res[1]) casadi_copy(w13, 16, res[1]+128);
+  if (res[1]) casadi_copy(w14, 16, res[1]+144);
+  return 0;
+}
 
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_fstep_default_in(casadi_int i) {
+/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
+static int casadi_f24(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
+  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
+  const casadi_real **arg1=arg+4, *wr03;
+  casadi_copy(arg[0], 2, w00);
+  *w01 = arg[1] ? arg[1][0] : 0;
+  *w02 = arg[2] ? arg[2][0] : 0;
+  wr03 = arg[3] ? arg[3] : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w05;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  casadi_copy(w04, 2, res[0]);
+  *w01 = arg[1] ? arg[1][1] : 0;
+  *w02 = arg[2] ? arg[2][1] : 0;
+  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w06;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+2);
+  *w01 = arg[1] ? arg[1][2] : 0;
+  *w02 = arg[2] ? arg[2][2] : 0;
+  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w07;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+4);
+  *w01 = arg[1] ? arg[1][3] : 0;
+  *w02 = arg[2] ? arg[2][3] : 0;
+  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w08;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+6);
+  *w01 = arg[1] ? arg[1][4] : 0;
+  *w02 = arg[2] ? arg[2][4] : 0;
+  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w09;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+8);
+  *w01 = arg[1] ? arg[1][5] : 0;
+  *w02 = arg[2] ? arg[2][5] : 0;
+  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w10;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+10);
+  *w01 = arg[1] ? arg[1][6] : 0;
+  *w02 = arg[2] ? arg[2][6] : 0;
+  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w11;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+12);
+  *w01 = arg[1] ? arg[1][7] : 0;
+  *w02 = arg[2] ? arg[2][7] : 0;
+  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w12;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+14);
+  *w01 = arg[1] ? arg[1][8] : 0;
+  *w02 = arg[2] ? arg[2][8] : 0;
+  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w13;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+16);
+  *w01 = arg[1] ? arg[1][9] : 0;
+  *w02 = arg[2] ? arg[2][9] : 0;
+  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w14;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+18);
+  casadi_copy(w05, 16, res[1]);
+  if (res[1]) casadi_copy(w06, 16, res[1]+16);
+  if (res[1]) casadi_copy(w07, 16, res[1]+32);
+  if (res[1]) casadi_copy(w08, 16, res[1]+48);
+  if (res[1]) casadi_copy(w09, 16, res[1]+64);
+  if (res[1]) casadi_copy(w10, 16, res[1]+80);
+  if (res[1]) casadi_copy(w11, 16, res[1]+96);
+  if (res[1]) casadi_copy(w12, 16, res[1]+112);
+  if (res[1]) casadi_copy(w13, 16, res[1]+128);
+  if (res[1]) casadi_copy(w14, 16, res[1]+144);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
+static int casadi_f25(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
+  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
+  const casadi_real **arg1=arg+4, *wr03;
+  casadi_copy(arg[0], 2, w00);
+  *w01 = arg[1] ? arg[1][0] : 0;
+  *w02 = arg[2] ? arg[2][0] : 0;
+  wr03 = arg[3] ? arg[3] : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w05;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  casadi_copy(w04, 2, res[0]);
+  *w01 = arg[1] ? arg[1][1] : 0;
+  *w02 = arg[2] ? arg[2][1] : 0;
+  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w06;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+2);
+  *w01 = arg[1] ? arg[1][2] : 0;
+  *w02 = arg[2] ? arg[2][2] : 0;
+  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w07;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+4);
+  *w01 = arg[1] ? arg[1][3] : 0;
+  *w02 = arg[2] ? arg[2][3] : 0;
+  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w08;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+6);
+  *w01 = arg[1] ? arg[1][4] : 0;
+  *w02 = arg[2] ? arg[2][4] : 0;
+  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w09;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+8);
+  *w01 = arg[1] ? arg[1][5] : 0;
+  *w02 = arg[2] ? arg[2][5] : 0;
+  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w10;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+10);
+  *w01 = arg[1] ? arg[1][6] : 0;
+  *w02 = arg[2] ? arg[2][6] : 0;
+  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w11;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+12);
+  *w01 = arg[1] ? arg[1][7] : 0;
+  *w02 = arg[2] ? arg[2][7] : 0;
+  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w12;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+14);
+  *w01 = arg[1] ? arg[1][8] : 0;
+  *w02 = arg[2] ? arg[2][8] : 0;
+  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w13;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+16);
+  *w01 = arg[1] ? arg[1][9] : 0;
+  *w02 = arg[2] ? arg[2][9] : 0;
+  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w14;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+18);
+  casadi_copy(w05, 16, res[1]);
+  if (res[1]) casadi_copy(w06, 16, res[1]+16);
+  if (res[1]) casadi_copy(w07, 16, res[1]+32);
+  if (res[1]) casadi_copy(w08, 16, res[1]+48);
+  if (res[1]) casadi_copy(w09, 16, res[1]+64);
+  if (res[1]) casadi_copy(w10, 16, res[1]+80);
+  if (res[1]) casadi_copy(w11, 16, res[1]+96);
+  if (res[1]) casadi_copy(w12, 16, res[1]+112);
+  if (res[1]) casadi_copy(w13, 16, res[1]+128);
+  if (res[1]) casadi_copy(w14, 16, res[1]+144);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
+static int casadi_f26(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
+  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
+  const casadi_real **arg1=arg+4, *wr03;
+  casadi_copy(arg[0], 2, w00);
+  *w01 = arg[1] ? arg[1][0] : 0;
+  *w02 = arg[2] ? arg[2][0] : 0;
+  wr03 = arg[3] ? arg[3] : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w05;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  casadi_copy(w04, 2, res[0]);
+  *w01 = arg[1] ? arg[1][1] : 0;
+  *w02 = arg[2] ? arg[2][1] : 0;
+  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w06;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+2);
+  *w01 = arg[1] ? arg[1][2] : 0;
+  *w02 = arg[2] ? arg[2][2] : 0;
+  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w07;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+4);
+  *w01 = arg[1] ? arg[1][3] : 0;
+  *w02 = arg[2] ? arg[2][3] : 0;
+  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w08;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+6);
+  *w01 = arg[1] ? arg[1][4] : 0;
+  *w02 = arg[2] ? arg[2][4] : 0;
+  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w09;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+8);
+  *w01 = arg[1] ? arg[1][5] : 0;
+  *w02 = arg[2] ? arg[2][5] : 0;
+  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w10;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+10);
+  *w01 = arg[1] ? arg[1][6] : 0;
+  *w02 = arg[2] ? arg[2][6] : 0;
+  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w11;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+12);
+  *w01 = arg[1] ? arg[1][7] : 0;
+  *w02 = arg[2] ? arg[2][7] : 0;
+  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w12;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+14);
+  *w01 = arg[1] ? arg[1][8] : 0;
+  *w02 = arg[2] ? arg[2][8] : 0;
+  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w13;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+16);
+  *w01 = arg[1] ? arg[1][9] : 0;
+  *w02 = arg[2] ? arg[2][9] : 0;
+  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w14;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+18);
+  casadi_copy(w05, 16, res[1]);
+  if (res[1]) casadi_copy(w06, 16, res[1]+16);
+  if (res[1]) casadi_copy(w07, 16, res[1]+32);
+  if (res[1]) casadi_copy(w08, 16, res[1]+48);
+  if (res[1]) casadi_copy(w09, 16, res[1]+64);
+  if (res[1]) casadi_copy(w10, 16, res[1]+80);
+  if (res[1]) casadi_copy(w11, 16, res[1]+96);
+  if (res[1]) casadi_copy(w12, 16, res[1]+112);
+  if (res[1]) casadi_copy(w13, 16, res[1]+128);
+  if (res[1]) casadi_copy(w14, 16, res[1]+144);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
+static int casadi_f27(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
+  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
+  const casadi_real **arg1=arg+4, *wr03;
+  casadi_copy(arg[0], 2, w00);
+  *w01 = arg[1] ? arg[1][0] : 0;
+  *w02 = arg[2] ? arg[2][0] : 0;
+  wr03 = arg[3] ? arg[3] : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w05;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  casadi_copy(w04, 2, res[0]);
+  *w01 = arg[1] ? arg[1][1] : 0;
+  *w02 = arg[2] ? arg[2][1] : 0;
+  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w06;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+2);
+  *w01 = arg[1] ? arg[1][2] : 0;
+  *w02 = arg[2] ? arg[2][2] : 0;
+  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w07;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+4);
+  *w01 = arg[1] ? arg[1][3] : 0;
+  *w02 = arg[2] ? arg[2][3] : 0;
+  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w08;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+6);
+  *w01 = arg[1] ? arg[1][4] : 0;
+  *w02 = arg[2] ? arg[2][4] : 0;
+  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w09;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+8);
+  *w01 = arg[1] ? arg[1][5] : 0;
+  *w02 = arg[2] ? arg[2][5] : 0;
+  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w10;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+10);
+  *w01 = arg[1] ? arg[1][6] : 0;
+  *w02 = arg[2] ? arg[2][6] : 0;
+  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w11;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+12);
+  *w01 = arg[1] ? arg[1][7] : 0;
+  *w02 = arg[2] ? arg[2][7] : 0;
+  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w12;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+14);
+  *w01 = arg[1] ? arg[1][8] : 0;
+  *w02 = arg[2] ? arg[2][8] : 0;
+  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
+  arg1[0]=w00;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w04;
+  res1[1]=w13;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w04, 2, res[0]+16);
+  *w01 = arg[1] ? arg[1][9] : 0;
+  *w02 = arg[2] ? arg[2][9] : 0;
+  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
+  arg1[0]=w04;
+  arg1[1]=w01;
+  arg1[2]=w02;
+  arg1[3]=wr03;
+  res1[0]=w00;
+  res1[1]=w14;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w00, 2, res[0]+18);
+  casadi_copy(w05, 16, res[1]);
+  if (res[1]) casadi_copy(w06, 16, res[1]+16);
+  if (res[1]) casadi_copy(w07, 16, res[1]+32);
+  if (res[1]) casadi_copy(w08, 16, res[1]+48);
+  if (res[1]) casadi_copy(w09, 16, res[1]+64);
+  if (res[1]) casadi_copy(w10, 16, res[1]+80);
+  if (res[1]) casadi_copy(w11, 16, res[1]+96);
+  if (res[1]) casadi_copy(w12, 16, res[1]+112);
+  if (res[1]) casadi_copy(w13, 16, res[1]+128);
+  if (res[1]) casadi_copy(w14, 16, res[1]+144);
+  return 0;
+}
+
+/* symode_6a8a47f07163_k_fstep_acc5:(i0[2],i1[1x5],i2[1x5],i3[22x5])->(o0[2x5],o1[16x5]) */
+static int casadi_f28(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real **res1=res+2, *w0=w+45, *w1=w+47, *w2=w+48, *w4=w+49, *w5=w+51, *w6=w+67, *w7=w+83, *w8=w+99, *w9=w+115;
+  const casadi_real **arg1=arg+4, *wr3;
+  casadi_copy(arg[0], 2, w0);
+  *w1 = arg[1] ? arg[1][0] : 0;
+  *w2 = arg[2] ? arg[2][0] : 0;
+  wr3 = arg[3] ? arg[3] : casadi_zeros;
+  arg1[0]=w0;
+  arg1[1]=w1;
+  arg1[2]=w2;
+  arg1[3]=wr3;
+  res1[0]=w4;
+  res1[1]=w5;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  casadi_copy(w4, 2, res[0]);
+  *w1 = arg[1] ? arg[1][1] : 0;
+  *w2 = arg[2] ? arg[2][1] : 0;
+  wr3 = arg[3] ? arg[3]+22 : casadi_zeros;
+  arg1[0]=w4;
+  arg1[1]=w1;
+  arg1[2]=w2;
+  arg1[3]=wr3;
+  res1[0]=w0;
+  res1[1]=w6;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w0, 2, res[0]+2);
+  *w1 = arg[1] ? arg[1][2] : 0;
+  *w2 = arg[2] ? arg[2][2] : 0;
+  wr3 = arg[3] ? arg[3]+44 : casadi_zeros;
+  arg1[0]=w0;
+  arg1[1]=w1;
+  arg1[2]=w2;
+  arg1[3]=wr3;
+  res1[0]=w4;
+  res1[1]=w7;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w4, 2, res[0]+4);
+  *w1 = arg[1] ? arg[1][3] : 0;
+  *w2 = arg[2] ? arg[2][3] : 0;
+  wr3 = arg[3] ? arg[3]+66 : casadi_zeros;
+  arg1[0]=w4;
+  arg1[1]=w1;
+  arg1[2]=w2;
+  arg1[3]=wr3;
+  res1[0]=w0;
+  res1[1]=w8;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w0, 2, res[0]+6);
+  *w1 = arg[1] ? arg[1][4] : 0;
+  *w2 = arg[2] ? arg[2][4] : 0;
+  wr3 = arg[3] ? arg[3]+88 : casadi_zeros;
+  arg1[0]=w0;
+  arg1[1]=w1;
+  arg1[2]=w2;
+  arg1[3]=wr3;
+  res1[0]=w4;
+  res1[1]=w9;
+  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) casadi_copy(w4, 2, res[0]+8);
+  casadi_copy(w5, 16, res[1]);
+  if (res[1]) casadi_copy(w6, 16, res[1]+16);
+  if (res[1]) casadi_copy(w7, 16, res[1]+32);
+  if (res[1]) casadi_copy(w8, 16, res[1]+48);
+  if (res[1]) casadi_copy(w9, 16, res[1]+64);
+  return 0;
+}
+
+/* symode_6a8a47f07163_ref_forward:(i0[2],i1[22],i2,i3)->(o0[2],o1[2x10],o2) */
+static int casadi_f16(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_int i;
+  casadi_real **res1=res+3, *rr, *w00=w+233, *w01=w+235, *w02=w+236, *w03=w+241, *w04=w+242, *w06=w+247, *w07=w+357, *w08=w+367, *w09=w+377, *w10=w+387;
+  casadi_real *w11=w+607, *w12=w+627, *w13=w+647, *w14=w+667, *w15=w+687, *w16=w+707, *w17=w+727, *w18=w+747, *w19=w+767;
+  const casadi_int *cii;
+  const casadi_real **arg1=arg+4, *cs, *wr05, *wr09;
+  casadi_copy(arg[0], 2, w00);
+  *w01 = arg[2] ? arg[2][0] : 0;
+  casadi_copy(casadi_c0, 5, w02);
+  *w03 = 5.0000000000000003e-02;
+  *w03 -= *w01;
+  for (i=0, rr=w02; i<5; ++i) (*rr++) *= *w03;
+  for (i=0, rr=w02, cs=w02; i<5; ++i) (*rr++)  = (*w01+(*cs++));
+  *w01 = 5.;
+  *w03 /= (*w01);
+  for (cii=casadi_s3, rr=w04, cs=w03; cii!=casadi_s3+5; ++cii) *rr++ = cs[*cii];
+  wr05 = arg[1] ? arg[1] : casadi_zeros;
+  for (i=0;i<5;++i) {
+    casadi_copy(wr05, 22, w06+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w02;
+  arg1[2]=w04;
+  arg1[3]=w06;
+  res1[0]=w07;
+  res1[1]=0;
+  if (casadi_f17(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w07+8; cs!=w07+10; cs+=1) *rr++ = *cs;
+  casadi_fill(w08, 10, 5.0000000000000003e-02);
+  *w03 = 9.9999999999999992e-02;
+  wr09 = casadi_c1;
+  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
+  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w09, 10, 9.9999999999999985e-03);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w10+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w08;
+  arg1[2]=w09;
+  arg1[3]=w10;
+  res1[0]=w11;
+  res1[1]=0;
+  if (casadi_f19(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w11+18; cs!=w11+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w08, 10, 1.4999999999999999e-01);
+  *w03 = 1.0000000000000001e-01;
+  wr09 = casadi_c1;
+  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
+  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w09, 10, 1.0000000000000000e-02);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w10+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w08;
+  arg1[2]=w09;
+  arg1[3]=w10;
+  res1[0]=w12;
+  res1[1]=0;
+  if (casadi_f20(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w12+18; cs!=w12+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w08, 10, 2.5000000000000000e-01);
+  *w03 = 9.9999999999999978e-02;
+  wr09 = casadi_c1;
+  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
+  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w09, 10, 9.9999999999999985e-03);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w10+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w08;
+  arg1[2]=w09;
+  arg1[3]=w10;
+  res1[0]=w13;
+  res1[1]=0;
+  if (casadi_f21(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w13+18; cs!=w13+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w08, 10, 3.4999999999999998e-01);
+  *w03 = 1.0000000000000003e-01;
+  wr09 = casadi_c1;
+  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
+  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w09, 10, 1.0000000000000004e-02);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w10+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w08;
+  arg1[2]=w09;
+  arg1[3]=w10;
+  res1[0]=w14;
+  res1[1]=0;
+  if (casadi_f22(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w14+18; cs!=w14+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w08, 10, 4.5000000000000001e-01);
+  *w03 = 1.0000000000000003e-01;
+  wr09 = casadi_c1;
+  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
+  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w09, 10, 1.0000000000000004e-02);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w10+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w08;
+  arg1[2]=w09;
+  arg1[3]=w10;
+  res1[0]=w15;
+  res1[1]=0;
+  if (casadi_f23(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w15+18; cs!=w15+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w08, 10, 5.5000000000000004e-01);
+  *w03 = 9.9999999999999978e-02;
+  wr09 = casadi_c1;
+  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
+  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w09, 10, 9.9999999999999985e-03);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w10+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w08;
+  arg1[2]=w09;
+  arg1[3]=w10;
+  res1[0]=w16;
+  res1[1]=0;
+  if (casadi_f24(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w16+18; cs!=w16+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w08, 10, 6.5000000000000002e-01);
+  *w03 = 9.9999999999999978e-02;
+  wr09 = casadi_c1;
+  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
+  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w09, 10, 9.9999999999999985e-03);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w10+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w08;
+  arg1[2]=w09;
+  arg1[3]=w10;
+  res1[0]=w17;
+  res1[1]=0;
+  if (casadi_f25(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w17+18; cs!=w17+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w08, 10, 7.5000000000000000e-01);
+  *w03 = 9.9999999999999978e-02;
+  wr09 = casadi_c1;
+  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
+  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w09, 10, 9.9999999999999985e-03);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w10+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w08;
+  arg1[2]=w09;
+  arg1[3]=w10;
+  res1[0]=w18;
+  res1[1]=0;
+  if (casadi_f26(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w18+18; cs!=w18+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w08, 10, 8.4999999999999998e-01);
+  *w03 = 9.9999999999999978e-02;
+  wr09 = casadi_c1;
+  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
+  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w09, 10, 9.9999999999999985e-03);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w10+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w08;
+  arg1[2]=w09;
+  arg1[3]=w10;
+  res1[0]=w19;
+  res1[1]=0;
+  if (casadi_f27(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w19+18; cs!=w19+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w02, 5, 9.4999999999999996e-01);
+  casadi_copy(casadi_c0, 5, w04);
+  *w03 = arg[3] ? arg[3][0] : 0;
+  *w01 = 9.4999999999999996e-01;
+  *w03 -= *w01;
+  for (i=0, rr=w04; i<5; ++i) (*rr++) *= *w03;
+  for (i=0, rr=w02, cs=w04; i<5; ++i) (*rr++) += (*cs++);
+  *w01 = 5.;
+  *w03 /= (*w01);
+  for (cii=casadi_s3, rr=w04, cs=w03; cii!=casadi_s3+5; ++cii) *rr++ = cs[*cii];
+  for (i=0;i<5;++i) {
+    casadi_copy(wr05, 22, w06+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w02;
+  arg1[2]=w04;
+  arg1[3]=w06;
+  res1[0]=w08;
+  res1[1]=0;
+  if (casadi_f28(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w08+8; cs!=w08+10; cs+=1) *rr++ = *cs;
+  casadi_copy(w00, 2, res[0]);
+  for (rr=w00, cs=w07+8; cs!=w07+10; cs+=1) *rr++ = *cs;
+  casadi_copy(w00, 2, res[1]);
+  for (rr=w00, cs=w11+18; cs!=w11+20; cs+=1) *rr++ = *cs;
+  if (res[1]) casadi_copy(w00, 2, res[1]+2);
+  for (rr=w00, cs=w12+18; cs!=w12+20; cs+=1) *rr++ = *cs;
+  if (res[1]) casadi_copy(w00, 2, res[1]+4);
+  for (rr=w00, cs=w13+18; cs!=w13+20; cs+=1) *rr++ = *cs;
+  if (res[1]) casadi_copy(w00, 2, res[1]+6);
+  for (rr=w00, cs=w14+18; cs!=w14+20; cs+=1) *rr++ = *cs;
+  if (res[1]) casadi_copy(w00, 2, res[1]+8);
+  for (rr=w00, cs=w15+18; cs!=w15+20; cs+=1) *rr++ = *cs;
+  if (res[1]) casadi_copy(w00, 2, res[1]+10);
+  for (rr=w00, cs=w16+18; cs!=w16+20; cs+=1) *rr++ = *cs;
+  if (res[1]) casadi_copy(w00, 2, res[1]+12);
+  for (rr=w00, cs=w17+18; cs!=w17+20; cs+=1) *rr++ = *cs;
+  if (res[1]) casadi_copy(w00, 2, res[1]+14);
+  for (rr=w00, cs=w18+18; cs!=w18+20; cs+=1) *rr++ = *cs;
+  if (res[1]) casadi_copy(w00, 2, res[1]+16);
+  for (rr=w00, cs=w19+18; cs!=w19+20; cs+=1) *rr++ = *cs;
+  if (res[1]) casadi_copy(w00, 2, res[1]+18);
+  *w03 = 0.;
+  if (res[2]) res[2][0] = *w03;
+  return 0;
+}
+
+/* symode_6a8a47f07163_cas_forward:(i0[2],i1[22],i2,i3)->(o0[2],o1[2x10],o2) */
+static int casadi_f15(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real **res1=res+3, *w0=w+809, *w2=w+811, *w3=w+812, *w4=w+813, *w5=w+815, *w6=w+835;
+  const casadi_real **arg1=arg+4, *wr1;
+  casadi_copy(arg[0], 2, w0);
+  wr1 = arg[1] ? arg[1] : casadi_zeros;
+  *w2 = arg[2] ? arg[2][0] : 0;
+  *w3 = arg[3] ? arg[3][0] : 0;
+  arg1[0]=w0;
+  arg1[1]=wr1;
+  arg1[2]=w2;
+  arg1[3]=w3;
+  res1[0]=w4;
+  res1[1]=w5;
+  res1[2]=w6;
+  if (casadi_f16(arg1, res1, iw, w, 0)) return 1;
+  casadi_copy(w4, 2, res[0]);
+  casadi_copy(w5, 20, res[1]);
+  if (res[2]) res[2][0] = *w6;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_forward(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f15(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_forward_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_forward_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_forward_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_forward_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_cas_forward_n_in(void) { return 4;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_cas_forward_n_out(void) { return 3;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_cas_forward_default_in(casadi_int i) {
   switch (i) {
     default: return 0;
   }
 }
 
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_fstep_name_in(casadi_int i) {
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_cas_forward_name_in(casadi_int i) {
   switch (i) {
     case 0: return "i0";
     case 1: return "i1";
@@ -487,50 +3449,440 @@ CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_fstep_name_in(casadi_int 
   }
 }
 
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_fstep_name_out(casadi_int i) {
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_cas_forward_name_out(casadi_int i) {
   switch (i) {
     case 0: return "o0";
     case 1: return "o1";
+    case 2: return "o2";
     default: return 0;
   }
 }
 
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_fstep_sparsity_in(casadi_int i) {
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_cas_forward_sparsity_in(casadi_int i) {
   switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s1;
-    case 2: return casadi_s1;
+    case 0: return casadi_s1;
+    case 1: return casadi_s0;
+    case 2: return casadi_s2;
     case 3: return casadi_s2;
     default: return 0;
   }
 }
 
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_fstep_sparsity_out(casadi_int i) {
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_cas_forward_sparsity_out(casadi_int i) {
   switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s3;
+    case 0: return casadi_s1;
+    case 1: return casadi_s4;
+    case 2: return casadi_s2;
     default: return 0;
   }
 }
 
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_fstep_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 4;
-  if (sz_res) *sz_res = 2;
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_forward_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 16;
+  if (sz_res) *sz_res = 10;
   if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 0;
+  if (sz_w) *sz_w = 836;
   return 0;
 }
 
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_fstep_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 4*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 2*sizeof(casadi_real*);
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_forward_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 16*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 10*sizeof(casadi_real*);
   if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 0*sizeof(casadi_real);
+  if (sz_w) *sz_w = 836*sizeof(casadi_real);
+  return 0;
+}
+
+/* symode_6a8a47f07163_ref_loss:(i0[22],i1[2],i2,i3)->(o0) */
+static int casadi_f30(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_int i;
+  casadi_real **res1=res+1, *rr, *w00=w+233, *w01=w+235, *w02=w+236, *w03=w+241, *w04=w+242, *w06=w+247, *w07=w+357, *w08=w+367, *w09=w+377, *w10=w+597;
+  casadi_real *w11=w+617;
+  const casadi_int *cii;
+  const casadi_real **arg1=arg+4, *cs, *wr05, *wr08;
+  casadi_copy(arg[1], 2, w00);
+  *w01 = arg[2] ? arg[2][0] : 0;
+  casadi_copy(casadi_c0, 5, w02);
+  *w03 = 5.0000000000000003e-02;
+  *w03 -= *w01;
+  for (i=0, rr=w02; i<5; ++i) (*rr++) *= *w03;
+  for (i=0, rr=w02, cs=w02; i<5; ++i) (*rr++)  = (*w01+(*cs++));
+  *w01 = 5.;
+  *w03 /= (*w01);
+  for (cii=casadi_s3, rr=w04, cs=w03; cii!=casadi_s3+5; ++cii) *rr++ = cs[*cii];
+  wr05 = arg[0] ? arg[0] : casadi_zeros;
+  for (i=0;i<5;++i) {
+    casadi_copy(wr05, 22, w06+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w02;
+  arg1[2]=w04;
+  arg1[3]=w06;
+  res1[0]=w07;
+  res1[1]=0;
+  if (casadi_f17(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w07+8; cs!=w07+10; cs+=1) *rr++ = *cs;
+  arg1[0]=w00;
+  arg1[1]=wr05;
+  res1[0]=w03;
+  res1[1]=0;
+  res1[2]=0;
+  if (casadi_f3(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w07+8; cs!=w07+10; cs+=1) *rr++ = *cs;
+  casadi_fill(w07, 10, 5.0000000000000003e-02);
+  *w01 = 9.9999999999999992e-02;
+  wr08 = casadi_c1;
+  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
+  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w08, 10, 9.9999999999999985e-03);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w09+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w07;
+  arg1[2]=w08;
+  arg1[3]=w09;
+  res1[0]=w10;
+  res1[1]=0;
+  if (casadi_f19(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w00;
+  arg1[1]=wr05;
+  res1[0]=w01;
+  res1[1]=0;
+  res1[2]=0;
+  if (casadi_f4(arg1, res1, iw, w, 0)) return 1;
+  *w03 += *w01;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w07, 10, 1.4999999999999999e-01);
+  *w01 = 1.0000000000000001e-01;
+  wr08 = casadi_c1;
+  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
+  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w08, 10, 1.0000000000000000e-02);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w09+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w07;
+  arg1[2]=w08;
+  arg1[3]=w09;
+  res1[0]=w10;
+  res1[1]=0;
+  if (casadi_f20(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w00;
+  arg1[1]=wr05;
+  res1[0]=w01;
+  res1[1]=0;
+  res1[2]=0;
+  if (casadi_f5(arg1, res1, iw, w, 0)) return 1;
+  *w03 += *w01;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w07, 10, 2.5000000000000000e-01);
+  *w01 = 9.9999999999999978e-02;
+  wr08 = casadi_c1;
+  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
+  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w08, 10, 9.9999999999999985e-03);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w09+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w07;
+  arg1[2]=w08;
+  arg1[3]=w09;
+  res1[0]=w10;
+  res1[1]=0;
+  if (casadi_f21(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w00;
+  arg1[1]=wr05;
+  res1[0]=w01;
+  res1[1]=0;
+  res1[2]=0;
+  if (casadi_f6(arg1, res1, iw, w, 0)) return 1;
+  *w03 += *w01;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w07, 10, 3.4999999999999998e-01);
+  *w01 = 1.0000000000000003e-01;
+  wr08 = casadi_c1;
+  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
+  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w08, 10, 1.0000000000000004e-02);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w09+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w07;
+  arg1[2]=w08;
+  arg1[3]=w09;
+  res1[0]=w10;
+  res1[1]=0;
+  if (casadi_f22(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w00;
+  arg1[1]=wr05;
+  res1[0]=w01;
+  res1[1]=0;
+  res1[2]=0;
+  if (casadi_f7(arg1, res1, iw, w, 0)) return 1;
+  *w03 += *w01;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w07, 10, 4.5000000000000001e-01);
+  *w01 = 1.0000000000000003e-01;
+  wr08 = casadi_c1;
+  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
+  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w08, 10, 1.0000000000000004e-02);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w09+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w07;
+  arg1[2]=w08;
+  arg1[3]=w09;
+  res1[0]=w10;
+  res1[1]=0;
+  if (casadi_f23(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w00;
+  arg1[1]=wr05;
+  res1[0]=w01;
+  res1[1]=0;
+  res1[2]=0;
+  if (casadi_f8(arg1, res1, iw, w, 0)) return 1;
+  *w03 += *w01;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w07, 10, 5.5000000000000004e-01);
+  *w01 = 9.9999999999999978e-02;
+  wr08 = casadi_c1;
+  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
+  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w08, 10, 9.9999999999999985e-03);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w09+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w07;
+  arg1[2]=w08;
+  arg1[3]=w09;
+  res1[0]=w10;
+  res1[1]=0;
+  if (casadi_f24(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w00;
+  arg1[1]=wr05;
+  res1[0]=w01;
+  res1[1]=0;
+  res1[2]=0;
+  if (casadi_f9(arg1, res1, iw, w, 0)) return 1;
+  *w03 += *w01;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w07, 10, 6.5000000000000002e-01);
+  *w01 = 9.9999999999999978e-02;
+  wr08 = casadi_c1;
+  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
+  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w08, 10, 9.9999999999999985e-03);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w09+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w07;
+  arg1[2]=w08;
+  arg1[3]=w09;
+  res1[0]=w10;
+  res1[1]=0;
+  if (casadi_f25(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w00;
+  arg1[1]=wr05;
+  res1[0]=w01;
+  res1[1]=0;
+  res1[2]=0;
+  if (casadi_f10(arg1, res1, iw, w, 0)) return 1;
+  *w03 += *w01;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w07, 10, 7.5000000000000000e-01);
+  *w01 = 9.9999999999999978e-02;
+  wr08 = casadi_c1;
+  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
+  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w08, 10, 9.9999999999999985e-03);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w09+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w07;
+  arg1[2]=w08;
+  arg1[3]=w09;
+  res1[0]=w10;
+  res1[1]=0;
+  if (casadi_f26(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w00;
+  arg1[1]=wr05;
+  res1[0]=w01;
+  res1[1]=0;
+  res1[2]=0;
+  if (casadi_f11(arg1, res1, iw, w, 0)) return 1;
+  *w03 += *w01;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w07, 10, 8.4999999999999998e-01);
+  *w01 = 9.9999999999999978e-02;
+  wr08 = casadi_c1;
+  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
+  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w08, 10, 9.9999999999999985e-03);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w09+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w07;
+  arg1[2]=w08;
+  arg1[3]=w09;
+  res1[0]=w10;
+  res1[1]=0;
+  if (casadi_f27(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w00;
+  arg1[1]=wr05;
+  res1[0]=w01;
+  res1[1]=0;
+  res1[2]=0;
+  if (casadi_f12(arg1, res1, iw, w, 0)) return 1;
+  *w03 += *w01;
+  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w02, 5, 9.4999999999999996e-01);
+  casadi_copy(casadi_c0, 5, w04);
+  *w01 = arg[3] ? arg[3][0] : 0;
+  *w11 = 9.4999999999999996e-01;
+  *w01 -= *w11;
+  for (i=0, rr=w04; i<5; ++i) (*rr++) *= *w01;
+  for (i=0, rr=w02, cs=w04; i<5; ++i) (*rr++) += (*cs++);
+  *w11 = 5.;
+  *w01 /= (*w11);
+  for (cii=casadi_s3, rr=w04, cs=w01; cii!=casadi_s3+5; ++cii) *rr++ = cs[*cii];
+  for (i=0;i<5;++i) {
+    casadi_copy(wr05, 22, w06+ i*22);
+  }
+  arg1[0]=w00;
+  arg1[1]=w02;
+  arg1[2]=w04;
+  arg1[3]=w06;
+  res1[0]=w07;
+  res1[1]=0;
+  if (casadi_f28(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w00, cs=w07+8; cs!=w07+10; cs+=1) *rr++ = *cs;
+  arg1[0]=w00;
+  arg1[1]=wr05;
+  res1[0]=w01;
+  res1[1]=0;
+  res1[2]=0;
+  if (casadi_f2(arg1, res1, iw, w, 0)) return 1;
+  *w03 += *w01;
+  if (res[0]) res[0][0] = *w03;
+  return 0;
+}
+
+/* symode_6a8a47f07163_cas_loss:(i0[22],i1[2],i2,i3)->(o0) */
+static int casadi_f29(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real **res1=res+1, *w1=w+640, *w2=w+642, *w3=w+643, *w4=w+644;
+  const casadi_real **arg1=arg+4, *wr0;
+  wr0 = arg[0] ? arg[0] : casadi_zeros;
+  casadi_copy(arg[1], 2, w1);
+  *w2 = arg[2] ? arg[2][0] : 0;
+  *w3 = arg[3] ? arg[3][0] : 0;
+  arg1[0]=wr0;
+  arg1[1]=w1;
+  arg1[2]=w2;
+  arg1[3]=w3;
+  res1[0]=w4;
+  if (casadi_f30(arg1, res1, iw, w, 0)) return 1;
+  if (res[0]) res[0][0] = *w4;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_loss(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
+  return casadi_f29(arg, res, iw, w, mem);
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_loss_checkout(void) {
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_loss_release(int mem) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_loss_incref(void) {
+}
+
+CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_loss_decref(void) {
+}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_cas_loss_n_in(void) { return 4;}
+
+CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_cas_loss_n_out(void) { return 1;}
+
+CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_cas_loss_default_in(casadi_int i) {
+  switch (i) {
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_cas_loss_name_in(casadi_int i) {
+  switch (i) {
+    case 0: return "i0";
+    case 1: return "i1";
+    case 2: return "i2";
+    case 3: return "i3";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_cas_loss_name_out(casadi_int i) {
+  switch (i) {
+    case 0: return "o0";
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_cas_loss_sparsity_in(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s0;
+    case 1: return casadi_s1;
+    case 2: return casadi_s2;
+    case 3: return casadi_s2;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_cas_loss_sparsity_out(casadi_int i) {
+  switch (i) {
+    case 0: return casadi_s2;
+    default: return 0;
+  }
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_loss_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 16;
+  if (sz_res) *sz_res = 6;
+  if (sz_iw) *sz_iw = 0;
+  if (sz_w) *sz_w = 645;
+  return 0;
+}
+
+CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_loss_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
+  if (sz_arg) *sz_arg = 16*sizeof(const casadi_real*);
+  if (sz_res) *sz_res = 6*sizeof(casadi_real*);
+  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
+  if (sz_w) *sz_w = 645*sizeof(casadi_real);
   return 0;
 }
 
 /* symode_6a8a47f07163_k_bstep:(i0[2],i1,i2,i3[22],i4[16],i5[2])->(o0[2],o1,o2,o3[22]) */
-static int casadi_f1(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+static int casadi_f35(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a00, a01, a02, a03, a04, a05, a06, a07, a08, a09, a10, a11;
   casadi_real a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23;
   casadi_real a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35;
@@ -1035,3743 +4387,8 @@ static int casadi_f1(const casadi_real** arg, casadi_real** res, casadi_int* iw,
   return 0;
 }
 
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_bstep(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f1(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_bstep_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_bstep_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_bstep_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_bstep_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_bstep_n_in(void) { return 6;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_bstep_n_out(void) { return 4;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_bstep_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_bstep_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    case 1: return "i1";
-    case 2: return "i2";
-    case 3: return "i3";
-    case 4: return "i4";
-    case 5: return "i5";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_bstep_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    case 1: return "o1";
-    case 2: return "o2";
-    case 3: return "o3";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_bstep_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s1;
-    case 2: return casadi_s1;
-    case 3: return casadi_s2;
-    case 4: return casadi_s3;
-    case 5: return casadi_s0;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_bstep_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s1;
-    case 2: return casadi_s1;
-    case 3: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_bstep_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 6;
-  if (sz_res) *sz_res = 4;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_bstep_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 6*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 4*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 0*sizeof(casadi_real);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_z0:(i0[22])->(o0[2]) */
-static int casadi_f2(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real a0;
-  a0=5.0000000000000000e-01;
-  if (res[0]!=0) res[0][0]=a0;
-  a0=-5.0000000000000000e-01;
-  if (res[0]!=0) res[0][1]=a0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f2(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_z0_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_z0_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_z0_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_z0_n_in(void) { return 1;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_z0_n_out(void) { return 1;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_z0_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_z0_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_z0_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_z0_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_z0_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 1;
-  if (sz_res) *sz_res = 1;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 1*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 1*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 0*sizeof(casadi_real);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_z0vjp:(i0[22],i1[2])->(o0[22]) */
-static int casadi_f3(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real a0;
-  a0=0.;
-  if (res[0]!=0) res[0][0]=a0;
-  if (res[0]!=0) res[0][1]=a0;
-  if (res[0]!=0) res[0][2]=a0;
-  if (res[0]!=0) res[0][3]=a0;
-  if (res[0]!=0) res[0][4]=a0;
-  if (res[0]!=0) res[0][5]=a0;
-  if (res[0]!=0) res[0][6]=a0;
-  if (res[0]!=0) res[0][7]=a0;
-  if (res[0]!=0) res[0][8]=a0;
-  if (res[0]!=0) res[0][9]=a0;
-  if (res[0]!=0) res[0][10]=a0;
-  if (res[0]!=0) res[0][11]=a0;
-  if (res[0]!=0) res[0][12]=a0;
-  if (res[0]!=0) res[0][13]=a0;
-  if (res[0]!=0) res[0][14]=a0;
-  if (res[0]!=0) res[0][15]=a0;
-  if (res[0]!=0) res[0][16]=a0;
-  if (res[0]!=0) res[0][17]=a0;
-  if (res[0]!=0) res[0][18]=a0;
-  if (res[0]!=0) res[0][19]=a0;
-  if (res[0]!=0) res[0][20]=a0;
-  if (res[0]!=0) res[0][21]=a0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0vjp(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f3(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0vjp_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_z0vjp_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_z0vjp_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_z0vjp_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_z0vjp_n_in(void) { return 2;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_z0vjp_n_out(void) { return 1;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_z0vjp_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_z0vjp_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    case 1: return "i1";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_z0vjp_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_z0vjp_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s2;
-    case 1: return casadi_s0;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_z0vjp_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0vjp_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2;
-  if (sz_res) *sz_res = 1;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_z0vjp_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 1*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 0*sizeof(casadi_real);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_term:(i0[2],i1[22])->(o0,o1[2],o2[22]) */
-static int casadi_f4(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real a0, a1, a2, a3, a4;
-  a0=-6.6666666666666663e-01;
-  a1=arg[0]? arg[0][1] : 0;
-  a2=(a0+a1);
-  a2=casadi_sq(a2);
-  a3=-3.3333333333333331e-01;
-  a4=arg[0]? arg[0][0] : 0;
-  a3=(a3+a4);
-  a3=casadi_sq(a3);
-  a2=(a2+a3);
-  if (res[0]!=0) res[0][0]=a2;
-  a4=(2.*a4);
-  a0=(a0+a4);
-  if (res[1]!=0) res[1][0]=a0;
-  a0=-1.3333333333333333e+00;
-  a1=(2.*a1);
-  a0=(a0+a1);
-  if (res[1]!=0) res[1][1]=a0;
-  a0=0.;
-  if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
-  if (res[2]!=0) res[2][4]=a0;
-  if (res[2]!=0) res[2][5]=a0;
-  if (res[2]!=0) res[2][6]=a0;
-  if (res[2]!=0) res[2][7]=a0;
-  if (res[2]!=0) res[2][8]=a0;
-  if (res[2]!=0) res[2][9]=a0;
-  if (res[2]!=0) res[2][10]=a0;
-  if (res[2]!=0) res[2][11]=a0;
-  if (res[2]!=0) res[2][12]=a0;
-  if (res[2]!=0) res[2][13]=a0;
-  if (res[2]!=0) res[2][14]=a0;
-  if (res[2]!=0) res[2][15]=a0;
-  if (res[2]!=0) res[2][16]=a0;
-  if (res[2]!=0) res[2][17]=a0;
-  if (res[2]!=0) res[2][18]=a0;
-  if (res[2]!=0) res[2][19]=a0;
-  if (res[2]!=0) res[2][20]=a0;
-  if (res[2]!=0) res[2][21]=a0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_term(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f4(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_term_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_term_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_term_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_term_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_term_n_in(void) { return 2;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_term_n_out(void) { return 3;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_term_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_term_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    case 1: return "i1";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_term_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    case 1: return "o1";
-    case 2: return "o2";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_term_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_term_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s1;
-    case 1: return casadi_s0;
-    case 2: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_term_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2;
-  if (sz_res) *sz_res = 3;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_term_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 0*sizeof(casadi_real);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_obs0:(i0[2],i1[22])->(o0,o1[2],o2[22]) */
-static int casadi_f5(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real a0, a1, a2, a3;
-  a0=5.0000000000000000e-01;
-  a1=arg[0]? arg[0][0] : 0;
-  a0=(a0+a1);
-  a0=casadi_sq(a0);
-  a2=2.0000000000000001e-01;
-  a3=arg[0]? arg[0][1] : 0;
-  a2=(a2+a3);
-  a2=casadi_sq(a2);
-  a0=(a0+a2);
-  if (res[0]!=0) res[0][0]=a0;
-  a0=1.;
-  a1=(2.*a1);
-  a0=(a0+a1);
-  if (res[1]!=0) res[1][0]=a0;
-  a0=4.0000000000000002e-01;
-  a3=(2.*a3);
-  a0=(a0+a3);
-  if (res[1]!=0) res[1][1]=a0;
-  a0=0.;
-  if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
-  if (res[2]!=0) res[2][4]=a0;
-  if (res[2]!=0) res[2][5]=a0;
-  if (res[2]!=0) res[2][6]=a0;
-  if (res[2]!=0) res[2][7]=a0;
-  if (res[2]!=0) res[2][8]=a0;
-  if (res[2]!=0) res[2][9]=a0;
-  if (res[2]!=0) res[2][10]=a0;
-  if (res[2]!=0) res[2][11]=a0;
-  if (res[2]!=0) res[2][12]=a0;
-  if (res[2]!=0) res[2][13]=a0;
-  if (res[2]!=0) res[2][14]=a0;
-  if (res[2]!=0) res[2][15]=a0;
-  if (res[2]!=0) res[2][16]=a0;
-  if (res[2]!=0) res[2][17]=a0;
-  if (res[2]!=0) res[2][18]=a0;
-  if (res[2]!=0) res[2][19]=a0;
-  if (res[2]!=0) res[2][20]=a0;
-  if (res[2]!=0) res[2][21]=a0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs0(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f5(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs0_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs0_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs0_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs0_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs0_n_in(void) { return 2;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs0_n_out(void) { return 3;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs0_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs0_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    case 1: return "i1";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs0_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    case 1: return "o1";
-    case 2: return "o2";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs0_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs0_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s1;
-    case 1: return casadi_s0;
-    case 2: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs0_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2;
-  if (sz_res) *sz_res = 3;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs0_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 0*sizeof(casadi_real);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_obs1:(i0[2],i1[22])->(o0,o1[2],o2[22]) */
-static int casadi_f6(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real a0, a1, a2, a3;
-  a0=-5.0000000000000000e-01;
-  a1=arg[0]? arg[0][1] : 0;
-  a0=(a0+a1);
-  a0=casadi_sq(a0);
-  a2=-2.0000000000000001e-01;
-  a3=arg[0]? arg[0][0] : 0;
-  a2=(a2+a3);
-  a2=casadi_sq(a2);
-  a0=(a0+a2);
-  if (res[0]!=0) res[0][0]=a0;
-  a0=-4.0000000000000002e-01;
-  a3=(2.*a3);
-  a0=(a0+a3);
-  if (res[1]!=0) res[1][0]=a0;
-  a0=-1.;
-  a1=(2.*a1);
-  a0=(a0+a1);
-  if (res[1]!=0) res[1][1]=a0;
-  a0=0.;
-  if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
-  if (res[2]!=0) res[2][4]=a0;
-  if (res[2]!=0) res[2][5]=a0;
-  if (res[2]!=0) res[2][6]=a0;
-  if (res[2]!=0) res[2][7]=a0;
-  if (res[2]!=0) res[2][8]=a0;
-  if (res[2]!=0) res[2][9]=a0;
-  if (res[2]!=0) res[2][10]=a0;
-  if (res[2]!=0) res[2][11]=a0;
-  if (res[2]!=0) res[2][12]=a0;
-  if (res[2]!=0) res[2][13]=a0;
-  if (res[2]!=0) res[2][14]=a0;
-  if (res[2]!=0) res[2][15]=a0;
-  if (res[2]!=0) res[2][16]=a0;
-  if (res[2]!=0) res[2][17]=a0;
-  if (res[2]!=0) res[2][18]=a0;
-  if (res[2]!=0) res[2][19]=a0;
-  if (res[2]!=0) res[2][20]=a0;
-  if (res[2]!=0) res[2][21]=a0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs1(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f6(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs1_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs1_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs1_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs1_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs1_n_in(void) { return 2;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs1_n_out(void) { return 3;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs1_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs1_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    case 1: return "i1";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs1_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    case 1: return "o1";
-    case 2: return "o2";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs1_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs1_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s1;
-    case 1: return casadi_s0;
-    case 2: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs1_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2;
-  if (sz_res) *sz_res = 3;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs1_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 0*sizeof(casadi_real);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_obs2:(i0[2],i1[22])->(o0,o1[2],o2[22]) */
-static int casadi_f7(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real a0, a1, a2, a3;
-  a0=-1.0000000000000001e-01;
-  a1=arg[0]? arg[0][1] : 0;
-  a0=(a0+a1);
-  a0=casadi_sq(a0);
-  a2=2.0000000000000001e-01;
-  a3=arg[0]? arg[0][0] : 0;
-  a2=(a2+a3);
-  a2=casadi_sq(a2);
-  a0=(a0+a2);
-  if (res[0]!=0) res[0][0]=a0;
-  a0=4.0000000000000002e-01;
-  a3=(2.*a3);
-  a0=(a0+a3);
-  if (res[1]!=0) res[1][0]=a0;
-  a0=-2.0000000000000001e-01;
-  a1=(2.*a1);
-  a0=(a0+a1);
-  if (res[1]!=0) res[1][1]=a0;
-  a0=0.;
-  if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
-  if (res[2]!=0) res[2][4]=a0;
-  if (res[2]!=0) res[2][5]=a0;
-  if (res[2]!=0) res[2][6]=a0;
-  if (res[2]!=0) res[2][7]=a0;
-  if (res[2]!=0) res[2][8]=a0;
-  if (res[2]!=0) res[2][9]=a0;
-  if (res[2]!=0) res[2][10]=a0;
-  if (res[2]!=0) res[2][11]=a0;
-  if (res[2]!=0) res[2][12]=a0;
-  if (res[2]!=0) res[2][13]=a0;
-  if (res[2]!=0) res[2][14]=a0;
-  if (res[2]!=0) res[2][15]=a0;
-  if (res[2]!=0) res[2][16]=a0;
-  if (res[2]!=0) res[2][17]=a0;
-  if (res[2]!=0) res[2][18]=a0;
-  if (res[2]!=0) res[2][19]=a0;
-  if (res[2]!=0) res[2][20]=a0;
-  if (res[2]!=0) res[2][21]=a0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs2(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f7(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs2_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs2_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs2_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs2_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs2_n_in(void) { return 2;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs2_n_out(void) { return 3;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs2_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs2_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    case 1: return "i1";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs2_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    case 1: return "o1";
-    case 2: return "o2";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs2_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs2_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s1;
-    case 1: return casadi_s0;
-    case 2: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs2_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2;
-  if (sz_res) *sz_res = 3;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs2_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 0*sizeof(casadi_real);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_obs3:(i0[2],i1[22])->(o0,o1[2],o2[22]) */
-static int casadi_f8(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real a0, a1, a2, a3;
-  a0=-5.0000000000000000e-01;
-  a1=arg[0]? arg[0][0] : 0;
-  a0=(a0+a1);
-  a0=casadi_sq(a0);
-  a2=2.9999999999999999e-01;
-  a3=arg[0]? arg[0][1] : 0;
-  a2=(a2+a3);
-  a2=casadi_sq(a2);
-  a0=(a0+a2);
-  if (res[0]!=0) res[0][0]=a0;
-  a0=-1.;
-  a1=(2.*a1);
-  a0=(a0+a1);
-  if (res[1]!=0) res[1][0]=a0;
-  a0=5.9999999999999998e-01;
-  a3=(2.*a3);
-  a0=(a0+a3);
-  if (res[1]!=0) res[1][1]=a0;
-  a0=0.;
-  if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
-  if (res[2]!=0) res[2][4]=a0;
-  if (res[2]!=0) res[2][5]=a0;
-  if (res[2]!=0) res[2][6]=a0;
-  if (res[2]!=0) res[2][7]=a0;
-  if (res[2]!=0) res[2][8]=a0;
-  if (res[2]!=0) res[2][9]=a0;
-  if (res[2]!=0) res[2][10]=a0;
-  if (res[2]!=0) res[2][11]=a0;
-  if (res[2]!=0) res[2][12]=a0;
-  if (res[2]!=0) res[2][13]=a0;
-  if (res[2]!=0) res[2][14]=a0;
-  if (res[2]!=0) res[2][15]=a0;
-  if (res[2]!=0) res[2][16]=a0;
-  if (res[2]!=0) res[2][17]=a0;
-  if (res[2]!=0) res[2][18]=a0;
-  if (res[2]!=0) res[2][19]=a0;
-  if (res[2]!=0) res[2][20]=a0;
-  if (res[2]!=0) res[2][21]=a0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs3(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f8(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs3_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs3_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs3_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs3_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs3_n_in(void) { return 2;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs3_n_out(void) { return 3;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs3_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs3_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    case 1: return "i1";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs3_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    case 1: return "o1";
-    case 2: return "o2";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs3_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs3_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s1;
-    case 1: return casadi_s0;
-    case 2: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs3_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2;
-  if (sz_res) *sz_res = 3;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs3_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 0*sizeof(casadi_real);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_obs4:(i0[2],i1[22])->(o0,o1[2],o2[22]) */
-static int casadi_f9(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real a0, a1, a2, a3;
-  a0=-4.0000000000000002e-01;
-  a1=arg[0]? arg[0][1] : 0;
-  a0=(a0+a1);
-  a0=casadi_sq(a0);
-  a2=-1.0000000000000001e-01;
-  a3=arg[0]? arg[0][0] : 0;
-  a2=(a2+a3);
-  a2=casadi_sq(a2);
-  a0=(a0+a2);
-  if (res[0]!=0) res[0][0]=a0;
-  a0=-2.0000000000000001e-01;
-  a3=(2.*a3);
-  a0=(a0+a3);
-  if (res[1]!=0) res[1][0]=a0;
-  a0=-8.0000000000000004e-01;
-  a1=(2.*a1);
-  a0=(a0+a1);
-  if (res[1]!=0) res[1][1]=a0;
-  a0=0.;
-  if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
-  if (res[2]!=0) res[2][4]=a0;
-  if (res[2]!=0) res[2][5]=a0;
-  if (res[2]!=0) res[2][6]=a0;
-  if (res[2]!=0) res[2][7]=a0;
-  if (res[2]!=0) res[2][8]=a0;
-  if (res[2]!=0) res[2][9]=a0;
-  if (res[2]!=0) res[2][10]=a0;
-  if (res[2]!=0) res[2][11]=a0;
-  if (res[2]!=0) res[2][12]=a0;
-  if (res[2]!=0) res[2][13]=a0;
-  if (res[2]!=0) res[2][14]=a0;
-  if (res[2]!=0) res[2][15]=a0;
-  if (res[2]!=0) res[2][16]=a0;
-  if (res[2]!=0) res[2][17]=a0;
-  if (res[2]!=0) res[2][18]=a0;
-  if (res[2]!=0) res[2][19]=a0;
-  if (res[2]!=0) res[2][20]=a0;
-  if (res[2]!=0) res[2][21]=a0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs4(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f9(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs4_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs4_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs4_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs4_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs4_n_in(void) { return 2;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs4_n_out(void) { return 3;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs4_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs4_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    case 1: return "i1";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs4_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    case 1: return "o1";
-    case 2: return "o2";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs4_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs4_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s1;
-    case 1: return casadi_s0;
-    case 2: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs4_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2;
-  if (sz_res) *sz_res = 3;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs4_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 0*sizeof(casadi_real);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_obs5:(i0[2],i1[22])->(o0,o1[2],o2[22]) */
-static int casadi_f10(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real a0, a1, a2, a3;
-  a0=arg[0]? arg[0][1] : 0;
-  a1=casadi_sq(a0);
-  a2=2.9999999999999999e-01;
-  a3=arg[0]? arg[0][0] : 0;
-  a2=(a2+a3);
-  a2=casadi_sq(a2);
-  a1=(a1+a2);
-  if (res[0]!=0) res[0][0]=a1;
-  a1=5.9999999999999998e-01;
-  a3=(2.*a3);
-  a1=(a1+a3);
-  if (res[1]!=0) res[1][0]=a1;
-  a0=(2.*a0);
-  if (res[1]!=0) res[1][1]=a0;
-  a0=0.;
-  if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
-  if (res[2]!=0) res[2][4]=a0;
-  if (res[2]!=0) res[2][5]=a0;
-  if (res[2]!=0) res[2][6]=a0;
-  if (res[2]!=0) res[2][7]=a0;
-  if (res[2]!=0) res[2][8]=a0;
-  if (res[2]!=0) res[2][9]=a0;
-  if (res[2]!=0) res[2][10]=a0;
-  if (res[2]!=0) res[2][11]=a0;
-  if (res[2]!=0) res[2][12]=a0;
-  if (res[2]!=0) res[2][13]=a0;
-  if (res[2]!=0) res[2][14]=a0;
-  if (res[2]!=0) res[2][15]=a0;
-  if (res[2]!=0) res[2][16]=a0;
-  if (res[2]!=0) res[2][17]=a0;
-  if (res[2]!=0) res[2][18]=a0;
-  if (res[2]!=0) res[2][19]=a0;
-  if (res[2]!=0) res[2][20]=a0;
-  if (res[2]!=0) res[2][21]=a0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs5(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f10(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs5_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs5_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs5_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs5_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs5_n_in(void) { return 2;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs5_n_out(void) { return 3;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs5_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs5_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    case 1: return "i1";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs5_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    case 1: return "o1";
-    case 2: return "o2";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs5_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs5_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s1;
-    case 1: return casadi_s0;
-    case 2: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs5_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2;
-  if (sz_res) *sz_res = 3;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs5_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 0*sizeof(casadi_real);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_obs6:(i0[2],i1[22])->(o0,o1[2],o2[22]) */
-static int casadi_f11(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real a0, a1, a2, a3;
-  a0=-4.0000000000000002e-01;
-  a1=arg[0]? arg[0][0] : 0;
-  a0=(a0+a1);
-  a0=casadi_sq(a0);
-  a2=4.0000000000000002e-01;
-  a3=arg[0]? arg[0][1] : 0;
-  a2=(a2+a3);
-  a2=casadi_sq(a2);
-  a0=(a0+a2);
-  if (res[0]!=0) res[0][0]=a0;
-  a0=-8.0000000000000004e-01;
-  a1=(2.*a1);
-  a0=(a0+a1);
-  if (res[1]!=0) res[1][0]=a0;
-  a0=8.0000000000000004e-01;
-  a3=(2.*a3);
-  a0=(a0+a3);
-  if (res[1]!=0) res[1][1]=a0;
-  a0=0.;
-  if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
-  if (res[2]!=0) res[2][4]=a0;
-  if (res[2]!=0) res[2][5]=a0;
-  if (res[2]!=0) res[2][6]=a0;
-  if (res[2]!=0) res[2][7]=a0;
-  if (res[2]!=0) res[2][8]=a0;
-  if (res[2]!=0) res[2][9]=a0;
-  if (res[2]!=0) res[2][10]=a0;
-  if (res[2]!=0) res[2][11]=a0;
-  if (res[2]!=0) res[2][12]=a0;
-  if (res[2]!=0) res[2][13]=a0;
-  if (res[2]!=0) res[2][14]=a0;
-  if (res[2]!=0) res[2][15]=a0;
-  if (res[2]!=0) res[2][16]=a0;
-  if (res[2]!=0) res[2][17]=a0;
-  if (res[2]!=0) res[2][18]=a0;
-  if (res[2]!=0) res[2][19]=a0;
-  if (res[2]!=0) res[2][20]=a0;
-  if (res[2]!=0) res[2][21]=a0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs6(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f11(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs6_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs6_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs6_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs6_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs6_n_in(void) { return 2;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs6_n_out(void) { return 3;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs6_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs6_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    case 1: return "i1";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs6_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    case 1: return "o1";
-    case 2: return "o2";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs6_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs6_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s1;
-    case 1: return casadi_s0;
-    case 2: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs6_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2;
-  if (sz_res) *sz_res = 3;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs6_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 0*sizeof(casadi_real);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_obs7:(i0[2],i1[22])->(o0,o1[2],o2[22]) */
-static int casadi_f12(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real a0, a1, a2, a3;
-  a0=arg[0]? arg[0][0] : 0;
-  a1=casadi_sq(a0);
-  a2=-2.9999999999999999e-01;
-  a3=arg[0]? arg[0][1] : 0;
-  a2=(a2+a3);
-  a2=casadi_sq(a2);
-  a1=(a1+a2);
-  if (res[0]!=0) res[0][0]=a1;
-  a0=(2.*a0);
-  if (res[1]!=0) res[1][0]=a0;
-  a0=-5.9999999999999998e-01;
-  a3=(2.*a3);
-  a0=(a0+a3);
-  if (res[1]!=0) res[1][1]=a0;
-  a0=0.;
-  if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
-  if (res[2]!=0) res[2][4]=a0;
-  if (res[2]!=0) res[2][5]=a0;
-  if (res[2]!=0) res[2][6]=a0;
-  if (res[2]!=0) res[2][7]=a0;
-  if (res[2]!=0) res[2][8]=a0;
-  if (res[2]!=0) res[2][9]=a0;
-  if (res[2]!=0) res[2][10]=a0;
-  if (res[2]!=0) res[2][11]=a0;
-  if (res[2]!=0) res[2][12]=a0;
-  if (res[2]!=0) res[2][13]=a0;
-  if (res[2]!=0) res[2][14]=a0;
-  if (res[2]!=0) res[2][15]=a0;
-  if (res[2]!=0) res[2][16]=a0;
-  if (res[2]!=0) res[2][17]=a0;
-  if (res[2]!=0) res[2][18]=a0;
-  if (res[2]!=0) res[2][19]=a0;
-  if (res[2]!=0) res[2][20]=a0;
-  if (res[2]!=0) res[2][21]=a0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs7(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f12(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs7_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs7_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs7_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs7_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs7_n_in(void) { return 2;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs7_n_out(void) { return 3;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs7_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs7_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    case 1: return "i1";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs7_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    case 1: return "o1";
-    case 2: return "o2";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs7_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs7_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s1;
-    case 1: return casadi_s0;
-    case 2: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs7_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2;
-  if (sz_res) *sz_res = 3;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs7_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 0*sizeof(casadi_real);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_obs8:(i0[2],i1[22])->(o0,o1[2],o2[22]) */
-static int casadi_f13(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real a0, a1, a2, a3;
-  a0=1.0000000000000001e-01;
-  a1=arg[0]? arg[0][1] : 0;
-  a0=(a0+a1);
-  a0=casadi_sq(a0);
-  a2=4.0000000000000002e-01;
-  a3=arg[0]? arg[0][0] : 0;
-  a2=(a2+a3);
-  a2=casadi_sq(a2);
-  a0=(a0+a2);
-  if (res[0]!=0) res[0][0]=a0;
-  a0=8.0000000000000004e-01;
-  a3=(2.*a3);
-  a0=(a0+a3);
-  if (res[1]!=0) res[1][0]=a0;
-  a0=2.0000000000000001e-01;
-  a1=(2.*a1);
-  a0=(a0+a1);
-  if (res[1]!=0) res[1][1]=a0;
-  a0=0.;
-  if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
-  if (res[2]!=0) res[2][4]=a0;
-  if (res[2]!=0) res[2][5]=a0;
-  if (res[2]!=0) res[2][6]=a0;
-  if (res[2]!=0) res[2][7]=a0;
-  if (res[2]!=0) res[2][8]=a0;
-  if (res[2]!=0) res[2][9]=a0;
-  if (res[2]!=0) res[2][10]=a0;
-  if (res[2]!=0) res[2][11]=a0;
-  if (res[2]!=0) res[2][12]=a0;
-  if (res[2]!=0) res[2][13]=a0;
-  if (res[2]!=0) res[2][14]=a0;
-  if (res[2]!=0) res[2][15]=a0;
-  if (res[2]!=0) res[2][16]=a0;
-  if (res[2]!=0) res[2][17]=a0;
-  if (res[2]!=0) res[2][18]=a0;
-  if (res[2]!=0) res[2][19]=a0;
-  if (res[2]!=0) res[2][20]=a0;
-  if (res[2]!=0) res[2][21]=a0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs8(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f13(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs8_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs8_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs8_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs8_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs8_n_in(void) { return 2;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs8_n_out(void) { return 3;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs8_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs8_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    case 1: return "i1";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs8_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    case 1: return "o1";
-    case 2: return "o2";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs8_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs8_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s1;
-    case 1: return casadi_s0;
-    case 2: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs8_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2;
-  if (sz_res) *sz_res = 3;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs8_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 0*sizeof(casadi_real);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_obs9:(i0[2],i1[22])->(o0,o1[2],o2[22]) */
-static int casadi_f14(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real a0, a1, a2, a3;
-  a0=5.0000000000000000e-01;
-  a1=arg[0]? arg[0][1] : 0;
-  a0=(a0+a1);
-  a0=casadi_sq(a0);
-  a2=-2.9999999999999999e-01;
-  a3=arg[0]? arg[0][0] : 0;
-  a2=(a2+a3);
-  a2=casadi_sq(a2);
-  a0=(a0+a2);
-  if (res[0]!=0) res[0][0]=a0;
-  a0=-5.9999999999999998e-01;
-  a3=(2.*a3);
-  a0=(a0+a3);
-  if (res[1]!=0) res[1][0]=a0;
-  a0=1.;
-  a1=(2.*a1);
-  a0=(a0+a1);
-  if (res[1]!=0) res[1][1]=a0;
-  a0=0.;
-  if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
-  if (res[2]!=0) res[2][4]=a0;
-  if (res[2]!=0) res[2][5]=a0;
-  if (res[2]!=0) res[2][6]=a0;
-  if (res[2]!=0) res[2][7]=a0;
-  if (res[2]!=0) res[2][8]=a0;
-  if (res[2]!=0) res[2][9]=a0;
-  if (res[2]!=0) res[2][10]=a0;
-  if (res[2]!=0) res[2][11]=a0;
-  if (res[2]!=0) res[2][12]=a0;
-  if (res[2]!=0) res[2][13]=a0;
-  if (res[2]!=0) res[2][14]=a0;
-  if (res[2]!=0) res[2][15]=a0;
-  if (res[2]!=0) res[2][16]=a0;
-  if (res[2]!=0) res[2][17]=a0;
-  if (res[2]!=0) res[2][18]=a0;
-  if (res[2]!=0) res[2][19]=a0;
-  if (res[2]!=0) res[2][20]=a0;
-  if (res[2]!=0) res[2][21]=a0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs9(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f14(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs9_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs9_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs9_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_k_obs9_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs9_n_in(void) { return 2;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_k_obs9_n_out(void) { return 3;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_k_obs9_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs9_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    case 1: return "i1";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_k_obs9_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    case 1: return "o1";
-    case 2: return "o2";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs9_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_k_obs9_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s1;
-    case 1: return casadi_s0;
-    case 2: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs9_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2;
-  if (sz_res) *sz_res = 3;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 0;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_k_obs9_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 0*sizeof(casadi_real);
-  return 0;
-}
-
-/* sme9b5bf1e4845fd11_z0:(p[22])->(z0[2]) */
-static int casadi_f16(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real *w0=w+0;
-  *w0 = 5.0000000000000000e-01;
-  if (res[0]) res[0][0] = *w0;
-  *w0 = -5.0000000000000000e-01;
-  if (res[0]) res[0][1] = *w0;
-  return 0;
-}
-
-/* symode_6a8a47f07163_cas_z0:(i0[22])->(o0[2]) */
-static int casadi_f15(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+1, *w1=w+1;
-  const casadi_real **arg1=arg+1, *wr0;
-  wr0 = arg[0] ? arg[0] : casadi_zeros;
-  arg1[0]=wr0;
-  res1[0]=w1;
-  if (casadi_f16(arg1, res1, iw, w, 0)) return 1;
-  casadi_copy(w1, 2, res[0]);
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_z0(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f15(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_z0_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_z0_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_z0_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_z0_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_cas_z0_n_in(void) { return 1;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_cas_z0_n_out(void) { return 1;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_cas_z0_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_cas_z0_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_cas_z0_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_cas_z0_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s2;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_cas_z0_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_z0_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2;
-  if (sz_res) *sz_res = 3;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 3;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_z0_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 2*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 3*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 3*sizeof(casadi_real);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_fstep_acc5:(i0[2],i1[1x5],i2[1x5],i3[22x5])->(o0[2x5],o1[16x5]) */
-static int casadi_f19(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+2, *w0=w+45, *w1=w+47, *w2=w+48, *w4=w+49, *w5=w+51, *w6=w+67, *w7=w+83, *w8=w+99, *w9=w+115;
-  const casadi_real **arg1=arg+4, *wr3;
-  casadi_copy(arg[0], 2, w0);
-  *w1 = arg[1] ? arg[1][0] : 0;
-  *w2 = arg[2] ? arg[2][0] : 0;
-  wr3 = arg[3] ? arg[3] : casadi_zeros;
-  arg1[0]=w0;
-  arg1[1]=w1;
-  arg1[2]=w2;
-  arg1[3]=wr3;
-  res1[0]=w4;
-  res1[1]=w5;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  casadi_copy(w4, 2, res[0]);
-  *w1 = arg[1] ? arg[1][1] : 0;
-  *w2 = arg[2] ? arg[2][1] : 0;
-  wr3 = arg[3] ? arg[3]+22 : casadi_zeros;
-  arg1[0]=w4;
-  arg1[1]=w1;
-  arg1[2]=w2;
-  arg1[3]=wr3;
-  res1[0]=w0;
-  res1[1]=w6;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w0, 2, res[0]+2);
-  *w1 = arg[1] ? arg[1][2] : 0;
-  *w2 = arg[2] ? arg[2][2] : 0;
-  wr3 = arg[3] ? arg[3]+44 : casadi_zeros;
-  arg1[0]=w0;
-  arg1[1]=w1;
-  arg1[2]=w2;
-  arg1[3]=wr3;
-  res1[0]=w4;
-  res1[1]=w7;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w4, 2, res[0]+4);
-  *w1 = arg[1] ? arg[1][3] : 0;
-  *w2 = arg[2] ? arg[2][3] : 0;
-  wr3 = arg[3] ? arg[3]+66 : casadi_zeros;
-  arg1[0]=w4;
-  arg1[1]=w1;
-  arg1[2]=w2;
-  arg1[3]=wr3;
-  res1[0]=w0;
-  res1[1]=w8;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w0, 2, res[0]+6);
-  *w1 = arg[1] ? arg[1][4] : 0;
-  *w2 = arg[2] ? arg[2][4] : 0;
-  wr3 = arg[3] ? arg[3]+88 : casadi_zeros;
-  arg1[0]=w0;
-  arg1[1]=w1;
-  arg1[2]=w2;
-  arg1[3]=wr3;
-  res1[0]=w4;
-  res1[1]=w9;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w4, 2, res[0]+8);
-  casadi_copy(w5, 16, res[1]);
-  if (res[1]) casadi_copy(w6, 16, res[1]+16);
-  if (res[1]) casadi_copy(w7, 16, res[1]+32);
-  if (res[1]) casadi_copy(w8, 16, res[1]+48);
-  if (res[1]) casadi_copy(w9, 16, res[1]+64);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
-static int casadi_f20(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
-  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
-  const casadi_real **arg1=arg+4, *wr03;
-  casadi_copy(arg[0], 2, w00);
-  *w01 = arg[1] ? arg[1][0] : 0;
-  *w02 = arg[2] ? arg[2][0] : 0;
-  wr03 = arg[3] ? arg[3] : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w05;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  casadi_copy(w04, 2, res[0]);
-  *w01 = arg[1] ? arg[1][1] : 0;
-  *w02 = arg[2] ? arg[2][1] : 0;
-  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w06;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+2);
-  *w01 = arg[1] ? arg[1][2] : 0;
-  *w02 = arg[2] ? arg[2][2] : 0;
-  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w07;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+4);
-  *w01 = arg[1] ? arg[1][3] : 0;
-  *w02 = arg[2] ? arg[2][3] : 0;
-  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w08;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+6);
-  *w01 = arg[1] ? arg[1][4] : 0;
-  *w02 = arg[2] ? arg[2][4] : 0;
-  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w09;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+8);
-  *w01 = arg[1] ? arg[1][5] : 0;
-  *w02 = arg[2] ? arg[2][5] : 0;
-  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w10;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+10);
-  *w01 = arg[1] ? arg[1][6] : 0;
-  *w02 = arg[2] ? arg[2][6] : 0;
-  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w11;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+12);
-  *w01 = arg[1] ? arg[1][7] : 0;
-  *w02 = arg[2] ? arg[2][7] : 0;
-  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w12;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+14);
-  *w01 = arg[1] ? arg[1][8] : 0;
-  *w02 = arg[2] ? arg[2][8] : 0;
-  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w13;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+16);
-  *w01 = arg[1] ? arg[1][9] : 0;
-  *w02 = arg[2] ? arg[2][9] : 0;
-  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w14;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+18);
-  casadi_copy(w05, 16, res[1]);
-  if (res[1]) casadi_copy(w06, 16, res[1]+16);
-  if (res[1]) casadi_copy(w07, 16, res[1]+32);
-  if (res[1]) casadi_copy(w08, 16, res[1]+48);
-  if (res[1]) casadi_copy(w09, 16, res[1]+64);
-  if (res[1]) casadi_copy(w10, 16, res[1]+80);
-  if (res[1]) casadi_copy(w11, 16, res[1]+96);
-  if (res[1]) casadi_copy(w12, 16, res[1]+112);
-  if (res[1]) casadi_copy(w13, 16, res[1]+128);
-  if (res[1]) casadi_copy(w14, 16, res[1]+144);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
-static int casadi_f21(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
-  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
-  const casadi_real **arg1=arg+4, *wr03;
-  casadi_copy(arg[0], 2, w00);
-  *w01 = arg[1] ? arg[1][0] : 0;
-  *w02 = arg[2] ? arg[2][0] : 0;
-  wr03 = arg[3] ? arg[3] : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w05;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  casadi_copy(w04, 2, res[0]);
-  *w01 = arg[1] ? arg[1][1] : 0;
-  *w02 = arg[2] ? arg[2][1] : 0;
-  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w06;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+2);
-  *w01 = arg[1] ? arg[1][2] : 0;
-  *w02 = arg[2] ? arg[2][2] : 0;
-  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w07;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+4);
-  *w01 = arg[1] ? arg[1][3] : 0;
-  *w02 = arg[2] ? arg[2][3] : 0;
-  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w08;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+6);
-  *w01 = arg[1] ? arg[1][4] : 0;
-  *w02 = arg[2] ? arg[2][4] : 0;
-  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w09;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+8);
-  *w01 = arg[1] ? arg[1][5] : 0;
-  *w02 = arg[2] ? arg[2][5] : 0;
-  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w10;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+10);
-  *w01 = arg[1] ? arg[1][6] : 0;
-  *w02 = arg[2] ? arg[2][6] : 0;
-  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w11;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+12);
-  *w01 = arg[1] ? arg[1][7] : 0;
-  *w02 = arg[2] ? arg[2][7] : 0;
-  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w12;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+14);
-  *w01 = arg[1] ? arg[1][8] : 0;
-  *w02 = arg[2] ? arg[2][8] : 0;
-  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w13;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+16);
-  *w01 = arg[1] ? arg[1][9] : 0;
-  *w02 = arg[2] ? arg[2][9] : 0;
-  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w14;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+18);
-  casadi_copy(w05, 16, res[1]);
-  if (res[1]) casadi_copy(w06, 16, res[1]+16);
-  if (res[1]) casadi_copy(w07, 16, res[1]+32);
-  if (res[1]) casadi_copy(w08, 16, res[1]+48);
-  if (res[1]) casadi_copy(w09, 16, res[1]+64);
-  if (res[1]) casadi_copy(w10, 16, res[1]+80);
-  if (res[1]) casadi_copy(w11, 16, res[1]+96);
-  if (res[1]) casadi_copy(w12, 16, res[1]+112);
-  if (res[1]) casadi_copy(w13, 16, res[1]+128);
-  if (res[1]) casadi_copy(w14, 16, res[1]+144);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
-static int casadi_f22(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
-  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
-  const casadi_real **arg1=arg+4, *wr03;
-  casadi_copy(arg[0], 2, w00);
-  *w01 = arg[1] ? arg[1][0] : 0;
-  *w02 = arg[2] ? arg[2][0] : 0;
-  wr03 = arg[3] ? arg[3] : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w05;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  casadi_copy(w04, 2, res[0]);
-  *w01 = arg[1] ? arg[1][1] : 0;
-  *w02 = arg[2] ? arg[2][1] : 0;
-  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w06;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+2);
-  *w01 = arg[1] ? arg[1][2] : 0;
-  *w02 = arg[2] ? arg[2][2] : 0;
-  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w07;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+4);
-  *w01 = arg[1] ? arg[1][3] : 0;
-  *w02 = arg[2] ? arg[2][3] : 0;
-  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w08;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+6);
-  *w01 = arg[1] ? arg[1][4] : 0;
-  *w02 = arg[2] ? arg[2][4] : 0;
-  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w09;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+8);
-  *w01 = arg[1] ? arg[1][5] : 0;
-  *w02 = arg[2] ? arg[2][5] : 0;
-  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w10;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+10);
-  *w01 = arg[1] ? arg[1][6] : 0;
-  *w02 = arg[2] ? arg[2][6] : 0;
-  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w11;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+12);
-  *w01 = arg[1] ? arg[1][7] : 0;
-  *w02 = arg[2] ? arg[2][7] : 0;
-  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w12;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+14);
-  *w01 = arg[1] ? arg[1][8] : 0;
-  *w02 = arg[2] ? arg[2][8] : 0;
-  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w13;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+16);
-  *w01 = arg[1] ? arg[1][9] : 0;
-  *w02 = arg[2] ? arg[2][9] : 0;
-  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w14;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+18);
-  casadi_copy(w05, 16, res[1]);
-  if (res[1]) casadi_copy(w06, 16, res[1]+16);
-  if (res[1]) casadi_copy(w07, 16, res[1]+32);
-  if (res[1]) casadi_copy(w08, 16, res[1]+48);
-  if (res[1]) casadi_copy(w09, 16, res[1]+64);
-  if (res[1]) casadi_copy(w10, 16, res[1]+80);
-  if (res[1]) casadi_copy(w11, 16, res[1]+96);
-  if (res[1]) casadi_copy(w12, 16, res[1]+112);
-  if (res[1]) casadi_copy(w13, 16, res[1]+128);
-  if (res[1]) casadi_copy(w14, 16, res[1]+144);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
-static int casadi_f23(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
-  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
-  const casadi_real **arg1=arg+4, *wr03;
-  casadi_copy(arg[0], 2, w00);
-  *w01 = arg[1] ? arg[1][0] : 0;
-  *w02 = arg[2] ? arg[2][0] : 0;
-  wr03 = arg[3] ? arg[3] : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w05;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  casadi_copy(w04, 2, res[0]);
-  *w01 = arg[1] ? arg[1][1] : 0;
-  *w02 = arg[2] ? arg[2][1] : 0;
-  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w06;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+2);
-  *w01 = arg[1] ? arg[1][2] : 0;
-  *w02 = arg[2] ? arg[2][2] : 0;
-  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w07;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+4);
-  *w01 = arg[1] ? arg[1][3] : 0;
-  *w02 = arg[2] ? arg[2][3] : 0;
-  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w08;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+6);
-  *w01 = arg[1] ? arg[1][4] : 0;
-  *w02 = arg[2] ? arg[2][4] : 0;
-  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w09;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+8);
-  *w01 = arg[1] ? arg[1][5] : 0;
-  *w02 = arg[2] ? arg[2][5] : 0;
-  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w10;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+10);
-  *w01 = arg[1] ? arg[1][6] : 0;
-  *w02 = arg[2] ? arg[2][6] : 0;
-  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w11;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+12);
-  *w01 = arg[1] ? arg[1][7] : 0;
-  *w02 = arg[2] ? arg[2][7] : 0;
-  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w12;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+14);
-  *w01 = arg[1] ? arg[1][8] : 0;
-  *w02 = arg[2] ? arg[2][8] : 0;
-  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w13;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+16);
-  *w01 = arg[1] ? arg[1][9] : 0;
-  *w02 = arg[2] ? arg[2][9] : 0;
-  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w14;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+18);
-  casadi_copy(w05, 16, res[1]);
-  if (res[1]) casadi_copy(w06, 16, res[1]+16);
-  if (res[1]) casadi_copy(w07, 16, res[1]+32);
-  if (res[1]) casadi_copy(w08, 16, res[1]+48);
-  if (res[1]) casadi_copy(w09, 16, res[1]+64);
-  if (res[1]) casadi_copy(w10, 16, res[1]+80);
-  if (res[1]) casadi_copy(w11, 16, res[1]+96);
-  if (res[1]) casadi_copy(w12, 16, res[1]+112);
-  if (res[1]) casadi_copy(w13, 16, res[1]+128);
-  if (res[1]) casadi_copy(w14, 16, res[1]+144);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
-static int casadi_f24(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
-  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
-  const casadi_real **arg1=arg+4, *wr03;
-  casadi_copy(arg[0], 2, w00);
-  *w01 = arg[1] ? arg[1][0] : 0;
-  *w02 = arg[2] ? arg[2][0] : 0;
-  wr03 = arg[3] ? arg[3] : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w05;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  casadi_copy(w04, 2, res[0]);
-  *w01 = arg[1] ? arg[1][1] : 0;
-  *w02 = arg[2] ? arg[2][1] : 0;
-  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w06;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+2);
-  *w01 = arg[1] ? arg[1][2] : 0;
-  *w02 = arg[2] ? arg[2][2] : 0;
-  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w07;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+4);
-  *w01 = arg[1] ? arg[1][3] : 0;
-  *w02 = arg[2] ? arg[2][3] : 0;
-  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w08;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+6);
-  *w01 = arg[1] ? arg[1][4] : 0;
-  *w02 = arg[2] ? arg[2][4] : 0;
-  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w09;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+8);
-  *w01 = arg[1] ? arg[1][5] : 0;
-  *w02 = arg[2] ? arg[2][5] : 0;
-  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w10;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+10);
-  *w01 = arg[1] ? arg[1][6] : 0;
-  *w02 = arg[2] ? arg[2][6] : 0;
-  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w11;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+12);
-  *w01 = arg[1] ? arg[1][7] : 0;
-  *w02 = arg[2] ? arg[2][7] : 0;
-  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w12;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+14);
-  *w01 = arg[1] ? arg[1][8] : 0;
-  *w02 = arg[2] ? arg[2][8] : 0;
-  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w13;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+16);
-  *w01 = arg[1] ? arg[1][9] : 0;
-  *w02 = arg[2] ? arg[2][9] : 0;
-  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w14;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+18);
-  casadi_copy(w05, 16, res[1]);
-  if (res[1]) casadi_copy(w06, 16, res[1]+16);
-  if (res[1]) casadi_copy(w07, 16, res[1]+32);
-  if (res[1]) casadi_copy(w08, 16, res[1]+48);
-  if (res[1]) casadi_copy(w09, 16, res[1]+64);
-  if (res[1]) casadi_copy(w10, 16, res[1]+80);
-  if (res[1]) casadi_copy(w11, 16, res[1]+96);
-  if (res[1]) casadi_copy(w12, 16, res[1]+112);
-  if (res[1]) casadi_copy(w13, 16, res[1]+128);
-  if (res[1]) casadi_copy(w14, 16, res[1]+144);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
-static int casadi_f25(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
-  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
-  const casadi_real **arg1=arg+4, *wr03;
-  casadi_copy(arg[0], 2, w00);
-  *w01 = arg[1] ? arg[1][0] : 0;
-  *w02 = arg[2] ? arg[2][0] : 0;
-  wr03 = arg[3] ? arg[3] : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w05;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  casadi_copy(w04, 2, res[0]);
-  *w01 = arg[1] ? arg[1][1] : 0;
-  *w02 = arg[2] ? arg[2][1] : 0;
-  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w06;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+2);
-  *w01 = arg[1] ? arg[1][2] : 0;
-  *w02 = arg[2] ? arg[2][2] : 0;
-  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w07;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+4);
-  *w01 = arg[1] ? arg[1][3] : 0;
-  *w02 = arg[2] ? arg[2][3] : 0;
-  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w08;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+6);
-  *w01 = arg[1] ? arg[1][4] : 0;
-  *w02 = arg[2] ? arg[2][4] : 0;
-  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w09;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+8);
-  *w01 = arg[1] ? arg[1][5] : 0;
-  *w02 = arg[2] ? arg[2][5] : 0;
-  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w10;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+10);
-  *w01 = arg[1] ? arg[1][6] : 0;
-  *w02 = arg[2] ? arg[2][6] : 0;
-  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w11;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+12);
-  *w01 = arg[1] ? arg[1][7] : 0;
-  *w02 = arg[2] ? arg[2][7] : 0;
-  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w12;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+14);
-  *w01 = arg[1] ? arg[1][8] : 0;
-  *w02 = arg[2] ? arg[2][8] : 0;
-  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w13;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+16);
-  *w01 = arg[1] ? arg[1][9] : 0;
-  *w02 = arg[2] ? arg[2][9] : 0;
-  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w14;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+18);
-  casadi_copy(w05, 16, res[1]);
-  if (res[1]) casadi_copy(w06, 16, res[1]+16);
-  if (res[1]) casadi_copy(w07, 16, res[1]+32);
-  if (res[1]) casadi_copy(w08, 16, res[1]+48);
-  if (res[1]) casadi_copy(w09, 16, res[1]+64);
-  if (res[1]) casadi_copy(w10, 16, res[1]+80);
-  if (res[1]) casadi_copy(w11, 16, res[1]+96);
-  if (res[1]) casadi_copy(w12, 16, res[1]+112);
-  if (res[1]) casadi_copy(w13, 16, res[1]+128);
-  if (res[1]) casadi_copy(w14, 16, res[1]+144);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
-static int casadi_f26(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
-  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
-  const casadi_real **arg1=arg+4, *wr03;
-  casadi_copy(arg[0], 2, w00);
-  *w01 = arg[1] ? arg[1][0] : 0;
-  *w02 = arg[2] ? arg[2][0] : 0;
-  wr03 = arg[3] ? arg[3] : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w05;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  casadi_copy(w04, 2, res[0]);
-  *w01 = arg[1] ? arg[1][1] : 0;
-  *w02 = arg[2] ? arg[2][1] : 0;
-  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w06;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+2);
-  *w01 = arg[1] ? arg[1][2] : 0;
-  *w02 = arg[2] ? arg[2][2] : 0;
-  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w07;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+4);
-  *w01 = arg[1] ? arg[1][3] : 0;
-  *w02 = arg[2] ? arg[2][3] : 0;
-  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w08;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+6);
-  *w01 = arg[1] ? arg[1][4] : 0;
-  *w02 = arg[2] ? arg[2][4] : 0;
-  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w09;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+8);
-  *w01 = arg[1] ? arg[1][5] : 0;
-  *w02 = arg[2] ? arg[2][5] : 0;
-  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w10;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+10);
-  *w01 = arg[1] ? arg[1][6] : 0;
-  *w02 = arg[2] ? arg[2][6] : 0;
-  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w11;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+12);
-  *w01 = arg[1] ? arg[1][7] : 0;
-  *w02 = arg[2] ? arg[2][7] : 0;
-  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w12;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+14);
-  *w01 = arg[1] ? arg[1][8] : 0;
-  *w02 = arg[2] ? arg[2][8] : 0;
-  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w13;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+16);
-  *w01 = arg[1] ? arg[1][9] : 0;
-  *w02 = arg[2] ? arg[2][9] : 0;
-  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w14;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+18);
-  casadi_copy(w05, 16, res[1]);
-  if (res[1]) casadi_copy(w06, 16, res[1]+16);
-  if (res[1]) casadi_copy(w07, 16, res[1]+32);
-  if (res[1]) casadi_copy(w08, 16, res[1]+48);
-  if (res[1]) casadi_copy(w09, 16, res[1]+64);
-  if (res[1]) casadi_copy(w10, 16, res[1]+80);
-  if (res[1]) casadi_copy(w11, 16, res[1]+96);
-  if (res[1]) casadi_copy(w12, 16, res[1]+112);
-  if (res[1]) casadi_copy(w13, 16, res[1]+128);
-  if (res[1]) casadi_copy(w14, 16, res[1]+144);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
-static int casadi_f27(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
-  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
-  const casadi_real **arg1=arg+4, *wr03;
-  casadi_copy(arg[0], 2, w00);
-  *w01 = arg[1] ? arg[1][0] : 0;
-  *w02 = arg[2] ? arg[2][0] : 0;
-  wr03 = arg[3] ? arg[3] : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w05;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  casadi_copy(w04, 2, res[0]);
-  *w01 = arg[1] ? arg[1][1] : 0;
-  *w02 = arg[2] ? arg[2][1] : 0;
-  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w06;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+2);
-  *w01 = arg[1] ? arg[1][2] : 0;
-  *w02 = arg[2] ? arg[2][2] : 0;
-  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w07;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+4);
-  *w01 = arg[1] ? arg[1][3] : 0;
-  *w02 = arg[2] ? arg[2][3] : 0;
-  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w08;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+6);
-  *w01 = arg[1] ? arg[1][4] : 0;
-  *w02 = arg[2] ? arg[2][4] : 0;
-  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w09;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+8);
-  *w01 = arg[1] ? arg[1][5] : 0;
-  *w02 = arg[2] ? arg[2][5] : 0;
-  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w10;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+10);
-  *w01 = arg[1] ? arg[1][6] : 0;
-  *w02 = arg[2] ? arg[2][6] : 0;
-  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w11;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+12);
-  *w01 = arg[1] ? arg[1][7] : 0;
-  *w02 = arg[2] ? arg[2][7] : 0;
-  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w12;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+14);
-  *w01 = arg[1] ? arg[1][8] : 0;
-  *w02 = arg[2] ? arg[2][8] : 0;
-  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w13;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+16);
-  *w01 = arg[1] ? arg[1][9] : 0;
-  *w02 = arg[2] ? arg[2][9] : 0;
-  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w14;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+18);
-  casadi_copy(w05, 16, res[1]);
-  if (res[1]) casadi_copy(w06, 16, res[1]+16);
-  if (res[1]) casadi_copy(w07, 16, res[1]+32);
-  if (res[1]) casadi_copy(w08, 16, res[1]+48);
-  if (res[1]) casadi_copy(w09, 16, res[1]+64);
-  if (res[1]) casadi_copy(w10, 16, res[1]+80);
-  if (res[1]) casadi_copy(w11, 16, res[1]+96);
-  if (res[1]) casadi_copy(w12, 16, res[1]+112);
-  if (res[1]) casadi_copy(w13, 16, res[1]+128);
-  if (res[1]) casadi_copy(w14, 16, res[1]+144);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_fstep_acc10:(i0[2],i1[1x10],i2[1x10],i3[22x10])->(o0[2x10],o1[16x10]) */
-static int casadi_f28(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+2, *w00=w+45, *w01=w+47, *w02=w+48, *w04=w+49, *w05=w+51, *w06=w+67, *w07=w+83, *w08=w+99, *w09=w+115, *w10=w+131, *w11=w+147;
-  casadi_real *w12=w+163, *w13=w+179, *w14=w+195;
-  const casadi_real **arg1=arg+4, *wr03;
-  casadi_copy(arg[0], 2, w00);
-  *w01 = arg[1] ? arg[1][0] : 0;
-  *w02 = arg[2] ? arg[2][0] : 0;
-  wr03 = arg[3] ? arg[3] : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w05;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  casadi_copy(w04, 2, res[0]);
-  *w01 = arg[1] ? arg[1][1] : 0;
-  *w02 = arg[2] ? arg[2][1] : 0;
-  wr03 = arg[3] ? arg[3]+22 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w06;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+2);
-  *w01 = arg[1] ? arg[1][2] : 0;
-  *w02 = arg[2] ? arg[2][2] : 0;
-  wr03 = arg[3] ? arg[3]+44 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w07;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+4);
-  *w01 = arg[1] ? arg[1][3] : 0;
-  *w02 = arg[2] ? arg[2][3] : 0;
-  wr03 = arg[3] ? arg[3]+66 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w08;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+6);
-  *w01 = arg[1] ? arg[1][4] : 0;
-  *w02 = arg[2] ? arg[2][4] : 0;
-  wr03 = arg[3] ? arg[3]+88 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w09;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+8);
-  *w01 = arg[1] ? arg[1][5] : 0;
-  *w02 = arg[2] ? arg[2][5] : 0;
-  wr03 = arg[3] ? arg[3]+110 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w10;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+10);
-  *w01 = arg[1] ? arg[1][6] : 0;
-  *w02 = arg[2] ? arg[2][6] : 0;
-  wr03 = arg[3] ? arg[3]+132 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w11;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+12);
-  *w01 = arg[1] ? arg[1][7] : 0;
-  *w02 = arg[2] ? arg[2][7] : 0;
-  wr03 = arg[3] ? arg[3]+154 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w12;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+14);
-  *w01 = arg[1] ? arg[1][8] : 0;
-  *w02 = arg[2] ? arg[2][8] : 0;
-  wr03 = arg[3] ? arg[3]+176 : casadi_zeros;
-  arg1[0]=w00;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w04;
-  res1[1]=w13;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w04, 2, res[0]+16);
-  *w01 = arg[1] ? arg[1][9] : 0;
-  *w02 = arg[2] ? arg[2][9] : 0;
-  wr03 = arg[3] ? arg[3]+198 : casadi_zeros;
-  arg1[0]=w04;
-  arg1[1]=w01;
-  arg1[2]=w02;
-  arg1[3]=wr03;
-  res1[0]=w00;
-  res1[1]=w14;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w00, 2, res[0]+18);
-  casadi_copy(w05, 16, res[1]);
-  if (res[1]) casadi_copy(w06, 16, res[1]+16);
-  if (res[1]) casadi_copy(w07, 16, res[1]+32);
-  if (res[1]) casadi_copy(w08, 16, res[1]+48);
-  if (res[1]) casadi_copy(w09, 16, res[1]+64);
-  if (res[1]) casadi_copy(w10, 16, res[1]+80);
-  if (res[1]) casadi_copy(w11, 16, res[1]+96);
-  if (res[1]) casadi_copy(w12, 16, res[1]+112);
-  if (res[1]) casadi_copy(w13, 16, res[1]+128);
-  if (res[1]) casadi_copy(w14, 16, res[1]+144);
-  return 0;
-}
-
-/* symode_6a8a47f07163_k_fstep_acc5:(i0[2],i1[1x5],i2[1x5],i3[22x5])->(o0[2x5],o1[16x5]) */
-static int casadi_f29(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+2, *w0=w+45, *w1=w+47, *w2=w+48, *w4=w+49, *w5=w+51, *w6=w+67, *w7=w+83, *w8=w+99, *w9=w+115;
-  const casadi_real **arg1=arg+4, *wr3;
-  casadi_copy(arg[0], 2, w0);
-  *w1 = arg[1] ? arg[1][0] : 0;
-  *w2 = arg[2] ? arg[2][0] : 0;
-  wr3 = arg[3] ? arg[3] : casadi_zeros;
-  arg1[0]=w0;
-  arg1[1]=w1;
-  arg1[2]=w2;
-  arg1[3]=wr3;
-  res1[0]=w4;
-  res1[1]=w5;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  casadi_copy(w4, 2, res[0]);
-  *w1 = arg[1] ? arg[1][1] : 0;
-  *w2 = arg[2] ? arg[2][1] : 0;
-  wr3 = arg[3] ? arg[3]+22 : casadi_zeros;
-  arg1[0]=w4;
-  arg1[1]=w1;
-  arg1[2]=w2;
-  arg1[3]=wr3;
-  res1[0]=w0;
-  res1[1]=w6;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w0, 2, res[0]+2);
-  *w1 = arg[1] ? arg[1][2] : 0;
-  *w2 = arg[2] ? arg[2][2] : 0;
-  wr3 = arg[3] ? arg[3]+44 : casadi_zeros;
-  arg1[0]=w0;
-  arg1[1]=w1;
-  arg1[2]=w2;
-  arg1[3]=wr3;
-  res1[0]=w4;
-  res1[1]=w7;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w4, 2, res[0]+4);
-  *w1 = arg[1] ? arg[1][3] : 0;
-  *w2 = arg[2] ? arg[2][3] : 0;
-  wr3 = arg[3] ? arg[3]+66 : casadi_zeros;
-  arg1[0]=w4;
-  arg1[1]=w1;
-  arg1[2]=w2;
-  arg1[3]=wr3;
-  res1[0]=w0;
-  res1[1]=w8;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w0, 2, res[0]+6);
-  *w1 = arg[1] ? arg[1][4] : 0;
-  *w2 = arg[2] ? arg[2][4] : 0;
-  wr3 = arg[3] ? arg[3]+88 : casadi_zeros;
-  arg1[0]=w0;
-  arg1[1]=w1;
-  arg1[2]=w2;
-  arg1[3]=wr3;
-  res1[0]=w4;
-  res1[1]=w9;
-  if (casadi_f0(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) casadi_copy(w4, 2, res[0]+8);
-  casadi_copy(w5, 16, res[1]);
-  if (res[1]) casadi_copy(w6, 16, res[1]+16);
-  if (res[1]) casadi_copy(w7, 16, res[1]+32);
-  if (res[1]) casadi_copy(w8, 16, res[1]+48);
-  if (res[1]) casadi_copy(w9, 16, res[1]+64);
-  return 0;
-}
-
-/* symode_6a8a47f07163_ref_forward:(i0[2],i1[22],i2,i3)->(o0[2],o1[2x10],o2) */
-static int casadi_f18(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_int i;
-  casadi_real **res1=res+3, *rr, *w00=w+233, *w01=w+235, *w02=w+236, *w03=w+241, *w04=w+242, *w06=w+247, *w07=w+357, *w08=w+367, *w09=w+377, *w10=w+387;
-  casadi_real *w11=w+607, *w12=w+627, *w13=w+647, *w14=w+667, *w15=w+687, *w16=w+707, *w17=w+727, *w18=w+747, *w19=w+767;
-  const casadi_int *cii;
-  const casadi_real **arg1=arg+4, *cs, *wr05, *wr09;
-  casadi_copy(arg[0], 2, w00);
-  *w01 = arg[2] ? arg[2][0] : 0;
-  casadi_copy(casadi_c0, 5, w02);
-  *w03 = 5.0000000000000003e-02;
-  *w03 -= *w01;
-  for (i=0, rr=w02; i<5; ++i) (*rr++) *= *w03;
-  for (i=0, rr=w02, cs=w02; i<5; ++i) (*rr++)  = (*w01+(*cs++));
-  *w01 = 5.;
-  *w03 /= (*w01);
-  for (cii=casadi_s4, rr=w04, cs=w03; cii!=casadi_s4+5; ++cii) *rr++ = cs[*cii];
-  wr05 = arg[1] ? arg[1] : casadi_zeros;
-  for (i=0;i<5;++i) {
-    casadi_copy(wr05, 22, w06+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w02;
-  arg1[2]=w04;
-  arg1[3]=w06;
-  res1[0]=w07;
-  res1[1]=0;
-  if (casadi_f19(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w07+8; cs!=w07+10; cs+=1) *rr++ = *cs;
-  casadi_fill(w08, 10, 5.0000000000000003e-02);
-  *w03 = 9.9999999999999992e-02;
-  wr09 = casadi_c1;
-  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
-  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w09, 10, 9.9999999999999985e-03);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w10+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w08;
-  arg1[2]=w09;
-  arg1[3]=w10;
-  res1[0]=w11;
-  res1[1]=0;
-  if (casadi_f20(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w11+18; cs!=w11+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w08, 10, 1.4999999999999999e-01);
-  *w03 = 1.0000000000000001e-01;
-  wr09 = casadi_c1;
-  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
-  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w09, 10, 1.0000000000000000e-02);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w10+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w08;
-  arg1[2]=w09;
-  arg1[3]=w10;
-  res1[0]=w12;
-  res1[1]=0;
-  if (casadi_f21(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w12+18; cs!=w12+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w08, 10, 2.5000000000000000e-01);
-  *w03 = 9.9999999999999978e-02;
-  wr09 = casadi_c1;
-  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
-  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w09, 10, 9.9999999999999985e-03);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w10+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w08;
-  arg1[2]=w09;
-  arg1[3]=w10;
-  res1[0]=w13;
-  res1[1]=0;
-  if (casadi_f22(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w13+18; cs!=w13+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w08, 10, 3.4999999999999998e-01);
-  *w03 = 1.0000000000000003e-01;
-  wr09 = casadi_c1;
-  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
-  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w09, 10, 1.0000000000000004e-02);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w10+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w08;
-  arg1[2]=w09;
-  arg1[3]=w10;
-  res1[0]=w14;
-  res1[1]=0;
-  if (casadi_f23(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w14+18; cs!=w14+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w08, 10, 4.5000000000000001e-01);
-  *w03 = 1.0000000000000003e-01;
-  wr09 = casadi_c1;
-  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
-  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w09, 10, 1.0000000000000004e-02);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w10+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w08;
-  arg1[2]=w09;
-  arg1[3]=w10;
-  res1[0]=w15;
-  res1[1]=0;
-  if (casadi_f24(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w15+18; cs!=w15+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w08, 10, 5.5000000000000004e-01);
-  *w03 = 9.9999999999999978e-02;
-  wr09 = casadi_c1;
-  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
-  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w09, 10, 9.9999999999999985e-03);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w10+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w08;
-  arg1[2]=w09;
-  arg1[3]=w10;
-  res1[0]=w16;
-  res1[1]=0;
-  if (casadi_f25(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w16+18; cs!=w16+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w08, 10, 6.5000000000000002e-01);
-  *w03 = 9.9999999999999978e-02;
-  wr09 = casadi_c1;
-  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
-  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w09, 10, 9.9999999999999985e-03);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w10+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w08;
-  arg1[2]=w09;
-  arg1[3]=w10;
-  res1[0]=w17;
-  res1[1]=0;
-  if (casadi_f26(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w17+18; cs!=w17+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w08, 10, 7.5000000000000000e-01);
-  *w03 = 9.9999999999999978e-02;
-  wr09 = casadi_c1;
-  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
-  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w09, 10, 9.9999999999999985e-03);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w10+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w08;
-  arg1[2]=w09;
-  arg1[3]=w10;
-  res1[0]=w18;
-  res1[1]=0;
-  if (casadi_f27(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w18+18; cs!=w18+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w08, 10, 8.4999999999999998e-01);
-  *w03 = 9.9999999999999978e-02;
-  wr09 = casadi_c1;
-  for (i=0, rr=w09, cs=wr09; i<10; ++i) (*rr++)  = (*w03*(*cs++));
-  for (i=0, rr=w08, cs=w09; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w09, 10, 9.9999999999999985e-03);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w10+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w08;
-  arg1[2]=w09;
-  arg1[3]=w10;
-  res1[0]=w19;
-  res1[1]=0;
-  if (casadi_f28(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w19+18; cs!=w19+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w02, 5, 9.4999999999999996e-01);
-  casadi_copy(casadi_c0, 5, w04);
-  *w03 = arg[3] ? arg[3][0] : 0;
-  *w01 = 9.4999999999999996e-01;
-  *w03 -= *w01;
-  for (i=0, rr=w04; i<5; ++i) (*rr++) *= *w03;
-  for (i=0, rr=w02, cs=w04; i<5; ++i) (*rr++) += (*cs++);
-  *w01 = 5.;
-  *w03 /= (*w01);
-  for (cii=casadi_s4, rr=w04, cs=w03; cii!=casadi_s4+5; ++cii) *rr++ = cs[*cii];
-  for (i=0;i<5;++i) {
-    casadi_copy(wr05, 22, w06+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w02;
-  arg1[2]=w04;
-  arg1[3]=w06;
-  res1[0]=w08;
-  res1[1]=0;
-  if (casadi_f29(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w08+8; cs!=w08+10; cs+=1) *rr++ = *cs;
-  casadi_copy(w00, 2, res[0]);
-  for (rr=w00, cs=w07+8; cs!=w07+10; cs+=1) *rr++ = *cs;
-  casadi_copy(w00, 2, res[1]);
-  for (rr=w00, cs=w11+18; cs!=w11+20; cs+=1) *rr++ = *cs;
-  if (res[1]) casadi_copy(w00, 2, res[1]+2);
-  for (rr=w00, cs=w12+18; cs!=w12+20; cs+=1) *rr++ = *cs;
-  if (res[1]) casadi_copy(w00, 2, res[1]+4);
-  for (rr=w00, cs=w13+18; cs!=w13+20; cs+=1) *rr++ = *cs;
-  if (res[1]) casadi_copy(w00, 2, res[1]+6);
-  for (rr=w00, cs=w14+18; cs!=w14+20; cs+=1) *rr++ = *cs;
-  if (res[1]) casadi_copy(w00, 2, res[1]+8);
-  for (rr=w00, cs=w15+18; cs!=w15+20; cs+=1) *rr++ = *cs;
-  if (res[1]) casadi_copy(w00, 2, res[1]+10);
-  for (rr=w00, cs=w16+18; cs!=w16+20; cs+=1) *rr++ = *cs;
-  if (res[1]) casadi_copy(w00, 2, res[1]+12);
-  for (rr=w00, cs=w17+18; cs!=w17+20; cs+=1) *rr++ = *cs;
-  if (res[1]) casadi_copy(w00, 2, res[1]+14);
-  for (rr=w00, cs=w18+18; cs!=w18+20; cs+=1) *rr++ = *cs;
-  if (res[1]) casadi_copy(w00, 2, res[1]+16);
-  for (rr=w00, cs=w19+18; cs!=w19+20; cs+=1) *rr++ = *cs;
-  if (res[1]) casadi_copy(w00, 2, res[1]+18);
-  *w03 = 0.;
-  if (res[2]) res[2][0] = *w03;
-  return 0;
-}
-
-/* symode_6a8a47f07163_cas_forward:(i0[2],i1[22],i2,i3)->(o0[2],o1[2x10],o2) */
-static int casadi_f17(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+3, *w0=w+809, *w2=w+811, *w3=w+812, *w4=w+813, *w5=w+815, *w6=w+835;
-  const casadi_real **arg1=arg+4, *wr1;
-  casadi_copy(arg[0], 2, w0);
-  wr1 = arg[1] ? arg[1] : casadi_zeros;
-  *w2 = arg[2] ? arg[2][0] : 0;
-  *w3 = arg[3] ? arg[3][0] : 0;
-  arg1[0]=w0;
-  arg1[1]=wr1;
-  arg1[2]=w2;
-  arg1[3]=w3;
-  res1[0]=w4;
-  res1[1]=w5;
-  res1[2]=w6;
-  if (casadi_f18(arg1, res1, iw, w, 0)) return 1;
-  casadi_copy(w4, 2, res[0]);
-  casadi_copy(w5, 20, res[1]);
-  if (res[2]) res[2][0] = *w6;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_forward(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f17(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_forward_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_forward_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_forward_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_forward_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_cas_forward_n_in(void) { return 4;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_cas_forward_n_out(void) { return 3;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_cas_forward_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_cas_forward_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    case 1: return "i1";
-    case 2: return "i2";
-    case 3: return "i3";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_cas_forward_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    case 1: return "o1";
-    case 2: return "o2";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_cas_forward_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s2;
-    case 2: return casadi_s1;
-    case 3: return casadi_s1;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_cas_forward_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s0;
-    case 1: return casadi_s5;
-    case 2: return casadi_s1;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_forward_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 16;
-  if (sz_res) *sz_res = 10;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 836;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_forward_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 16*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 10*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 836*sizeof(casadi_real);
-  return 0;
-}
-
-/* symode_6a8a47f07163_ref_loss:(i0[22],i1[2],i2,i3)->(o0) */
-static int casadi_f31(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_int i;
-  casadi_real **res1=res+1, *rr, *w00=w+233, *w01=w+235, *w02=w+236, *w03=w+241, *w04=w+242, *w06=w+247, *w07=w+357, *w08=w+367, *w09=w+377, *w10=w+597;
-  casadi_real *w11=w+617;
-  const casadi_int *cii;
-  const casadi_real **arg1=arg+4, *cs, *wr05, *wr08;
-  casadi_copy(arg[1], 2, w00);
-  *w01 = arg[2] ? arg[2][0] : 0;
-  casadi_copy(casadi_c0, 5, w02);
-  *w03 = 5.0000000000000003e-02;
-  *w03 -= *w01;
-  for (i=0, rr=w02; i<5; ++i) (*rr++) *= *w03;
-  for (i=0, rr=w02, cs=w02; i<5; ++i) (*rr++)  = (*w01+(*cs++));
-  *w01 = 5.;
-  *w03 /= (*w01);
-  for (cii=casadi_s4, rr=w04, cs=w03; cii!=casadi_s4+5; ++cii) *rr++ = cs[*cii];
-  wr05 = arg[0] ? arg[0] : casadi_zeros;
-  for (i=0;i<5;++i) {
-    casadi_copy(wr05, 22, w06+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w02;
-  arg1[2]=w04;
-  arg1[3]=w06;
-  res1[0]=w07;
-  res1[1]=0;
-  if (casadi_f19(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w07+8; cs!=w07+10; cs+=1) *rr++ = *cs;
-  arg1[0]=w00;
-  arg1[1]=wr05;
-  res1[0]=w03;
-  res1[1]=0;
-  res1[2]=0;
-  if (casadi_f5(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w07+8; cs!=w07+10; cs+=1) *rr++ = *cs;
-  casadi_fill(w07, 10, 5.0000000000000003e-02);
-  *w01 = 9.9999999999999992e-02;
-  wr08 = casadi_c1;
-  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
-  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w08, 10, 9.9999999999999985e-03);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w09+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w07;
-  arg1[2]=w08;
-  arg1[3]=w09;
-  res1[0]=w10;
-  res1[1]=0;
-  if (casadi_f20(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w00;
-  arg1[1]=wr05;
-  res1[0]=w01;
-  res1[1]=0;
-  res1[2]=0;
-  if (casadi_f6(arg1, res1, iw, w, 0)) return 1;
-  *w03 += *w01;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w07, 10, 1.4999999999999999e-01);
-  *w01 = 1.0000000000000001e-01;
-  wr08 = casadi_c1;
-  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
-  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w08, 10, 1.0000000000000000e-02);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w09+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w07;
-  arg1[2]=w08;
-  arg1[3]=w09;
-  res1[0]=w10;
-  res1[1]=0;
-  if (casadi_f21(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w00;
-  arg1[1]=wr05;
-  res1[0]=w01;
-  res1[1]=0;
-  res1[2]=0;
-  if (casadi_f7(arg1, res1, iw, w, 0)) return 1;
-  *w03 += *w01;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w07, 10, 2.5000000000000000e-01);
-  *w01 = 9.9999999999999978e-02;
-  wr08 = casadi_c1;
-  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
-  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w08, 10, 9.9999999999999985e-03);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w09+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w07;
-  arg1[2]=w08;
-  arg1[3]=w09;
-  res1[0]=w10;
-  res1[1]=0;
-  if (casadi_f22(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w00;
-  arg1[1]=wr05;
-  res1[0]=w01;
-  res1[1]=0;
-  res1[2]=0;
-  if (casadi_f8(arg1, res1, iw, w, 0)) return 1;
-  *w03 += *w01;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w07, 10, 3.4999999999999998e-01);
-  *w01 = 1.0000000000000003e-01;
-  wr08 = casadi_c1;
-  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
-  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w08, 10, 1.0000000000000004e-02);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w09+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w07;
-  arg1[2]=w08;
-  arg1[3]=w09;
-  res1[0]=w10;
-  res1[1]=0;
-  if (casadi_f23(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w00;
-  arg1[1]=wr05;
-  res1[0]=w01;
-  res1[1]=0;
-  res1[2]=0;
-  if (casadi_f9(arg1, res1, iw, w, 0)) return 1;
-  *w03 += *w01;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w07, 10, 4.5000000000000001e-01);
-  *w01 = 1.0000000000000003e-01;
-  wr08 = casadi_c1;
-  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
-  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w08, 10, 1.0000000000000004e-02);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w09+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w07;
-  arg1[2]=w08;
-  arg1[3]=w09;
-  res1[0]=w10;
-  res1[1]=0;
-  if (casadi_f24(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w00;
-  arg1[1]=wr05;
-  res1[0]=w01;
-  res1[1]=0;
-  res1[2]=0;
-  if (casadi_f10(arg1, res1, iw, w, 0)) return 1;
-  *w03 += *w01;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w07, 10, 5.5000000000000004e-01);
-  *w01 = 9.9999999999999978e-02;
-  wr08 = casadi_c1;
-  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
-  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w08, 10, 9.9999999999999985e-03);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w09+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w07;
-  arg1[2]=w08;
-  arg1[3]=w09;
-  res1[0]=w10;
-  res1[1]=0;
-  if (casadi_f25(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w00;
-  arg1[1]=wr05;
-  res1[0]=w01;
-  res1[1]=0;
-  res1[2]=0;
-  if (casadi_f11(arg1, res1, iw, w, 0)) return 1;
-  *w03 += *w01;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w07, 10, 6.5000000000000002e-01);
-  *w01 = 9.9999999999999978e-02;
-  wr08 = casadi_c1;
-  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
-  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w08, 10, 9.9999999999999985e-03);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w09+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w07;
-  arg1[2]=w08;
-  arg1[3]=w09;
-  res1[0]=w10;
-  res1[1]=0;
-  if (casadi_f26(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w00;
-  arg1[1]=wr05;
-  res1[0]=w01;
-  res1[1]=0;
-  res1[2]=0;
-  if (casadi_f12(arg1, res1, iw, w, 0)) return 1;
-  *w03 += *w01;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w07, 10, 7.5000000000000000e-01);
-  *w01 = 9.9999999999999978e-02;
-  wr08 = casadi_c1;
-  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
-  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w08, 10, 9.9999999999999985e-03);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w09+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w07;
-  arg1[2]=w08;
-  arg1[3]=w09;
-  res1[0]=w10;
-  res1[1]=0;
-  if (casadi_f27(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w00;
-  arg1[1]=wr05;
-  res1[0]=w01;
-  res1[1]=0;
-  res1[2]=0;
-  if (casadi_f13(arg1, res1, iw, w, 0)) return 1;
-  *w03 += *w01;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w07, 10, 8.4999999999999998e-01);
-  *w01 = 9.9999999999999978e-02;
-  wr08 = casadi_c1;
-  for (i=0, rr=w08, cs=wr08; i<10; ++i) (*rr++)  = (*w01*(*cs++));
-  for (i=0, rr=w07, cs=w08; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w08, 10, 9.9999999999999985e-03);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w09+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w07;
-  arg1[2]=w08;
-  arg1[3]=w09;
-  res1[0]=w10;
-  res1[1]=0;
-  if (casadi_f28(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w00;
-  arg1[1]=wr05;
-  res1[0]=w01;
-  res1[1]=0;
-  res1[2]=0;
-  if (casadi_f14(arg1, res1, iw, w, 0)) return 1;
-  *w03 += *w01;
-  for (rr=w00, cs=w10+18; cs!=w10+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w02, 5, 9.4999999999999996e-01);
-  casadi_copy(casadi_c0, 5, w04);
-  *w01 = arg[3] ? arg[3][0] : 0;
-  *w11 = 9.4999999999999996e-01;
-  *w01 -= *w11;
-  for (i=0, rr=w04; i<5; ++i) (*rr++) *= *w01;
-  for (i=0, rr=w02, cs=w04; i<5; ++i) (*rr++) += (*cs++);
-  *w11 = 5.;
-  *w01 /= (*w11);
-  for (cii=casadi_s4, rr=w04, cs=w01; cii!=casadi_s4+5; ++cii) *rr++ = cs[*cii];
-  for (i=0;i<5;++i) {
-    casadi_copy(wr05, 22, w06+ i*22);
-  }
-  arg1[0]=w00;
-  arg1[1]=w02;
-  arg1[2]=w04;
-  arg1[3]=w06;
-  res1[0]=w07;
-  res1[1]=0;
-  if (casadi_f29(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w07+8; cs!=w07+10; cs+=1) *rr++ = *cs;
-  arg1[0]=w00;
-  arg1[1]=wr05;
-  res1[0]=w01;
-  res1[1]=0;
-  res1[2]=0;
-  if (casadi_f4(arg1, res1, iw, w, 0)) return 1;
-  *w03 += *w01;
-  if (res[0]) res[0][0] = *w03;
-  return 0;
-}
-
-/* symode_6a8a47f07163_cas_loss:(i0[22],i1[2],i2,i3)->(o0) */
-static int casadi_f30(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+1, *w1=w+640, *w2=w+642, *w3=w+643, *w4=w+644;
-  const casadi_real **arg1=arg+4, *wr0;
-  wr0 = arg[0] ? arg[0] : casadi_zeros;
-  casadi_copy(arg[1], 2, w1);
-  *w2 = arg[2] ? arg[2][0] : 0;
-  *w3 = arg[3] ? arg[3][0] : 0;
-  arg1[0]=wr0;
-  arg1[1]=w1;
-  arg1[2]=w2;
-  arg1[3]=w3;
-  res1[0]=w4;
-  if (casadi_f31(arg1, res1, iw, w, 0)) return 1;
-  if (res[0]) res[0][0] = *w4;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_loss(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f30(arg, res, iw, w, mem);
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_loss_checkout(void) {
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_loss_release(int mem) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_loss_incref(void) {
-}
-
-CASADI_SYMBOL_EXPORT void symode_6a8a47f07163_cas_loss_decref(void) {
-}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_cas_loss_n_in(void) { return 4;}
-
-CASADI_SYMBOL_EXPORT casadi_int symode_6a8a47f07163_cas_loss_n_out(void) { return 1;}
-
-CASADI_SYMBOL_EXPORT casadi_real symode_6a8a47f07163_cas_loss_default_in(casadi_int i) {
-  switch (i) {
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_cas_loss_name_in(casadi_int i) {
-  switch (i) {
-    case 0: return "i0";
-    case 1: return "i1";
-    case 2: return "i2";
-    case 3: return "i3";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_cas_loss_name_out(casadi_int i) {
-  switch (i) {
-    case 0: return "o0";
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_cas_loss_sparsity_in(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s2;
-    case 1: return casadi_s0;
-    case 2: return casadi_s1;
-    case 3: return casadi_s1;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_cas_loss_sparsity_out(casadi_int i) {
-  switch (i) {
-    case 0: return casadi_s1;
-    default: return 0;
-  }
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_loss_work(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 16;
-  if (sz_res) *sz_res = 6;
-  if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 645;
-  return 0;
-}
-
-CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_loss_work_bytes(casadi_int *sz_arg, casadi_int* sz_res, casadi_int *sz_iw, casadi_int *sz_w) {
-  if (sz_arg) *sz_arg = 16*sizeof(const casadi_real*);
-  if (sz_res) *sz_res = 6*sizeof(casadi_real*);
-  if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 645*sizeof(casadi_real);
-  return 0;
-}
-
 /* symode_6a8a47f07163_k_bstep_body:(i0[26],i1[2],i2,i3,i4,i5[16],i6,i7[22],i8)->(o0[26]) */
-static int casadi_f35(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+static int casadi_f34(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_int i;
   casadi_real **res1=res+1, *rr, *w00=w+68, *w01=w+70, *w02=w+71, *w03=w+72, *w07=w+94, *w08=w+96, *w09=w+97, *w10=w+98, *w11=w+120, *w12=w+121;
   const casadi_real **arg1=arg+9, *cr, *cs, *wr03, *wr04, *wr05, *wr06;
@@ -4792,7 +4409,7 @@ static int casadi_f35(const casadi_real** arg, casadi_real** res, casadi_int* iw
   res1[1]=w08;
   res1[2]=w09;
   res1[3]=w10;
-  if (casadi_f1(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
   casadi_copy(w07, 2, res[0]);
   wr03 = wr05+2;
   for (i=0, rr=w03, cr=wr03, cs=w10; i<22; ++i) (*rr++)  = ((*cr++)+(*cs++));
@@ -4816,7 +4433,7 @@ static int casadi_f35(const casadi_real** arg, casadi_real** res, casadi_int* iw
 }
 
 /* symode_6a8a47f07163_k_bstep_acc5:(i0[26],i1[2x5],i2[1x5],i3[1x5],i4[1x5],i5[16x5],i6[1x5],i7[22x5],i8[1x5])->(o0[26x5]) */
-static int casadi_f34(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+static int casadi_f33(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real **res1=res+1, *w0=w+166, *w1=w+192, *w2=w+194, *w3=w+195, *w4=w+196, *w6=w+197, *w8=w+198, *w9=w+199;
   const casadi_real **arg1=arg+9, *wr0, *wr5, *wr7;
   wr0 = arg[0] ? arg[0] : casadi_zeros;
@@ -4838,7 +4455,7 @@ static int casadi_f34(const casadi_real** arg, casadi_real** res, casadi_int* iw
   arg1[7]=wr7;
   arg1[8]=w8;
   res1[0]=w9;
-  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f34(arg1, res1, iw, w, 0)) return 1;
   casadi_copy(w9, 26, res[0]);
   casadi_copy(arg[1] ? arg[1]+2 : 0, 2, w1);
   *w2 = arg[2] ? arg[2][1] : 0;
@@ -4858,7 +4475,7 @@ static int casadi_f34(const casadi_real** arg, casadi_real** res, casadi_int* iw
   arg1[7]=wr7;
   arg1[8]=w8;
   res1[0]=w0;
-  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f34(arg1, res1, iw, w, 0)) return 1;
   if (res[0]) casadi_copy(w0, 26, res[0]+26);
   casadi_copy(arg[1] ? arg[1]+4 : 0, 2, w1);
   *w2 = arg[2] ? arg[2][2] : 0;
@@ -4878,7 +4495,7 @@ static int casadi_f34(const casadi_real** arg, casadi_real** res, casadi_int* iw
   arg1[7]=wr7;
   arg1[8]=w8;
   res1[0]=w9;
-  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f34(arg1, res1, iw, w, 0)) return 1;
   if (res[0]) casadi_copy(w9, 26, res[0]+52);
   casadi_copy(arg[1] ? arg[1]+6 : 0, 2, w1);
   *w2 = arg[2] ? arg[2][3] : 0;
@@ -4898,7 +4515,7 @@ static int casadi_f34(const casadi_real** arg, casadi_real** res, casadi_int* iw
   arg1[7]=wr7;
   arg1[8]=w8;
   res1[0]=w0;
-  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f34(arg1, res1, iw, w, 0)) return 1;
   if (res[0]) casadi_copy(w0, 26, res[0]+78);
   casadi_copy(arg[1] ? arg[1]+8 : 0, 2, w1);
   *w2 = arg[2] ? arg[2][4] : 0;
@@ -4918,7 +4535,7 @@ static int casadi_f34(const casadi_real** arg, casadi_real** res, casadi_int* iw
   arg1[7]=wr7;
   arg1[8]=w8;
   res1[0]=w9;
-  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f34(arg1, res1, iw, w, 0)) return 1;
   if (res[0]) casadi_copy(w9, 26, res[0]+104);
   return 0;
 }
@@ -4945,7 +4562,7 @@ static int casadi_f37(const casadi_real** arg, casadi_real** res, casadi_int* iw
   res1[1]=w08;
   res1[2]=w09;
   res1[3]=w10;
-  if (casadi_f1(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
   casadi_copy(w07, 2, res[0]);
   wr03 = wr05+2;
   for (i=0, rr=w03, cr=wr03, cs=w10; i<22; ++i) (*rr++)  = ((*cr++)+(*cs++));
@@ -5198,7 +4815,7 @@ static int casadi_f39(const casadi_real** arg, casadi_real** res, casadi_int* iw
   res1[1]=w08;
   res1[2]=w09;
   res1[3]=w10;
-  if (casadi_f1(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
   casadi_copy(w07, 2, res[0]);
   wr03 = wr05+2;
   for (i=0, rr=w03, cr=wr03, cs=w10; i<22; ++i) (*rr++)  = ((*cr++)+(*cs++));
@@ -5451,7 +5068,7 @@ static int casadi_f41(const casadi_real** arg, casadi_real** res, casadi_int* iw
   res1[1]=w08;
   res1[2]=w09;
   res1[3]=w10;
-  if (casadi_f1(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
   casadi_copy(w07, 2, res[0]);
   wr03 = wr05+2;
   for (i=0, rr=w03, cr=wr03, cs=w10; i<22; ++i) (*rr++)  = ((*cr++)+(*cs++));
@@ -5704,7 +5321,7 @@ static int casadi_f43(const casadi_real** arg, casadi_real** res, casadi_int* iw
   res1[1]=w08;
   res1[2]=w09;
   res1[3]=w10;
-  if (casadi_f1(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
   casadi_copy(w07, 2, res[0]);
   wr03 = wr05+2;
   for (i=0, rr=w03, cr=wr03, cs=w10; i<22; ++i) (*rr++)  = ((*cr++)+(*cs++));
@@ -5957,7 +5574,7 @@ static int casadi_f45(const casadi_real** arg, casadi_real** res, casadi_int* iw
   res1[1]=w08;
   res1[2]=w09;
   res1[3]=w10;
-  if (casadi_f1(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
   casadi_copy(w07, 2, res[0]);
   wr03 = wr05+2;
   for (i=0, rr=w03, cr=wr03, cs=w10; i<22; ++i) (*rr++)  = ((*cr++)+(*cs++));
@@ -6210,7 +5827,7 @@ static int casadi_f47(const casadi_real** arg, casadi_real** res, casadi_int* iw
   res1[1]=w08;
   res1[2]=w09;
   res1[3]=w10;
-  if (casadi_f1(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
   casadi_copy(w07, 2, res[0]);
   wr03 = wr05+2;
   for (i=0, rr=w03, cr=wr03, cs=w10; i<22; ++i) (*rr++)  = ((*cr++)+(*cs++));
@@ -6463,7 +6080,7 @@ static int casadi_f49(const casadi_real** arg, casadi_real** res, casadi_int* iw
   res1[1]=w08;
   res1[2]=w09;
   res1[3]=w10;
-  if (casadi_f1(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
   casadi_copy(w07, 2, res[0]);
   wr03 = wr05+2;
   for (i=0, rr=w03, cr=wr03, cs=w10; i<22; ++i) (*rr++)  = ((*cr++)+(*cs++));
@@ -6716,7 +6333,7 @@ static int casadi_f51(const casadi_real** arg, casadi_real** res, casadi_int* iw
   res1[1]=w08;
   res1[2]=w09;
   res1[3]=w10;
-  if (casadi_f1(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
   casadi_copy(w07, 2, res[0]);
   wr03 = wr05+2;
   for (i=0, rr=w03, cr=wr03, cs=w10; i<22; ++i) (*rr++)  = ((*cr++)+(*cs++));
@@ -6969,7 +6586,7 @@ static int casadi_f53(const casadi_real** arg, casadi_real** res, casadi_int* iw
   res1[1]=w08;
   res1[2]=w09;
   res1[3]=w10;
-  if (casadi_f1(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
   casadi_copy(w07, 2, res[0]);
   wr03 = wr05+2;
   for (i=0, rr=w03, cr=wr03, cs=w10; i<22; ++i) (*rr++)  = ((*cr++)+(*cs++));
@@ -7222,7 +6839,7 @@ static int casadi_f55(const casadi_real** arg, casadi_real** res, casadi_int* iw
   res1[1]=w08;
   res1[2]=w09;
   res1[3]=w10;
-  if (casadi_f1(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f35(arg1, res1, iw, w, 0)) return 1;
   casadi_copy(w07, 2, res[0]);
   wr03 = wr05+2;
   for (i=0, rr=w03, cr=wr03, cs=w10; i<22; ++i) (*rr++)  = ((*cr++)+(*cs++));
@@ -7354,19 +6971,18 @@ static int casadi_f54(const casadi_real** arg, casadi_real** res, casadi_int* iw
 }
 
 /* symode_6a8a47f07163_ref_grad:(i0[22],i1[2],i2,i3)->(o0,o1[22],o2[2],o3,o4) */
-static int casadi_f33(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+static int casadi_f32(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_int i;
   casadi_real **res1=res+5, *rr, *w00=w+263, *w01=w+265, *w02=w+266, *w03=w+271, *w04=w+272, *w05=w+277, *w06=w+299, *w07=w+409, *w08=w+419, *w09=w+499;
-  casadi_real *w10=w+501, *w11=w+503, *w12=w+525, *w13=w+535, *w14=w+536, *w15=w+546, *w16=w+766, *w17=w+786, *w18=w+946, *w19=w+948, *w20=w+950, *w21=w+972;
-  casadi_real *w22=w+982, *w23=w+1002, *w24=w+1162, *w25=w+1164, *w26=w+1166, *w27=w+1188, *w28=w+1198, *w29=w+1218, *w30=w+1378, *w31=w+1380, *w32=w+1382, *w33=w+1404;
-  casadi_real *w34=w+1414, *w35=w+1434, *w36=w+1594, *w37=w+1596, *w38=w+1598, *w39=w+1620, *w40=w+1630, *w41=w+1650, *w42=w+1810, *w43=w+1812, *w44=w+1814, *w45=w+1836;
-  casadi_real *w46=w+1846, *w47=w+1866, *w48=w+2026, *w49=w+2028, *w50=w+2030, *w51=w+2052, *w52=w+2062, *w53=w+2082, *w54=w+2242, *w55=w+2244, *w56=w+2246, *w57=w+2268;
-  casadi_real *w58=w+2278, *w59=w+2298, *w60=w+2458, *w61=w+2460, *w62=w+2462, *w63=w+2484, *w64=w+2494, *w65=w+2514, *w66=w+2674, *w67=w+2676, *w68=w+2678, *w69=w+2700;
-  casadi_real *w70=w+2705, *w71=w+2706, *w72=w+2786, *w73=w+2788, *w74=w+2790, *w75=w+2812, *w76=w+2838, *w77=w+2846, *w78=w+2856, *w79=w+2861, *w80=w+2941, *w81=w+2946;
-  casadi_real *w82=w+2951, *w83=w+3081, *w84=w+3099, *w85=w+3119, *w86=w+3279, *w87=w+3289, *w88=w+3299, *w89=w+3559;
+  casadi_real *w10=w+501, *w11=w+503, *w12=w+513, *w13=w+514, *w14=w+524, *w15=w+744, *w16=w+764, *w17=w+924, *w18=w+926, *w19=w+928, *w20=w+938, *w21=w+958;
+  casadi_real *w22=w+1118, *w23=w+1120, *w24=w+1122, *w25=w+1132, *w26=w+1152, *w27=w+1312, *w28=w+1314, *w29=w+1316, *w30=w+1326, *w31=w+1346, *w32=w+1506, *w33=w+1508;
+  casadi_real *w34=w+1510, *w35=w+1520, *w36=w+1540, *w37=w+1700, *w38=w+1702, *w39=w+1704, *w40=w+1714, *w41=w+1734, *w42=w+1894, *w43=w+1896, *w44=w+1898, *w45=w+1908;
+  casadi_real *w46=w+1928, *w47=w+2088, *w48=w+2090, *w49=w+2092, *w50=w+2102, *w51=w+2122, *w52=w+2282, *w53=w+2284, *w54=w+2286, *w55=w+2296, *w56=w+2316, *w57=w+2476;
+  casadi_real *w58=w+2478, *w59=w+2480, *w60=w+2485, *w61=w+2486, *w62=w+2566, *w63=w+2568, *w65=w+2570, *w66=w+2574, *w67=w+2600, *w68=w+2608, *w69=w+2618, *w70=w+2623;
+  casadi_real *w71=w+2703, *w72=w+2708, *w73=w+2713, *w74=w+2843, *w75=w+2865, *w76=w+2883, *w77=w+2903, *w78=w+3063, *w79=w+3073, *w80=w+3083, *w81=w+3343;
   const casadi_int *cii;
-  const casadi_real **arg1=arg+4, *cs, *wr05, *wr12, *wr14, *wr21, *wr27, *wr33, *wr39, *wr45, *wr51, *wr57;
-  const casadi_real *wr63;
+  const casadi_real **arg1=arg+4, *cs, *wr05, *wr11, *wr13, *wr19, *wr24, *wr29, *wr34, *wr39, *wr44, *wr49;
+  const casadi_real *wr54;
   casadi_copy(arg[1], 2, w00);
   *w01 = arg[2] ? arg[2][0] : 0;
   casadi_copy(casadi_c0, 5, w02);
@@ -7376,7 +6992,7 @@ static int casadi_f33(const casadi_real** arg, casadi_real** res, casadi_int* iw
   for (i=0, rr=w02, cs=w02; i<5; ++i) (*rr++)  = (*w01+(*cs++));
   *w01 = 5.;
   *w03 /= (*w01);
-  for (cii=casadi_s4, rr=w04, cs=w03; cii!=casadi_s4+5; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s3, rr=w04, cs=w03; cii!=casadi_s3+5; ++cii) *rr++ = cs[*cii];
   wr05 = arg[0] ? arg[0] : casadi_zeros;
   for (i=0;i<5;++i) {
     casadi_copy(wr05, 22, w06+ i*22);
@@ -7387,675 +7003,665 @@ static int casadi_f33(const casadi_real** arg, casadi_real** res, casadi_int* iw
   arg1[3]=w06;
   res1[0]=w07;
   res1[1]=w08;
-  if (casadi_f19(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f17(arg1, res1, iw, w, 0)) return 1;
   for (rr=w09, cs=w07+8; cs!=w07+10; cs+=1) *rr++ = *cs;
   arg1[0]=w09;
   arg1[1]=wr05;
   res1[0]=w01;
   res1[1]=w10;
-  res1[2]=w11;
-  if (casadi_f5(arg1, res1, iw, w, 0)) return 1;
+  res1[2]=0;
+  if (casadi_f3(arg1, res1, iw, w, 0)) return 1;
   for (rr=w09, cs=w07+8; cs!=w07+10; cs+=1) *rr++ = *cs;
-  casadi_fill(w12, 10, 5.0000000000000003e-02);
-  *w13 = 9.9999999999999992e-02;
-  wr14 = casadi_c1;
-  for (i=0, rr=w14, cs=wr14; i<10; ++i) (*rr++)  = (*w13*(*cs++));
-  for (i=0, rr=w12, cs=w14; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w14, 10, 9.9999999999999985e-03);
+  casadi_fill(w11, 10, 5.0000000000000003e-02);
+  *w12 = 9.9999999999999992e-02;
+  wr13 = casadi_c1;
+  for (i=0, rr=w13, cs=wr13; i<10; ++i) (*rr++)  = (*w12*(*cs++));
+  for (i=0, rr=w11, cs=w13; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w13, 10, 9.9999999999999985e-03);
   for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
+    casadi_copy(wr05, 22, w14+ i*22);
   }
   arg1[0]=w09;
-  arg1[1]=w12;
-  arg1[2]=w14;
-  arg1[3]=w15;
-  res1[0]=w16;
-  res1[1]=w17;
+  arg1[1]=w11;
+  arg1[2]=w13;
+  arg1[3]=w14;
+  res1[0]=w15;
+  res1[1]=w16;
+  if (casadi_f19(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w17, cs=w15+18; cs!=w15+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w17;
+  arg1[1]=wr05;
+  res1[0]=w12;
+  res1[1]=w18;
+  res1[2]=0;
+  if (casadi_f4(arg1, res1, iw, w, 0)) return 1;
+  *w01 += *w12;
+  for (rr=w17, cs=w15+18; cs!=w15+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w13, 10, 1.4999999999999999e-01);
+  *w12 = 1.0000000000000001e-01;
+  wr19 = casadi_c1;
+  for (i=0, rr=w19, cs=wr19; i<10; ++i) (*rr++)  = (*w12*(*cs++));
+  for (i=0, rr=w13, cs=w19; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w19, 10, 1.0000000000000000e-02);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w14+ i*22);
+  }
+  arg1[0]=w17;
+  arg1[1]=w13;
+  arg1[2]=w19;
+  arg1[3]=w14;
+  res1[0]=w20;
+  res1[1]=w21;
   if (casadi_f20(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w18, cs=w16+18; cs!=w16+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w18;
+  for (rr=w22, cs=w20+18; cs!=w20+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w22;
   arg1[1]=wr05;
-  res1[0]=w13;
-  res1[1]=w19;
-  res1[2]=w20;
-  if (casadi_f6(arg1, res1, iw, w, 0)) return 1;
-  *w01 += *w13;
-  for (rr=w18, cs=w16+18; cs!=w16+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w14, 10, 1.4999999999999999e-01);
-  *w13 = 1.0000000000000001e-01;
-  wr21 = casadi_c1;
-  for (i=0, rr=w21, cs=wr21; i<10; ++i) (*rr++)  = (*w13*(*cs++));
-  for (i=0, rr=w14, cs=w21; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w21, 10, 1.0000000000000000e-02);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
-  }
-  arg1[0]=w18;
-  arg1[1]=w14;
-  arg1[2]=w21;
-  arg1[3]=w15;
-  res1[0]=w22;
+  res1[0]=w12;
   res1[1]=w23;
+  res1[2]=0;
+  if (casadi_f5(arg1, res1, iw, w, 0)) return 1;
+  *w01 += *w12;
+  for (rr=w22, cs=w20+18; cs!=w20+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w19, 10, 2.5000000000000000e-01);
+  *w12 = 9.9999999999999978e-02;
+  wr24 = casadi_c1;
+  for (i=0, rr=w24, cs=wr24; i<10; ++i) (*rr++)  = (*w12*(*cs++));
+  for (i=0, rr=w19, cs=w24; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w24, 10, 9.9999999999999985e-03);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w14+ i*22);
+  }
+  arg1[0]=w22;
+  arg1[1]=w19;
+  arg1[2]=w24;
+  arg1[3]=w14;
+  res1[0]=w25;
+  res1[1]=w26;
   if (casadi_f21(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w24, cs=w22+18; cs!=w22+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w24;
+  for (rr=w27, cs=w25+18; cs!=w25+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w27;
   arg1[1]=wr05;
-  res1[0]=w13;
-  res1[1]=w25;
-  res1[2]=w26;
-  if (casadi_f7(arg1, res1, iw, w, 0)) return 1;
-  *w01 += *w13;
-  for (rr=w24, cs=w22+18; cs!=w22+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w21, 10, 2.5000000000000000e-01);
-  *w13 = 9.9999999999999978e-02;
-  wr27 = casadi_c1;
-  for (i=0, rr=w27, cs=wr27; i<10; ++i) (*rr++)  = (*w13*(*cs++));
-  for (i=0, rr=w21, cs=w27; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w27, 10, 9.9999999999999985e-03);
+  res1[0]=w12;
+  res1[1]=w28;
+  res1[2]=0;
+  if (casadi_f6(arg1, res1, iw, w, 0)) return 1;
+  *w01 += *w12;
+  for (rr=w27, cs=w25+18; cs!=w25+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w24, 10, 3.4999999999999998e-01);
+  *w12 = 1.0000000000000003e-01;
+  wr29 = casadi_c1;
+  for (i=0, rr=w29, cs=wr29; i<10; ++i) (*rr++)  = (*w12*(*cs++));
+  for (i=0, rr=w24, cs=w29; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w29, 10, 1.0000000000000004e-02);
   for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
+    casadi_copy(wr05, 22, w14+ i*22);
   }
-  arg1[0]=w24;
-  arg1[1]=w21;
-  arg1[2]=w27;
-  arg1[3]=w15;
-  res1[0]=w28;
-  res1[1]=w29;
-  if (casadi_f22(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w30, cs=w28+18; cs!=w28+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w30;
-  arg1[1]=wr05;
-  res1[0]=w13;
+  arg1[0]=w27;
+  arg1[1]=w24;
+  arg1[2]=w29;
+  arg1[3]=w14;
+  res1[0]=w30;
   res1[1]=w31;
-  res1[2]=w32;
-  if (casadi_f8(arg1, res1, iw, w, 0)) return 1;
-  *w01 += *w13;
-  for (rr=w30, cs=w28+18; cs!=w28+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w27, 10, 3.4999999999999998e-01);
-  *w13 = 1.0000000000000003e-01;
-  wr33 = casadi_c1;
-  for (i=0, rr=w33, cs=wr33; i<10; ++i) (*rr++)  = (*w13*(*cs++));
-  for (i=0, rr=w27, cs=w33; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w33, 10, 1.0000000000000004e-02);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
-  }
-  arg1[0]=w30;
-  arg1[1]=w27;
-  arg1[2]=w33;
-  arg1[3]=w15;
-  res1[0]=w34;
-  res1[1]=w35;
-  if (casadi_f23(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w36, cs=w34+18; cs!=w34+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w36;
+  if (casadi_f22(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w32, cs=w30+18; cs!=w30+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w32;
   arg1[1]=wr05;
-  res1[0]=w13;
-  res1[1]=w37;
-  res1[2]=w38;
-  if (casadi_f9(arg1, res1, iw, w, 0)) return 1;
-  *w01 += *w13;
-  for (rr=w36, cs=w34+18; cs!=w34+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w33, 10, 4.5000000000000001e-01);
-  *w13 = 1.0000000000000003e-01;
-  wr39 = casadi_c1;
-  for (i=0, rr=w39, cs=wr39; i<10; ++i) (*rr++)  = (*w13*(*cs++));
-  for (i=0, rr=w33, cs=w39; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w39, 10, 1.0000000000000004e-02);
+  res1[0]=w12;
+  res1[1]=w33;
+  res1[2]=0;
+  if (casadi_f7(arg1, res1, iw, w, 0)) return 1;
+  *w01 += *w12;
+  for (rr=w32, cs=w30+18; cs!=w30+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w29, 10, 4.5000000000000001e-01);
+  *w12 = 1.0000000000000003e-01;
+  wr34 = casadi_c1;
+  for (i=0, rr=w34, cs=wr34; i<10; ++i) (*rr++)  = (*w12*(*cs++));
+  for (i=0, rr=w29, cs=w34; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w34, 10, 1.0000000000000004e-02);
   for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
+    casadi_copy(wr05, 22, w14+ i*22);
   }
-  arg1[0]=w36;
-  arg1[1]=w33;
+  arg1[0]=w32;
+  arg1[1]=w29;
+  arg1[2]=w34;
+  arg1[3]=w14;
+  res1[0]=w35;
+  res1[1]=w36;
+  if (casadi_f23(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w37, cs=w35+18; cs!=w35+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w37;
+  arg1[1]=wr05;
+  res1[0]=w12;
+  res1[1]=w38;
+  res1[2]=0;
+  if (casadi_f8(arg1, res1, iw, w, 0)) return 1;
+  *w01 += *w12;
+  for (rr=w37, cs=w35+18; cs!=w35+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w34, 10, 5.5000000000000004e-01);
+  *w12 = 9.9999999999999978e-02;
+  wr39 = casadi_c1;
+  for (i=0, rr=w39, cs=wr39; i<10; ++i) (*rr++)  = (*w12*(*cs++));
+  for (i=0, rr=w34, cs=w39; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w39, 10, 9.9999999999999985e-03);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w14+ i*22);
+  }
+  arg1[0]=w37;
+  arg1[1]=w34;
   arg1[2]=w39;
-  arg1[3]=w15;
+  arg1[3]=w14;
   res1[0]=w40;
   res1[1]=w41;
   if (casadi_f24(arg1, res1, iw, w, 0)) return 1;
   for (rr=w42, cs=w40+18; cs!=w40+20; cs+=1) *rr++ = *cs;
   arg1[0]=w42;
   arg1[1]=wr05;
-  res1[0]=w13;
+  res1[0]=w12;
   res1[1]=w43;
-  res1[2]=w44;
-  if (casadi_f10(arg1, res1, iw, w, 0)) return 1;
-  *w01 += *w13;
+  res1[2]=0;
+  if (casadi_f9(arg1, res1, iw, w, 0)) return 1;
+  *w01 += *w12;
   for (rr=w42, cs=w40+18; cs!=w40+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w39, 10, 5.5000000000000004e-01);
-  *w13 = 9.9999999999999978e-02;
-  wr45 = casadi_c1;
-  for (i=0, rr=w45, cs=wr45; i<10; ++i) (*rr++)  = (*w13*(*cs++));
-  for (i=0, rr=w39, cs=w45; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w45, 10, 9.9999999999999985e-03);
+  casadi_fill(w39, 10, 6.5000000000000002e-01);
+  *w12 = 9.9999999999999978e-02;
+  wr44 = casadi_c1;
+  for (i=0, rr=w44, cs=wr44; i<10; ++i) (*rr++)  = (*w12*(*cs++));
+  for (i=0, rr=w39, cs=w44; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w44, 10, 9.9999999999999985e-03);
   for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
+    casadi_copy(wr05, 22, w14+ i*22);
   }
   arg1[0]=w42;
   arg1[1]=w39;
-  arg1[2]=w45;
-  arg1[3]=w15;
-  res1[0]=w46;
-  res1[1]=w47;
+  arg1[2]=w44;
+  arg1[3]=w14;
+  res1[0]=w45;
+  res1[1]=w46;
   if (casadi_f25(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w48, cs=w46+18; cs!=w46+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w48;
+  for (rr=w47, cs=w45+18; cs!=w45+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w47;
   arg1[1]=wr05;
-  res1[0]=w13;
-  res1[1]=w49;
-  res1[2]=w50;
-  if (casadi_f11(arg1, res1, iw, w, 0)) return 1;
-  *w01 += *w13;
-  for (rr=w48, cs=w46+18; cs!=w46+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w45, 10, 6.5000000000000002e-01);
-  *w13 = 9.9999999999999978e-02;
-  wr51 = casadi_c1;
-  for (i=0, rr=w51, cs=wr51; i<10; ++i) (*rr++)  = (*w13*(*cs++));
-  for (i=0, rr=w45, cs=w51; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w51, 10, 9.9999999999999985e-03);
+  res1[0]=w12;
+  res1[1]=w48;
+  res1[2]=0;
+  if (casadi_f10(arg1, res1, iw, w, 0)) return 1;
+  *w01 += *w12;
+  for (rr=w47, cs=w45+18; cs!=w45+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w44, 10, 7.5000000000000000e-01);
+  *w12 = 9.9999999999999978e-02;
+  wr49 = casadi_c1;
+  for (i=0, rr=w49, cs=wr49; i<10; ++i) (*rr++)  = (*w12*(*cs++));
+  for (i=0, rr=w44, cs=w49; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w49, 10, 9.9999999999999985e-03);
   for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
+    casadi_copy(wr05, 22, w14+ i*22);
   }
-  arg1[0]=w48;
-  arg1[1]=w45;
-  arg1[2]=w51;
-  arg1[3]=w15;
-  res1[0]=w52;
-  res1[1]=w53;
+  arg1[0]=w47;
+  arg1[1]=w44;
+  arg1[2]=w49;
+  arg1[3]=w14;
+  res1[0]=w50;
+  res1[1]=w51;
   if (casadi_f26(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w54, cs=w52+18; cs!=w52+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w54;
+  for (rr=w52, cs=w50+18; cs!=w50+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w52;
   arg1[1]=wr05;
-  res1[0]=w13;
-  res1[1]=w55;
-  res1[2]=w56;
-  if (casadi_f12(arg1, res1, iw, w, 0)) return 1;
-  *w01 += *w13;
-  for (rr=w54, cs=w52+18; cs!=w52+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w51, 10, 7.5000000000000000e-01);
-  *w13 = 9.9999999999999978e-02;
-  wr57 = casadi_c1;
-  for (i=0, rr=w57, cs=wr57; i<10; ++i) (*rr++)  = (*w13*(*cs++));
-  for (i=0, rr=w51, cs=w57; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w57, 10, 9.9999999999999985e-03);
+  res1[0]=w12;
+  res1[1]=w53;
+  res1[2]=0;
+  if (casadi_f11(arg1, res1, iw, w, 0)) return 1;
+  *w01 += *w12;
+  for (rr=w52, cs=w50+18; cs!=w50+20; cs+=1) *rr++ = *cs;
+  casadi_fill(w49, 10, 8.4999999999999998e-01);
+  *w12 = 9.9999999999999978e-02;
+  wr54 = casadi_c1;
+  for (i=0, rr=w54, cs=wr54; i<10; ++i) (*rr++)  = (*w12*(*cs++));
+  for (i=0, rr=w49, cs=w54; i<10; ++i) (*rr++) += (*cs++);
+  casadi_fill(w54, 10, 9.9999999999999985e-03);
   for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
+    casadi_copy(wr05, 22, w14+ i*22);
   }
-  arg1[0]=w54;
-  arg1[1]=w51;
-  arg1[2]=w57;
-  arg1[3]=w15;
-  res1[0]=w58;
-  res1[1]=w59;
+  arg1[0]=w52;
+  arg1[1]=w49;
+  arg1[2]=w54;
+  arg1[3]=w14;
+  res1[0]=w55;
+  res1[1]=w56;
   if (casadi_f27(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w60, cs=w58+18; cs!=w58+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w60;
+  for (rr=w57, cs=w55+18; cs!=w55+20; cs+=1) *rr++ = *cs;
+  arg1[0]=w57;
   arg1[1]=wr05;
-  res1[0]=w13;
-  res1[1]=w61;
-  res1[2]=w62;
-  if (casadi_f13(arg1, res1, iw, w, 0)) return 1;
-  *w01 += *w13;
-  for (rr=w60, cs=w58+18; cs!=w58+20; cs+=1) *rr++ = *cs;
-  casadi_fill(w57, 10, 8.4999999999999998e-01);
-  *w13 = 9.9999999999999978e-02;
-  wr63 = casadi_c1;
-  for (i=0, rr=w63, cs=wr63; i<10; ++i) (*rr++)  = (*w13*(*cs++));
-  for (i=0, rr=w57, cs=w63; i<10; ++i) (*rr++) += (*cs++);
-  casadi_fill(w63, 10, 9.9999999999999985e-03);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
-  }
-  arg1[0]=w60;
-  arg1[1]=w57;
-  arg1[2]=w63;
-  arg1[3]=w15;
-  res1[0]=w64;
-  res1[1]=w65;
-  if (casadi_f28(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w66, cs=w64+18; cs!=w64+20; cs+=1) *rr++ = *cs;
-  arg1[0]=w66;
-  arg1[1]=wr05;
-  res1[0]=w13;
-  res1[1]=w67;
-  res1[2]=w68;
-  if (casadi_f14(arg1, res1, iw, w, 0)) return 1;
-  *w01 += *w13;
-  for (rr=w66, cs=w64+18; cs!=w64+20; cs+=1) *rr++ = *cs;
+  res1[0]=w12;
+  res1[1]=w58;
+  res1[2]=0;
+  if (casadi_f12(arg1, res1, iw, w, 0)) return 1;
+  *w01 += *w12;
+  for (rr=w57, cs=w55+18; cs!=w55+20; cs+=1) *rr++ = *cs;
   casadi_fill(w04, 5, 9.4999999999999996e-01);
-  casadi_copy(casadi_c0, 5, w69);
-  *w13 = arg[3] ? arg[3][0] : 0;
-  *w70 = 9.4999999999999996e-01;
-  *w13 -= *w70;
-  for (i=0, rr=w69; i<5; ++i) (*rr++) *= *w13;
-  for (i=0, rr=w04, cs=w69; i<5; ++i) (*rr++) += (*cs++);
-  *w70 = 5.;
-  *w13 /= (*w70);
-  for (cii=casadi_s4, rr=w69, cs=w13; cii!=casadi_s4+5; ++cii) *rr++ = cs[*cii];
+  casadi_copy(casadi_c0, 5, w59);
+  *w12 = arg[3] ? arg[3][0] : 0;
+  *w60 = 9.4999999999999996e-01;
+  *w12 -= *w60;
+  for (i=0, rr=w59; i<5; ++i) (*rr++) *= *w12;
+  for (i=0, rr=w04, cs=w59; i<5; ++i) (*rr++) += (*cs++);
+  *w60 = 5.;
+  *w12 /= (*w60);
+  for (cii=casadi_s3, rr=w59, cs=w12; cii!=casadi_s3+5; ++cii) *rr++ = cs[*cii];
   for (i=0;i<5;++i) {
     casadi_copy(wr05, 22, w06+ i*22);
   }
-  arg1[0]=w66;
+  arg1[0]=w57;
   arg1[1]=w04;
-  arg1[2]=w69;
+  arg1[2]=w59;
   arg1[3]=w06;
-  res1[0]=w63;
-  res1[1]=w71;
-  if (casadi_f29(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w72, cs=w63+8; cs!=w63+10; cs+=1) *rr++ = *cs;
-  arg1[0]=w72;
+  res1[0]=w54;
+  res1[1]=w61;
+  if (casadi_f28(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w62, cs=w54+8; cs!=w54+10; cs+=1) *rr++ = *cs;
+  arg1[0]=w62;
   arg1[1]=wr05;
-  res1[0]=w70;
-  res1[1]=w73;
-  res1[2]=w74;
-  if (casadi_f4(arg1, res1, iw, w, 0)) return 1;
-  *w01 += *w70;
+  res1[0]=w60;
+  res1[1]=w63;
+  res1[2]=0;
+  if (casadi_f2(arg1, res1, iw, w, 0)) return 1;
+  *w01 += *w60;
   if (res[0]) res[0][0] = *w01;
   *w01 = 0.;
-  *w70 = 0.;
-  rr=w75;
-  for (i=0, cs=w73; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w74; i<22; ++i) *rr++ = *cs++;
+  *w60 = 0.;
+  rr=w65;
+  for (i=0, cs=w63; i<2; ++i) *rr++ = *cs++;
   *rr++ = *w01;
-  *rr++ = *w70;
-  for (rr=w76, cs=w63+0; cs!=w63+8; cs+=1) *rr++ = *cs;
-  rr=w63;
-  for (i=0, cs=w66; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w76; i<8; ++i) *rr++ = *cs++;
-  for (cii=casadi_s6, rr=w77, cs=w63; cii!=casadi_s6+10; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s7, rr=w69, cs=w04; cii!=casadi_s7+5; ++cii) *rr++ = cs[*cii];
+  *rr++ = *w60;
+  casadi_densify(w65, casadi_s5, w66, 0);
+  for (rr=w67, cs=w54+0; cs!=w54+8; cs+=1) *rr++ = *cs;
+  rr=w54;
+  for (i=0, cs=w57; i<2; ++i) *rr++ = *cs++;
+  for (i=0, cs=w67; i<8; ++i) *rr++ = *cs++;
+  for (cii=casadi_s6, rr=w68, cs=w54; cii!=casadi_s6+10; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s7, rr=w59, cs=w04; cii!=casadi_s7+5; ++cii) *rr++ = cs[*cii];
   casadi_copy(casadi_c2, 5, w04);
-  casadi_copy(casadi_c3, 5, w78);
-  for (cii=casadi_s8, rr=w79, cs=w71; cii!=casadi_s8+80; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s4, rr=w80, cs=w13; cii!=casadi_s4+5; ++cii) *rr++ = cs[*cii];
+  casadi_copy(casadi_c3, 5, w69);
+  for (cii=casadi_s8, rr=w70, cs=w61; cii!=casadi_s8+80; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s3, rr=w71, cs=w12; cii!=casadi_s3+5; ++cii) *rr++ = cs[*cii];
   for (i=0;i<5;++i) {
     casadi_copy(wr05, 22, w06+ i*22);
   }
-  casadi_fill(w81, 5, 5.);
-  arg1[0]=w75;
-  arg1[1]=w77;
-  arg1[2]=w69;
+  casadi_fill(w72, 5, 5.);
+  arg1[0]=w66;
+  arg1[1]=w68;
+  arg1[2]=w59;
   arg1[3]=w04;
-  arg1[4]=w78;
-  arg1[5]=w79;
-  arg1[6]=w80;
+  arg1[4]=w69;
+  arg1[5]=w70;
+  arg1[6]=w71;
   arg1[7]=w06;
-  arg1[8]=w81;
-  res1[0]=w82;
-  if (casadi_f34(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w66, cs=w82+104; cs!=w82+106; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w66, cs=w67; i<2; ++i) (*rr++) += (*cs++);
-  for (rr=w74, cs=w82+106; cs!=w82+128; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w74, cs=w68; i<22; ++i) (*rr++) += (*cs++);
-  *w13 = 0.;
+  arg1[8]=w72;
+  res1[0]=w73;
+  if (casadi_f33(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w57, cs=w73+104; cs!=w73+106; cs+=1) *rr++ = *cs;
+  for (i=0, rr=w57, cs=w58; i<2; ++i) (*rr++) += (*cs++);
+  for (rr=w74, cs=w73+106; cs!=w73+128; cs+=1) *rr++ = *cs;
+  *w12 = 0.;
   *w01 = 0.;
-  rr=w75;
-  for (i=0, cs=w66; i<2; ++i) *rr++ = *cs++;
+  rr=w66;
+  for (i=0, cs=w57; i<2; ++i) *rr++ = *cs++;
   for (i=0, cs=w74; i<22; ++i) *rr++ = *cs++;
-  *rr++ = *w13;
+  *rr++ = *w12;
   *rr++ = *w01;
-  for (rr=w83, cs=w64+0; cs!=w64+18; cs+=1) *rr++ = *cs;
-  rr=w64;
-  for (i=0, cs=w60; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w83; i<18; ++i) *rr++ = *cs++;
-  for (cii=casadi_s9, rr=w84, cs=w64; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s10, rr=w77, cs=w57; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
-  wr57 = casadi_c4;
-  wr63 = casadi_c5;
-  for (cii=casadi_s11, rr=w85, cs=w65; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
-  casadi_fill(w86, 10, 9.9999999999999985e-03);
+  for (rr=w75, cs=w55+0; cs!=w55+18; cs+=1) *rr++ = *cs;
+  rr=w55;
+  for (i=0, cs=w52; i<2; ++i) *rr++ = *cs++;
+  for (i=0, cs=w75; i<18; ++i) *rr++ = *cs++;
+  for (cii=casadi_s9, rr=w76, cs=w55; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s10, rr=w68, cs=w49; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
+  wr49 = casadi_c4;
+  wr54 = casadi_c5;
+  for (cii=casadi_s11, rr=w77, cs=w56; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
+  casadi_fill(w78, 10, 9.9999999999999985e-03);
   for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
+    casadi_copy(wr05, 22, w14+ i*22);
   }
-  casadi_fill(w87, 10, 10.);
-  arg1[0]=w75;
-  arg1[1]=w84;
-  arg1[2]=w77;
-  arg1[3]=wr57;
-  arg1[4]=wr63;
-  arg1[5]=w85;
-  arg1[6]=w86;
-  arg1[7]=w15;
-  arg1[8]=w87;
-  res1[0]=w88;
+  casadi_fill(w79, 10, 10.);
+  arg1[0]=w66;
+  arg1[1]=w76;
+  arg1[2]=w68;
+  arg1[3]=wr49;
+  arg1[4]=wr54;
+  arg1[5]=w77;
+  arg1[6]=w78;
+  arg1[7]=w14;
+  arg1[8]=w79;
+  res1[0]=w80;
   if (casadi_f36(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w60, cs=w88+234; cs!=w88+236; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w60, cs=w61; i<2; ++i) (*rr++) += (*cs++);
-  for (rr=w74, cs=w88+236; cs!=w88+258; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w74, cs=w62; i<22; ++i) (*rr++) += (*cs++);
-  *w13 = 0.;
+  for (rr=w52, cs=w80+234; cs!=w80+236; cs+=1) *rr++ = *cs;
+  for (i=0, rr=w52, cs=w53; i<2; ++i) (*rr++) += (*cs++);
+  for (rr=w74, cs=w80+236; cs!=w80+258; cs+=1) *rr++ = *cs;
+  *w12 = 0.;
   *w01 = 0.;
-  rr=w75;
-  for (i=0, cs=w60; i<2; ++i) *rr++ = *cs++;
+  rr=w66;
+  for (i=0, cs=w52; i<2; ++i) *rr++ = *cs++;
   for (i=0, cs=w74; i<22; ++i) *rr++ = *cs++;
-  *rr++ = *w13;
+  *rr++ = *w12;
   *rr++ = *w01;
-  for (rr=w83, cs=w58+0; cs!=w58+18; cs+=1) *rr++ = *cs;
-  rr=w58;
-  for (i=0, cs=w54; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w83; i<18; ++i) *rr++ = *cs++;
-  for (cii=casadi_s9, rr=w84, cs=w58; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s10, rr=w77, cs=w51; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
-  wr51 = casadi_c4;
-  wr57 = casadi_c5;
-  for (cii=casadi_s11, rr=w85, cs=w59; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
-  casadi_fill(w63, 10, 9.9999999999999985e-03);
+  for (rr=w75, cs=w50+0; cs!=w50+18; cs+=1) *rr++ = *cs;
+  rr=w50;
+  for (i=0, cs=w47; i<2; ++i) *rr++ = *cs++;
+  for (i=0, cs=w75; i<18; ++i) *rr++ = *cs++;
+  for (cii=casadi_s9, rr=w76, cs=w50; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s10, rr=w68, cs=w44; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
+  wr44 = casadi_c4;
+  wr49 = casadi_c5;
+  for (cii=casadi_s11, rr=w77, cs=w51; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
+  casadi_fill(w54, 10, 9.9999999999999985e-03);
   for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
+    casadi_copy(wr05, 22, w14+ i*22);
   }
-  casadi_fill(w86, 10, 10.);
-  arg1[0]=w75;
-  arg1[1]=w84;
-  arg1[2]=w77;
-  arg1[3]=wr51;
-  arg1[4]=wr57;
-  arg1[5]=w85;
-  arg1[6]=w63;
-  arg1[7]=w15;
-  arg1[8]=w86;
-  res1[0]=w88;
+  casadi_fill(w78, 10, 10.);
+  arg1[0]=w66;
+  arg1[1]=w76;
+  arg1[2]=w68;
+  arg1[3]=wr44;
+  arg1[4]=wr49;
+  arg1[5]=w77;
+  arg1[6]=w54;
+  arg1[7]=w14;
+  arg1[8]=w78;
+  res1[0]=w80;
   if (casadi_f38(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w54, cs=w88+234; cs!=w88+236; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w54, cs=w55; i<2; ++i) (*rr++) += (*cs++);
-  for (rr=w74, cs=w88+236; cs!=w88+258; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w74, cs=w56; i<22; ++i) (*rr++) += (*cs++);
-  *w13 = 0.;
+  for (rr=w47, cs=w80+234; cs!=w80+236; cs+=1) *rr++ = *cs;
+  for (i=0, rr=w47, cs=w48; i<2; ++i) (*rr++) += (*cs++);
+  for (rr=w74, cs=w80+236; cs!=w80+258; cs+=1) *rr++ = *cs;
+  *w12 = 0.;
   *w01 = 0.;
-  rr=w75;
-  for (i=0, cs=w54; i<2; ++i) *rr++ = *cs++;
+  rr=w66;
+  for (i=0, cs=w47; i<2; ++i) *rr++ = *cs++;
   for (i=0, cs=w74; i<22; ++i) *rr++ = *cs++;
-  *rr++ = *w13;
+  *rr++ = *w12;
   *rr++ = *w01;
-  for (rr=w83, cs=w52+0; cs!=w52+18; cs+=1) *rr++ = *cs;
-  rr=w52;
-  for (i=0, cs=w48; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w83; i<18; ++i) *rr++ = *cs++;
-  for (cii=casadi_s9, rr=w84, cs=w52; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s10, rr=w77, cs=w45; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
-  wr45 = casadi_c4;
-  wr51 = casadi_c5;
-  for (cii=casadi_s11, rr=w85, cs=w53; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
-  casadi_fill(w57, 10, 9.9999999999999985e-03);
-  for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
-  }
-  casadi_fill(w63, 10, 10.);
-  arg1[0]=w75;
-  arg1[1]=w84;
-  arg1[2]=w77;
-  arg1[3]=wr45;
-  arg1[4]=wr51;
-  arg1[5]=w85;
-  arg1[6]=w57;
-  arg1[7]=w15;
-  arg1[8]=w63;
-  res1[0]=w88;
-  if (casadi_f40(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w48, cs=w88+234; cs!=w88+236; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w48, cs=w49; i<2; ++i) (*rr++) += (*cs++);
-  for (rr=w74, cs=w88+236; cs!=w88+258; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w74, cs=w50; i<22; ++i) (*rr++) += (*cs++);
-  *w13 = 0.;
-  *w01 = 0.;
-  rr=w75;
-  for (i=0, cs=w48; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w74; i<22; ++i) *rr++ = *cs++;
-  *rr++ = *w13;
-  *rr++ = *w01;
-  for (rr=w83, cs=w46+0; cs!=w46+18; cs+=1) *rr++ = *cs;
-  rr=w46;
+  for (rr=w75, cs=w45+0; cs!=w45+18; cs+=1) *rr++ = *cs;
+  rr=w45;
   for (i=0, cs=w42; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w83; i<18; ++i) *rr++ = *cs++;
-  for (cii=casadi_s9, rr=w84, cs=w46; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s10, rr=w77, cs=w39; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
+  for (i=0, cs=w75; i<18; ++i) *rr++ = *cs++;
+  for (cii=casadi_s9, rr=w76, cs=w45; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s10, rr=w68, cs=w39; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
   wr39 = casadi_c4;
-  wr45 = casadi_c5;
-  for (cii=casadi_s11, rr=w85, cs=w47; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
-  casadi_fill(w51, 10, 9.9999999999999985e-03);
+  wr44 = casadi_c5;
+  for (cii=casadi_s11, rr=w77, cs=w46; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
+  casadi_fill(w49, 10, 9.9999999999999985e-03);
   for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
+    casadi_copy(wr05, 22, w14+ i*22);
   }
-  casadi_fill(w57, 10, 10.);
-  arg1[0]=w75;
-  arg1[1]=w84;
-  arg1[2]=w77;
+  casadi_fill(w54, 10, 10.);
+  arg1[0]=w66;
+  arg1[1]=w76;
+  arg1[2]=w68;
   arg1[3]=wr39;
-  arg1[4]=wr45;
-  arg1[5]=w85;
-  arg1[6]=w51;
-  arg1[7]=w15;
-  arg1[8]=w57;
-  res1[0]=w88;
-  if (casadi_f42(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w42, cs=w88+234; cs!=w88+236; cs+=1) *rr++ = *cs;
+  arg1[4]=wr44;
+  arg1[5]=w77;
+  arg1[6]=w49;
+  arg1[7]=w14;
+  arg1[8]=w54;
+  res1[0]=w80;
+  if (casadi_f40(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w42, cs=w80+234; cs!=w80+236; cs+=1) *rr++ = *cs;
   for (i=0, rr=w42, cs=w43; i<2; ++i) (*rr++) += (*cs++);
-  for (rr=w74, cs=w88+236; cs!=w88+258; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w74, cs=w44; i<22; ++i) (*rr++) += (*cs++);
-  *w13 = 0.;
+  for (rr=w74, cs=w80+236; cs!=w80+258; cs+=1) *rr++ = *cs;
+  *w12 = 0.;
   *w01 = 0.;
-  rr=w75;
+  rr=w66;
   for (i=0, cs=w42; i<2; ++i) *rr++ = *cs++;
   for (i=0, cs=w74; i<22; ++i) *rr++ = *cs++;
-  *rr++ = *w13;
+  *rr++ = *w12;
   *rr++ = *w01;
-  for (rr=w83, cs=w40+0; cs!=w40+18; cs+=1) *rr++ = *cs;
+  for (rr=w75, cs=w40+0; cs!=w40+18; cs+=1) *rr++ = *cs;
   rr=w40;
-  for (i=0, cs=w36; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w83; i<18; ++i) *rr++ = *cs++;
-  for (cii=casadi_s9, rr=w84, cs=w40; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s10, rr=w77, cs=w33; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
-  wr33 = casadi_c4;
+  for (i=0, cs=w37; i<2; ++i) *rr++ = *cs++;
+  for (i=0, cs=w75; i<18; ++i) *rr++ = *cs++;
+  for (cii=casadi_s9, rr=w76, cs=w40; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s10, rr=w68, cs=w34; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
+  wr34 = casadi_c4;
   wr39 = casadi_c5;
-  for (cii=casadi_s11, rr=w85, cs=w41; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
-  casadi_fill(w45, 10, 1.0000000000000004e-02);
+  for (cii=casadi_s11, rr=w77, cs=w41; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
+  casadi_fill(w44, 10, 9.9999999999999985e-03);
   for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
+    casadi_copy(wr05, 22, w14+ i*22);
   }
-  casadi_fill(w51, 10, 10.);
-  arg1[0]=w75;
-  arg1[1]=w84;
-  arg1[2]=w77;
-  arg1[3]=wr33;
+  casadi_fill(w49, 10, 10.);
+  arg1[0]=w66;
+  arg1[1]=w76;
+  arg1[2]=w68;
+  arg1[3]=wr34;
   arg1[4]=wr39;
-  arg1[5]=w85;
-  arg1[6]=w45;
-  arg1[7]=w15;
-  arg1[8]=w51;
-  res1[0]=w88;
-  if (casadi_f44(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w36, cs=w88+234; cs!=w88+236; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w36, cs=w37; i<2; ++i) (*rr++) += (*cs++);
-  for (rr=w74, cs=w88+236; cs!=w88+258; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w74, cs=w38; i<22; ++i) (*rr++) += (*cs++);
-  *w13 = 0.;
+  arg1[5]=w77;
+  arg1[6]=w44;
+  arg1[7]=w14;
+  arg1[8]=w49;
+  res1[0]=w80;
+  if (casadi_f42(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w37, cs=w80+234; cs!=w80+236; cs+=1) *rr++ = *cs;
+  for (i=0, rr=w37, cs=w38; i<2; ++i) (*rr++) += (*cs++);
+  for (rr=w74, cs=w80+236; cs!=w80+258; cs+=1) *rr++ = *cs;
+  *w12 = 0.;
   *w01 = 0.;
-  rr=w75;
-  for (i=0, cs=w36; i<2; ++i) *rr++ = *cs++;
+  rr=w66;
+  for (i=0, cs=w37; i<2; ++i) *rr++ = *cs++;
   for (i=0, cs=w74; i<22; ++i) *rr++ = *cs++;
-  *rr++ = *w13;
+  *rr++ = *w12;
   *rr++ = *w01;
-  for (rr=w83, cs=w34+0; cs!=w34+18; cs+=1) *rr++ = *cs;
-  rr=w34;
-  for (i=0, cs=w30; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w83; i<18; ++i) *rr++ = *cs++;
-  for (cii=casadi_s9, rr=w84, cs=w34; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s10, rr=w77, cs=w27; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
-  wr27 = casadi_c4;
-  wr33 = casadi_c5;
-  for (cii=casadi_s11, rr=w85, cs=w35; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
+  for (rr=w75, cs=w35+0; cs!=w35+18; cs+=1) *rr++ = *cs;
+  rr=w35;
+  for (i=0, cs=w32; i<2; ++i) *rr++ = *cs++;
+  for (i=0, cs=w75; i<18; ++i) *rr++ = *cs++;
+  for (cii=casadi_s9, rr=w76, cs=w35; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s10, rr=w68, cs=w29; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
+  wr29 = casadi_c4;
+  wr34 = casadi_c5;
+  for (cii=casadi_s11, rr=w77, cs=w36; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
   casadi_fill(w39, 10, 1.0000000000000004e-02);
   for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
+    casadi_copy(wr05, 22, w14+ i*22);
   }
-  casadi_fill(w45, 10, 10.);
-  arg1[0]=w75;
-  arg1[1]=w84;
-  arg1[2]=w77;
-  arg1[3]=wr27;
-  arg1[4]=wr33;
-  arg1[5]=w85;
+  casadi_fill(w44, 10, 10.);
+  arg1[0]=w66;
+  arg1[1]=w76;
+  arg1[2]=w68;
+  arg1[3]=wr29;
+  arg1[4]=wr34;
+  arg1[5]=w77;
   arg1[6]=w39;
-  arg1[7]=w15;
-  arg1[8]=w45;
-  res1[0]=w88;
-  if (casadi_f46(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w30, cs=w88+234; cs!=w88+236; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w30, cs=w31; i<2; ++i) (*rr++) += (*cs++);
-  for (rr=w74, cs=w88+236; cs!=w88+258; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w74, cs=w32; i<22; ++i) (*rr++) += (*cs++);
-  *w13 = 0.;
+  arg1[7]=w14;
+  arg1[8]=w44;
+  res1[0]=w80;
+  if (casadi_f44(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w32, cs=w80+234; cs!=w80+236; cs+=1) *rr++ = *cs;
+  for (i=0, rr=w32, cs=w33; i<2; ++i) (*rr++) += (*cs++);
+  for (rr=w74, cs=w80+236; cs!=w80+258; cs+=1) *rr++ = *cs;
+  *w12 = 0.;
   *w01 = 0.;
-  rr=w75;
-  for (i=0, cs=w30; i<2; ++i) *rr++ = *cs++;
+  rr=w66;
+  for (i=0, cs=w32; i<2; ++i) *rr++ = *cs++;
   for (i=0, cs=w74; i<22; ++i) *rr++ = *cs++;
-  *rr++ = *w13;
+  *rr++ = *w12;
   *rr++ = *w01;
-  for (rr=w83, cs=w28+0; cs!=w28+18; cs+=1) *rr++ = *cs;
-  rr=w28;
-  for (i=0, cs=w24; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w83; i<18; ++i) *rr++ = *cs++;
-  for (cii=casadi_s9, rr=w84, cs=w28; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s10, rr=w77, cs=w21; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
-  wr21 = casadi_c4;
-  wr27 = casadi_c5;
-  for (cii=casadi_s11, rr=w85, cs=w29; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
-  casadi_fill(w33, 10, 9.9999999999999985e-03);
+  for (rr=w75, cs=w30+0; cs!=w30+18; cs+=1) *rr++ = *cs;
+  rr=w30;
+  for (i=0, cs=w27; i<2; ++i) *rr++ = *cs++;
+  for (i=0, cs=w75; i<18; ++i) *rr++ = *cs++;
+  for (cii=casadi_s9, rr=w76, cs=w30; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s10, rr=w68, cs=w24; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
+  wr24 = casadi_c4;
+  wr29 = casadi_c5;
+  for (cii=casadi_s11, rr=w77, cs=w31; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
+  casadi_fill(w34, 10, 1.0000000000000004e-02);
   for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
+    casadi_copy(wr05, 22, w14+ i*22);
   }
   casadi_fill(w39, 10, 10.);
-  arg1[0]=w75;
-  arg1[1]=w84;
-  arg1[2]=w77;
-  arg1[3]=wr21;
-  arg1[4]=wr27;
-  arg1[5]=w85;
-  arg1[6]=w33;
-  arg1[7]=w15;
+  arg1[0]=w66;
+  arg1[1]=w76;
+  arg1[2]=w68;
+  arg1[3]=wr24;
+  arg1[4]=wr29;
+  arg1[5]=w77;
+  arg1[6]=w34;
+  arg1[7]=w14;
   arg1[8]=w39;
-  res1[0]=w88;
+  res1[0]=w80;
+  if (casadi_f46(arg1, res1, iw, w, 0)) return 1;
+  for (rr=w27, cs=w80+234; cs!=w80+236; cs+=1) *rr++ = *cs;
+  for (i=0, rr=w27, cs=w28; i<2; ++i) (*rr++) += (*cs++);
+  for (rr=w74, cs=w80+236; cs!=w80+258; cs+=1) *rr++ = *cs;
+  *w12 = 0.;
+  *w01 = 0.;
+  rr=w66;
+  for (i=0, cs=w27; i<2; ++i) *rr++ = *cs++;
+  for (i=0, cs=w74; i<22; ++i) *rr++ = *cs++;
+  *rr++ = *w12;
+  *rr++ = *w01;
+  for (rr=w75, cs=w25+0; cs!=w25+18; cs+=1) *rr++ = *cs;
+  rr=w25;
+  for (i=0, cs=w22; i<2; ++i) *rr++ = *cs++;
+  for (i=0, cs=w75; i<18; ++i) *rr++ = *cs++;
+  for (cii=casadi_s9, rr=w76, cs=w25; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s10, rr=w68, cs=w19; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
+  wr19 = casadi_c4;
+  wr24 = casadi_c5;
+  for (cii=casadi_s11, rr=w77, cs=w26; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
+  casadi_fill(w29, 10, 9.9999999999999985e-03);
+  for (i=0;i<10;++i) {
+    casadi_copy(wr05, 22, w14+ i*22);
+  }
+  casadi_fill(w34, 10, 10.);
+  arg1[0]=w66;
+  arg1[1]=w76;
+  arg1[2]=w68;
+  arg1[3]=wr19;
+  arg1[4]=wr24;
+  arg1[5]=w77;
+  arg1[6]=w29;
+  arg1[7]=w14;
+  arg1[8]=w34;
+  res1[0]=w80;
   if (casadi_f48(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w24, cs=w88+234; cs!=w88+236; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w24, cs=w25; i<2; ++i) (*rr++) += (*cs++);
-  for (rr=w74, cs=w88+236; cs!=w88+258; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w74, cs=w26; i<22; ++i) (*rr++) += (*cs++);
-  *w13 = 0.;
+  for (rr=w22, cs=w80+234; cs!=w80+236; cs+=1) *rr++ = *cs;
+  for (i=0, rr=w22, cs=w23; i<2; ++i) (*rr++) += (*cs++);
+  for (rr=w74, cs=w80+236; cs!=w80+258; cs+=1) *rr++ = *cs;
+  *w12 = 0.;
   *w01 = 0.;
-  rr=w75;
-  for (i=0, cs=w24; i<2; ++i) *rr++ = *cs++;
+  rr=w66;
+  for (i=0, cs=w22; i<2; ++i) *rr++ = *cs++;
   for (i=0, cs=w74; i<22; ++i) *rr++ = *cs++;
-  *rr++ = *w13;
+  *rr++ = *w12;
   *rr++ = *w01;
-  for (rr=w83, cs=w22+0; cs!=w22+18; cs+=1) *rr++ = *cs;
-  rr=w22;
-  for (i=0, cs=w18; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w83; i<18; ++i) *rr++ = *cs++;
-  for (cii=casadi_s9, rr=w84, cs=w22; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s10, rr=w77, cs=w14; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
-  wr14 = casadi_c4;
-  wr21 = casadi_c5;
-  for (cii=casadi_s11, rr=w85, cs=w23; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
-  casadi_fill(w27, 10, 1.0000000000000000e-02);
+  for (rr=w75, cs=w20+0; cs!=w20+18; cs+=1) *rr++ = *cs;
+  rr=w20;
+  for (i=0, cs=w17; i<2; ++i) *rr++ = *cs++;
+  for (i=0, cs=w75; i<18; ++i) *rr++ = *cs++;
+  for (cii=casadi_s9, rr=w76, cs=w20; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s10, rr=w68, cs=w13; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
+  wr13 = casadi_c4;
+  wr19 = casadi_c5;
+  for (cii=casadi_s11, rr=w77, cs=w21; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
+  casadi_fill(w24, 10, 1.0000000000000000e-02);
   for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
+    casadi_copy(wr05, 22, w14+ i*22);
   }
-  casadi_fill(w33, 10, 10.);
-  arg1[0]=w75;
-  arg1[1]=w84;
-  arg1[2]=w77;
-  arg1[3]=wr14;
-  arg1[4]=wr21;
-  arg1[5]=w85;
-  arg1[6]=w27;
-  arg1[7]=w15;
-  arg1[8]=w33;
-  res1[0]=w88;
+  casadi_fill(w29, 10, 10.);
+  arg1[0]=w66;
+  arg1[1]=w76;
+  arg1[2]=w68;
+  arg1[3]=wr13;
+  arg1[4]=wr19;
+  arg1[5]=w77;
+  arg1[6]=w24;
+  arg1[7]=w14;
+  arg1[8]=w29;
+  res1[0]=w80;
   if (casadi_f50(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w18, cs=w88+234; cs!=w88+236; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w18, cs=w19; i<2; ++i) (*rr++) += (*cs++);
-  for (rr=w74, cs=w88+236; cs!=w88+258; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w74, cs=w20; i<22; ++i) (*rr++) += (*cs++);
-  *w13 = 0.;
+  for (rr=w17, cs=w80+234; cs!=w80+236; cs+=1) *rr++ = *cs;
+  for (i=0, rr=w17, cs=w18; i<2; ++i) (*rr++) += (*cs++);
+  for (rr=w74, cs=w80+236; cs!=w80+258; cs+=1) *rr++ = *cs;
+  *w12 = 0.;
   *w01 = 0.;
-  rr=w75;
-  for (i=0, cs=w18; i<2; ++i) *rr++ = *cs++;
+  rr=w66;
+  for (i=0, cs=w17; i<2; ++i) *rr++ = *cs++;
   for (i=0, cs=w74; i<22; ++i) *rr++ = *cs++;
-  *rr++ = *w13;
+  *rr++ = *w12;
   *rr++ = *w01;
-  for (rr=w83, cs=w16+0; cs!=w16+18; cs+=1) *rr++ = *cs;
-  rr=w16;
+  for (rr=w75, cs=w15+0; cs!=w15+18; cs+=1) *rr++ = *cs;
+  rr=w15;
   for (i=0, cs=w09; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w83; i<18; ++i) *rr++ = *cs++;
-  for (cii=casadi_s9, rr=w84, cs=w16; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s10, rr=w77, cs=w12; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
-  wr12 = casadi_c4;
-  wr14 = casadi_c5;
-  for (cii=casadi_s11, rr=w85, cs=w17; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
-  casadi_fill(w21, 10, 9.9999999999999985e-03);
+  for (i=0, cs=w75; i<18; ++i) *rr++ = *cs++;
+  for (cii=casadi_s9, rr=w76, cs=w15; cii!=casadi_s9+20; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s10, rr=w68, cs=w11; cii!=casadi_s10+10; ++cii) *rr++ = cs[*cii];
+  wr11 = casadi_c4;
+  wr13 = casadi_c5;
+  for (cii=casadi_s11, rr=w77, cs=w16; cii!=casadi_s11+160; ++cii) *rr++ = cs[*cii];
+  casadi_fill(w19, 10, 9.9999999999999985e-03);
   for (i=0;i<10;++i) {
-    casadi_copy(wr05, 22, w15+ i*22);
+    casadi_copy(wr05, 22, w14+ i*22);
   }
-  casadi_fill(w27, 10, 10.);
-  arg1[0]=w75;
-  arg1[1]=w84;
-  arg1[2]=w77;
-  arg1[3]=wr12;
-  arg1[4]=wr14;
-  arg1[5]=w85;
-  arg1[6]=w21;
-  arg1[7]=w15;
-  arg1[8]=w27;
-  res1[0]=w88;
+  casadi_fill(w24, 10, 10.);
+  arg1[0]=w66;
+  arg1[1]=w76;
+  arg1[2]=w68;
+  arg1[3]=wr11;
+  arg1[4]=wr13;
+  arg1[5]=w77;
+  arg1[6]=w19;
+  arg1[7]=w14;
+  arg1[8]=w24;
+  res1[0]=w80;
   if (casadi_f52(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w09, cs=w88+234; cs!=w88+236; cs+=1) *rr++ = *cs;
+  for (rr=w09, cs=w80+234; cs!=w80+236; cs+=1) *rr++ = *cs;
   for (i=0, rr=w09, cs=w10; i<2; ++i) (*rr++) += (*cs++);
-  for (rr=w74, cs=w88+236; cs!=w88+258; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w74, cs=w11; i<22; ++i) (*rr++) += (*cs++);
-  *w13 = 0.;
+  for (rr=w74, cs=w80+236; cs!=w80+258; cs+=1) *rr++ = *cs;
+  *w12 = 0.;
   *w01 = 0.;
-  rr=w75;
+  rr=w66;
   for (i=0, cs=w09; i<2; ++i) *rr++ = *cs++;
   for (i=0, cs=w74; i<22; ++i) *rr++ = *cs++;
-  *rr++ = *w13;
+  *rr++ = *w12;
   *rr++ = *w01;
-  for (rr=w76, cs=w07+0; cs!=w07+8; cs+=1) *rr++ = *cs;
+  for (rr=w67, cs=w07+0; cs!=w07+8; cs+=1) *rr++ = *cs;
   rr=w07;
   for (i=0, cs=w00; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w76; i<8; ++i) *rr++ = *cs++;
-  for (cii=casadi_s6, rr=w77, cs=w07; cii!=casadi_s6+10; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s7, rr=w69, cs=w02; cii!=casadi_s7+5; ++cii) *rr++ = cs[*cii];
+  for (i=0, cs=w67; i<8; ++i) *rr++ = *cs++;
+  for (cii=casadi_s6, rr=w68, cs=w07; cii!=casadi_s6+10; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s7, rr=w59, cs=w02; cii!=casadi_s7+5; ++cii) *rr++ = cs[*cii];
   casadi_copy(casadi_c2, 5, w02);
   casadi_copy(casadi_c3, 5, w04);
-  for (cii=casadi_s8, rr=w79, cs=w08; cii!=casadi_s8+80; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s4, rr=w78, cs=w03; cii!=casadi_s4+5; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s8, rr=w70, cs=w08; cii!=casadi_s8+80; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s3, rr=w69, cs=w03; cii!=casadi_s3+5; ++cii) *rr++ = cs[*cii];
   for (i=0;i<5;++i) {
     casadi_copy(wr05, 22, w06+ i*22);
   }
-  casadi_fill(w80, 5, 5.);
-  arg1[0]=w75;
-  arg1[1]=w77;
-  arg1[2]=w69;
+  casadi_fill(w71, 5, 5.);
+  arg1[0]=w66;
+  arg1[1]=w68;
+  arg1[2]=w59;
   arg1[3]=w02;
   arg1[4]=w04;
-  arg1[5]=w79;
-  arg1[6]=w78;
+  arg1[5]=w70;
+  arg1[6]=w69;
   arg1[7]=w06;
-  arg1[8]=w80;
-  res1[0]=w89;
+  arg1[8]=w71;
+  res1[0]=w81;
   if (casadi_f54(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w05, cs=w89+106; cs!=w89+128; cs+=1) *rr++ = *cs;
+  for (rr=w05, cs=w81+106; cs!=w81+128; cs+=1) *rr++ = *cs;
   casadi_copy(w05, 22, res[1]);
-  for (rr=w00, cs=w89+104; cs!=w89+106; cs+=1) *rr++ = *cs;
+  for (rr=w00, cs=w81+104; cs!=w81+106; cs+=1) *rr++ = *cs;
   casadi_copy(w00, 2, res[2]);
-  for (rr=w03, cs=w89+128; cs!=w89+129; cs+=1) *rr++ = *cs;
+  for (rr=w03, cs=w81+128; cs!=w81+129; cs+=1) *rr++ = *cs;
   if (res[3]) res[3][0] = *w03;
-  for (rr=w03, cs=w82+129; cs!=w82+130; cs+=1) *rr++ = *cs;
+  for (rr=w03, cs=w73+129; cs!=w73+130; cs+=1) *rr++ = *cs;
   if (res[4]) res[4][0] = *w03;
   return 0;
 }
 
 /* symode_6a8a47f07163_cas_grad:(i0[22],i1[2],i2,i3)->(o0,o1[22],o2[2],o3,o4,o5[22]) */
-static int casadi_f32(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+6, *w1=w+3689, *w2=w+3691, *w3=w+3692, *w4=w+3693, *w5=w+3694, *w6=w+3716, *w7=w+3718, *w8=w+3719;
+static int casadi_f31(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
+  casadi_real **res1=res+6, *w1=w+3473, *w2=w+3475, *w3=w+3476, *w4=w+3477, *w5=w+3478, *w6=w+3500, *w7=w+3502, *w8=w+3503;
   const casadi_real **arg1=arg+4, *wr0;
   wr0 = arg[0] ? arg[0] : casadi_zeros;
   casadi_copy(arg[1], 2, w1);
@@ -8070,7 +7676,7 @@ static int casadi_f32(const casadi_real** arg, casadi_real** res, casadi_int* iw
   res1[2]=w6;
   res1[3]=w7;
   res1[4]=w8;
-  if (casadi_f33(arg1, res1, iw, w, 0)) return 1;
+  if (casadi_f32(arg1, res1, iw, w, 0)) return 1;
   if (res[0]) res[0][0] = *w4;
   casadi_copy(w5, 22, res[1]);
   casadi_copy(w6, 2, res[2]);
@@ -8081,7 +7687,7 @@ static int casadi_f32(const casadi_real** arg, casadi_real** res, casadi_int* iw
 }
 
 CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_grad(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem){
-  return casadi_f32(arg, res, iw, w, mem);
+  return casadi_f31(arg, res, iw, w, mem);
 }
 
 CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_grad_checkout(void) {
@@ -8131,22 +7737,22 @@ CASADI_SYMBOL_EXPORT const char* symode_6a8a47f07163_cas_grad_name_out(casadi_in
 
 CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_cas_grad_sparsity_in(casadi_int i) {
   switch (i) {
-    case 0: return casadi_s2;
-    case 1: return casadi_s0;
-    case 2: return casadi_s1;
-    case 3: return casadi_s1;
+    case 0: return casadi_s0;
+    case 1: return casadi_s1;
+    case 2: return casadi_s2;
+    case 3: return casadi_s2;
     default: return 0;
   }
 }
 
 CASADI_SYMBOL_EXPORT const casadi_int* symode_6a8a47f07163_cas_grad_sparsity_out(casadi_int i) {
   switch (i) {
-    case 0: return casadi_s1;
-    case 1: return casadi_s2;
-    case 2: return casadi_s0;
-    case 3: return casadi_s1;
-    case 4: return casadi_s1;
-    case 5: return casadi_s2;
+    case 0: return casadi_s2;
+    case 1: return casadi_s0;
+    case 2: return casadi_s1;
+    case 3: return casadi_s2;
+    case 4: return casadi_s2;
+    case 5: return casadi_s0;
     default: return 0;
   }
 }
@@ -8155,7 +7761,7 @@ CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_grad_work(casadi_int *sz_arg, c
   if (sz_arg) *sz_arg = 32;
   if (sz_res) *sz_res = 17;
   if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 3720;
+  if (sz_w) *sz_w = 3504;
   return 0;
 }
 
@@ -8163,7 +7769,7 @@ CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_grad_work_bytes(casadi_int *sz_
   if (sz_arg) *sz_arg = 32*sizeof(const casadi_real*);
   if (sz_res) *sz_res = 17*sizeof(casadi_real*);
   if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 3720*sizeof(casadi_real);
+  if (sz_w) *sz_w = 3504*sizeof(casadi_real);
   return 0;
 }
 
@@ -8177,11 +7783,11 @@ CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_cas_grad_work_bytes(casadi_int *sz_
 
 #define symode_6a8a47f07163_NSEG 11
 #define symode_6a8a47f07163_NAUG 2
-#define symode_6a8a47f07163_NRES 16
+#define symode_6a8a47f07163_NRES 46
 #define symode_6a8a47f07163_NPAD 22
 #define symode_6a8a47f07163_K 100
-#define symode_6a8a47f07163_MAXARG 6
-#define symode_6a8a47f07163_MAXRES 4
+#define symode_6a8a47f07163_MAXARG 2
+#define symode_6a8a47f07163_MAXRES 3
 #define symode_6a8a47f07163_MAXIW 1
 
 static const long symode_6a8a47f07163_seg_n[11] = {5, 10, 10, 10, 10, 10, 10, 10, 10, 10, 5};
@@ -8190,12 +7796,26 @@ static const int symode_6a8a47f07163_seg_b_is_t1[11] = {0, 0, 0, 0, 0, 0, 0, 0, 
 static const double symode_6a8a47f07163_seg_a[11] = {0.0, 0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95};
 static const double symode_6a8a47f07163_seg_b[11] = {0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 0.0};
 static const int symode_6a8a47f07163_seg_obs[11] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1};
+/* the entries of each loss term's dl/dtheta output (observation i, then the terminal term) and of dz0/dtheta^T lam:
+ * their theta indices (a loss that does not depend on theta has none) */
+static const long symode_6a8a47f07163_lp_n[11] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+static const long symode_6a8a47f07163_lp_off[11] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+static const long symode_6a8a47f07163_lp_idx[1] = {0};
+static const long symode_6a8a47f07163_z0_n = 0;
+static const long symode_6a8a47f07163_z0_idx[1] = {0};
+
+/* pb[rows of loss term o] += v (o = 10: the terminal term) */
+static void symode_6a8a47f07163_add_lp(double *pb, const double *v, int o) {
+  long f;
+  for (f = 0; f < symode_6a8a47f07163_lp_n[o]; ++f) pb[symode_6a8a47f07163_lp_idx[symode_6a8a47f07163_lp_off[o] + f]] = pb[symode_6a8a47f07163_lp_idx[symode_6a8a47f07163_lp_off[o] + f]] + v[f];
+}
 
 typedef struct {
   const casadi_real *arg[symode_6a8a47f07163_MAXARG];
   casadi_real *res[symode_6a8a47f07163_MAXRES];
   casadi_int iw[symode_6a8a47f07163_MAXIW];
   double *w;
+  double *wt;
 } symode_6a8a47f07163_ctx;
 
 static int symode_6a8a47f07163_obs_kernel(int i, const casadi_real **arg, casadi_real **res, casadi_int *iw, casadi_real *w) {
@@ -8229,11 +7849,174 @@ static void symode_6a8a47f07163_grid(double t0, double t1, double *T, double *H)
   }
 }
 
-/* one forward step: y1, r = fstep(y, t, h, p) (r may be NULL) */
+
+/* dense network step kernels (symode.codegen.dense) */
+#include <stdint.h>
+#include <string.h>
+
+static void symode_6a8a47f07163_d_net(const double *restrict x0, double t_unused, const double *restrict th, const double *restrict wt, double *restrict k, double *restrict hid) {
+  int c, r;
+  (void)t_unused;
+  {  /* layer 1: 4 x 2 */
+    const double *restrict xi = x0;
+    double *restrict o = hid + 0;
+    for (c = 0; c < 4; c += 4) {
+      double a0 = th[8 + c + 0], a1 = th[8 + c + 1], a2 = th[8 + c + 2], a3 = th[8 + c + 3];
+      for (r = 0; r < 2; ++r) {
+        const double xr = xi[r];
+        const double *restrict m = (wt + 0) + r * 4 + c;
+        a0 += m[0] * xr; a1 += m[1] * xr; a2 += m[2] * xr; a3 += m[3] * xr;
+      }
+      o[c + 0] = a0; o[c + 1] = a1; o[c + 2] = a2; o[c + 3] = a3;
+    }
+    double *restrict dv = hid + 4;
+    for (c = 0; c < 4; ++c) {
+      const double a = o[c];
+      double x, d;
+      const double w = 2.0 * fabs(a), v = w < 44.0 ? w : 44.0;
+      const double kf = v * 1.4426950408889634 + 6755399441055744.0, kd = kf - 6755399441055744.0;
+      const double r = (v - kd * 0.6931471803691238) - kd * 1.9082149292705877e-10;
+      const double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+      const double em = r + r2 * ((((0.5 + 0.16666666666666666 * r) + (0.041666666666666664 + 0.008333333333333333 * r) * r2) + ((0.001388888888888889 + 0.0001984126984126984 * r) + (2.48015873015873e-05 + 2.7557319223985893e-06 * r) * r2) * r4) + (((2.755731922398589e-07 + 2.505210838544172e-08 * r) + (2.08767569878681e-09 + 1.6059043836821613e-10 * r) * r2) * r8));
+      uint64_t bits;
+      double p, u;
+      memcpy(&bits, &kf, sizeof bits);
+      bits = (bits + 1023) << 52;
+      memcpy(&p, &bits, sizeof p);
+      u = p * em + (p - 1.0);
+      x = copysign(u / (u + 2.0), a);
+      x = a == a ? x : a;
+      d = 1.0 - x * x;
+      o[c] = x; dv[c] = d;
+    }
+  }
+  {  /* layer 2: 2 x 4 */
+    const double *restrict xi = hid + 0;
+    double *restrict o = k;
+    for (c = 0; c < 2; ++c) {
+      double a0 = th[20 + c];
+      for (r = 0; r < 4; ++r) a0 += (wt + 8)[r * 2 + c] * xi[r];
+      o[c] = a0;
+    }
+  }
+}
+
+static double symode_6a8a47f07163_d_netb(const double *restrict th, const double *restrict hid, const double *restrict kb, double *restrict x0b, double *restrict ab) {
+  int c, r;
+  double tb = 0.0;
+  {  /* layer 2: xbar = W^T abar */
+    for (c = 0; c < 4; c += 4) {
+      double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+      for (r = 0; r < 2; ++r) {
+        const double xr = kb[r];
+        const double *restrict m = (th + 12) + r * 4 + c;
+        a0 += m[0] * xr; a1 += m[1] * xr; a2 += m[2] * xr; a3 += m[3] * xr;
+      }
+      (ab + 0)[c + 0] = a0; (ab + 0)[c + 1] = a1; (ab + 0)[c + 2] = a2; (ab + 0)[c + 3] = a3;
+    }
+    for (c = 0; c < 4; ++c) (ab + 0)[c] = (ab + 0)[c] * hid[4 + c];
+  }
+  {  /* layer 1: xbar = W^T abar */
+    for (c = 0; c < 2; ++c) {
+      double a0 = 0.0;
+      for (r = 0; r < 4; ++r) a0 += (th + 0)[r * 2 + c] * (ab + 0)[r];
+      x0b[c] = a0;
+    }
+  }
+  return tb;
+}
+
+static void symode_6a8a47f07163_d_fwd(const double *restrict y, double t, double h, const double *restrict th, const double *restrict wt, double *restrict y1, double *restrict r) {
+  int f;
+  const double * K0 = r + 0;
+  const double * K1 = r + 12;
+  const double * K2 = r + 24;
+  const double * K3 = r + 36;
+  symode_6a8a47f07163_d_net(y, t, th, wt, r + 0, r + 2);
+  for (f = 0; f < 2; ++f) r[10 + f] = y[f] + h * (0.5 * K0[f]);
+  symode_6a8a47f07163_d_net(r + 10, (t + 0.5 * h), th, wt, r + 12, r + 14);
+  for (f = 0; f < 2; ++f) r[22 + f] = y[f] + h * (0.5 * K1[f]);
+  symode_6a8a47f07163_d_net(r + 22, (t + 0.5 * h), th, wt, r + 24, r + 26);
+  for (f = 0; f < 2; ++f) r[34 + f] = y[f] + h * (1.0 * K2[f]);
+  symode_6a8a47f07163_d_net(r + 34, (t + 1.0 * h), th, wt, r + 36, r + 38);
+  for (f = 0; f < 2; ++f) y1[f] = y[f] + h * (0.16666666666666666 * K0[f] + 0.3333333333333333 * K1[f] + 0.3333333333333333 * K2[f] + 0.16666666666666666 * K3[f]);
+}
+
+static void symode_6a8a47f07163_d_bwd(const double *restrict y, double t, double h, const double *restrict th, const double *restrict r, const double *restrict yb1, double *restrict yb, double *tb, double *hb, double *restrict pb, double *restrict s) {
+  int f, i, j;
+  double hbar = 0.0, tbar = 0.0;
+  const double *restrict K0 = r + 0;
+  const double *restrict K1 = r + 12;
+  const double *restrict K2 = r + 24;
+  const double *restrict K3 = r + 36;
+  double *restrict kb = s, *restrict ys = s + 8;
+  for (f = 0; f < 2; ++f) {
+    const double g = h * yb1[f];
+    hbar += (0.16666666666666666 * K0[f] + 0.3333333333333333 * K1[f] + 0.3333333333333333 * K2[f] + 0.16666666666666666 * K3[f]) * yb1[f];
+    kb[0 + f] = 0.16666666666666666 * g;
+    kb[2 + f] = 0.3333333333333333 * g;
+    kb[4 + f] = 0.3333333333333333 * g;
+    kb[6 + f] = 0.16666666666666666 * g;
+    yb[f] = yb1[f];
+  }
+  symode_6a8a47f07163_d_netb(th, r + 38, kb + 6, ys, s + 28);
+  for (f = 0; f < 2; ++f) {
+    const double g = h * ys[f];
+    hbar += (1.0 * K2[f]) * ys[f];
+    kb[4 + f] += 1.0 * g;
+    yb[f] += ys[f];
+  }
+  symode_6a8a47f07163_d_netb(th, r + 26, kb + 4, ys, s + 22);
+  for (f = 0; f < 2; ++f) {
+    const double g = h * ys[f];
+    hbar += (0.5 * K1[f]) * ys[f];
+    kb[2 + f] += 0.5 * g;
+    yb[f] += ys[f];
+  }
+  symode_6a8a47f07163_d_netb(th, r + 14, kb + 2, ys, s + 16);
+  for (f = 0; f < 2; ++f) {
+    const double g = h * ys[f];
+    hbar += (0.5 * K0[f]) * ys[f];
+    kb[0 + f] += 0.5 * g;
+    yb[f] += ys[f];
+  }
+  symode_6a8a47f07163_d_netb(th, r + 2, kb + 0, ys, s + 10);
+  for (f = 0; f < 2; ++f) yb[f] += ys[f];
+  for (i = 0; i < 4; ++i) {  /* layer 1 */
+    const double a0 = (s + 10)[i]; const double a1 = (s + 16)[i]; const double a2 = (s + 22)[i]; const double a3 = (s + 28)[i];
+    double *restrict g = pb + 0 + i * 2;
+    pb[8 + i] += a0 + a1 + a2 + a3;
+    for (j = 0; j < 2; ++j) g[j] += a0 * y[j] + a1 * (r + 10)[j] + a2 * (r + 22)[j] + a3 * (r + 34)[j];
+  }
+  for (i = 0; i < 2; ++i) {  /* layer 2 */
+    const double a0 = (kb + 0)[i]; const double a1 = (kb + 2)[i]; const double a2 = (kb + 4)[i]; const double a3 = (kb + 6)[i];
+    double *restrict g = pb + 12 + i * 4;
+    pb[20 + i] += a0 + a1 + a2 + a3;
+    for (j = 0; j < 4; ++j) g[j] += a0 * (r + 2)[j] + a1 * (r + 14)[j] + a2 * (r + 26)[j] + a3 * (r + 38)[j];
+  }
+  *tb = tbar;
+  *hb = hbar;
+}
+
+/* the driver's step kernels (the dense loops above): transposed weights once per call, then steps */
+static void symode_6a8a47f07163_prepare(const double *theta, symode_6a8a47f07163_ctx *c) {
+  int i, j;
+  for (i = 0; i < 4; ++i)
+    for (j = 0; j < 2; ++j) c->wt[0 + j * 4 + i] = theta[0 + i * 2 + j];
+  for (i = 0; i < 2; ++i)
+    for (j = 0; j < 4; ++j) c->wt[8 + j * 2 + i] = theta[12 + i * 4 + j];
+}
+
 static int symode_6a8a47f07163_fwd(const double *y, double t, double h, const double *p, double *y1, double *r, symode_6a8a47f07163_ctx *c) {
-  c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p;
-  c->res[0] = y1; c->res[1] = r;
-  return symode_6a8a47f07163_k_fstep(c->arg, c->res, c->iw, c->w, 0);
+  symode_6a8a47f07163_d_fwd(y, t, h, p, c->wt, y1, r ? r : c->w);
+  return 0;
+}
+
+static int symode_6a8a47f07163_bwd(const double *y, double t, double h, const double *p, const double *r, const double *yb,
+                   double *yb2, double *sc, double *pb, double *pc, symode_6a8a47f07163_ctx *c) {
+  (void)pc;
+  symode_6a8a47f07163_d_bwd(y, t, h, p, r, yb, yb2, sc, sc + 1, pb, c->w);
+  return 0;
 }
 
 /* loss term kernel (terminal: i < 0; observation i): l, dl/dz, dl/dp at (z, p); outputs may be NULL */
@@ -8319,7 +8102,8 @@ static int symode_6a8a47f07163_reverse_pass(const double *theta, const double *T
   /* seeds: dl/dz at t1 (and 1 for the running cost), dl/dp of the terminal term */
   for (f = 0; f < symode_6a8a47f07163_NAUG; ++f) yb[f] = 0.0;
   for (f = 0; f < 2; ++f) yb[f] = lz[10 * 2 + f];
-  for (f = 0; f < 22; ++f) pb[f] = lp[10 * symode_6a8a47f07163_NPAD + f];
+  for (f = 0; f < 22; ++f) pb[f] = 0.0;
+  symode_6a8a47f07163_add_lp(pb, lp + 10 * symode_6a8a47f07163_NPAD, 10);
   if (symode_6a8a47f07163_K >= N) blk_lo = 0;
   *dt0 = 0.0; *dt1 = 0.0;
   for (s = symode_6a8a47f07163_NSEG - 1; s >= 0; --s) {
@@ -8327,7 +8111,7 @@ static int symode_6a8a47f07163_reverse_pass(const double *theta, const double *T
     o = symode_6a8a47f07163_seg_obs[s];
     if (o >= 0) {
       for (f = 0; f < 2; ++f) yb[f] = yb[f] + lz[o * 2 + f];
-      for (f = 0; f < symode_6a8a47f07163_NPAD; ++f) pb[f] = pb[f] + lp[o * symode_6a8a47f07163_NPAD + f];
+      symode_6a8a47f07163_add_lp(pb, lp + o * symode_6a8a47f07163_NPAD, o);
     }
     for (j = symode_6a8a47f07163_seg_n[s] - 1; j >= 0; --j, --i) {
       double sj = (double)j / n, om = 1.0 - sj, t = T[i], h = H[i];
@@ -8343,12 +8127,8 @@ static int symode_6a8a47f07163_reverse_pass(const double *theta, const double *T
         }
       }
       lo = i - blk_lo;
-      c->arg[0] = Y + lo * symode_6a8a47f07163_NAUG; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = theta;
-      c->arg[4] = R + lo * symode_6a8a47f07163_NRES; c->arg[5] = yb;
-      c->res[0] = yb2; c->res[1] = sc; c->res[2] = sc + 1; c->res[3] = pc;
-      f = symode_6a8a47f07163_k_bstep(c->arg, c->res, c->iw, c->w, 0);
+      f = symode_6a8a47f07163_bwd(Y + lo * symode_6a8a47f07163_NAUG, t, h, theta, R + lo * symode_6a8a47f07163_NRES, yb, yb2, sc, pb, pc, c);
       if (f) return f;
-      for (f = 0; f < 22; ++f) pb[f] = pb[f] + pc[f];
       da = da + (sc[0] * om - sc[1] / n);
       db = db + (sc[0] * sj + sc[1] / n);
       tmp = yb; yb = yb2; yb2 = tmp;
@@ -8359,7 +8139,7 @@ static int symode_6a8a47f07163_reverse_pass(const double *theta, const double *T
   o = -1;
   if (o >= 0) {  /* the observation at t0, on z0 */
     for (f = 0; f < 2; ++f) yb[f] = yb[f] + lz[o * 2 + f];
-    for (f = 0; f < symode_6a8a47f07163_NPAD; ++f) pb[f] = pb[f] + lp[o * symode_6a8a47f07163_NPAD + f];
+    symode_6a8a47f07163_add_lp(pb, lp + o * symode_6a8a47f07163_NPAD, o);
   }
   for (f = 0; f < symode_6a8a47f07163_NAUG; ++f) lam0[f] = yb[f];
   return 0;
@@ -8367,7 +8147,7 @@ static int symode_6a8a47f07163_reverse_pass(const double *theta, const double *T
 
 #define symode_6a8a47f07163_W(key) (work + key)
 
-static void symode_6a8a47f07163_setup(symode_6a8a47f07163_ctx *c, double *work) { c->w = work + 0; }
+static void symode_6a8a47f07163_setup(symode_6a8a47f07163_ctx *c, double *work) { c->w = work + 0; c->wt = work + 46; }
 
 static const double *symode_6a8a47f07163_initial(const double *theta, const double *z0, double *y0, symode_6a8a47f07163_ctx *c, int *flag) {
   int f;
@@ -8388,13 +8168,14 @@ CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_loss_w(const double *theta, const d
                                    double *work) {
   symode_6a8a47f07163_ctx c;
   int flag;
-  double *y0 = work + 2003, L;
+  double *y0 = work + 5064, L;
   symode_6a8a47f07163_setup(&c, work);
+  symode_6a8a47f07163_prepare(theta, &c);
   symode_6a8a47f07163_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
-  symode_6a8a47f07163_grid(t0, t1, work + 1803, work + 1903);
-  flag = symode_6a8a47f07163_forward_pass(theta, y0, work + 1803, work + 1903, 0, 0, 0, 0, work + 2007,
-                          work + 2009, &L, 0, 0, 0, 0, 0, &c);
+  symode_6a8a47f07163_grid(t0, t1, work + 4864, work + 4964);
+  flag = symode_6a8a47f07163_forward_pass(theta, y0, work + 4864, work + 4964, 0, 0, 0, 0, work + 5068,
+                          work + 5070, &L, 0, 0, 0, 0, 0, &c);
   if (!flag && loss) *loss = L;
   return flag;
 }
@@ -8403,13 +8184,14 @@ CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_forward_w(const double *theta, cons
                                       double *zobs, double *q, double *work) {
   symode_6a8a47f07163_ctx c;
   int flag, f;
-  double *y0 = work + 2003, *yend = work + 2005;
+  double *y0 = work + 5064, *yend = work + 5066;
   symode_6a8a47f07163_setup(&c, work);
+  symode_6a8a47f07163_prepare(theta, &c);
   symode_6a8a47f07163_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
-  symode_6a8a47f07163_grid(t0, t1, work + 1803, work + 1903);
-  flag = symode_6a8a47f07163_forward_pass(theta, y0, work + 1803, work + 1903, 0, 0, 0, 0, work + 2007,
-                          work + 2009, 0, zobs, 0, 0, 0, yend, &c);
+  symode_6a8a47f07163_grid(t0, t1, work + 4864, work + 4964);
+  flag = symode_6a8a47f07163_forward_pass(theta, y0, work + 4864, work + 4964, 0, 0, 0, 0, work + 5068,
+                          work + 5070, 0, zobs, 0, 0, 0, yend, &c);
   if (flag) return flag;
   if (z1) for (f = 0; f < 2; ++f) z1[f] = yend[f];
   if (q) *q = 0.0;
@@ -8422,8 +8204,9 @@ CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_trajectory_w(const double *theta, c
   symode_6a8a47f07163_ctx c;
   int flag;
   long i;
-  double *y0 = work + 2003, *T = work + 1803, *H = work + 1903;
+  double *y0 = work + 5064, *T = work + 4864, *H = work + 4964;
   symode_6a8a47f07163_setup(&c, work);
+  symode_6a8a47f07163_prepare(theta, &c);
   symode_6a8a47f07163_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_6a8a47f07163_grid(t0, t1, T, H);
@@ -8441,24 +8224,25 @@ CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_grad_w(const double *theta, const d
   symode_6a8a47f07163_ctx c;
   int flag, f;
   double L, d0, d1;
-  double *Y = work + 1, *R = work + 203, *T = work + 1803, *H = work + 1903;
-  double *yb = work + 2007, *yb2 = work + 2009, *pb = work + 2011, *pc = work + 2033;
-  double *y0 = work + 2003, *lam0 = work + 2005;
+  double *Y = work + 62, *R = work + 264, *T = work + 4864, *H = work + 4964;
+  double *yb = work + 5068, *yb2 = work + 5070, *pb = work + 5072, *pc = work + 5094;
+  double *y0 = work + 5064, *lam0 = work + 5066;
   symode_6a8a47f07163_setup(&c, work);
+  symode_6a8a47f07163_prepare(theta, &c);
   symode_6a8a47f07163_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_6a8a47f07163_grid(t0, t1, T, H);
-  flag = symode_6a8a47f07163_forward_pass(theta, y0, T, H, 1, Y, R, work + 1803, yb, yb2, &L, 0, work + 2319,
-                          work + 2055, work + 2077, 0, &c);
+  flag = symode_6a8a47f07163_forward_pass(theta, y0, T, H, 1, Y, R, work + 4864, yb, yb2, &L, 0, work + 5380,
+                          work + 5116, work + 5138, 0, &c);
   if (flag) return flag;
-  flag = symode_6a8a47f07163_reverse_pass(theta, T, H, Y, R, work + 1803, work + 2055, work + 2077, yb, yb2, pb,
+  flag = symode_6a8a47f07163_reverse_pass(theta, T, H, Y, R, work + 4864, work + 5116, work + 5138, yb, yb2, pb,
                           pc, &d0, &d1, lam0, &c);
   if (flag) return flag;
   if (!z0) {  /* total derivative: add (dz0/dtheta)^T dL/dz0 */
     c.arg[0] = theta; c.arg[1] = lam0; c.res[0] = pc;
     flag = symode_6a8a47f07163_k_z0vjp(c.arg, c.res, c.iw, c.w, 0);
     if (flag) return flag;
-    for (f = 0; f < 22; ++f) pb[f] = pb[f] + pc[f];
+    for (f = 0; f < symode_6a8a47f07163_z0_n; ++f) pb[symode_6a8a47f07163_z0_idx[f]] = pb[symode_6a8a47f07163_z0_idx[f]] + pc[f];
   }
   if (loss) *loss = L;
   if (dtheta) for (f = 0; f < 22; ++f) dtheta[f] = pb[f];
@@ -8484,7 +8268,7 @@ CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_grad_batch_w(long n, const double *
 
 CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_z0(const double *theta, double *z0) {
   int flag;
-  double *work = (double *)malloc(sizeof(double) * 2330);
+  double *work = (double *)malloc(sizeof(double) * 5391);
   if (!work) return -1;
   flag = symode_6a8a47f07163_z0_w(theta, z0, work);
   free(work);
@@ -8493,7 +8277,7 @@ CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_z0(const double *theta, double *z0)
 
 CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_loss(const double *theta, const double *z0, double t0, double t1, double *loss) {
   int flag;
-  double *work = (double *)malloc(sizeof(double) * 2330);
+  double *work = (double *)malloc(sizeof(double) * 5391);
   if (!work) return -1;
   flag = symode_6a8a47f07163_loss_w(theta, z0, t0, t1, loss, work);
   free(work);
@@ -8502,7 +8286,7 @@ CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_loss(const double *theta, const dou
 
 CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_forward(const double *theta, const double *z0, double t0, double t1, double *z1, double *zobs, double *q) {
   int flag;
-  double *work = (double *)malloc(sizeof(double) * 2330);
+  double *work = (double *)malloc(sizeof(double) * 5391);
   if (!work) return -1;
   flag = symode_6a8a47f07163_forward_w(theta, z0, t0, t1, z1, zobs, q, work);
   free(work);
@@ -8511,7 +8295,7 @@ CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_forward(const double *theta, const 
 
 CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_trajectory(const double *theta, const double *z0, double t0, double t1, double *y, double *t) {
   int flag;
-  double *work = (double *)malloc(sizeof(double) * 2330);
+  double *work = (double *)malloc(sizeof(double) * 5391);
   if (!work) return -1;
   flag = symode_6a8a47f07163_trajectory_w(theta, z0, t0, t1, y, t, work);
   free(work);
@@ -8520,7 +8304,7 @@ CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_trajectory(const double *theta, con
 
 CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_grad(const double *theta, const double *z0, double t0, double t1, double *loss, double *dtheta, double *dz0, double *dt0, double *dt1) {
   int flag;
-  double *work = (double *)malloc(sizeof(double) * 2330);
+  double *work = (double *)malloc(sizeof(double) * 5391);
   if (!work) return -1;
   flag = symode_6a8a47f07163_grad_w(theta, z0, t0, t1, loss, dtheta, dz0, dt0, dt1, work);
   free(work);
@@ -8529,7 +8313,7 @@ CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_grad(const double *theta, const dou
 
 CASADI_SYMBOL_EXPORT int symode_6a8a47f07163_grad_batch(long n, const double *thetas, double t0, double t1, double *loss, double *dthetas) {
   int flag;
-  double *work = (double *)malloc(sizeof(double) * 2330);
+  double *work = (double *)malloc(sizeof(double) * 5391);
   if (!work) return -1;
   flag = symode_6a8a47f07163_grad_batch_w(n, thetas, t0, t1, loss, dthetas, work);
   free(work);

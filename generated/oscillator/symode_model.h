@@ -5,7 +5,7 @@
  * Model hash (Model.fingerprint, sha256): 7e25627c4bff5afb987ebcb74364ffe73d6f88088cd5c915fe8fd2614485fe24
  * Structure hash (the model without parameter values; the C source depends only on it): 511587917bf22bafe4b1b926fd71a7ceb718378108f64f214d923e3c00c28025
  * Model name: oscillator
- * Source: symode_model.c (sha256 0cb8227f8c22640fa9715193d089f52c2eca2728f685358fec58f53e01cd94a9); every name and meaning also in symode_model.json.
+ * Source: symode_model.c (sha256 37968375b03fbad77c276c5e34fecf972b26677d4230bd4b01c329e8ce95a5df); every name and meaning also in symode_model.json.
  * Function name prefix: symode_4c79b8f5144b (a hash of the format, structure hash, scheme, steps and options; no user
  * text; the same for every parameter value: theta is an input).
  *
@@ -93,7 +93,7 @@
  *   out o3 [1]  dL/dt0
  *   out o4 [1]  dL/dt1
  *   out o5 [np]  dL/dtheta total = o1 + (dz0/dtheta)^T o2 (GradResult.grad when i1 = z0(theta))
- *   work sizes: arg 41, res 18, iw 0, w 1962
+ *   work sizes: arg 41, res 18, iw 0, w 1964
  *
  * Calling F in CasADi's convention:
  *   casadi_int n_arg, n_res, n_iw, n_w;  F_work(&n_arg, &n_res, &n_iw, &n_w);  (or the F_SZ_* macros)
@@ -149,7 +149,7 @@ extern "C" {
 #define symode_4c79b8f5144b_cas_grad_SZ_ARG 41
 #define symode_4c79b8f5144b_cas_grad_SZ_RES 18
 #define symode_4c79b8f5144b_cas_grad_SZ_IW 0
-#define symode_4c79b8f5144b_cas_grad_SZ_W 1962
+#define symode_4c79b8f5144b_cas_grad_SZ_W 1964
 
 void symode_4c79b8f5144b_casadi_version(int* major, int* minor, int* patch);
 int symode_4c79b8f5144b_casadi_int_size(void);

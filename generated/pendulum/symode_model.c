@@ -31,7 +31,9 @@ extern "C" {
 #define casadi_c0 CASADI_PREFIX(c0)
 #define casadi_c1 CASADI_PREFIX(c1)
 #define casadi_c2 CASADI_PREFIX(c2)
+#define casadi_clear CASADI_PREFIX(clear)
 #define casadi_copy CASADI_PREFIX(copy)
+#define casadi_densify CASADI_PREFIX(densify)
 #define casadi_f0 CASADI_PREFIX(f0)
 #define casadi_f1 CASADI_PREFIX(f1)
 #define casadi_f10 CASADI_PREFIX(f10)
@@ -60,6 +62,7 @@ extern "C" {
 #define casadi_s6 CASADI_PREFIX(s6)
 #define casadi_s7 CASADI_PREFIX(s7)
 #define casadi_s8 CASADI_PREFIX(s8)
+#define casadi_s9 CASADI_PREFIX(s9)
 #define casadi_sq CASADI_PREFIX(sq)
 #define casadi_zeros CASADI_PREFIX(zeros)
 
@@ -91,6 +94,39 @@ void casadi_copy(const casadi_real* x, casadi_int n, casadi_real* y) {
   }
 }
 
+void casadi_clear(casadi_real* x, casadi_int n) {
+  casadi_int i;
+  if (x) {
+    for (i=0; i<n; ++i) *x++ = 0;
+  }
+}
+
+#define CASADI_CAST(x,y) ((x) y)
+
+void casadi_densify(const casadi_real* x, const casadi_int* sp_x, casadi_real* y, casadi_int tr) {
+  casadi_int nrow_x, ncol_x, i, el;
+  const casadi_int *colind_x, *row_x;
+  if (!y) return;
+  nrow_x = sp_x[0]; ncol_x = sp_x[1];
+  colind_x = sp_x+2; row_x = sp_x+ncol_x+3;
+  casadi_clear(y, nrow_x*ncol_x);
+  if (!x) return;
+  if (tr) {
+    for (i=0; i<ncol_x; ++i) {
+      for (el=colind_x[i]; el!=colind_x[i+1]; ++el) {
+        y[i + row_x[el]*ncol_x] = CASADI_CAST(casadi_real, *x++);
+      }
+    }
+  } else {
+    for (i=0; i<ncol_x; ++i) {
+      for (el=colind_x[i]; el!=colind_x[i+1]; ++el) {
+        y[row_x[el]] = CASADI_CAST(casadi_real, *x++);
+      }
+      y += nrow_x;
+    }
+  }
+}
+
 void casadi_fill(casadi_real* x, casadi_int n, casadi_real alpha) {
   casadi_int i;
   if (x) {
@@ -114,7 +150,8 @@ static const casadi_int casadi_s3[3] = {8, 1, 1};
 static const casadi_int casadi_s4[100] = 
   {0};
 static const casadi_int casadi_s5[3] = {2, 0, 1};
-static const casadi_int casadi_s6[200] = 
+static const casadi_int casadi_s6[8] = {7, 1, 0, 4, 0, 1, 5, 6};
+static const casadi_int casadi_s7[200] = 
   {198, 199, 196, 197, 194, 195, 192, 193,
   190, 191, 188, 189, 186, 187, 184, 185,
   182, 183, 180, 181, 178, 179, 176, 177,
@@ -140,7 +177,7 @@ static const casadi_int casadi_s6[200] =
   22, 23, 20, 21, 18, 19, 16, 17,
   14, 15, 12, 13, 10, 11, 8, 9,
   6, 7, 4, 5, 2, 3, 0, 1};
-static const casadi_int casadi_s7[100] = 
+static const casadi_int casadi_s8[100] = 
   {99, 98, 97, 96, 95, 94, 93, 92,
   91, 90, 89, 88, 87, 86, 85, 84,
   83, 82, 81, 80, 79, 78, 77, 76,
@@ -154,7 +191,7 @@ static const casadi_int casadi_s7[100] =
   19, 18, 17, 16, 15, 14, 13, 12,
   11, 10, 9, 8, 7, 6, 5, 4,
   3, 2, 1, 0};
-static const casadi_int casadi_s8[800] = 
+static const casadi_int casadi_s9[800] = 
   {792, 793, 794, 795, 796, 797, 798, 799,
   784, 785, 786, 787, 788, 789, 790, 791,
   776, 777, 778, 779, 780, 781, 782, 783,
@@ -804,13 +841,11 @@ CASADI_SYMBOL_EXPORT int symode_7d87cd43048d_k_z0_work_bytes(casadi_int *sz_arg,
   return 0;
 }
 
-/* symode_7d87cd43048d_k_z0vjp:(i0[3],i1[2])->(o0[3]) */
+/* symode_7d87cd43048d_k_z0vjp:(i0[3],i1[2])->(o0) */
 static int casadi_f3(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a0;
   a0=0.;
   if (res[0]!=0) res[0][0]=a0;
-  if (res[0]!=0) res[0][1]=a0;
-  if (res[0]!=0) res[0][2]=a0;
   return 0;
 }
 
@@ -866,7 +901,7 @@ CASADI_SYMBOL_EXPORT const casadi_int* symode_7d87cd43048d_k_z0vjp_sparsity_in(c
 
 CASADI_SYMBOL_EXPORT const casadi_int* symode_7d87cd43048d_k_z0vjp_sparsity_out(casadi_int i) {
   switch (i) {
-    case 0: return casadi_s2;
+    case 0: return casadi_s1;
     default: return 0;
   }
 }
@@ -887,7 +922,7 @@ CASADI_SYMBOL_EXPORT int symode_7d87cd43048d_k_z0vjp_work_bytes(casadi_int *sz_a
   return 0;
 }
 
-/* symode_7d87cd43048d_k_term:(i0[2],i1[3])->(o0,o1[2],o2[3]) */
+/* symode_7d87cd43048d_k_term:(i0[2],i1[3])->(o0,o1[2],o2) */
 static int casadi_f4(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a0, a1, a2, a3, a4;
   a0=-1.0000000000000001e-01;
@@ -909,8 +944,6 @@ static int casadi_f4(const casadi_real** arg, casadi_real** res, casadi_int* iw,
   if (res[1]!=0) res[1][1]=a2;
   a2=0.;
   if (res[2]!=0) res[2][0]=a2;
-  if (res[2]!=0) res[2][1]=a2;
-  if (res[2]!=0) res[2][2]=a2;
   return 0;
 }
 
@@ -970,7 +1003,7 @@ CASADI_SYMBOL_EXPORT const casadi_int* symode_7d87cd43048d_k_term_sparsity_out(c
   switch (i) {
     case 0: return casadi_s1;
     case 1: return casadi_s0;
-    case 2: return casadi_s2;
+    case 2: return casadi_s1;
     default: return 0;
   }
 }
@@ -2095,9 +2128,9 @@ static int casadi_f15(const casadi_real** arg, casadi_real** res, casadi_int* iw
 static int casadi_f14(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_int i;
   casadi_real **res1=res+5, *rr, *w00=w+981, *w01=w+983, *w02=w+984, *w03=w+1084, *w04=w+1085, *w05=w+1185, *w06=w+1188, *w07=w+1488, *w08=w+1688, *w09=w+2488;
-  casadi_real *w10=w+2490, *w11=w+2492, *w12=w+2495, *w13=w+2496, *w14=w+2503, *w15=w+2701, *w17=w+2901, *w18=w+3701, *w19=w+3801, *w20=w+3901;
+  casadi_real *w10=w+2490, *w12=w+2492, *w13=w+2493, *w14=w+2497, *w15=w+2504, *w16=w+2702, *w18=w+2902, *w19=w+3702, *w20=w+3802, *w21=w+3902;
   const casadi_int *cii;
-  const casadi_real **arg1=arg+4, *cr, *cs, *wr02, *wr16;
+  const casadi_real **arg1=arg+4, *cr, *cs, *wr02, *wr17;
   casadi_copy(arg[1], 2, w00);
   *w01 = arg[2] ? arg[2][0] : 0;
   wr02 = casadi_c0;
@@ -2124,55 +2157,55 @@ static int casadi_f14(const casadi_real** arg, casadi_real** res, casadi_int* iw
   arg1[1]=w05;
   res1[0]=w01;
   res1[1]=w10;
-  res1[2]=w11;
+  res1[2]=0;
   if (casadi_f4(arg1, res1, iw, w, 0)) return 1;
   if (res[0]) res[0][0] = *w01;
   *w01 = 0.;
   *w12 = 0.;
   rr=w13;
   for (i=0, cs=w10; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w11; i<3; ++i) *rr++ = *cs++;
   *rr++ = *w01;
   *rr++ = *w12;
-  for (rr=w14, cs=w07+0; cs!=w07+198; cs+=1) *rr++ = *cs;
+  casadi_densify(w13, casadi_s6, w14, 0);
+  for (rr=w15, cs=w07+0; cs!=w07+198; cs+=1) *rr++ = *cs;
   rr=w07;
   for (i=0, cs=w00; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w14; i<198; ++i) *rr++ = *cs++;
-  for (cii=casadi_s6, rr=w15, cs=w07; cii!=casadi_s6+200; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s7, rr=w04, cs=w02; cii!=casadi_s7+100; ++cii) *rr++ = cs[*cii];
+  for (i=0, cs=w15; i<198; ++i) *rr++ = *cs++;
+  for (cii=casadi_s7, rr=w16, cs=w07; cii!=casadi_s7+200; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s8, rr=w04, cs=w02; cii!=casadi_s8+100; ++cii) *rr++ = cs[*cii];
   wr02 = casadi_c1;
-  wr16 = casadi_c2;
-  for (cii=casadi_s8, rr=w17, cs=w08; cii!=casadi_s8+800; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s4, rr=w18, cs=w03; cii!=casadi_s4+100; ++cii) *rr++ = cs[*cii];
+  wr17 = casadi_c2;
+  for (cii=casadi_s9, rr=w18, cs=w08; cii!=casadi_s9+800; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s4, rr=w19, cs=w03; cii!=casadi_s4+100; ++cii) *rr++ = cs[*cii];
   for (i=0;i<100;++i) {
     casadi_copy(w05, 3, w06+ i*3);
   }
-  casadi_fill(w19, 100, 100.);
-  arg1[0]=w13;
-  arg1[1]=w15;
+  casadi_fill(w20, 100, 100.);
+  arg1[0]=w14;
+  arg1[1]=w16;
   arg1[2]=w04;
   arg1[3]=wr02;
-  arg1[4]=wr16;
-  arg1[5]=w17;
-  arg1[6]=w18;
+  arg1[4]=wr17;
+  arg1[5]=w18;
+  arg1[6]=w19;
   arg1[7]=w06;
-  arg1[8]=w19;
-  res1[0]=w20;
+  arg1[8]=w20;
+  res1[0]=w21;
   if (casadi_f15(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w05, cs=w20+695; cs!=w20+698; cs+=1) *rr++ = *cs;
+  for (rr=w05, cs=w21+695; cs!=w21+698; cs+=1) *rr++ = *cs;
   casadi_copy(w05, 3, res[1]);
-  for (rr=w00, cs=w20+693; cs!=w20+695; cs+=1) *rr++ = *cs;
+  for (rr=w00, cs=w21+693; cs!=w21+695; cs+=1) *rr++ = *cs;
   casadi_copy(w00, 2, res[2]);
-  for (rr=w03, cs=w20+698; cs!=w20+699; cs+=1) *rr++ = *cs;
+  for (rr=w03, cs=w21+698; cs!=w21+699; cs+=1) *rr++ = *cs;
   if (res[3]) res[3][0] = *w03;
-  for (rr=w03, cs=w20+699; cs!=w20+700; cs+=1) *rr++ = *cs;
+  for (rr=w03, cs=w21+699; cs!=w21+700; cs+=1) *rr++ = *cs;
   if (res[4]) res[4][0] = *w03;
   return 0;
 }
 
 /* symode_7d87cd43048d_cas_grad:(i0[3],i1[2],i2,i3)->(o0,o1[3],o2[2],o3,o4,o5[3]) */
 static int casadi_f13(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+6, *w0=w+4701, *w1=w+4704, *w2=w+4706, *w3=w+4707, *w4=w+4708, *w5=w+4709, *w6=w+4712, *w7=w+4714, *w8=w+4715;
+  casadi_real **res1=res+6, *w0=w+4702, *w1=w+4705, *w2=w+4707, *w3=w+4708, *w4=w+4709, *w5=w+4710, *w6=w+4713, *w7=w+4715, *w8=w+4716;
   const casadi_real **arg1=arg+4;
   casadi_copy(arg[0], 3, w0);
   casadi_copy(arg[1], 2, w1);
@@ -2272,7 +2305,7 @@ CASADI_SYMBOL_EXPORT int symode_7d87cd43048d_cas_grad_work(casadi_int *sz_arg, c
   if (sz_arg) *sz_arg = 41;
   if (sz_res) *sz_res = 18;
   if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 4716;
+  if (sz_w) *sz_w = 4717;
   return 0;
 }
 
@@ -2280,7 +2313,7 @@ CASADI_SYMBOL_EXPORT int symode_7d87cd43048d_cas_grad_work_bytes(casadi_int *sz_
   if (sz_arg) *sz_arg = 41*sizeof(const casadi_real*);
   if (sz_res) *sz_res = 18*sizeof(casadi_real*);
   if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 4716*sizeof(casadi_real);
+  if (sz_w) *sz_w = 4717*sizeof(casadi_real);
   return 0;
 }
 
@@ -2307,12 +2340,26 @@ static const int symode_7d87cd43048d_seg_b_is_t1[1] = {1};
 static const double symode_7d87cd43048d_seg_a[1] = {0.0};
 static const double symode_7d87cd43048d_seg_b[1] = {0.0};
 static const int symode_7d87cd43048d_seg_obs[1] = {-1};
+/* the entries of each loss term's dl/dtheta output (observation i, then the terminal term) and of dz0/dtheta^T lam:
+ * their theta indices (a loss that does not depend on theta has none) */
+static const long symode_7d87cd43048d_lp_n[1] = {0};
+static const long symode_7d87cd43048d_lp_off[1] = {0};
+static const long symode_7d87cd43048d_lp_idx[1] = {0};
+static const long symode_7d87cd43048d_z0_n = 0;
+static const long symode_7d87cd43048d_z0_idx[1] = {0};
+
+/* pb[rows of loss term o] += v (o = 0: the terminal term) */
+static void symode_7d87cd43048d_add_lp(double *pb, const double *v, int o) {
+  long f;
+  for (f = 0; f < symode_7d87cd43048d_lp_n[o]; ++f) pb[symode_7d87cd43048d_lp_idx[symode_7d87cd43048d_lp_off[o] + f]] = pb[symode_7d87cd43048d_lp_idx[symode_7d87cd43048d_lp_off[o] + f]] + v[f];
+}
 
 typedef struct {
   const casadi_real *arg[symode_7d87cd43048d_MAXARG];
   casadi_real *res[symode_7d87cd43048d_MAXRES];
   casadi_int iw[symode_7d87cd43048d_MAXIW];
   double *w;
+  double *wt;
 } symode_7d87cd43048d_ctx;
 
 static int symode_7d87cd43048d_obs_kernel(int i, const casadi_real **arg, casadi_real **res, casadi_int *iw, casadi_real *w) {
@@ -2337,11 +2384,26 @@ static void symode_7d87cd43048d_grid(double t0, double t1, double *T, double *H)
   }
 }
 
+
+static void symode_7d87cd43048d_prepare(const double *theta, symode_7d87cd43048d_ctx *c) { (void)theta; (void)c; }
+
 /* one forward step: y1, r = fstep(y, t, h, p) (r may be NULL) */
 static int symode_7d87cd43048d_fwd(const double *y, double t, double h, const double *p, double *y1, double *r, symode_7d87cd43048d_ctx *c) {
   c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p;
   c->res[0] = y1; c->res[1] = r;
   return symode_7d87cd43048d_k_fstep(c->arg, c->res, c->iw, c->w, 0);
+}
+
+/* one step's VJP: yb2, sc = (tbar, hbar) from yb at (y, t, h, p, r); pbar added to pb (pc: scratch) */
+static int symode_7d87cd43048d_bwd(const double *y, double t, double h, const double *p, const double *r, const double *yb,
+                   double *yb2, double *sc, double *pb, double *pc, symode_7d87cd43048d_ctx *c) {
+  int f;
+  c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p; c->arg[4] = r; c->arg[5] = yb;
+  c->res[0] = yb2; c->res[1] = sc; c->res[2] = sc + 1; c->res[3] = pc;
+  f = symode_7d87cd43048d_k_bstep(c->arg, c->res, c->iw, c->w, 0);
+  if (f) return f;
+  for (f = 0; f < 3; ++f) pb[f] = pb[f] + pc[f];
+  return 0;
 }
 
 /* loss term kernel (terminal: i < 0; observation i): l, dl/dz, dl/dp at (z, p); outputs may be NULL */
@@ -2427,7 +2489,8 @@ static int symode_7d87cd43048d_reverse_pass(const double *theta, const double *T
   /* seeds: dl/dz at t1 (and 1 for the running cost), dl/dp of the terminal term */
   for (f = 0; f < symode_7d87cd43048d_NAUG; ++f) yb[f] = 0.0;
   for (f = 0; f < 2; ++f) yb[f] = lz[0 * 2 + f];
-  for (f = 0; f < 3; ++f) pb[f] = lp[0 * symode_7d87cd43048d_NPAD + f];
+  for (f = 0; f < 3; ++f) pb[f] = 0.0;
+  symode_7d87cd43048d_add_lp(pb, lp + 0 * symode_7d87cd43048d_NPAD, 0);
   if (symode_7d87cd43048d_K >= N) blk_lo = 0;
   *dt0 = 0.0; *dt1 = 0.0;
   for (s = symode_7d87cd43048d_NSEG - 1; s >= 0; --s) {
@@ -2435,7 +2498,7 @@ static int symode_7d87cd43048d_reverse_pass(const double *theta, const double *T
     o = symode_7d87cd43048d_seg_obs[s];
     if (o >= 0) {
       for (f = 0; f < 2; ++f) yb[f] = yb[f] + lz[o * 2 + f];
-      for (f = 0; f < symode_7d87cd43048d_NPAD; ++f) pb[f] = pb[f] + lp[o * symode_7d87cd43048d_NPAD + f];
+      symode_7d87cd43048d_add_lp(pb, lp + o * symode_7d87cd43048d_NPAD, o);
     }
     for (j = symode_7d87cd43048d_seg_n[s] - 1; j >= 0; --j, --i) {
       double sj = (double)j / n, om = 1.0 - sj, t = T[i], h = H[i];
@@ -2451,12 +2514,8 @@ static int symode_7d87cd43048d_reverse_pass(const double *theta, const double *T
         }
       }
       lo = i - blk_lo;
-      c->arg[0] = Y + lo * symode_7d87cd43048d_NAUG; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = theta;
-      c->arg[4] = R + lo * symode_7d87cd43048d_NRES; c->arg[5] = yb;
-      c->res[0] = yb2; c->res[1] = sc; c->res[2] = sc + 1; c->res[3] = pc;
-      f = symode_7d87cd43048d_k_bstep(c->arg, c->res, c->iw, c->w, 0);
+      f = symode_7d87cd43048d_bwd(Y + lo * symode_7d87cd43048d_NAUG, t, h, theta, R + lo * symode_7d87cd43048d_NRES, yb, yb2, sc, pb, pc, c);
       if (f) return f;
-      for (f = 0; f < 3; ++f) pb[f] = pb[f] + pc[f];
       da = da + (sc[0] * om - sc[1] / n);
       db = db + (sc[0] * sj + sc[1] / n);
       tmp = yb; yb = yb2; yb2 = tmp;
@@ -2467,7 +2526,7 @@ static int symode_7d87cd43048d_reverse_pass(const double *theta, const double *T
   o = -1;
   if (o >= 0) {  /* the observation at t0, on z0 */
     for (f = 0; f < 2; ++f) yb[f] = yb[f] + lz[o * 2 + f];
-    for (f = 0; f < symode_7d87cd43048d_NPAD; ++f) pb[f] = pb[f] + lp[o * symode_7d87cd43048d_NPAD + f];
+    symode_7d87cd43048d_add_lp(pb, lp + o * symode_7d87cd43048d_NPAD, o);
   }
   for (f = 0; f < symode_7d87cd43048d_NAUG; ++f) lam0[f] = yb[f];
   return 0;
@@ -2475,7 +2534,7 @@ static int symode_7d87cd43048d_reverse_pass(const double *theta, const double *T
 
 #define symode_7d87cd43048d_W(key) (work + key)
 
-static void symode_7d87cd43048d_setup(symode_7d87cd43048d_ctx *c, double *work) { c->w = work + 0; }
+static void symode_7d87cd43048d_setup(symode_7d87cd43048d_ctx *c, double *work) { c->w = work + 0; c->wt = work + 1; }
 
 static const double *symode_7d87cd43048d_initial(const double *theta, const double *z0, double *y0, symode_7d87cd43048d_ctx *c, int *flag) {
   int f;
@@ -2498,6 +2557,7 @@ CASADI_SYMBOL_EXPORT int symode_7d87cd43048d_loss_w(const double *theta, const d
   int flag;
   double *y0 = work + 1203, L;
   symode_7d87cd43048d_setup(&c, work);
+  symode_7d87cd43048d_prepare(theta, &c);
   symode_7d87cd43048d_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_7d87cd43048d_grid(t0, t1, work + 1003, work + 1103);
@@ -2513,6 +2573,7 @@ CASADI_SYMBOL_EXPORT int symode_7d87cd43048d_forward_w(const double *theta, cons
   int flag, f;
   double *y0 = work + 1203, *yend = work + 1205;
   symode_7d87cd43048d_setup(&c, work);
+  symode_7d87cd43048d_prepare(theta, &c);
   symode_7d87cd43048d_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_7d87cd43048d_grid(t0, t1, work + 1003, work + 1103);
@@ -2532,6 +2593,7 @@ CASADI_SYMBOL_EXPORT int symode_7d87cd43048d_trajectory_w(const double *theta, c
   long i;
   double *y0 = work + 1203, *T = work + 1003, *H = work + 1103;
   symode_7d87cd43048d_setup(&c, work);
+  symode_7d87cd43048d_prepare(theta, &c);
   symode_7d87cd43048d_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_7d87cd43048d_grid(t0, t1, T, H);
@@ -2553,6 +2615,7 @@ CASADI_SYMBOL_EXPORT int symode_7d87cd43048d_grad_w(const double *theta, const d
   double *yb = work + 1207, *yb2 = work + 1209, *pb = work + 1211, *pc = work + 1214;
   double *y0 = work + 1203, *lam0 = work + 1205;
   symode_7d87cd43048d_setup(&c, work);
+  symode_7d87cd43048d_prepare(theta, &c);
   symode_7d87cd43048d_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_7d87cd43048d_grid(t0, t1, T, H);
@@ -2566,7 +2629,7 @@ CASADI_SYMBOL_EXPORT int symode_7d87cd43048d_grad_w(const double *theta, const d
     c.arg[0] = theta; c.arg[1] = lam0; c.res[0] = pc;
     flag = symode_7d87cd43048d_k_z0vjp(c.arg, c.res, c.iw, c.w, 0);
     if (flag) return flag;
-    for (f = 0; f < 3; ++f) pb[f] = pb[f] + pc[f];
+    for (f = 0; f < symode_7d87cd43048d_z0_n; ++f) pb[symode_7d87cd43048d_z0_idx[f]] = pb[symode_7d87cd43048d_z0_idx[f]] + pc[f];
   }
   if (loss) *loss = L;
   if (dtheta) for (f = 0; f < 3; ++f) dtheta[f] = pb[f];

@@ -5,7 +5,7 @@
  * Model hash (Model.fingerprint, sha256): 18b10c7dafe94e2e0690402817e6b054be8b41e18886f74255d8a4b870092204
  * Structure hash (the model without parameter values; the C source depends only on it): b770d83d5db56e3f348a6108ca9fb4b60659f050e0f9f9248944f7d795b53590
  * Model name: pendulum
- * Source: symode_model.c (sha256 51c643b35319cea7312a3dcd5bde4208cfa130653f5544b62baef3bfaef44d20); every name and meaning also in symode_model.json.
+ * Source: symode_model.c (sha256 275d2e21148a705c0302e407d88993ca75038362ccddb5413af446bf0aa4f768); every name and meaning also in symode_model.json.
  * Function name prefix: symode_7d87cd43048d (a hash of the format, structure hash, scheme, steps and options; no user
  * text; the same for every parameter value: theta is an input).
  *
@@ -94,7 +94,7 @@
  *   out o3 [1]  dL/dt0
  *   out o4 [1]  dL/dt1
  *   out o5 [np]  dL/dtheta total = o1 + (dz0/dtheta)^T o2 (GradResult.grad when i1 = z0(theta))
- *   work sizes: arg 41, res 18, iw 0, w 4716
+ *   work sizes: arg 41, res 18, iw 0, w 4717
  *
  * Calling F in CasADi's convention:
  *   casadi_int n_arg, n_res, n_iw, n_w;  F_work(&n_arg, &n_res, &n_iw, &n_w);  (or the F_SZ_* macros)
@@ -150,7 +150,7 @@ extern "C" {
 #define symode_7d87cd43048d_cas_grad_SZ_ARG 41
 #define symode_7d87cd43048d_cas_grad_SZ_RES 18
 #define symode_7d87cd43048d_cas_grad_SZ_IW 0
-#define symode_7d87cd43048d_cas_grad_SZ_W 4716
+#define symode_7d87cd43048d_cas_grad_SZ_W 4717
 
 void symode_7d87cd43048d_casadi_version(int* major, int* minor, int* patch);
 int symode_7d87cd43048d_casadi_int_size(void);

@@ -69,6 +69,7 @@ extern "C" {
 #define casadi_s10 CASADI_PREFIX(s10)
 #define casadi_s11 CASADI_PREFIX(s11)
 #define casadi_s12 CASADI_PREFIX(s12)
+#define casadi_s13 CASADI_PREFIX(s13)
 #define casadi_s2 CASADI_PREFIX(s2)
 #define casadi_s3 CASADI_PREFIX(s3)
 #define casadi_s4 CASADI_PREFIX(s4)
@@ -165,7 +166,8 @@ static const casadi_int casadi_s4[5] = {2, 1, 0, 1, 0};
 static const casadi_int casadi_s5[25] = 
   {0};
 static const casadi_int casadi_s6[3] = {1, 2, 1};
-static const casadi_int casadi_s7[150] = 
+static const casadi_int casadi_s7[8] = {8, 1, 0, 4, 0, 1, 6, 7};
+static const casadi_int casadi_s8[150] = 
   {148, 149, 146, 147, 144, 145, 142, 143,
   140, 141, 138, 139, 136, 137, 134, 135,
   132, 133, 130, 131, 128, 129, 126, 127,
@@ -185,7 +187,7 @@ static const casadi_int casadi_s7[150] =
   20, 21, 18, 19, 16, 17, 14, 15,
   12, 13, 10, 11, 8, 9, 6, 7,
   4, 5, 2, 3, 0, 1};
-static const casadi_int casadi_s8[75] = 
+static const casadi_int casadi_s9[75] = 
   {74, 73, 72, 71, 70, 69, 68, 67,
   66, 65, 64, 63, 62, 61, 60, 59,
   58, 57, 56, 55, 54, 53, 52, 51,
@@ -196,7 +198,7 @@ static const casadi_int casadi_s8[75] =
   18, 17, 16, 15, 14, 13, 12, 11,
   10, 9, 8, 7, 6, 5, 4, 3,
   2, 1, 0};
-static const casadi_int casadi_s9[49] = 
+static const casadi_int casadi_s10[49] = 
   {47, 48, 45, 46, 43, 44, 41, 42,
   39, 40, 37, 38, 35, 36, 33, 34,
   31, 32, 29, 30, 27, 28, 25, 26,
@@ -204,7 +206,7 @@ static const casadi_int casadi_s9[49] =
   15, 16, 13, 14, 11, 12, 9, 10,
   7, 8, 5, 6, 3, 4, 1, 2,
   0};
-static const casadi_int casadi_s10[77] = 
+static const casadi_int casadi_s11[77] = 
   {2, 25, 0, 2, 4, 6, 8, 10,
   12, 14, 16, 18, 20, 22, 24, 26,
   28, 30, 32, 34, 36, 38, 40, 42,
@@ -215,12 +217,12 @@ static const casadi_int casadi_s10[77] =
   0, 1, 0, 1, 0, 1, 0, 1,
   0, 1, 0, 1, 0, 1, 0, 1,
   0, 1, 0, 1, 0};
-static const casadi_int casadi_s11[25] = 
+static const casadi_int casadi_s12[25] = 
   {24, 23, 22, 21, 20, 19, 18, 17,
   16, 15, 14, 13, 12, 11, 10, 9,
   8, 7, 6, 5, 4, 3, 2, 1,
   0};
-static const casadi_int casadi_s12[6] = {4, 1, 0, 2, 2, 3};
+static const casadi_int casadi_s13[6] = {4, 1, 0, 2, 2, 3};
 
 static const casadi_real casadi_c0[25] = 
   {0., 4.0000000000000001e-02, 8.0000000000000002e-02, 1.2000000000000000e-01, 1.6000000000000000e-01, 2.0000000000000001e-01, 2.3999999999999999e-01, 2.8000000000000003e-01,
@@ -709,17 +711,14 @@ CASADI_SYMBOL_EXPORT int symode_5d1d225fe6b1_k_z0_work_bytes(casadi_int *sz_arg,
   return 0;
 }
 
-/* symode_5d1d225fe6b1_k_z0vjp:(i0[4],i1)->(o0[4]) */
+/* symode_5d1d225fe6b1_k_z0vjp:(i0[4],i1)->(o0[2]) */
 static int casadi_f3(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a0, a1;
-  a0=0.;
-  if (res[0]!=0) res[0][0]=a0;
-  if (res[0]!=0) res[0][1]=a0;
   a0=9.0000000000000002e-01;
   a1=arg[1]? arg[1][0] : 0;
   a0=(a0*a1);
-  if (res[0]!=0) res[0][2]=a0;
-  if (res[0]!=0) res[0][3]=a1;
+  if (res[0]!=0) res[0][0]=a0;
+  if (res[0]!=0) res[0][1]=a1;
   return 0;
 }
 
@@ -775,7 +774,7 @@ CASADI_SYMBOL_EXPORT const casadi_int* symode_5d1d225fe6b1_k_z0vjp_sparsity_in(c
 
 CASADI_SYMBOL_EXPORT const casadi_int* symode_5d1d225fe6b1_k_z0vjp_sparsity_out(casadi_int i) {
   switch (i) {
-    case 0: return casadi_s2;
+    case 0: return casadi_s0;
     default: return 0;
   }
 }
@@ -796,16 +795,13 @@ CASADI_SYMBOL_EXPORT int symode_5d1d225fe6b1_k_z0vjp_work_bytes(casadi_int *sz_a
   return 0;
 }
 
-/* symode_5d1d225fe6b1_k_term:(i0,i1[4])->(o0,o1,o2[4]) */
+/* symode_5d1d225fe6b1_k_term:(i0,i1[4])->(o0,o1,o2) */
 static int casadi_f4(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a0;
   a0=0.;
   if (res[0]!=0) res[0][0]=a0;
   if (res[1]!=0) res[1][0]=a0;
   if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
   return 0;
 }
 
@@ -865,7 +861,7 @@ CASADI_SYMBOL_EXPORT const casadi_int* symode_5d1d225fe6b1_k_term_sparsity_out(c
   switch (i) {
     case 0: return casadi_s1;
     case 1: return casadi_s1;
-    case 2: return casadi_s2;
+    case 2: return casadi_s1;
     default: return 0;
   }
 }
@@ -886,7 +882,7 @@ CASADI_SYMBOL_EXPORT int symode_5d1d225fe6b1_k_term_work_bytes(casadi_int *sz_ar
   return 0;
 }
 
-/* symode_5d1d225fe6b1_k_obs0:(i0,i1[4])->(o0,o1,o2[4]) */
+/* symode_5d1d225fe6b1_k_obs0:(i0,i1[4])->(o0,o1,o2) */
 static int casadi_f5(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a0, a1;
   a0=-1.2000000000000000e+00;
@@ -900,9 +896,6 @@ static int casadi_f5(const casadi_real** arg, casadi_real** res, casadi_int* iw,
   if (res[1]!=0) res[1][0]=a0;
   a0=0.;
   if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
   return 0;
 }
 
@@ -962,7 +955,7 @@ CASADI_SYMBOL_EXPORT const casadi_int* symode_5d1d225fe6b1_k_obs0_sparsity_out(c
   switch (i) {
     case 0: return casadi_s1;
     case 1: return casadi_s1;
-    case 2: return casadi_s2;
+    case 2: return casadi_s1;
     default: return 0;
   }
 }
@@ -983,7 +976,7 @@ CASADI_SYMBOL_EXPORT int symode_5d1d225fe6b1_k_obs0_work_bytes(casadi_int *sz_ar
   return 0;
 }
 
-/* symode_5d1d225fe6b1_k_obs1:(i0,i1[4])->(o0,o1,o2[4]) */
+/* symode_5d1d225fe6b1_k_obs1:(i0,i1[4])->(o0,o1,o2) */
 static int casadi_f6(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_real a0, a1;
   a0=-1.3999999999999999e+00;
@@ -997,9 +990,6 @@ static int casadi_f6(const casadi_real** arg, casadi_real** res, casadi_int* iw,
   if (res[1]!=0) res[1][0]=a0;
   a0=0.;
   if (res[2]!=0) res[2][0]=a0;
-  if (res[2]!=0) res[2][1]=a0;
-  if (res[2]!=0) res[2][2]=a0;
-  if (res[2]!=0) res[2][3]=a0;
   return 0;
 }
 
@@ -1059,7 +1049,7 @@ CASADI_SYMBOL_EXPORT const casadi_int* symode_5d1d225fe6b1_k_obs1_sparsity_out(c
   switch (i) {
     case 0: return casadi_s1;
     case 1: return casadi_s1;
-    case 2: return casadi_s2;
+    case 2: return casadi_s1;
     default: return 0;
   }
 }
@@ -2851,10 +2841,10 @@ static int casadi_f22(const casadi_real** arg, casadi_real** res, casadi_int* iw
 static int casadi_f18(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_int i;
   casadi_real **res1=res+5, *rr, *w00=w+299, *w02=w+300, *w03=w+301, *w04=w+303, *w05=w+328, *w06=w+329, *w07=w+354, *w08=w+358, *w09=w+458, *w10=w+508;
-  casadi_real *w11=w+509, *w12=w+510, *w13=w+514, *w14=w+589, *w15=w+664, *w16=w+964, *w17=w+1114, *w18=w+1115, *w19=w+1116, *w20=w+1120, *w21=w+1121, *w22=w+1125;
-  casadi_real *w23=w+1133, *w24=w+1281, *w26=w+1431, *w27=w+1506, *w28=w+1581, *w29=w+2181, *w30=w+2229, *w31=w+2278, *w33=w+2327, *w34=w+2352, *w35=w+2377;
+  casadi_real *w11=w+509, *w12=w+510, *w13=w+585, *w14=w+660, *w15=w+960, *w16=w+1110, *w17=w+1111, *w18=w+1112, *w19=w+1113, *w20=w+1117, *w21=w+1125, *w22=w+1273;
+  casadi_real *w24=w+1423, *w25=w+1498, *w26=w+1573, *w27=w+2173, *w28=w+2221, *w29=w+2270, *w31=w+2319, *w32=w+2344, *w33=w+2369;
   const casadi_int *cii;
-  const casadi_real **arg1=arg+4, *cr, *cs, *wr04, *wr13, *wr14, *wr25, *wr32;
+  const casadi_real **arg1=arg+4, *cr, *cs, *wr04, *wr12, *wr13, *wr23, *wr30;
   *w00 = arg[1] ? arg[1][0] : 0;
   rr=w02;
   *rr++ = *w00;
@@ -2884,122 +2874,120 @@ static int casadi_f18(const casadi_real** arg, casadi_real** res, casadi_int* iw
   arg1[1]=w07;
   res1[0]=w10;
   res1[1]=w11;
-  res1[2]=w12;
+  res1[2]=0;
   if (casadi_f5(arg1, res1, iw, w, 0)) return 1;
   for (rr=w03, cs=w09+48; cs!=w09+50; cs+=1) *rr++ = *cs;
-  casadi_fill(w13, 75, 5.0000000000000000e-01);
+  casadi_fill(w12, 75, 5.0000000000000000e-01);
   *w00 = 1.5000000000000000e+00;
-  wr14 = casadi_c1;
-  for (i=0, rr=w14, cs=wr14; i<75; ++i) (*rr++)  = (*w00*(*cs++));
-  for (i=0, rr=w13, cs=w14; i<75; ++i) (*rr++) += (*cs++);
-  casadi_fill(w14, 75, 2.0000000000000000e-02);
+  wr13 = casadi_c1;
+  for (i=0, rr=w13, cs=wr13; i<75; ++i) (*rr++)  = (*w00*(*cs++));
+  for (i=0, rr=w12, cs=w13; i<75; ++i) (*rr++) += (*cs++);
+  casadi_fill(w13, 75, 2.0000000000000000e-02);
   for (i=0;i<75;++i) {
-    casadi_copy(w07, 4, w15+ i*4);
+    casadi_copy(w07, 4, w14+ i*4);
   }
   arg1[0]=w03;
-  arg1[1]=w13;
-  arg1[2]=w14;
-  arg1[3]=w15;
-  res1[0]=w16;
+  arg1[1]=w12;
+  arg1[2]=w13;
+  arg1[3]=w14;
+  res1[0]=w15;
   res1[1]=0;
   if (casadi_f13(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w00, cs=w16+148; cs!=w16+149; cs+=1) *rr++ = *cs;
+  for (rr=w00, cs=w15+148; cs!=w15+149; cs+=1) *rr++ = *cs;
   arg1[0]=w00;
   arg1[1]=w07;
-  res1[0]=w17;
-  res1[1]=w18;
-  res1[2]=w19;
+  res1[0]=w16;
+  res1[1]=w17;
+  res1[2]=0;
   if (casadi_f6(arg1, res1, iw, w, 0)) return 1;
-  *w10 += *w17;
-  for (rr=w17, cs=w16+148; cs!=w16+149; cs+=1) *rr++ = *cs;
-  arg1[0]=w17;
+  *w10 += *w16;
+  for (rr=w16, cs=w15+148; cs!=w15+149; cs+=1) *rr++ = *cs;
+  arg1[0]=w16;
   arg1[1]=w07;
   res1[0]=w00;
-  res1[1]=w20;
-  res1[2]=w21;
+  res1[1]=w18;
+  res1[2]=0;
   if (casadi_f4(arg1, res1, iw, w, 0)) return 1;
   *w10 += *w00;
-  for (rr=w00, cs=w16+149; cs!=w16+150; cs+=1) *rr++ = *cs;
+  for (rr=w00, cs=w15+149; cs!=w15+150; cs+=1) *rr++ = *cs;
   *w10 += *w00;
   if (res[0]) res[0][0] = *w10;
-  *w20 += *w18;
-  *w18 = 1.;
-  for (i=0, rr=w21, cs=w19; i<4; ++i) (*rr++) += (*cs++);
+  *w18 += *w17;
+  *w17 = 1.;
   *w10 = 0.;
   *w00 = 0.;
-  rr=w22;
-  *rr++ = *w20;
+  rr=w19;
   *rr++ = *w18;
-  for (i=0, cs=w21; i<4; ++i) *rr++ = *cs++;
+  *rr++ = *w17;
   *rr++ = *w10;
   *rr++ = *w00;
-  for (rr=w23, cs=w16+0; cs!=w16+148; cs+=1) *rr++ = *cs;
-  rr=w16;
+  casadi_densify(w19, casadi_s7, w20, 0);
+  for (rr=w21, cs=w15+0; cs!=w15+148; cs+=1) *rr++ = *cs;
+  rr=w15;
   for (i=0, cs=w03; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w23; i<148; ++i) *rr++ = *cs++;
-  for (cii=casadi_s7, rr=w24, cs=w16; cii!=casadi_s7+150; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s8, rr=w14, cs=w13; cii!=casadi_s8+75; ++cii) *rr++ = cs[*cii];
-  wr13 = casadi_c2;
-  wr25 = casadi_c3;
-  casadi_fill(w26, 75, 2.0000000000000000e-02);
+  for (i=0, cs=w21; i<148; ++i) *rr++ = *cs++;
+  for (cii=casadi_s8, rr=w22, cs=w15; cii!=casadi_s8+150; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s9, rr=w13, cs=w12; cii!=casadi_s9+75; ++cii) *rr++ = cs[*cii];
+  wr12 = casadi_c2;
+  wr23 = casadi_c3;
+  casadi_fill(w24, 75, 2.0000000000000000e-02);
   for (i=0;i<75;++i) {
-    casadi_copy(w07, 4, w15+ i*4);
+    casadi_copy(w07, 4, w14+ i*4);
   }
-  casadi_fill(w27, 75, 75.);
-  arg1[0]=w22;
-  arg1[1]=w24;
-  arg1[2]=w14;
-  arg1[3]=wr13;
-  arg1[4]=wr25;
+  casadi_fill(w25, 75, 75.);
+  arg1[0]=w20;
+  arg1[1]=w22;
+  arg1[2]=w13;
+  arg1[3]=wr12;
+  arg1[4]=wr23;
   arg1[5]=0;
-  arg1[6]=w26;
-  arg1[7]=w15;
-  arg1[8]=w27;
-  res1[0]=w28;
+  arg1[6]=w24;
+  arg1[7]=w14;
+  arg1[8]=w25;
+  res1[0]=w26;
   if (casadi_f19(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w20, cs=w28+592; cs!=w28+593; cs+=1) *rr++ = *cs;
-  *w20 += *w11;
-  for (rr=w11, cs=w28+593; cs!=w28+594; cs+=1) *rr++ = *cs;
-  for (rr=w21, cs=w28+594; cs!=w28+598; cs+=1) *rr++ = *cs;
-  for (i=0, rr=w21, cs=w12; i<4; ++i) (*rr++) += (*cs++);
-  *w18 = 0.;
+  for (rr=w18, cs=w26+592; cs!=w26+593; cs+=1) *rr++ = *cs;
+  *w18 += *w11;
+  for (rr=w11, cs=w26+593; cs!=w26+594; cs+=1) *rr++ = *cs;
+  for (rr=w19, cs=w26+594; cs!=w26+598; cs+=1) *rr++ = *cs;
+  *w17 = 0.;
   *w10 = 0.;
-  rr=w22;
-  *rr++ = *w20;
-  *rr++ = *w11;
-  for (i=0, cs=w21; i<4; ++i) *rr++ = *cs++;
+  rr=w20;
   *rr++ = *w18;
+  *rr++ = *w11;
+  for (i=0, cs=w19; i<4; ++i) *rr++ = *cs++;
+  *rr++ = *w17;
   *rr++ = *w10;
-  for (rr=w29, cs=w09+0; cs!=w09+48; cs+=1) *rr++ = *cs;
-  rr=w30;
+  for (rr=w27, cs=w09+0; cs!=w09+48; cs+=1) *rr++ = *cs;
+  rr=w28;
   *rr++ = *w02;
-  for (i=0, cs=w29; i<48; ++i) *rr++ = *cs++;
-  for (cii=casadi_s9, rr=w31, cs=w30; cii!=casadi_s9+49; ++cii) *rr++ = cs[*cii];
-  casadi_densify(w31, casadi_s10, w09, 0);
-  for (cii=casadi_s11, rr=w06, cs=w04; cii!=casadi_s11+25; ++cii) *rr++ = cs[*cii];
+  for (i=0, cs=w27; i<48; ++i) *rr++ = *cs++;
+  for (cii=casadi_s10, rr=w29, cs=w28; cii!=casadi_s10+49; ++cii) *rr++ = cs[*cii];
+  casadi_densify(w29, casadi_s11, w09, 0);
+  for (cii=casadi_s12, rr=w06, cs=w04; cii!=casadi_s12+25; ++cii) *rr++ = cs[*cii];
   wr04 = casadi_c4;
-  wr32 = casadi_c5;
-  for (cii=casadi_s5, rr=w33, cs=w05; cii!=casadi_s5+25; ++cii) *rr++ = cs[*cii];
+  wr30 = casadi_c5;
+  for (cii=casadi_s5, rr=w31, cs=w05; cii!=casadi_s5+25; ++cii) *rr++ = cs[*cii];
   for (i=0;i<25;++i) {
     casadi_copy(w07, 4, w08+ i*4);
   }
-  casadi_fill(w34, 25, 25.);
-  arg1[0]=w22;
+  casadi_fill(w32, 25, 25.);
+  arg1[0]=w20;
   arg1[1]=w09;
   arg1[2]=w06;
   arg1[3]=wr04;
-  arg1[4]=wr32;
+  arg1[4]=wr30;
   arg1[5]=0;
-  arg1[6]=w33;
+  arg1[6]=w31;
   arg1[7]=w08;
-  arg1[8]=w34;
-  res1[0]=w35;
+  arg1[8]=w32;
+  res1[0]=w33;
   if (casadi_f22(arg1, res1, iw, w, 0)) return 1;
-  for (rr=w07, cs=w35+194; cs!=w35+198; cs+=1) *rr++ = *cs;
+  for (rr=w07, cs=w33+194; cs!=w33+198; cs+=1) *rr++ = *cs;
   casadi_copy(w07, 4, res[1]);
-  for (rr=w05, cs=w35+192; cs!=w35+193; cs+=1) *rr++ = *cs;
+  for (rr=w05, cs=w33+192; cs!=w33+193; cs+=1) *rr++ = *cs;
   if (res[2]) res[2][0] = *w05;
-  for (rr=w05, cs=w35+198; cs!=w35+199; cs+=1) *rr++ = *cs;
+  for (rr=w05, cs=w33+198; cs!=w33+199; cs+=1) *rr++ = *cs;
   if (res[3]) res[3][0] = *w05;
   *w05 = 0.;
   if (res[4]) res[4][0] = *w05;
@@ -3019,7 +3007,7 @@ static int casadi_f25(const casadi_real** arg, casadi_real** res, casadi_int* iw
 /* symode_5d1d225fe6b1_cas_grad:(i0[4],i1,i2,i3)->(o0,o1[4],o2,o3,o4,o5[4]) */
 static int casadi_f17(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_int i;
-  casadi_real **res1=res+6, *rr, *w0=w+2677, *w1=w+2681, *w2=w+2682, *w3=w+2683, *w4=w+2684, *w5=w+2685, *w6=w+2689, *w7=w+2690, *w8=w+2691, *w9=w+2692;
+  casadi_real **res1=res+6, *rr, *w0=w+2669, *w1=w+2673, *w2=w+2674, *w3=w+2675, *w4=w+2676, *w5=w+2677, *w6=w+2681, *w7=w+2682, *w8=w+2683, *w9=w+2684;
   const casadi_real **arg1=arg+4, *cs;
   casadi_copy(arg[0], 4, w0);
   *w1 = arg[1] ? arg[1][0] : 0;
@@ -3044,7 +3032,7 @@ static int casadi_f17(const casadi_real** arg, casadi_real** res, casadi_int* iw
   res1[0]=w9;
   if (casadi_f25(arg1, res1, iw, w, 0)) return 1;
   for (i=0, rr=w9; i<2; ++i) (*rr++) *= *w6;
-  casadi_densify(w9, casadi_s12, w0, 0);
+  casadi_densify(w9, casadi_s13, w0, 0);
   for (i=0, rr=w5, cs=w0; i<4; ++i) (*rr++) += (*cs++);
   casadi_copy(w5, 4, res[5]);
   return 0;
@@ -3125,7 +3113,7 @@ CASADI_SYMBOL_EXPORT int symode_5d1d225fe6b1_cas_grad_work(casadi_int *sz_arg, c
   if (sz_arg) *sz_arg = 41;
   if (sz_res) *sz_res = 18;
   if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 2694;
+  if (sz_w) *sz_w = 2686;
   return 0;
 }
 
@@ -3133,7 +3121,7 @@ CASADI_SYMBOL_EXPORT int symode_5d1d225fe6b1_cas_grad_work_bytes(casadi_int *sz_
   if (sz_arg) *sz_arg = 41*sizeof(const casadi_real*);
   if (sz_res) *sz_res = 18*sizeof(casadi_real*);
   if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 2694*sizeof(casadi_real);
+  if (sz_w) *sz_w = 2686*sizeof(casadi_real);
   return 0;
 }
 
@@ -3160,12 +3148,26 @@ static const int symode_5d1d225fe6b1_seg_b_is_t1[2] = {0, 0};
 static const double symode_5d1d225fe6b1_seg_a[2] = {0.0, 0.5};
 static const double symode_5d1d225fe6b1_seg_b[2] = {0.5, 2.0};
 static const int symode_5d1d225fe6b1_seg_obs[2] = {0, 1};
+/* the entries of each loss term's dl/dtheta output (observation i, then the terminal term) and of dz0/dtheta^T lam:
+ * their theta indices (a loss that does not depend on theta has none) */
+static const long symode_5d1d225fe6b1_lp_n[3] = {0, 0, 0};
+static const long symode_5d1d225fe6b1_lp_off[3] = {0, 0, 0};
+static const long symode_5d1d225fe6b1_lp_idx[1] = {0};
+static const long symode_5d1d225fe6b1_z0_n = 2;
+static const long symode_5d1d225fe6b1_z0_idx[2] = {2, 3};
+
+/* pb[rows of loss term o] += v (o = 2: the terminal term) */
+static void symode_5d1d225fe6b1_add_lp(double *pb, const double *v, int o) {
+  long f;
+  for (f = 0; f < symode_5d1d225fe6b1_lp_n[o]; ++f) pb[symode_5d1d225fe6b1_lp_idx[symode_5d1d225fe6b1_lp_off[o] + f]] = pb[symode_5d1d225fe6b1_lp_idx[symode_5d1d225fe6b1_lp_off[o] + f]] + v[f];
+}
 
 typedef struct {
   const casadi_real *arg[symode_5d1d225fe6b1_MAXARG];
   casadi_real *res[symode_5d1d225fe6b1_MAXRES];
   casadi_int iw[symode_5d1d225fe6b1_MAXIW];
   double *w;
+  double *wt;
 } symode_5d1d225fe6b1_ctx;
 
 static int symode_5d1d225fe6b1_obs_kernel(int i, const casadi_real **arg, casadi_real **res, casadi_int *iw, casadi_real *w) {
@@ -3191,11 +3193,26 @@ static void symode_5d1d225fe6b1_grid(double t0, double t1, double *T, double *H)
   }
 }
 
+
+static void symode_5d1d225fe6b1_prepare(const double *theta, symode_5d1d225fe6b1_ctx *c) { (void)theta; (void)c; }
+
 /* one forward step: y1, r = fstep(y, t, h, p) (r may be NULL) */
 static int symode_5d1d225fe6b1_fwd(const double *y, double t, double h, const double *p, double *y1, double *r, symode_5d1d225fe6b1_ctx *c) {
   c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p;
   c->res[0] = y1; c->res[1] = r;
   return symode_5d1d225fe6b1_k_fstep(c->arg, c->res, c->iw, c->w, 0);
+}
+
+/* one step's VJP: yb2, sc = (tbar, hbar) from yb at (y, t, h, p, r); pbar added to pb (pc: scratch) */
+static int symode_5d1d225fe6b1_bwd(const double *y, double t, double h, const double *p, const double *r, const double *yb,
+                   double *yb2, double *sc, double *pb, double *pc, symode_5d1d225fe6b1_ctx *c) {
+  int f;
+  c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p; c->arg[4] = r; c->arg[5] = yb;
+  c->res[0] = yb2; c->res[1] = sc; c->res[2] = sc + 1; c->res[3] = pc;
+  f = symode_5d1d225fe6b1_k_bstep(c->arg, c->res, c->iw, c->w, 0);
+  if (f) return f;
+  for (f = 0; f < 4; ++f) pb[f] = pb[f] + pc[f];
+  return 0;
 }
 
 /* loss term kernel (terminal: i < 0; observation i): l, dl/dz, dl/dp at (z, p); outputs may be NULL */
@@ -3283,7 +3300,8 @@ static int symode_5d1d225fe6b1_reverse_pass(const double *theta, const double *T
   for (f = 0; f < symode_5d1d225fe6b1_NAUG; ++f) yb[f] = 0.0;
   for (f = 0; f < 1; ++f) yb[f] = lz[2 * 1 + f];
   yb[1] = 1.0;
-  for (f = 0; f < 4; ++f) pb[f] = lp[2 * symode_5d1d225fe6b1_NPAD + f];
+  for (f = 0; f < 4; ++f) pb[f] = 0.0;
+  symode_5d1d225fe6b1_add_lp(pb, lp + 2 * symode_5d1d225fe6b1_NPAD, 2);
   if (symode_5d1d225fe6b1_K >= N) blk_lo = 0;
   *dt0 = 0.0; *dt1 = 0.0;
   for (s = symode_5d1d225fe6b1_NSEG - 1; s >= 0; --s) {
@@ -3291,7 +3309,7 @@ static int symode_5d1d225fe6b1_reverse_pass(const double *theta, const double *T
     o = symode_5d1d225fe6b1_seg_obs[s];
     if (o >= 0) {
       for (f = 0; f < 1; ++f) yb[f] = yb[f] + lz[o * 1 + f];
-      for (f = 0; f < symode_5d1d225fe6b1_NPAD; ++f) pb[f] = pb[f] + lp[o * symode_5d1d225fe6b1_NPAD + f];
+      symode_5d1d225fe6b1_add_lp(pb, lp + o * symode_5d1d225fe6b1_NPAD, o);
     }
     for (j = symode_5d1d225fe6b1_seg_n[s] - 1; j >= 0; --j, --i) {
       double sj = (double)j / n, om = 1.0 - sj, t = T[i], h = H[i];
@@ -3307,12 +3325,8 @@ static int symode_5d1d225fe6b1_reverse_pass(const double *theta, const double *T
         }
       }
       lo = i - blk_lo;
-      c->arg[0] = Y + lo * symode_5d1d225fe6b1_NAUG; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = theta;
-      c->arg[4] = R + lo * symode_5d1d225fe6b1_NRES; c->arg[5] = yb;
-      c->res[0] = yb2; c->res[1] = sc; c->res[2] = sc + 1; c->res[3] = pc;
-      f = symode_5d1d225fe6b1_k_bstep(c->arg, c->res, c->iw, c->w, 0);
+      f = symode_5d1d225fe6b1_bwd(Y + lo * symode_5d1d225fe6b1_NAUG, t, h, theta, R + lo * symode_5d1d225fe6b1_NRES, yb, yb2, sc, pb, pc, c);
       if (f) return f;
-      for (f = 0; f < 4; ++f) pb[f] = pb[f] + pc[f];
       da = da + (sc[0] * om - sc[1] / n);
       db = db + (sc[0] * sj + sc[1] / n);
       tmp = yb; yb = yb2; yb2 = tmp;
@@ -3323,7 +3337,7 @@ static int symode_5d1d225fe6b1_reverse_pass(const double *theta, const double *T
   o = -1;
   if (o >= 0) {  /* the observation at t0, on z0 */
     for (f = 0; f < 1; ++f) yb[f] = yb[f] + lz[o * 1 + f];
-    for (f = 0; f < symode_5d1d225fe6b1_NPAD; ++f) pb[f] = pb[f] + lp[o * symode_5d1d225fe6b1_NPAD + f];
+    symode_5d1d225fe6b1_add_lp(pb, lp + o * symode_5d1d225fe6b1_NPAD, o);
   }
   for (f = 0; f < symode_5d1d225fe6b1_NAUG; ++f) lam0[f] = yb[f];
   return 0;
@@ -3331,7 +3345,7 @@ static int symode_5d1d225fe6b1_reverse_pass(const double *theta, const double *T
 
 #define symode_5d1d225fe6b1_W(key) (work + key)
 
-static void symode_5d1d225fe6b1_setup(symode_5d1d225fe6b1_ctx *c, double *work) { c->w = work + 0; }
+static void symode_5d1d225fe6b1_setup(symode_5d1d225fe6b1_ctx *c, double *work) { c->w = work + 0; c->wt = work + 1; }
 
 static const double *symode_5d1d225fe6b1_initial(const double *theta, const double *z0, double *y0, symode_5d1d225fe6b1_ctx *c, int *flag) {
   int f;
@@ -3354,6 +3368,7 @@ CASADI_SYMBOL_EXPORT int symode_5d1d225fe6b1_loss_w(const double *theta, const d
   int flag;
   double *y0 = work + 404, L;
   symode_5d1d225fe6b1_setup(&c, work);
+  symode_5d1d225fe6b1_prepare(theta, &c);
   symode_5d1d225fe6b1_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_5d1d225fe6b1_grid(t0, t1, work + 204, work + 304);
@@ -3369,6 +3384,7 @@ CASADI_SYMBOL_EXPORT int symode_5d1d225fe6b1_forward_w(const double *theta, cons
   int flag, f;
   double *y0 = work + 404, *yend = work + 406;
   symode_5d1d225fe6b1_setup(&c, work);
+  symode_5d1d225fe6b1_prepare(theta, &c);
   symode_5d1d225fe6b1_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_5d1d225fe6b1_grid(t0, t1, work + 204, work + 304);
@@ -3388,6 +3404,7 @@ CASADI_SYMBOL_EXPORT int symode_5d1d225fe6b1_trajectory_w(const double *theta, c
   long i;
   double *y0 = work + 404, *T = work + 204, *H = work + 304;
   symode_5d1d225fe6b1_setup(&c, work);
+  symode_5d1d225fe6b1_prepare(theta, &c);
   symode_5d1d225fe6b1_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_5d1d225fe6b1_grid(t0, t1, T, H);
@@ -3409,6 +3426,7 @@ CASADI_SYMBOL_EXPORT int symode_5d1d225fe6b1_grad_w(const double *theta, const d
   double *yb = work + 408, *yb2 = work + 410, *pb = work + 412, *pc = work + 416;
   double *y0 = work + 404, *lam0 = work + 406;
   symode_5d1d225fe6b1_setup(&c, work);
+  symode_5d1d225fe6b1_prepare(theta, &c);
   symode_5d1d225fe6b1_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_5d1d225fe6b1_grid(t0, t1, T, H);
@@ -3422,7 +3440,7 @@ CASADI_SYMBOL_EXPORT int symode_5d1d225fe6b1_grad_w(const double *theta, const d
     c.arg[0] = theta; c.arg[1] = lam0; c.res[0] = pc;
     flag = symode_5d1d225fe6b1_k_z0vjp(c.arg, c.res, c.iw, c.w, 0);
     if (flag) return flag;
-    for (f = 0; f < 4; ++f) pb[f] = pb[f] + pc[f];
+    for (f = 0; f < symode_5d1d225fe6b1_z0_n; ++f) pb[symode_5d1d225fe6b1_z0_idx[f]] = pb[symode_5d1d225fe6b1_z0_idx[f]] + pc[f];
   }
   if (loss) *loss = L;
   if (dtheta) for (f = 0; f < 4; ++f) dtheta[f] = pb[f];

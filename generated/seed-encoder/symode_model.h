@@ -5,7 +5,7 @@
  * Model hash (Model.fingerprint, sha256): 1f9676a332edd3b2fb5675a68d760dfa2c33a8610a28e9fa5d6f5443eed83669
  * Structure hash (the model without parameter values; the C source depends only on it): d7d9be642a34ee45707166dfcbc4235ed940c8a46fa80597955dd12d7a060f03
  * Model name: seed-encoder
- * Source: symode_model.c (sha256 ef9d3c2e2705b5f3b022ea1442ee5c0357d2d5f78bf8f1a3efe8641347989198); every name and meaning also in symode_model.json.
+ * Source: symode_model.c (sha256 64891a21f615edbda2ff6031082155c9f4344b18d23ac854251acadb7868c4e3); every name and meaning also in symode_model.json.
  * Function name prefix: symode_5d1d225fe6b1 (a hash of the format, structure hash, scheme, steps and options; no user
  * text; the same for every parameter value: theta is an input).
  *
@@ -99,7 +99,7 @@
  *   out o3 [1]  dL/dt0
  *   out o4 [1]  dL/dt1
  *   out o5 [np]  dL/dtheta total = o1 + (dz0/dtheta)^T o2 (GradResult.grad when i1 = z0(theta))
- *   work sizes: arg 41, res 18, iw 0, w 2694
+ *   work sizes: arg 41, res 18, iw 0, w 2686
  *
  * Calling F in CasADi's convention:
  *   casadi_int n_arg, n_res, n_iw, n_w;  F_work(&n_arg, &n_res, &n_iw, &n_w);  (or the F_SZ_* macros)
@@ -155,7 +155,7 @@ extern "C" {
 #define symode_5d1d225fe6b1_cas_grad_SZ_ARG 41
 #define symode_5d1d225fe6b1_cas_grad_SZ_RES 18
 #define symode_5d1d225fe6b1_cas_grad_SZ_IW 0
-#define symode_5d1d225fe6b1_cas_grad_SZ_W 2694
+#define symode_5d1d225fe6b1_cas_grad_SZ_W 2686
 
 void symode_5d1d225fe6b1_casadi_version(int* major, int* minor, int* patch);
 int symode_5d1d225fe6b1_casadi_int_size(void);

@@ -5,7 +5,7 @@
  * Model hash (Model.fingerprint, sha256): 49371dfe33088477625f948db3a57732aa10be0c39d019f1650fbfa664682aad
  * Structure hash (the model without parameter values; the C source depends only on it): 091a6d9436ff712bc4fb53722679aef9eef418d515304dc2467d8b894616a920
  * Model name: spiral
- * Source: symode_model.c (sha256 48cc0d37253f206c2df135e51cefe19add8b455d7b0a5590c0f4212e86090db2); every name and meaning also in symode_model.json.
+ * Source: symode_model.c (sha256 c1057dc1e27285aff1749c365b42ddefdc85c81ec6140d6211422ecaeb8a0151); every name and meaning also in symode_model.json.
  * Function name prefix: symode_830c792cf85f (a hash of the format, structure hash, scheme, steps and options; no user
  * text; the same for every parameter value: theta is an input).
  *
@@ -100,7 +100,7 @@
  *   out o3 [1]  dL/dt0
  *   out o4 [1]  dL/dt1
  *   out o5 [np]  dL/dtheta total = o1 + (dz0/dtheta)^T o2 (GradResult.grad when i1 = z0(theta))
- *   work sizes: arg 41, res 18, iw 0, w 1661
+ *   work sizes: arg 41, res 18, iw 0, w 1653
  *
  * Calling F in CasADi's convention:
  *   casadi_int n_arg, n_res, n_iw, n_w;  F_work(&n_arg, &n_res, &n_iw, &n_w);  (or the F_SZ_* macros)
@@ -156,7 +156,7 @@ extern "C" {
 #define symode_830c792cf85f_cas_grad_SZ_ARG 41
 #define symode_830c792cf85f_cas_grad_SZ_RES 18
 #define symode_830c792cf85f_cas_grad_SZ_IW 0
-#define symode_830c792cf85f_cas_grad_SZ_W 1661
+#define symode_830c792cf85f_cas_grad_SZ_W 1653
 
 void symode_830c792cf85f_casadi_version(int* major, int* minor, int* patch);
 int symode_830c792cf85f_casadi_int_size(void);

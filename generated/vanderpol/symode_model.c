@@ -31,7 +31,9 @@ extern "C" {
 #define casadi_c0 CASADI_PREFIX(c0)
 #define casadi_c1 CASADI_PREFIX(c1)
 #define casadi_c2 CASADI_PREFIX(c2)
+#define casadi_clear CASADI_PREFIX(clear)
 #define casadi_copy CASADI_PREFIX(copy)
+#define casadi_densify CASADI_PREFIX(densify)
 #define casadi_f0 CASADI_PREFIX(f0)
 #define casadi_f1 CASADI_PREFIX(f1)
 #define casadi_f10 CASADI_PREFIX(f10)
@@ -58,6 +60,7 @@ extern "C" {
 #define casadi_s4 CASADI_PREFIX(s4)
 #define casadi_s5 CASADI_PREFIX(s5)
 #define casadi_s6 CASADI_PREFIX(s6)
+#define casadi_s7 CASADI_PREFIX(s7)
 #define casadi_sq CASADI_PREFIX(sq)
 #define casadi_zeros CASADI_PREFIX(zeros)
 
@@ -89,6 +92,39 @@ void casadi_copy(const casadi_real* x, casadi_int n, casadi_real* y) {
   }
 }
 
+void casadi_clear(casadi_real* x, casadi_int n) {
+  casadi_int i;
+  if (x) {
+    for (i=0; i<n; ++i) *x++ = 0;
+  }
+}
+
+#define CASADI_CAST(x,y) ((x) y)
+
+void casadi_densify(const casadi_real* x, const casadi_int* sp_x, casadi_real* y, casadi_int tr) {
+  casadi_int nrow_x, ncol_x, i, el;
+  const casadi_int *colind_x, *row_x;
+  if (!y) return;
+  nrow_x = sp_x[0]; ncol_x = sp_x[1];
+  colind_x = sp_x+2; row_x = sp_x+ncol_x+3;
+  casadi_clear(y, nrow_x*ncol_x);
+  if (!x) return;
+  if (tr) {
+    for (i=0; i<ncol_x; ++i) {
+      for (el=colind_x[i]; el!=colind_x[i+1]; ++el) {
+        y[i + row_x[el]*ncol_x] = CASADI_CAST(casadi_real, *x++);
+      }
+    }
+  } else {
+    for (i=0; i<ncol_x; ++i) {
+      for (el=colind_x[i]; el!=colind_x[i+1]; ++el) {
+        y[row_x[el]] = CASADI_CAST(casadi_real, *x++);
+      }
+      y += nrow_x;
+    }
+  }
+}
+
 void casadi_fill(casadi_real* x, casadi_int n, casadi_real alpha) {
   casadi_int i;
   if (x) {
@@ -111,7 +147,8 @@ static const casadi_int casadi_s2[3] = {0, 1, 1};
 static const casadi_int casadi_s3[100] = 
   {0};
 static const casadi_int casadi_s4[3] = {2, 0, 1};
-static const casadi_int casadi_s5[200] = 
+static const casadi_int casadi_s5[8] = {5, 1, 0, 4, 0, 1, 3, 4};
+static const casadi_int casadi_s6[200] = 
   {198, 199, 196, 197, 194, 195, 192, 193,
   190, 191, 188, 189, 186, 187, 184, 185,
   182, 183, 180, 181, 178, 179, 176, 177,
@@ -137,7 +174,7 @@ static const casadi_int casadi_s5[200] =
   22, 23, 20, 21, 18, 19, 16, 17,
   14, 15, 12, 13, 10, 11, 8, 9,
   6, 7, 4, 5, 2, 3, 0, 1};
-static const casadi_int casadi_s6[100] = 
+static const casadi_int casadi_s7[100] = 
   {99, 98, 97, 96, 95, 94, 93, 92,
   91, 90, 89, 88, 87, 86, 85, 84,
   83, 82, 81, 80, 79, 78, 77, 76,
@@ -1915,7 +1952,7 @@ static int casadi_f15(const casadi_real** arg, casadi_real** res, casadi_int* iw
 static int casadi_f14(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
   casadi_int i;
   casadi_real **res1=res+5, *rr, *w00=w+209, *w01=w+211, *w02=w+212, *w03=w+312, *w04=w+313, *w05=w+413, *w06=w+513, *w07=w+713, *w08=w+715, *w09=w+716;
-  casadi_real *w10=w+718, *w11=w+719, *w12=w+720, *w13=w+725, *w14=w+923, *w16=w+1123, *w17=w+1223, *w18=w+1323, *w19=w+1423;
+  casadi_real *w11=w+718, *w12=w+719, *w13=w+723, *w14=w+728, *w15=w+926, *w16=w+1126, *w17=w+1226, *w18=w+1326, *w19=w+1426;
   const casadi_int *cii;
   const casadi_real **arg1=arg+4, *cr, *cs, *wr02, *wr05;
   casadi_copy(arg[1], 2, w00);
@@ -1942,29 +1979,29 @@ static int casadi_f14(const casadi_real** arg, casadi_real** res, casadi_int* iw
   arg1[1]=w01;
   res1[0]=w08;
   res1[1]=w09;
-  res1[2]=w10;
+  res1[2]=0;
   if (casadi_f4(arg1, res1, iw, w, 0)) return 1;
   if (res[0]) res[0][0] = *w08;
   *w08 = 0.;
   *w11 = 0.;
   rr=w12;
   for (i=0, cs=w09; i<2; ++i) *rr++ = *cs++;
-  *rr++ = *w10;
   *rr++ = *w08;
   *rr++ = *w11;
-  for (rr=w13, cs=w06+0; cs!=w06+198; cs+=1) *rr++ = *cs;
+  casadi_densify(w12, casadi_s5, w13, 0);
+  for (rr=w14, cs=w06+0; cs!=w06+198; cs+=1) *rr++ = *cs;
   rr=w06;
   for (i=0, cs=w00; i<2; ++i) *rr++ = *cs++;
-  for (i=0, cs=w13; i<198; ++i) *rr++ = *cs++;
-  for (cii=casadi_s5, rr=w14, cs=w06; cii!=casadi_s5+200; ++cii) *rr++ = cs[*cii];
-  for (cii=casadi_s6, rr=w04, cs=w02; cii!=casadi_s6+100; ++cii) *rr++ = cs[*cii];
+  for (i=0, cs=w14; i<198; ++i) *rr++ = *cs++;
+  for (cii=casadi_s6, rr=w15, cs=w06; cii!=casadi_s6+200; ++cii) *rr++ = cs[*cii];
+  for (cii=casadi_s7, rr=w04, cs=w02; cii!=casadi_s7+100; ++cii) *rr++ = cs[*cii];
   wr02 = casadi_c1;
   wr05 = casadi_c2;
   for (cii=casadi_s3, rr=w16, cs=w03; cii!=casadi_s3+100; ++cii) *rr++ = cs[*cii];
   for (cii=casadi_s3, rr=w17, cs=w01; cii!=casadi_s3+100; ++cii) *rr++ = cs[*cii];
   casadi_fill(w18, 100, 100.);
-  arg1[0]=w12;
-  arg1[1]=w14;
+  arg1[0]=w13;
+  arg1[1]=w15;
   arg1[2]=w04;
   arg1[3]=wr02;
   arg1[4]=wr05;
@@ -1987,7 +2024,7 @@ static int casadi_f14(const casadi_real** arg, casadi_real** res, casadi_int* iw
 
 /* symode_2fd15cae61ca_cas_grad:(i0,i1[2],i2,i3)->(o0,o1,o2[2],o3,o4,o5) */
 static int casadi_f13(const casadi_real** arg, casadi_real** res, casadi_int* iw, casadi_real* w, int mem) {
-  casadi_real **res1=res+6, *w0=w+1923, *w1=w+1924, *w2=w+1926, *w3=w+1927, *w4=w+1928, *w5=w+1929, *w6=w+1930, *w7=w+1932, *w8=w+1933;
+  casadi_real **res1=res+6, *w0=w+1926, *w1=w+1927, *w2=w+1929, *w3=w+1930, *w4=w+1931, *w5=w+1932, *w6=w+1933, *w7=w+1935, *w8=w+1936;
   const casadi_real **arg1=arg+4;
   *w0 = arg[0] ? arg[0][0] : 0;
   casadi_copy(arg[1], 2, w1);
@@ -2087,7 +2124,7 @@ CASADI_SYMBOL_EXPORT int symode_2fd15cae61ca_cas_grad_work(casadi_int *sz_arg, c
   if (sz_arg) *sz_arg = 41;
   if (sz_res) *sz_res = 18;
   if (sz_iw) *sz_iw = 0;
-  if (sz_w) *sz_w = 1934;
+  if (sz_w) *sz_w = 1937;
   return 0;
 }
 
@@ -2095,7 +2132,7 @@ CASADI_SYMBOL_EXPORT int symode_2fd15cae61ca_cas_grad_work_bytes(casadi_int *sz_
   if (sz_arg) *sz_arg = 41*sizeof(const casadi_real*);
   if (sz_res) *sz_res = 18*sizeof(casadi_real*);
   if (sz_iw) *sz_iw = 0*sizeof(casadi_int);
-  if (sz_w) *sz_w = 1934*sizeof(casadi_real);
+  if (sz_w) *sz_w = 1937*sizeof(casadi_real);
   return 0;
 }
 
@@ -2122,12 +2159,26 @@ static const int symode_2fd15cae61ca_seg_b_is_t1[1] = {1};
 static const double symode_2fd15cae61ca_seg_a[1] = {0.0};
 static const double symode_2fd15cae61ca_seg_b[1] = {0.0};
 static const int symode_2fd15cae61ca_seg_obs[1] = {-1};
+/* the entries of each loss term's dl/dtheta output (observation i, then the terminal term) and of dz0/dtheta^T lam:
+ * their theta indices (a loss that does not depend on theta has none) */
+static const long symode_2fd15cae61ca_lp_n[1] = {0};
+static const long symode_2fd15cae61ca_lp_off[1] = {0};
+static const long symode_2fd15cae61ca_lp_idx[1] = {0};
+static const long symode_2fd15cae61ca_z0_n = 0;
+static const long symode_2fd15cae61ca_z0_idx[1] = {0};
+
+/* pb[rows of loss term o] += v (o = 0: the terminal term) */
+static void symode_2fd15cae61ca_add_lp(double *pb, const double *v, int o) {
+  long f;
+  for (f = 0; f < symode_2fd15cae61ca_lp_n[o]; ++f) pb[symode_2fd15cae61ca_lp_idx[symode_2fd15cae61ca_lp_off[o] + f]] = pb[symode_2fd15cae61ca_lp_idx[symode_2fd15cae61ca_lp_off[o] + f]] + v[f];
+}
 
 typedef struct {
   const casadi_real *arg[symode_2fd15cae61ca_MAXARG];
   casadi_real *res[symode_2fd15cae61ca_MAXRES];
   casadi_int iw[symode_2fd15cae61ca_MAXIW];
   double *w;
+  double *wt;
 } symode_2fd15cae61ca_ctx;
 
 static int symode_2fd15cae61ca_obs_kernel(int i, const casadi_real **arg, casadi_real **res, casadi_int *iw, casadi_real *w) {
@@ -2152,11 +2203,26 @@ static void symode_2fd15cae61ca_grid(double t0, double t1, double *T, double *H)
   }
 }
 
+
+static void symode_2fd15cae61ca_prepare(const double *theta, symode_2fd15cae61ca_ctx *c) { (void)theta; (void)c; }
+
 /* one forward step: y1, r = fstep(y, t, h, p) (r may be NULL) */
 static int symode_2fd15cae61ca_fwd(const double *y, double t, double h, const double *p, double *y1, double *r, symode_2fd15cae61ca_ctx *c) {
   c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p;
   c->res[0] = y1; c->res[1] = r;
   return symode_2fd15cae61ca_k_fstep(c->arg, c->res, c->iw, c->w, 0);
+}
+
+/* one step's VJP: yb2, sc = (tbar, hbar) from yb at (y, t, h, p, r); pbar added to pb (pc: scratch) */
+static int symode_2fd15cae61ca_bwd(const double *y, double t, double h, const double *p, const double *r, const double *yb,
+                   double *yb2, double *sc, double *pb, double *pc, symode_2fd15cae61ca_ctx *c) {
+  int f;
+  c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p; c->arg[4] = r; c->arg[5] = yb;
+  c->res[0] = yb2; c->res[1] = sc; c->res[2] = sc + 1; c->res[3] = pc;
+  f = symode_2fd15cae61ca_k_bstep(c->arg, c->res, c->iw, c->w, 0);
+  if (f) return f;
+  for (f = 0; f < 1; ++f) pb[f] = pb[f] + pc[f];
+  return 0;
 }
 
 /* loss term kernel (terminal: i < 0; observation i): l, dl/dz, dl/dp at (z, p); outputs may be NULL */
@@ -2242,7 +2308,8 @@ static int symode_2fd15cae61ca_reverse_pass(const double *theta, const double *T
   /* seeds: dl/dz at t1 (and 1 for the running cost), dl/dp of the terminal term */
   for (f = 0; f < symode_2fd15cae61ca_NAUG; ++f) yb[f] = 0.0;
   for (f = 0; f < 2; ++f) yb[f] = lz[0 * 2 + f];
-  for (f = 0; f < 1; ++f) pb[f] = lp[0 * symode_2fd15cae61ca_NPAD + f];
+  for (f = 0; f < 1; ++f) pb[f] = 0.0;
+  symode_2fd15cae61ca_add_lp(pb, lp + 0 * symode_2fd15cae61ca_NPAD, 0);
   if (symode_2fd15cae61ca_K >= N) blk_lo = 0;
   *dt0 = 0.0; *dt1 = 0.0;
   for (s = symode_2fd15cae61ca_NSEG - 1; s >= 0; --s) {
@@ -2250,7 +2317,7 @@ static int symode_2fd15cae61ca_reverse_pass(const double *theta, const double *T
     o = symode_2fd15cae61ca_seg_obs[s];
     if (o >= 0) {
       for (f = 0; f < 2; ++f) yb[f] = yb[f] + lz[o * 2 + f];
-      for (f = 0; f < symode_2fd15cae61ca_NPAD; ++f) pb[f] = pb[f] + lp[o * symode_2fd15cae61ca_NPAD + f];
+      symode_2fd15cae61ca_add_lp(pb, lp + o * symode_2fd15cae61ca_NPAD, o);
     }
     for (j = symode_2fd15cae61ca_seg_n[s] - 1; j >= 0; --j, --i) {
       double sj = (double)j / n, om = 1.0 - sj, t = T[i], h = H[i];
@@ -2266,12 +2333,8 @@ static int symode_2fd15cae61ca_reverse_pass(const double *theta, const double *T
         }
       }
       lo = i - blk_lo;
-      c->arg[0] = Y + lo * symode_2fd15cae61ca_NAUG; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = theta;
-      c->arg[4] = R + lo * symode_2fd15cae61ca_NRES; c->arg[5] = yb;
-      c->res[0] = yb2; c->res[1] = sc; c->res[2] = sc + 1; c->res[3] = pc;
-      f = symode_2fd15cae61ca_k_bstep(c->arg, c->res, c->iw, c->w, 0);
+      f = symode_2fd15cae61ca_bwd(Y + lo * symode_2fd15cae61ca_NAUG, t, h, theta, R + lo * symode_2fd15cae61ca_NRES, yb, yb2, sc, pb, pc, c);
       if (f) return f;
-      for (f = 0; f < 1; ++f) pb[f] = pb[f] + pc[f];
       da = da + (sc[0] * om - sc[1] / n);
       db = db + (sc[0] * sj + sc[1] / n);
       tmp = yb; yb = yb2; yb2 = tmp;
@@ -2282,7 +2345,7 @@ static int symode_2fd15cae61ca_reverse_pass(const double *theta, const double *T
   o = -1;
   if (o >= 0) {  /* the observation at t0, on z0 */
     for (f = 0; f < 2; ++f) yb[f] = yb[f] + lz[o * 2 + f];
-    for (f = 0; f < symode_2fd15cae61ca_NPAD; ++f) pb[f] = pb[f] + lp[o * symode_2fd15cae61ca_NPAD + f];
+    symode_2fd15cae61ca_add_lp(pb, lp + o * symode_2fd15cae61ca_NPAD, o);
   }
   for (f = 0; f < symode_2fd15cae61ca_NAUG; ++f) lam0[f] = yb[f];
   return 0;
@@ -2290,7 +2353,7 @@ static int symode_2fd15cae61ca_reverse_pass(const double *theta, const double *T
 
 #define symode_2fd15cae61ca_W(key) (work + key)
 
-static void symode_2fd15cae61ca_setup(symode_2fd15cae61ca_ctx *c, double *work) { c->w = work + 0; }
+static void symode_2fd15cae61ca_setup(symode_2fd15cae61ca_ctx *c, double *work) { c->w = work + 0; c->wt = work + 1; }
 
 static const double *symode_2fd15cae61ca_initial(const double *theta, const double *z0, double *y0, symode_2fd15cae61ca_ctx *c, int *flag) {
   int f;
@@ -2313,6 +2376,7 @@ CASADI_SYMBOL_EXPORT int symode_2fd15cae61ca_loss_w(const double *theta, const d
   int flag;
   double *y0 = work + 404, L;
   symode_2fd15cae61ca_setup(&c, work);
+  symode_2fd15cae61ca_prepare(theta, &c);
   symode_2fd15cae61ca_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_2fd15cae61ca_grid(t0, t1, work + 204, work + 304);
@@ -2328,6 +2392,7 @@ CASADI_SYMBOL_EXPORT int symode_2fd15cae61ca_forward_w(const double *theta, cons
   int flag, f;
   double *y0 = work + 404, *yend = work + 406;
   symode_2fd15cae61ca_setup(&c, work);
+  symode_2fd15cae61ca_prepare(theta, &c);
   symode_2fd15cae61ca_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_2fd15cae61ca_grid(t0, t1, work + 204, work + 304);
@@ -2347,6 +2412,7 @@ CASADI_SYMBOL_EXPORT int symode_2fd15cae61ca_trajectory_w(const double *theta, c
   long i;
   double *y0 = work + 404, *T = work + 204, *H = work + 304;
   symode_2fd15cae61ca_setup(&c, work);
+  symode_2fd15cae61ca_prepare(theta, &c);
   symode_2fd15cae61ca_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_2fd15cae61ca_grid(t0, t1, T, H);
@@ -2368,6 +2434,7 @@ CASADI_SYMBOL_EXPORT int symode_2fd15cae61ca_grad_w(const double *theta, const d
   double *yb = work + 408, *yb2 = work + 410, *pb = work + 412, *pc = work + 413;
   double *y0 = work + 404, *lam0 = work + 406;
   symode_2fd15cae61ca_setup(&c, work);
+  symode_2fd15cae61ca_prepare(theta, &c);
   symode_2fd15cae61ca_initial(theta, z0, y0, &c, &flag);
   if (flag) return flag;
   symode_2fd15cae61ca_grid(t0, t1, T, H);
@@ -2381,7 +2448,7 @@ CASADI_SYMBOL_EXPORT int symode_2fd15cae61ca_grad_w(const double *theta, const d
     c.arg[0] = theta; c.arg[1] = lam0; c.res[0] = pc;
     flag = symode_2fd15cae61ca_k_z0vjp(c.arg, c.res, c.iw, c.w, 0);
     if (flag) return flag;
-    for (f = 0; f < 1; ++f) pb[f] = pb[f] + pc[f];
+    for (f = 0; f < symode_2fd15cae61ca_z0_n; ++f) pb[symode_2fd15cae61ca_z0_idx[f]] = pb[symode_2fd15cae61ca_z0_idx[f]] + pc[f];
   }
   if (loss) *loss = L;
   if (dtheta) for (f = 0; f < 1; ++f) dtheta[f] = pb[f];

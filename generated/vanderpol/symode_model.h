@@ -5,7 +5,7 @@
  * Model hash (Model.fingerprint, sha256): e6a5f60815d0856501089d7276d69bf6e718302bbd4c4b237bcf79ecc27d140c
  * Structure hash (the model without parameter values; the C source depends only on it): 2a96d27b6c0b0d17b399fe224658d024364d76c0151ee3d1bc811f296fa4a6d2
  * Model name: vanderpol
- * Source: symode_model.c (sha256 9ae104366f41103dfeab73de56f16c6eae45b3292c7847476774715454e2e48b); every name and meaning also in symode_model.json.
+ * Source: symode_model.c (sha256 abe28348799fe7f76aa4467919d31b6bc25da4811673a16737cbe77dc92f0f1a); every name and meaning also in symode_model.json.
  * Function name prefix: symode_2fd15cae61ca (a hash of the format, structure hash, scheme, steps and options; no user
  * text; the same for every parameter value: theta is an input).
  *
@@ -92,7 +92,7 @@
  *   out o3 [1]  dL/dt0
  *   out o4 [1]  dL/dt1
  *   out o5 [np]  dL/dtheta total = o1 + (dz0/dtheta)^T o2 (GradResult.grad when i1 = z0(theta))
- *   work sizes: arg 41, res 18, iw 0, w 1934
+ *   work sizes: arg 41, res 18, iw 0, w 1937
  *
  * Calling F in CasADi's convention:
  *   casadi_int n_arg, n_res, n_iw, n_w;  F_work(&n_arg, &n_res, &n_iw, &n_w);  (or the F_SZ_* macros)
@@ -148,7 +148,7 @@ extern "C" {
 #define symode_2fd15cae61ca_cas_grad_SZ_ARG 41
 #define symode_2fd15cae61ca_cas_grad_SZ_RES 18
 #define symode_2fd15cae61ca_cas_grad_SZ_IW 0
-#define symode_2fd15cae61ca_cas_grad_SZ_W 1934
+#define symode_2fd15cae61ca_cas_grad_SZ_W 1937
 
 void symode_2fd15cae61ca_casadi_version(int* major, int* minor, int* patch);
 int symode_2fd15cae61ca_casadi_int_size(void);

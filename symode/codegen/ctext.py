@@ -63,6 +63,7 @@ import hashlib
 import re
 import threading
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import casadi
@@ -70,7 +71,7 @@ import casadi
 from symode._version import __version__ as SYMODE_VERSION
 from symode.casadi.model_graphs import model_graphs
 from symode.casadi.schemes import SCHEMES
-from symode.codegen import driver, header, sweep
+from symode.codegen import dense, driver, header, sweep
 from symode.errors import BuildError, SpecError
 from symode.model import Model
 
@@ -177,12 +178,43 @@ def check_options(scheme, steps, checkpoints=None, *, cli: bool = False) -> None
 
 # -- the graphs ------------------------------------------------------------------------------------------------
 
-def _graphs(model: Model, scheme: str, steps: int, prefix: str, with_fsens: bool):
-    """(kernels word -> Function, CasADi-convention word -> Function, Kernels, Layout)."""
+def _dense(model: Model, g, scheme: str, prefix: str):
+    """The dense step kernels (:mod:`symode.codegen.dense`) when the model's right-hand side is a stack of dense
+    layers and the scheme is explicit, else None (CasADi's kernels, :func:`symode.codegen.sweep.step_kernels`)."""
+    from symode.arrays.layers import dense_stack
+    from symode.casadi.schemes import get_scheme
+    tab = get_scheme(scheme)
+    layers = None if tab.implicit else dense_stack(model.structure, model.t)
+    if layers is None:
+        return None
+    offsets, off = {}, 0
+    for grp in model.structure.param_groups:
+        offsets[grp], off = off, off + grp.size
+    if [e for grp in model.structure.param_groups for e in grp.elements] != list(model.params):
+        raise BuildError("internal: the parameter groups are not in θ's order")  # pragma: no cover
+    return dense.dense_step(prefix, layers, offsets, g.nz, tab)
+
+
+def _graphs(model: Model, scheme: str, steps: int, prefix: str):
+    """(graphs, kernels word -> CasADi Function compiled for the driver, Kernels of the step or None, Layout,
+    DenseStep or None): a dense stack's step is written by :mod:`symode.codegen.dense`, so CasADi's step
+    kernels are not built for it (they are for the in-memory functions, :func:`_functions`, on request)."""
     g = model_graphs(model)
-    k = sweep.step_kernels(g, scheme, f"{prefix}_k")
+    step = _dense(model, g, scheme, prefix)
     terms = sweep.term_kernels(g, f"{prefix}_k")
     lay = sweep.layout(g, steps)
+    if step is not None:
+        return g, terms, None, lay, step
+    k = sweep.step_kernels(g, scheme, f"{prefix}_k")
+    return g, sweep.TermKernels({"fstep": k.fstep, "bstep": k.bstep, **terms}, terms.rows), k, lay, None
+
+
+def _functions(g, scheme: str, k, terms: dict, lay, prefix: str, with_fsens: bool) -> dict:
+    """The CasADi-convention functions (word -> Function): :func:`symode.codegen.sweep.reference` on CasADi's
+    kernels (built here when the driver's step is a dense one) and the driver's loss-term kernels ``terms``
+    (the same Function objects, so CasADi generates each once), plus the total dL/dθ."""
+    if k is None:
+        k = sweep.step_kernels(g, scheme, f"{prefix}_k")
     ref = sweep.reference(g, k, terms, lay, f"{prefix}_ref")
     np_, nz = g.np, g.nz
     p, z0 = casadi.MX.sym("p", np_), casadi.MX.sym("z0", nz)
@@ -213,8 +245,31 @@ def _graphs(model: Model, scheme: str, steps: int, prefix: str, with_fsens: bool
         fns["fsens"] = casadi.Function(f"{prefix}_cas_fsens", [p, z0, t0, t1],
                                        six(Lx, row[0:np_], row[np_:np_ + nz], row[np_ + nz], row[np_ + nz + 1]),
                                        ins, outs)
-    kernels = {"fstep": k.fstep, "bstep": k.bstep, **terms}
-    return g, kernels, fns, k, lay
+    return fns
+
+
+class _LazyFunctions(Mapping):
+    """The in-memory functions of a library built without its CasADi API, made on first use (a dense step's
+    library needs no CasADi step kernels, and building them for a wide network takes seconds)."""
+
+    def __init__(self, build):
+        self._build, self._fns = build, None
+
+    def _get(self) -> dict:
+        if self._fns is None:
+            with _LOCK:
+                if self._fns is None:
+                    self._fns = self._build()
+        return self._fns
+
+    def __getitem__(self, word):
+        return self._get()[word]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 # -- the text --------------------------------------------------------------------------------------------------
@@ -281,24 +336,32 @@ def generate(model: Model, scheme: str = "rk4", steps: int = 100, *, with_fsens:
     prefix = function_prefix(model, scheme, steps, with_fsens, checkpoints, casadi_api)
     structure = structure_key(model)
     with _LOCK:
-        g, kernels, fns, k, lay = _graphs(model, scheme, steps, prefix, with_fsens)
+        g, kernels, k, lay, step = _graphs(model, scheme, steps, prefix)
+        terms = sweep.TermKernels({w: f for w, f in kernels.items() if w not in ("fstep", "bstep")}, kernels.rows)
+        if casadi_api:
+            fns = _functions(g, scheme, k, terms, lay, prefix, with_fsens)
+        else:
+            fns = _LazyFunctions(lambda: _functions(g, scheme, k, terms, lay, prefix, with_fsens))
         cg = casadi.CodeGenerator(prefix, dict(CODEGEN_OPTIONS))
         for fn in [*kernels.values(), *(fns.values() if casadi_api else ())]:
             cg.add(fn)
         dump = _newton_fails_loudly(cg.dump())
         theta = [float(x) for x in g.theta.full().ravel()] if g.np else []
-        z0 = [float(x) for x in casadi.DM(fns["z0"](casadi.DM(theta) if g.np else casadi.DM(0, 1))).full().ravel()]
-    interval = driver.checkpoint_interval(steps, g.naug, k.nres, checkpoints)
-    spec = driver.DriverSpec(prefix, g.nz, g.np, g.naug, k.nres, lay.segments, lay.counts,
+        z0 = [float(x) for x in casadi.DM(g.z0(casadi.DM(theta) if g.np else casadi.DM(0, 1))).full().ravel()]
+    nres = step.nres if step is not None else k.nres
+    interval = driver.checkpoint_interval(steps, g.naug, nres, checkpoints)
+    spec = driver.DriverSpec(prefix, g.nz, g.np, g.naug, nres, lay.segments, lay.counts,
                              model.has_terminal, model.has_running, g.obs0,
                              {w: f.name() for w, f in kernels.items()},
-                             {w: _work_sizes(dump, f.name()) for w, f in kernels.items()}, interval)
+                             {w: _work_sizes(dump, f.name()) for w, f in kernels.items()}, interval, kernels.rows,
+                             *((step.text, step.wt, step.scratch) if step is not None else ()))
     drive = driver.driver_text(spec)
     names = {word: fns[word].name() for word in fns} if casadi_api else {}
     flat = {word: f"{prefix}_{word}" for word in FLAT_WORDS}
     gen = {"prefix": prefix, "counts": lay.counts, "names": names, "flat": flat, "structure": structure,
            "work": {word: _work_sizes(dump, names[word]) for word in names}, "naug": g.naug,
-           "flat_work": driver.work_doubles(spec), "interval": interval, "nres": k.nres}
+           "flat_work": driver.work_doubles(spec), "interval": interval, "nres": nres,
+           "step": "dense loops" if step is not None else "CasADi kernels"}
     c_text = _c_file(prefix, structure, dump, drive)
     c_bytes = c_text.encode("ascii")
     c_sha = hashlib.sha256(c_bytes).hexdigest()
@@ -308,4 +371,4 @@ def generate(model: Model, scheme: str = "rk4", steps: int = 100, *, with_fsens:
     j_bytes = header.json_text(model, scheme, steps, gen, shas, FORMAT).encode("ascii")
     files = {f"{FILE_STEM}.c": c_bytes, f"{FILE_STEM}.h": h_bytes, f"{FILE_STEM}.json": j_bytes}
     return GeneratedCode(prefix=prefix, files=files, functions=fns, names=names, flat=flat,
-                         steps_per_segment=lay.counts, work=gen["flat_work"], interval=interval, nres=k.nres)
+                         steps_per_segment=lay.counts, work=gen["flat_work"], interval=interval, nres=nres)

@@ -1,9 +1,12 @@
-"""C text of the generated library's flat API: the one-sweep driver around the CasADi-generated kernels.
+"""C text of the generated library's flat API: the one-sweep driver around the step and loss-term kernels.
 
 The kernels (:mod:`symode.codegen.sweep`: the forward step with its residuals, the step's VJP, z0(θ) and its
-VJP, the loss terms) are CasADi-generated C functions with CasADi's calling convention; this module writes
-the loops around them (the algorithm of :mod:`symode.codegen.sweep`, in the same order of operations as its
-reference graph) and the exported functions with plain arguments (``P`` is the generated prefix)::
+VJP, the loss terms) are CasADi-generated C functions with CasADi's calling convention -- except the step and
+its VJP of a dense network, which :mod:`symode.codegen.dense` writes as loops (``DriverSpec.step_text``).  The
+driver reaches the step only through ``P_prepare`` (once per call, after θ is known), ``P_fwd`` and ``P_bwd``.
+This module writes the loops around the kernels (the algorithm of :mod:`symode.codegen.sweep`, in the same order
+of operations as its reference graph) and, with :mod:`symode.codegen.exports`, the exported functions with
+plain arguments (``P`` is the generated prefix)::
 
     int P_z0(const double *theta, double *z0);
     int P_loss(const double *theta, const double *z0, double t0, double t1, double *loss);
@@ -32,6 +35,7 @@ import math
 from dataclasses import dataclass
 
 from symode.casadi.translate import nearest_double
+from symode.codegen.exports import exports_text
 
 __all__ = ["DriverSpec", "driver_text", "checkpoint_interval", "work_doubles", "DEFAULT_BUDGET_DOUBLES"]
 
@@ -56,6 +60,10 @@ class DriverSpec:
     kernels: dict     # word -> C name of the kernel (fstep, bstep, z0, z0vjp, term, obs0..)
     work: dict        # word -> {"arg", "res", "iw", "w"}
     interval: int     # checkpoint interval K (K >= N: everything stored)
+    rows: dict = None    # word (obs<i>, term, z0vjp) -> θ indices of its θ-derivative output (sweep.TermKernels)
+    step_text: str = ""  # C of P_prepare/P_fwd/P_bwd when the step is not CasADi's fstep/bstep (codegen.dense)
+    wt: int = 0          # doubles that P_prepare fills once per call (c->wt: a dense step's transposed weights)
+    scratch: int = 0     # doubles of scratch the step kernels need in the kernel work area (c->w)
 
     @property
     def steps(self) -> int:
@@ -100,7 +108,8 @@ def _layout_sizes(d: DriverSpec) -> dict:
     nblk = -(-N // K)
     stored_states = K + 1 if K < N else N + 1
     sizes = {
-        "kw": max(max(w["w"] for w in d.work.values()), 1),   # kernel scratch
+        "kw": max(max(w["w"] for w in d.work.values()), d.scratch, 1),   # kernel scratch
+        "wt": d.wt,                                             # P_prepare's per-call data
         "Y": stored_states * d.naug,                            # states of one block (all when K >= N)
         "R": max(K * d.nres, 1),                                # residuals of one block
         "C": (nblk * d.naug) if K < N else 0,                   # checkpoints
@@ -133,6 +142,11 @@ def driver_text(d: DriverSpec) -> str:
     seg_obs = ", ".join("-1" if o is None else str(o) for _, _, o in d.segments)
     nseg = len(d.segments)
     k = d.kernels
+    words = [f"obs{i}" for i in range(d.nobs)] + ["term"]
+    counts = [len(d.rows[w]) for w in words]
+    offs = [sum(counts[:i]) for i in range(len(words))]
+    idx = [r for w in words for r in d.rows[w]] or [0]
+    z0idx = list(d.rows["z0vjp"]) or [0]
     obs_calls = "\n".join(
         f"    case {i}: return {k[f'obs{i}']}(arg, res, iw, w, 0);" for i in range(d.nobs))
     lines = []
@@ -159,12 +173,26 @@ static const int {P}_seg_b_is_t1[{nseg}] = {{{seg_b_in}}};
 static const double {P}_seg_a[{nseg}] = {{{seg_a}}};
 static const double {P}_seg_b[{nseg}] = {{{seg_b}}};
 static const int {P}_seg_obs[{nseg}] = {{{seg_obs}}};
+/* the entries of each loss term's dl/dtheta output (observation i, then the terminal term) and of dz0/dtheta^T lam:
+ * their theta indices (a loss that does not depend on theta has none) */
+static const long {P}_lp_n[{d.nobs + 1}] = {{{", ".join(map(str, counts))}}};
+static const long {P}_lp_off[{d.nobs + 1}] = {{{", ".join(map(str, offs))}}};
+static const long {P}_lp_idx[{len(idx)}] = {{{", ".join(map(str, idx))}}};
+static const long {P}_z0_n = {len(d.rows["z0vjp"])};
+static const long {P}_z0_idx[{len(z0idx)}] = {{{", ".join(map(str, z0idx))}}};
+
+/* pb[rows of loss term o] += v (o = {d.nobs}: the terminal term) */
+static void {P}_add_lp(double *pb, const double *v, int o) {{
+  long f;
+  for (f = 0; f < {P}_lp_n[o]; ++f) pb[{P}_lp_idx[{P}_lp_off[o] + f]] = pb[{P}_lp_idx[{P}_lp_off[o] + f]] + v[f];
+}}
 
 typedef struct {{
   const casadi_real *arg[{P}_MAXARG];
   casadi_real *res[{P}_MAXRES];
   casadi_int iw[{P}_MAXIW];
   double *w;
+  double *wt;
 }} {P}_ctx;
 
 static int {P}_obs_kernel(int i, const casadi_real **arg, casadi_real **res, casadi_int *iw, casadi_real *w) {{
@@ -189,13 +217,7 @@ static void {P}_grid(double t0, double t1, double *T, double *H) {{
   }}
 }}
 
-/* one forward step: y1, r = fstep(y, t, h, p) (r may be NULL) */
-static int {P}_fwd(const double *y, double t, double h, const double *p, double *y1, double *r, {P}_ctx *c) {{
-  c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p;
-  c->res[0] = y1; c->res[1] = r;
-  return {k['fstep']}(c->arg, c->res, c->iw, c->w, 0);
-}}
-
+{d.step_text or _casadi_step(P, d)}
 /* loss term kernel (terminal: i < 0; observation i): l, dl/dz, dl/dp at (z, p); outputs may be NULL */
 static int {P}_lterm(int i, const double *z, const double *p, double *l, double *lz, double *lp, {P}_ctx *c) {{
   c->arg[0] = z; c->arg[1] = p;
@@ -211,8 +233,35 @@ static int {P}_z0_into(const double *theta, double *z0, {P}_ctx *c) {{
 """)
     add(_forward_pass(P, d))
     add(_reverse_pass(P, d, lay))
-    add(_exports(P, d, lay))
+    add(exports_text(P, d, lay))
     return "".join(lines)
+
+
+def _casadi_step(P: str, d: DriverSpec) -> str:
+    """The driver's step kernels as calls of CasADi's generated fstep/bstep (P_prepare has nothing to do)."""
+    k = d.kernels
+    return f"""
+static void {P}_prepare(const double *theta, {P}_ctx *c) {{ (void)theta; (void)c; }}
+
+/* one forward step: y1, r = fstep(y, t, h, p) (r may be NULL) */
+static int {P}_fwd(const double *y, double t, double h, const double *p, double *y1, double *r, {P}_ctx *c) {{
+  c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p;
+  c->res[0] = y1; c->res[1] = r;
+  return {k['fstep']}(c->arg, c->res, c->iw, c->w, 0);
+}}
+
+/* one step's VJP: yb2, sc = (tbar, hbar) from yb at (y, t, h, p, r); pbar added to pb (pc: scratch) */
+static int {P}_bwd(const double *y, double t, double h, const double *p, const double *r, const double *yb,
+                   double *yb2, double *sc, double *pb, double *pc, {P}_ctx *c) {{
+  int f;
+  c->arg[0] = y; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = p; c->arg[4] = r; c->arg[5] = yb;
+  c->res[0] = yb2; c->res[1] = sc; c->res[2] = sc + 1; c->res[3] = pc;
+  f = {k['bstep']}(c->arg, c->res, c->iw, c->w, 0);
+  if (f) return f;
+  for (f = 0; f < {d.npad}; ++f) pb[f] = pb[f] + pc[f];
+  return 0;
+}}
+"""
 
 
 def _forward_pass(P: str, d: DriverSpec) -> str:
@@ -298,7 +347,8 @@ static int {P}_reverse_pass(const double *theta, const double *T, const double *
   /* seeds: dl/dz at t1 (and 1 for the running cost), dl/dp of the terminal term */
   for (f = 0; f < {P}_NAUG; ++f) yb[f] = 0.0;
   for (f = 0; f < {d.nz}; ++f) yb[f] = lz[{d.nobs} * {d.nz} + f];
-{q_seed}  for (f = 0; f < {npx}; ++f) pb[f] = lp[{d.nobs} * {P}_NPAD + f];
+{q_seed}  for (f = 0; f < {npx}; ++f) pb[f] = 0.0;
+  {P}_add_lp(pb, lp + {d.nobs} * {P}_NPAD, {d.nobs});
   if ({P}_K >= N) blk_lo = 0;
   *dt0 = 0.0; *dt1 = 0.0;
   for (s = {P}_NSEG - 1; s >= 0; --s) {{
@@ -306,7 +356,7 @@ static int {P}_reverse_pass(const double *theta, const double *T, const double *
     o = {P}_seg_obs[s];
     if (o >= 0) {{
       for (f = 0; f < {d.nz}; ++f) yb[f] = yb[f] + lz[o * {d.nz} + f];
-      for (f = 0; f < {P}_NPAD; ++f) pb[f] = pb[f] + lp[o * {P}_NPAD + f];
+      {P}_add_lp(pb, lp + o * {P}_NPAD, o);
     }}
     for (j = {P}_seg_n[s] - 1; j >= 0; --j, --i) {{
       double sj = (double)j / n, om = 1.0 - sj, t = T[i], h = H[i];
@@ -322,12 +372,8 @@ static int {P}_reverse_pass(const double *theta, const double *T, const double *
         }}
       }}
       lo = i - blk_lo;
-      c->arg[0] = Y + lo * {P}_NAUG; c->arg[1] = &t; c->arg[2] = &h; c->arg[3] = theta;
-      c->arg[4] = R + lo * {P}_NRES; c->arg[5] = yb;
-      c->res[0] = yb2; c->res[1] = sc; c->res[2] = sc + 1; c->res[3] = pc;
-      f = {d.kernels['bstep']}(c->arg, c->res, c->iw, c->w, 0);
+      f = {P}_bwd(Y + lo * {P}_NAUG, t, h, theta, R + lo * {P}_NRES, yb, yb2, sc, pb, pc, c);
       if (f) return f;
-      for (f = 0; f < {npx}; ++f) pb[f] = pb[f] + pc[f];
       da = da + (sc[0] * om - sc[1] / n);
       db = db + (sc[0] * sj + sc[1] / n);
       tmp = yb; yb = yb2; yb2 = tmp;
@@ -338,163 +384,9 @@ static int {P}_reverse_pass(const double *theta, const double *T, const double *
   o = {-1 if d.obs0 is None else d.obs0};
   if (o >= 0) {{  /* the observation at t0, on z0 */
     for (f = 0; f < {d.nz}; ++f) yb[f] = yb[f] + lz[o * {d.nz} + f];
-    for (f = 0; f < {P}_NPAD; ++f) pb[f] = pb[f] + lp[o * {P}_NPAD + f];
+    {P}_add_lp(pb, lp + o * {P}_NPAD, o);
   }}
   for (f = 0; f < {P}_NAUG; ++f) lam0[f] = yb[f];
   return 0;
-}}
-"""
-
-
-def _exports(P: str, d: DriverSpec, lay: dict) -> str:
-    """The exported flat API (``_w`` variants, then the allocating ones)."""
-    # Long: a C template of the six exported functions; splitting it would scatter one interface.
-    L = lay
-    nz, npx, naug = d.nz, d.npad, d.naug
-    N = d.steps
-    K = min(d.interval, N)
-    ck = "2" if K < N else "1"
-    tot_grad = L["total"]
-    return f"""
-#define {P}_W(key) (work + key)
-
-static void {P}_setup({P}_ctx *c, double *work) {{ c->w = work + {L['kw']}; }}
-
-static const double *{P}_initial(const double *theta, const double *z0, double *y0, {P}_ctx *c, int *flag) {{
-  int f;
-  *flag = 0;
-  if (z0) {{ for (f = 0; f < {nz}; ++f) y0[f] = z0[f]; }}
-  else {{ *flag = {P}_z0_into(theta, y0, c); }}
-  for (f = {nz}; f < {naug}; ++f) y0[f] = 0.0;
-  return y0;
-}}
-
-CASADI_SYMBOL_EXPORT int {P}_z0_w(const double *theta, double *z0, double *work) {{
-  {P}_ctx c;
-  {P}_setup(&c, work);
-  return {P}_z0_into(theta, z0, &c);
-}}
-
-CASADI_SYMBOL_EXPORT int {P}_loss_w(const double *theta, const double *z0, double t0, double t1, double *loss,
-                                   double *work) {{
-  {P}_ctx c;
-  int flag;
-  double *y0 = work + {L['y0']}, L;
-  {P}_setup(&c, work);
-  {P}_initial(theta, z0, y0, &c, &flag);
-  if (flag) return flag;
-  {P}_grid(t0, t1, work + {L['T']}, work + {L['H']});
-  flag = {P}_forward_pass(theta, y0, work + {L['T']}, work + {L['H']}, 0, 0, 0, 0, work + {L['yb']},
-                          work + {L['yb2']}, &L, 0, 0, 0, 0, 0, &c);
-  if (!flag && loss) *loss = L;
-  return flag;
-}}
-
-CASADI_SYMBOL_EXPORT int {P}_forward_w(const double *theta, const double *z0, double t0, double t1, double *z1,
-                                      double *zobs, double *q, double *work) {{
-  {P}_ctx c;
-  int flag, f;
-  double *y0 = work + {L['y0']}, *yend = work + {L['ye']};
-  {P}_setup(&c, work);
-  {P}_initial(theta, z0, y0, &c, &flag);
-  if (flag) return flag;
-  {P}_grid(t0, t1, work + {L['T']}, work + {L['H']});
-  flag = {P}_forward_pass(theta, y0, work + {L['T']}, work + {L['H']}, 0, 0, 0, 0, work + {L['yb']},
-                          work + {L['yb2']}, 0, zobs, 0, 0, 0, yend, &c);
-  if (flag) return flag;
-  if (z1) for (f = 0; f < {nz}; ++f) z1[f] = yend[f];
-  if (q) *q = {f"yend[{nz}]" if d.has_running else "0.0"};
-  return 0;
-}}
-
-CASADI_SYMBOL_EXPORT int {P}_trajectory_w(const double *theta, const double *z0, double t0, double t1, double *y,
-                                         double *t, double *work) {{
-  /* y: naug x (N + 1) states at the grid nodes (column-major), t: the N + 1 node times */
-  {P}_ctx c;
-  int flag;
-  long i;
-  double *y0 = work + {L['y0']}, *T = work + {L['T']}, *H = work + {L['H']};
-  {P}_setup(&c, work);
-  {P}_initial(theta, z0, y0, &c, &flag);
-  if (flag) return flag;
-  {P}_grid(t0, t1, T, H);
-  flag = {P}_forward_pass(theta, y0, T, H, 1, y, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, &c);
-  if (flag) return flag;
-  if (t) {{
-    for (i = 0; i < {N}; ++i) t[i] = T[i];
-    t[{N}] = {P}_seg_b_is_t1[{P}_NSEG - 1] ? t1 : {P}_seg_b[{P}_NSEG - 1];
-  }}
-  return 0;
-}}
-
-CASADI_SYMBOL_EXPORT int {P}_grad_w(const double *theta, const double *z0, double t0, double t1, double *loss,
-                                   double *dtheta, double *dz0, double *dt0, double *dt1, double *work) {{
-  {P}_ctx c;
-  int flag, f;
-  double L, d0, d1;
-  double *Y = work + {L['Y']}, *R = work + {L['R']}, *T = work + {L['T']}, *H = work + {L['H']};
-  double *yb = work + {L['yb']}, *yb2 = work + {L['yb2']}, *pb = work + {L['pb']}, *pc = work + {L['pc']};
-  double *y0 = work + {L['y0']}, *lam0 = work + {L['ye']};
-  {P}_setup(&c, work);
-  {P}_initial(theta, z0, y0, &c, &flag);
-  if (flag) return flag;
-  {P}_grid(t0, t1, T, H);
-  flag = {P}_forward_pass(theta, y0, T, H, {ck}, Y, R, work + {L['C']}, yb, yb2, &L, 0, work + {L['ll']},
-                          work + {L['lz']}, work + {L['lp']}, 0, &c);
-  if (flag) return flag;
-  flag = {P}_reverse_pass(theta, T, H, Y, R, work + {L['C']}, work + {L['lz']}, work + {L['lp']}, yb, yb2, pb,
-                          pc, &d0, &d1, lam0, &c);
-  if (flag) return flag;
-  if (!z0) {{  /* total derivative: add (dz0/dtheta)^T dL/dz0 */
-    c.arg[0] = theta; c.arg[1] = lam0; c.res[0] = pc;
-    flag = {d.kernels['z0vjp']}(c.arg, c.res, c.iw, c.w, 0);
-    if (flag) return flag;
-    for (f = 0; f < {npx}; ++f) pb[f] = pb[f] + pc[f];
-  }}
-  if (loss) *loss = L;
-  if (dtheta) for (f = 0; f < {d.np}; ++f) dtheta[f] = pb[f];
-  if (dz0) for (f = 0; f < {nz}; ++f) dz0[f] = lam0[f];
-  if (dt0) *dt0 = d0;
-  if (dt1) *dt1 = d1;
-  return 0;
-}}
-
-CASADI_SYMBOL_EXPORT int {P}_grad_batch_w(long n, const double *thetas, double t0, double t1, double *loss,
-                                         double *dthetas, double *work) {{
-  /* n parameter sets (row k: thetas[k * np ..]), z0 = z0(theta), total dL/dtheta in row k of dthetas */
-  long k;
-  int flag;
-  for (k = 0; k < n; ++k) {{
-    flag = {P}_grad_w(thetas + k * {d.np}, 0, t0, t1, loss ? loss + k : 0, dthetas ? dthetas + k * {d.np} : 0,
-                      0, 0, 0, work);
-    if (flag) return flag;
-  }}
-  return 0;
-}}
-
-""" + "".join(_allocating(P, tot_grad, name, params, call) for name, params, call in (
-        ("z0", "const double *theta, double *z0", "theta, z0"),
-        ("loss", "const double *theta, const double *z0, double t0, double t1, double *loss",
-         "theta, z0, t0, t1, loss"),
-        ("forward", "const double *theta, const double *z0, double t0, double t1, double *z1, double *zobs, "
-         "double *q", "theta, z0, t0, t1, z1, zobs, q"),
-        ("trajectory", "const double *theta, const double *z0, double t0, double t1, double *y, double *t",
-         "theta, z0, t0, t1, y, t"),
-        ("grad", "const double *theta, const double *z0, double t0, double t1, double *loss, double *dtheta, "
-         "double *dz0, double *dt0, double *dt1", "theta, z0, t0, t1, loss, dtheta, dz0, dt0, dt1"),
-        ("grad_batch", "long n, const double *thetas, double t0, double t1, double *loss, double *dthetas",
-         "n, thetas, t0, t1, loss, dthetas")))
-
-
-def _allocating(P: str, size: int, name: str, params: str, call: str) -> str:
-    """The plain variant of a flat function: allocate the work array, call the _w variant, free it."""
-    return f"""
-CASADI_SYMBOL_EXPORT int {P}_{name}({params}) {{
-  int flag;
-  double *work = (double *)malloc(sizeof(double) * {size});
-  if (!work) return -1;
-  flag = {P}_{name}_w({call}, work);
-  free(work);
-  return flag;
 }}
 """

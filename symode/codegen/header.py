@@ -117,7 +117,12 @@ def _flat_doc(P: str, m: int, N: int, gen: dict) -> list[str]:
         "allocation, for repeated calls; one array per thread); F allocates it with malloc.",
         "Return value: 0 on success, -1 when the work array could not be allocated, otherwise the failing",
         "kernel's flag (an implicit stage whose Newton iteration did not converge).",
-    ]
+    ] + ([] if gen["step"] != "dense loops" else [
+        "The right-hand side is a stack of dense layers: the step and its vector-Jacobian product are loops over",
+        "the weight matrices (symode's, not CasADi's), with symode's own tanh (within 3 ulps); they agree with the",
+        "CasADi-convention functions below to rounding, not bit for bit. -fno-trapping-math (no value changes)",
+        "lets the compiler vectorise the activation loops.",
+    ])
 
 
 def header_text(model: Model, scheme: str, steps: int, gen: dict, z0: list, c_text: str, c_sha: str,
@@ -286,7 +291,8 @@ def json_text(model: Model, scheme: str, steps: int, gen: dict, file_sha: Mappin
         "prefix": gen["prefix"],
         "files": {name: {"sha256": sha} for name, sha in sorted(file_sha.items())},
         "flat": {"functions": gen["flat"], "work_doubles": gen["flat_work"],
-                 "checkpoint_interval": gen["interval"], "residuals_per_step": gen["nres"]},
+                 "checkpoint_interval": gen["interval"], "residuals_per_step": gen["nres"],
+                 "step_kernels": gen["step"]},
         "functions": {word: {"c_name": gen["names"][word], "work": gen["work"][word]} for word in gen["names"]},
         "io": io,
     }

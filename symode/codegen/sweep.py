@@ -40,7 +40,7 @@ from symode.casadi.schemes import Tableau, get_scheme
 from symode.casadi.solvers import allocate_steps, step_function
 from symode.casadi.translate import nearest_double
 
-__all__ = ["Layout", "Kernels", "layout", "step_kernels", "term_kernels", "reference", "RESIDUAL_OPS",
+__all__ = ["Layout", "Kernels", "TermKernels", "layout", "step_kernels", "term_kernels", "reference", "RESIDUAL_OPS",
            "SWEEP_SX_LIMIT"]
 
 #: SX operations whose value the step's VJP may reuse instead of recomputing: the library calls (tanh,
@@ -240,31 +240,54 @@ def step_kernels(g: ModelGraphs, scheme, name: str) -> Kernels:
     return Kernels(fstep, bstep, 0, npad)
 
 
-def term_kernels(g: ModelGraphs, name: str) -> dict:
-    """Dense-output SX kernels of z0(θ), its VJP and the loss terms (a structurally zero output would leave
-    the caller's array unwritten in generated C):
+class TermKernels(dict):
+    """word -> Function (:func:`term_kernels`), and ``rows``: word -> the θ indices of the entries of its
+    θ-derivative output (the structurally nonzero ones, in increasing order)."""
 
-        z0(p[npad]) -> z0[nz];  z0vjp(p[npad], lam[nz]) -> (∂z0/∂θ)ᵀ lam [npad];
-        term(z[nz], p[npad]), obs<i>(z, p) -> (ℓ, (∂ℓ/∂z)ᵀ [nz], (∂ℓ/∂θ)ᵀ [npad])
+    def __init__(self, functions: dict, rows: dict):
+        super().__init__(functions)
+        self.rows = dict(rows)
+
+    def scatter(self, word: str, values, npad: int):
+        """The θ-derivative output ``values`` of kernel ``word`` as a (sparse) column of length ``npad``."""
+        rows = self.rows[word]
+        if not rows:
+            return casadi.MX(npad, 1)
+        S = casadi.DM(casadi.Sparsity.triplet(npad, len(rows), list(rows), list(range(len(rows)))), 1.0)
+        return casadi.mtimes(S, values)
+
+
+def _compact(v, np_: int):
+    """(column of the entries of the θ-column ``v`` that are not structural or constant zeros, their rows);
+    at least one entry (a dummy 0 when none: CasADi 3.8.2's C for an empty output is not relied on)."""
+    v = casadi.SX(v) if np_ else casadi.SX(0, 1)
+    rows = tuple(r for r in v.sparsity().row() if not v[r].is_zero())
+    return (casadi.vertcat(*[v[r] for r in rows]) if rows else casadi.SX.zeros(1, 1)), rows
+
+
+def term_kernels(g: ModelGraphs, name: str) -> TermKernels:
+    """SX kernels of z0(θ), its VJP and the loss terms, with dense outputs (a structurally zero output would
+    leave the caller's array unwritten in generated C), except that θ-derivatives hold only the entries that
+    can be nonzero (``rows``; a loss that does not depend on θ has none, whatever the size of θ):
+
+        z0(p[npad]) -> z0[nz];  z0vjp(p[npad], lam[nz]) -> ((∂z0/∂θ)ᵀ lam)[rows];
+        term(z[nz], p[npad]), obs<i>(z, p) -> (ℓ, (∂ℓ/∂z)ᵀ [nz], (∂ℓ/∂θ)ᵀ[rows])
     """
     nz, np_ = g.nz, g.np
     npad = max(np_, 1)
     p, z, lam = casadi.SX.sym("p", npad), casadi.SX.sym("z", nz), casadi.SX.sym("lam", nz)
     pm = p if np_ else casadi.SX(0, 1)
-
-    def pad(v):
-        return casadi.densify(v) if np_ else casadi.SX.zeros(1, 1)
-
     z0 = casadi.densify(g.z0(pm))
+    vjp, rows0 = _compact(casadi.jtimes(g.z0(pm), pm, lam, True) if np_ else None, np_)
     out = {"z0": casadi.Function(f"{name}_z0", [p], [z0], _io(1), _io(1, "o")),
-           "z0vjp": casadi.Function(f"{name}_z0vjp", [p, lam],
-                                    [pad(casadi.jtimes(g.z0(pm), pm, lam, True)) if np_ else pad(None)],
-                                    _io(2), _io(1, "o"))}
+           "z0vjp": casadi.Function(f"{name}_z0vjp", [p, lam], [vjp], _io(2), _io(1, "o"))}
+    rows = {"z0vjp": rows0}
     for word, fn in [("term", g.terminal), *[(f"obs{i}", o) for i, o in enumerate(g.obs)]]:
         lv, lz, lp = fn(z, pm)
-        out[word] = casadi.Function(f"{name}_{word}", [z, p], [casadi.densify(lv), casadi.densify(lz), pad(lp)],
+        lpc, rows[word] = _compact(lp, np_)
+        out[word] = casadi.Function(f"{name}_{word}", [z, p], [casadi.densify(lv), casadi.densify(lz), lpc],
                                     _io(2), _io(3, "o"))
-    return out
+    return TermKernels(out, rows)
 
 
 def reference(g: ModelGraphs, k: Kernels, terms: dict, lay: Layout, name: str) -> dict:
@@ -289,7 +312,7 @@ def reference(g: ModelGraphs, k: Kernels, terms: dict, lay: Layout, name: str) -
     if obs0 is not None:  # an observation at t0, on z0 (the solve starts at that fixed time)
         lo, dz, dp = terms[f"obs{obs0}"](z0, pk)
         L = L + lo
-        obs_terms[obs0] = (dz, dp)
+        obs_terms[obs0] = (dz, terms.scatter(f"obs{obs0}", dp, k.npad))
         zobs.append(z0)
     for (start, end, obs), n in zip(lay.segments, lay.counts):
         a = t0 if start is None else casadi.MX(nearest_double(start))
@@ -307,9 +330,10 @@ def reference(g: ModelGraphs, k: Kernels, terms: dict, lay: Layout, name: str) -
         if obs is not None:
             lo, dz, dp = terms[f"obs{obs}"](y[0:nz], pk)
             L = L + lo
-            obs_terms[obs] = (dz, dp)
+            obs_terms[obs] = (dz, terms.scatter(f"obs{obs}", dp, k.npad))
             zobs.append(y[0:nz])
     lT, dzT, dpT = terms["term"](y[0:nz], pk)
+    dpT = terms.scatter("term", dpT, k.npad)
     L = L + lT
     Q = y[nz] if g.has_running else casadi.MX(0)
     if g.has_running:
