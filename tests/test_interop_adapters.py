@@ -1,0 +1,162 @@
+"""The torchdiffeq and diffrax adapters: the same model and loss as the oracle, through the real libraries.
+
+Independent references: the oracle (30 digits, a different method: Taylor series with its own error bound), and
+symode's CasADi ``discrete`` route with the same Butcher tableau and step count (a different implementation of
+the same discrete gradient: CasADi's reverse mode vs the frameworks' autodiff).
+
+Tolerance table (this module):
+
+| comparison | rtol | why |
+|---|---|---|
+| adaptive solver at (rtol, atol) vs oracle | 1000 x (rtol, atol) | ``solver_tolerance``: global error of an adaptive
+  solve is 10-1000x its local tolerance (TOLERANCES "cvodes-vs-oracle" reasoning) |
+| backprop through fixed steps vs symode discrete, same tableau and grid | 1e-12 | the same discrete function
+  differentiated by two autodiff systems: only rounding order differs over 100 steps (~5000 ulps of room) |
+| continuous adjoint with fixed steps vs the discrete gradient | must DIFFER by > 1e-10 | the fixed-step adjoint is
+  not the gradient of the computed loss (O(h^4) apart); the test shows the mismatch exists, the audit measures it |
+"""
+from __future__ import annotations
+
+
+import pytest
+
+import symode
+from symode.check.compare import compare
+from symode.check.tolerances import solver_tolerance
+from symode.library import get_model
+
+torch = pytest.importorskip("torch", reason="the torchdiffeq adapter needs the extra symode[torch]")
+pytest.importorskip("torchdiffeq", reason="the torchdiffeq adapter needs the extra symode[torch]")
+jax = pytest.importorskip("jax", reason="the diffrax adapter needs the extra symode[jax]")
+pytest.importorskip("diffrax", reason="the diffrax adapter needs the extra symode[jax]")
+
+from symode.interop.diffrax_adapter import diffrax_gradient  # noqa: E402
+from symode.interop.torchdiffeq_adapter import torchdiffeq_gradient  # noqa: E402
+
+DISCRETE_RTOL = 1e-12
+TIGHT = 1e-10
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = symode.compute(get_model(name), "oracle", digits=25)
+        return cache[name]
+    return get
+
+
+def _scale(ref) -> float:
+    return max(abs(float(v)) for _, v in ref.named_values())
+
+
+@pytest.mark.parametrize("adjoint", [False, True], ids=["odeint", "odeint_adjoint"])
+@pytest.mark.parametrize("name", ["seed-encoder", "logistic"])
+def test_torchdiffeq_dopri5_matches_the_oracle(oracle, name, adjoint):
+    """seed-encoder: z0(θ), observations, a running cost; logistic: terminal loss, dL/dt1 defined."""
+    got = torchdiffeq_gradient(get_model(name), adjoint=adjoint, scheme="dopri5", rtol=TIGHT, atol=TIGHT)
+    ref = oracle(name)
+    tol = solver_tolerance(TIGHT, TIGHT).scaled(_scale(ref))
+    c = compare(got, ref, tolerance=tol)
+    assert c.ok, c.to_markdown()
+    assert got.stats["config"]["function"] == ("odeint_adjoint" if adjoint else "odeint")
+
+
+@pytest.mark.parametrize("name", ["lotka-volterra", "seed-encoder"])
+def test_torchdiffeq_rk4_is_the_38_rule_and_backprop_is_the_discrete_gradient(name):
+    """torchdiffeq's "rk4" equals symode's discrete gradient with Kutta's 3/8 tableau (rk38) on the same grid:
+    loss, dL/dθ and dL/dz0 (dL/dt0 is not compared: torchdiffeq's grid t0 + k·h keeps h fixed when t0 moves,
+    symode's stretches it -- two different discrete functions of t0)."""
+    m = get_model(name)
+    got = torchdiffeq_gradient(m, scheme="rk4", steps=100)
+    ref = symode.compute(m, "discrete", scheme="rk38", steps=100)
+    fields = lambda r: {"loss": r.loss, "grad": r.grad, "grad_z0": r.grad_z0}  # noqa: E731
+    c = compare(fields(got), fields(ref), rtol=DISCRETE_RTOL, atol=DISCRETE_RTOL * _scale(ref))
+    assert c.ok, c.to_markdown()
+    # the classic tableau is a different scheme: it must NOT match to that tolerance (the check can fail)
+    other = symode.compute(m, "discrete", scheme="rk4", steps=100)
+    assert not compare(fields(got), fields(other), rtol=DISCRETE_RTOL, atol=DISCRETE_RTOL * _scale(ref)).ok
+
+
+def test_torchdiffeq_fixed_step_adjoint_is_not_the_discrete_gradient():
+    m = get_model("lotka-volterra")
+    got = torchdiffeq_gradient(m, adjoint=True, scheme="rk4", steps=100)
+    ref = symode.compute(m, "discrete", scheme="rk38", steps=100)
+    assert abs(got.loss - ref.loss) <= 1e-13 * abs(ref.loss)  # the same forward solve
+    worst = max(abs(got.grad[k] - ref.grad[k]) / abs(ref.grad[k]) for k in ref.grad)
+    assert worst > 1e-10  # the adjoint ODE discretised is not the adjoint of the discretisation
+
+
+@pytest.mark.slow
+def test_diffrax_checkpoint_rk4_is_the_discrete_gradient_including_times():
+    """No observations: diffrax's dt0 = (t1 - t0)/steps moves the grid with t0 and t1 exactly as symode's
+    discrete route does, so every quantity, dL/dt0 and dL/dt1 included, is the same discrete derivative."""
+    m = get_model("logistic")
+    for adjoint in ("checkpoint", "direct"):
+        got = diffrax_gradient(m, adjoint=adjoint, scheme="rk4", steps=100)
+        ref = symode.compute(m, "discrete", scheme="rk4", steps=100)
+        c = compare(got, ref, rtol=DISCRETE_RTOL, atol=DISCRETE_RTOL * _scale(ref))
+        assert c.ok, c.to_markdown()
+
+
+@pytest.mark.slow
+def test_diffrax_adaptive_matches_the_oracle(oracle):
+    got = diffrax_gradient(get_model("seed-encoder"), scheme="tsit5", rtol=TIGHT, atol=TIGHT)
+    ref = oracle("seed-encoder")
+    c = compare(got, ref, tolerance=solver_tolerance(TIGHT, TIGHT).scaled(_scale(ref)))
+    assert c.ok, c.to_markdown()
+
+
+@pytest.mark.slow
+def test_diffrax_backsolve_has_no_time_gradients_and_says_why(oracle):
+    got = diffrax_gradient(get_model("logistic"), adjoint="backsolve", scheme="tsit5", rtol=TIGHT, atol=TIGHT)
+    assert got.grad_t0 is None and got.grad_t1 is None
+    assert set(got.stats["unavailable"]) == {"grad_t0", "grad_t1"}
+    assert "BacksolveAdjoint" in got.stats["unavailable"]["grad_t0"]
+    d = got.to_dict()
+    assert "grad_t0" not in d and "grad_t1" not in d
+    assert "not computed" in got.to_table()
+    ref = oracle("logistic")
+    c = compare({"grad": got.grad, "grad_z0": got.grad_z0}, {"grad": ref.grad, "grad_z0": ref.grad_z0},
+                tolerance=solver_tolerance(TIGHT, TIGHT).scaled(_scale(ref)))
+    assert c.ok, c.to_markdown()
+
+
+@pytest.mark.slow
+def test_backsolve_result_is_valid_json_schema():
+    jsonschema = pytest.importorskip("jsonschema")
+    import json
+    from importlib import resources
+    schema = json.loads(resources.files("symode").joinpath("schemas/grad.schema.json").read_text())
+    got = diffrax_gradient(get_model("logistic"), adjoint="backsolve", scheme="rk4", steps=20)
+    jsonschema.validate(json.loads(got.to_json()), schema)
+    d = json.loads(got.to_json())
+    del d["stats"]  # without the reason, a missing grad_t0 is invalid
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(d, schema)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: torchdiffeq_gradient(m, scheme="rk4"), "takes fixed steps: give steps"),
+    (lambda m: torchdiffeq_gradient(m, scheme="dopri5", steps=10), "is adaptive; steps does not apply"),
+    (lambda m: torchdiffeq_gradient(m, scheme="rk4", steps=10, rtol=1e-3), "rtol/atol do not apply"),
+    (lambda m: torchdiffeq_gradient(m, scheme="dopri5", rtol=-1.0), "rtol must be a finite positive"),
+    (lambda m: torchdiffeq_gradient(m, scheme="rk45"), "unknown torchdiffeq solver 'rk45'"),
+    (lambda m: diffrax_gradient(m, scheme="dopri8"), "unknown diffrax solver 'dopri8'"),
+    (lambda m: diffrax_gradient(m, adjoint="implicit"), "unknown diffrax adjoint 'implicit'"),
+])
+def test_bad_options_are_clear_errors(call, message):
+    with pytest.raises(symode.SpecError, match=message):
+        call(get_model("linear"))
+
+
+def test_missing_extra_is_one_line_naming_it(monkeypatch):
+    import sys
+    from symode.interop import MissingExtraError
+    monkeypatch.setitem(sys.modules, "torchdiffeq", None)  # import torchdiffeq now raises ImportError
+    with pytest.raises(MissingExtraError) as info:
+        torchdiffeq_gradient(get_model("linear"))
+    msg = str(info.value)
+    assert "\n" not in msg and "pip install 'symode[torch]'" in msg and msg.startswith("the torchdiffeq adapter")
