@@ -42,7 +42,7 @@ from ..casadi.translate import nearest_double
 from ..errors import TranslationError
 from ..model import Model
 
-__all__ = ["Backend", "BACKENDS", "OPERATIONS", "model_source", "compile_source", "source_hash"]
+__all__ = ["Backend", "BACKENDS", "OPERATIONS", "model_source", "model_module", "compile_source", "source_hash"]
 
 _SAFE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
@@ -64,9 +64,17 @@ class Backend:
     minimum: str
     where: str
     prelude: str
+    #: how a leaf is read from its argument: "{v}[..., {i}]" (arrays with batch dimensions) or "{v}[{i}]"
+    index: str = "{v}[..., {i}]"
+    #: numbers as exact values (``_q(p, q)`` rationals, ``_K(i)`` other constants) instead of nearest doubles
+    exact: bool = False
 
 
 def _functions(mod: str) -> dict:
+    if mod == "_d":
+        return {f: f"_d.{f.__name__.lower()}" for f in (sympy.exp, sympy.log, sympy.sin, sympy.cos, sympy.tan,
+                                                        sympy.sinh, sympy.cosh, sympy.tanh, sympy.atan,
+                                                        sympy.asinh, sympy.Abs, sympy.sign)}
     return {sympy.exp: f"{mod}.exp", sympy.log: f"{mod}.log", sympy.sin: f"{mod}.sin", sympy.cos: f"{mod}.cos",
             sympy.tan: f"{mod}.tan", sympy.sinh: f"{mod}.sinh", sympy.cosh: f"{mod}.cosh",
             sympy.tanh: f"{mod}.tanh", sympy.atan: f"{mod}.atan" if mod == "torch" else f"{mod}.arctan",
@@ -102,6 +110,15 @@ def _scalar(v, like):
     return _as(v, like)
 '''
 
+_EXACT_PRELUDE = '''
+def _stack(values, like):
+    return list(values)
+
+
+def _scalar(v, like):
+    return v
+'''
+
 #: The backends the export knows.  Both compute in float64 (the caller passes float64 arrays; JAX needs
 #: ``jax_enable_x64``, which :mod:`symode.interop.jax_export` switches on).
 BACKENDS: dict[str, Backend] = {
@@ -109,20 +126,31 @@ BACKENDS: dict[str, Backend] = {
                      "torch.where", _TORCH_PRELUDE),
     "jax": Backend("jax", "import jax.numpy as jnp", "jnp", _functions("jnp"), "jnp.maximum", "jnp.minimum",
                    "jnp.where", _JAX_PRELUDE),
+    # internal: exact numbers, scalar leaves, functions from a namespace ``_d`` the caller provides (the
+    # high-precision discrete reference evaluates this with dual numbers over mpmath, symode.oracle.discrete)
+    "exact": Backend("exact", "", "_d", _functions("_d"), "_d.maximum", "_d.minimum", "_d.where",
+                     _EXACT_PRELUDE, index="{v}[{i}]", exact=True),
 }
 
 
 class _Writer:
     """Emits the body of one function: locals for sub-expressions, leaves by index."""
 
-    def __init__(self, backend: Backend, leaves: Mapping[sympy.Symbol, str]):
+    def __init__(self, backend: Backend, leaves: Mapping[sympy.Symbol, str], constants: list):
         self.b = backend
         self.leaves = dict(leaves)
         self.lines: list[str] = []
         self.memo: dict = {}
-        self.used: dict[sympy.Symbol, str] = {}
+        self.constants = constants
 
     def number(self, value) -> str:
+        if self.b.exact:
+            value = sympy.sympify(value)
+            if value.is_Rational:
+                return f"_q({int(value.p)}, {int(value.q)})"
+            if value not in self.constants:
+                self.constants.append(value)
+            return f"_K({self.constants.index(value)})"
         x = nearest_double(value)
         text = repr(x)
         return f"({text})" if x < 0 else text
@@ -194,6 +222,9 @@ def _plan_pow(expr, w: _Writer):
         return (base,), lambda c: w.local(f"{c[0]} ** {k}")
     if e == sympy.Rational(1, 2):
         return (base,), lambda c: w.local(f"{w.b.module}.sqrt({c[0]})")
+    if e.is_number and w.b.exact:
+        x = w.number(e)
+        return (base,), lambda c: w.local(f"{w.b.module}.power({c[0]}, {x})")
     if e.is_number:
         x = w.number(e)
         return (base,), lambda c: w.local(f"{c[0]} ** {x}")
@@ -274,9 +305,9 @@ def _comment(sym: sympy.Symbol) -> str:
 
 
 def _function(backend: Backend, name: str, args: str, doc: str, exprs: Sequence[sympy.Expr], leaves: dict,
-              vector: bool, like: str) -> list[str]:
+              vector: bool, like: str, constants: list) -> list[str]:
     """One ``def``: bind the leaves used, emit every expression, return a stacked vector or one scalar."""
-    w = _Writer(backend, {s: code for s, (code, _) in leaves.items()})
+    w = _Writer(backend, {s: code for s, (code, _) in leaves.items()}, constants)
     results = [w.emit(sympy.sympify(e)) for e in exprs]
     used = set().union(*(sympy.sympify(e).free_symbols for e in exprs)) if exprs else set()
     binds = [f"    {code} = {src}{_comment(s)}" for s, (code, src) in leaves.items() if s in used]
@@ -290,13 +321,20 @@ def _function(backend: Backend, name: str, args: str, doc: str, exprs: Sequence[
 
 def model_source(model: Model, backend: str) -> str:
     """The Python module text of ``model`` for ``backend`` ("torch" or "jax"); see the module docstring."""
+    return model_module(model, backend)[0]
+
+
+def model_module(model: Model, backend: str) -> tuple[str, list]:
+    """(module text, constants): ``constants`` lists the non-rational numbers an exact backend's ``_K(i)``
+    refers to (empty for the float backends, whose numbers are literals)."""
     try:
         b = BACKENDS[backend]
     except KeyError:
         raise TranslationError(f"unknown export backend {backend!r}; choose one of {', '.join(BACKENDS)}") \
             from None
-    z_leaves = {s: (f"z_{i}", f"z[..., {i}]") for i, s in enumerate(model.states)}
-    p_leaves = {s: (f"p_{k}", f"p[..., {k}]") for k, s in enumerate(model.params)}
+    constants: list = []
+    z_leaves = {s: (f"z_{i}", b.index.format(v="z", i=i)) for i, s in enumerate(model.states)}
+    p_leaves = {s: (f"p_{k}", b.index.format(v="p", i=k)) for k, s in enumerate(model.params)}
     t_leaf = {model.t: ("t_", "t")}
     zp = {**z_leaves, **p_leaves}
     lines = [f"# Generated by symode {__version__} from model {model.name!r} "
@@ -307,21 +345,22 @@ def model_source(model: Model, backend: str) -> str:
              f"T0 = {nearest_double(model.t0)!r}", f"T1 = {nearest_double(model.t1)!r}",
              f"OBSERVATION_TIMES = ({''.join(repr(nearest_double(o.time)) + ', ' for o in model.observations)})",
              f"THETA = ({''.join(repr(nearest_double(v)) + ', ' for v in model.theta)})", ""]
-    funcs = [_function(b, "rhs", "t, z, p", "dz/dt = f(z, t, p)", model.rhs, {**zp, **t_leaf}, True, "z")]
+    funcs = [_function(b, "rhs", "t, z, p", "dz/dt = f(z, t, p)", model.rhs, {**zp, **t_leaf}, True, "z",
+                       constants)]
     # z0 has no state argument: its batch shape is p's, so the helpers are shaped after p
-    funcs.append(_function(b, "z0", "p", "z(t0) = z0(p)", model.z0, p_leaves, True, "p"))
+    funcs.append(_function(b, "z0", "p", "z(t0) = z0(p)", model.z0, p_leaves, True, "p", constants))
     if model.terminal is not None:
         funcs.append(_function(b, "terminal", "z, p", "terminal loss l(z(t1), p)", [model.terminal], zp,
-                               False, "z"))
+                               False, "z", constants))
     if model.running is not None:
         funcs.append(_function(b, "running", "t, z, p", "running cost r(z, t, p)", [model.running],
-                               {**zp, **t_leaf}, False, "z"))
+                               {**zp, **t_leaf}, False, "z", constants))
     for i, o in enumerate(model.observations):
         funcs.append(_function(b, f"observation_{i}", "z, p", f"observation term {i} at t = "
-                               f"{nearest_double(o.time)!r}", [o.term], zp, False, "z"))
+                               f"{nearest_double(o.time)!r}", [o.term], zp, False, "z", constants))
     for f in funcs:
         lines += f + ["", ""]
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return "\n".join(lines).rstrip("\n") + "\n", constants
 
 
 def source_hash(text: str) -> str:

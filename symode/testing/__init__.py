@@ -414,8 +414,8 @@ def gradients_match(candidate, reference, *, rtol: float, atol=None, quantities=
             raise SpecError(f"point = {point!r}: the reference has {len(points)} point(s) (0..{len(points) - 1})")
         points = [points[point]]
     elif len(points) > 1 and not callable(candidate):
-        raise SpecError(f"the reference has {len(points)} parameter points: pass point=i (or a callable "
-                        f"candidate, which is checked at every point)")
+        raise SpecError(f"the reference has {len(points)} parameter points: choose one with point=i (--point I "
+                        f"on the command line), or give one result per point (a list), or a callable candidate")
     comparisons, labels = [], []
     for pt in points:
         names = pt.model.param_names if pt.model is not None else (list(pt.values.get("grad", {})) or None)
