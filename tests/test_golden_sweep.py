@@ -159,6 +159,7 @@ def _files(d):
 
 
 @pytest.mark.slow
+@pytest.mark.threads
 def test_sweep_on_a_process_pool_and_a_dask_cluster_writes_the_same_bytes(tmp_path):
     pytest.importorskip("dask.distributed", reason="the Dask sweep needs the extra symode[dask]")
     from dask.distributed import LocalCluster

@@ -90,6 +90,7 @@ def test_torchdiffeq_fixed_step_adjoint_is_not_the_discrete_gradient():
 
 
 @pytest.mark.slow
+@pytest.mark.threads
 def test_diffrax_checkpoint_rk4_is_the_discrete_gradient_including_times():
     """No observations: diffrax's dt0 = (t1 - t0)/steps moves the grid with t0 and t1 exactly as symode's
     discrete route does, so every quantity, dL/dt0 and dL/dt1 included, is the same discrete derivative."""
@@ -102,6 +103,7 @@ def test_diffrax_checkpoint_rk4_is_the_discrete_gradient_including_times():
 
 
 @pytest.mark.slow
+@pytest.mark.threads
 def test_diffrax_adaptive_matches_the_oracle(oracle):
     got = diffrax_gradient(get_model("seed-encoder"), scheme="tsit5", rtol=TIGHT, atol=TIGHT)
     ref = oracle("seed-encoder")
@@ -110,6 +112,7 @@ def test_diffrax_adaptive_matches_the_oracle(oracle):
 
 
 @pytest.mark.slow
+@pytest.mark.threads
 def test_diffrax_backsolve_has_no_time_gradients_and_says_why(oracle):
     got = diffrax_gradient(get_model("logistic"), adjoint="backsolve", scheme="tsit5", rtol=TIGHT, atol=TIGHT)
     assert got.grad_t0 is None and got.grad_t1 is None
@@ -125,6 +128,7 @@ def test_diffrax_backsolve_has_no_time_gradients_and_says_why(oracle):
 
 
 @pytest.mark.slow
+@pytest.mark.threads
 def test_backsolve_result_is_valid_json_schema():
     jsonschema = pytest.importorskip("jsonschema")
     import json
@@ -144,8 +148,10 @@ def test_backsolve_result_is_valid_json_schema():
     (lambda m: torchdiffeq_gradient(m, scheme="rk4", steps=10, rtol=1e-3), "rtol/atol do not apply"),
     (lambda m: torchdiffeq_gradient(m, scheme="dopri5", rtol=-1.0), "rtol must be a finite positive"),
     (lambda m: torchdiffeq_gradient(m, scheme="rk45"), "unknown torchdiffeq solver 'rk45'"),
-    (lambda m: diffrax_gradient(m, scheme="dopri8"), "unknown diffrax solver 'dopri8'"),
-    (lambda m: diffrax_gradient(m, adjoint="implicit"), "unknown diffrax adjoint 'implicit'"),
+    pytest.param(lambda m: diffrax_gradient(m, scheme="dopri8"), "unknown diffrax solver 'dopri8'",
+                 marks=pytest.mark.threads),
+    pytest.param(lambda m: diffrax_gradient(m, adjoint="implicit"), "unknown diffrax adjoint 'implicit'",
+                 marks=pytest.mark.threads),
 ])
 def test_bad_options_are_clear_errors(call, message):
     with pytest.raises(symode.SpecError, match=message):

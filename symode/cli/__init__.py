@@ -5,7 +5,7 @@ bad arguments), printed as one line ``symode: error: ...`` without a traceback.
 
 One module per command (:data:`COMMANDS`), each with a ``register(sub)`` that adds its parser and a
 ``_cmd_<name>(args) -> int`` that runs it: models, demo, derive, grad, oracle, check, train, codegen, verify,
-schema, compare.
+schema, compare, audit.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class _UsageError(Exception):
 
 #: The subcommands in the order ``symode --help`` lists them: each module's ``register(sub)`` adds its parser.
 COMMANDS = ("models", "demo", "derive", "grad", "oracle", "check", "train", "codegen", "verify", "schema",
-            "compare")
+            "compare", "audit")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 
-from ..errors import SpecError
+from ..errors import IntegrationError, SpecError
 from ..model import Model
 from ..result import GradResult
 from . import require
@@ -136,11 +136,13 @@ def _compiled(model: Model, adjoint: str, scheme: str, steps, with_times: bool):
 
 
 def diffrax_gradient(model: Model, *, adjoint: str = "checkpoint", scheme: str = "tsit5", steps=None, rtol=None,
-                     atol=None) -> GradResult:
+                     atol=None, theta=None, t0=None, t1=None) -> GradResult:
     """Loss and gradients of ``model`` through diffrax with the given adjoint (see the module docstring).
 
     ``BacksolveAdjoint`` cannot differentiate in t0 or t1 (diffrax raises "Unexpected tangent ...
     filter_custom_vjp"): for it, grad_t0 and grad_t1 are None and ``stats["unavailable"]`` quotes the reason.
+    ``theta`` (floats in parameter order), ``t0`` and ``t1`` replace the model's values (for the audit's finite
+    differences of the library's own loss; the compiled function is reused).
     """
     from .jax_export import enable_x64, to_jax
     jax = enable_x64()
@@ -152,9 +154,16 @@ def diffrax_gradient(model: Model, *, adjoint: str = "checkpoint", scheme: str =
     plan = loss_plan(model)
     with_times = adjoint != "backsolve"
     fn = _compiled(model, adjoint, scheme, steps, with_times)
-    theta = to_jax(model).theta
-    value, g_p, g_z0, g_times = fn(theta, jnp.float64(plan.t0), jnp.float64(plan.t1),
-                                   jnp.float64(rtol or 0.0), jnp.float64(atol or 0.0))
+    theta = to_jax(model).theta if theta is None else jnp.asarray(theta, dtype=jnp.float64)
+    try:
+        value, g_p, g_z0, g_times = fn(theta, jnp.float64(plan.t0 if t0 is None else t0),
+                                       jnp.float64(plan.t1 if t1 is None else t1),
+                                       jnp.float64(rtol or 0.0), jnp.float64(atol or 0.0))
+    except Exception as exc:  # noqa: BLE001 -- the library's own failures (max_steps, non-finite) in one line
+        what = (f"diffrax {ADJOINTS[adjoint]} ({scheme}, "
+                + (f"{steps} steps" if steps is not None else f"rtol={rtol:g}, atol={atol:g}") + f") on {model.name!r}")
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise IntegrationError(f"{what} failed: {type(exc).__name__}: {first.strip()[:300]}") from None
     config = {"library": "diffrax", "version": diffrax.__version__, "jax": jax.__version__,
               "adjoint": ADJOINTS[adjoint], "solver": scheme}
     config.update({"steps": steps} if steps is not None else {"rtol": rtol, "atol": atol})

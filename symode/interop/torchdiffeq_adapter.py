@@ -22,6 +22,7 @@ when a discrete gradient is compared.
 """
 from __future__ import annotations
 
+from ..errors import IntegrationError
 from ..model import Model
 from ..result import GradResult
 from . import require
@@ -31,6 +32,9 @@ __all__ = ["TorchdiffeqOdeint", "TorchdiffeqAdjoint", "torchdiffeq_gradient", "A
 
 ADAPTIVE = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 FIXED = ("rk4", "euler", "midpoint", "heun2", "heun3", "explicit_adams")
+#: Step cap of the adaptive solvers, forward and adjoint (torchdiffeq's default is 2**31 - 1: an unstable
+#: back-solve then runs for hours instead of failing).
+MAX_STEPS = 100_000
 
 
 def _augmented(torch, fn, plan):
@@ -52,8 +56,10 @@ def _augmented(torch, fn, plan):
 
 
 def torchdiffeq_gradient(model: Model, *, adjoint: bool = False, scheme: str = "dopri5", steps=None,
-                         rtol=None, atol=None, theta=None) -> GradResult:
-    """Loss and gradients of ``model`` through torchdiffeq (see the module docstring)."""
+                         rtol=None, atol=None, theta=None, t0=None, t1=None) -> GradResult:
+    """Loss and gradients of ``model`` through torchdiffeq (see the module docstring).  ``theta`` (floats in
+    parameter order), ``t0`` and ``t1`` (floats) replace the model's values (the audit's finite differences of
+    the library's own loss use them); observation times stay where they are."""
     torch = require("torch", "torch", "the torchdiffeq adapter")
     tde = require("torchdiffeq", "torch", "the torchdiffeq adapter")
     from .torch_export import to_torch
@@ -64,8 +70,8 @@ def torchdiffeq_gradient(model: Model, *, adjoint: bool = False, scheme: str = "
     func = _augmented(torch, fn, plan)
     z0_theta = fn.z0()
     z0 = z0_theta.detach().clone().requires_grad_(True)
-    t0 = torch.tensor(plan.t0, dtype=f64, requires_grad=True)
-    t1 = torch.tensor(plan.t1, dtype=f64, requires_grad=True)
+    t0 = torch.tensor(plan.t0 if t0 is None else float(t0), dtype=f64, requires_grad=True)
+    t1 = torch.tensor(plan.t1 if t1 is None else float(t1), dtype=f64, requires_grad=True)
     parts = [t0.reshape(1), torch.tensor(plan.interior_times, dtype=f64)]
     if not plan.observation_at_t1:
         parts.append(t1.reshape(1))
@@ -73,22 +79,18 @@ def torchdiffeq_gradient(model: Model, *, adjoint: bool = False, scheme: str = "
     y0 = torch.cat([z0, torch.zeros(1, dtype=f64)]) if plan.has_running else z0
     kwargs = {"method": scheme}
     if steps is not None:
-        kwargs["options"] = {"step_size": (plan.t1 - plan.t0) / steps}
-    else:
-        kwargs.update(rtol=rtol, atol=atol)
+        kwargs["options"] = {"step_size": (t1.item() - t0.item()) / steps}
+    else:  # the adjoint solve inherits these options (torchdiffeq's default adjoint_options = options)
+        kwargs.update(rtol=rtol, atol=atol, options={"max_num_steps": MAX_STEPS})
     solve = tde.odeint_adjoint if adjoint else tde.odeint
-    ys = solve(func, y0, ts, **kwargs)
-    nz = plan.nz
-    loss = torch.zeros((), dtype=f64)
-    for i in range(len(plan.observation_times)):
-        loss = loss + fn.observation(i, ys[i + 1, :nz])
-    if plan.has_terminal:
-        loss = loss + fn.terminal(ys[-1, :nz])
-    if plan.has_running:
-        loss = loss + ys[-1, nz]
-    wrt = [fn.theta, z0, t0] + ([] if plan.observation_at_t1 else [t1])
-    grads = torch.autograd.grad(loss, wrt, allow_unused=True)
-    g = [torch.zeros_like(x) if v is None else v for x, v in zip(wrt, grads)]
+    what = (f"torchdiffeq {'odeint_adjoint' if adjoint else 'odeint'} ({scheme}, "
+            + (f"{steps} steps" if steps is not None else f"rtol={rtol:g}, atol={atol:g}") + f") on {model.name!r}")
+    try:
+        ys, grads, loss = _run(torch, solve, func, fn, y0, ts, kwargs, plan, z0, t0, t1)
+    except (AssertionError, RuntimeError, ValueError, OverflowError) as exc:  # the library's own failures
+        raise IntegrationError(f"{what} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") \
+            from None
+    g = grads
     total = g[0]
     if z0_theta.requires_grad and plan.np:
         (chain,) = torch.autograd.grad(z0_theta, fn.theta, g[1], allow_unused=True)
@@ -100,6 +102,23 @@ def torchdiffeq_gradient(model: Model, *, adjoint: bool = False, scheme: str = "
     return adapter_result(model, "torchdiffeq-adjoint" if adjoint else "torchdiffeq", loss.item(),
                           total.tolist(), g[1].tolist(), g[2].item(),
                           None if plan.observation_at_t1 else g[3].item(), config)
+
+
+def _run(torch, solve, func, fn, y0, ts, kwargs, plan, z0, t0, t1):
+    """One solve and one backward pass: (solution, [∂L/∂θ, dL/dz0, dL/dt0(, dL/dt1)], L)."""
+    f64 = torch.float64
+    ys = solve(func, y0, ts, **kwargs)
+    nz = plan.nz
+    loss = torch.zeros((), dtype=f64)
+    for i in range(len(plan.observation_times)):
+        loss = loss + fn.observation(i, ys[i + 1, :nz])
+    if plan.has_terminal:
+        loss = loss + fn.terminal(ys[-1, :nz])
+    if plan.has_running:
+        loss = loss + ys[-1, nz]
+    wrt = [fn.theta, z0, t0] + ([] if plan.observation_at_t1 else [t1])
+    grads = torch.autograd.grad(loss, wrt, allow_unused=True)
+    return ys, [torch.zeros_like(x) if v is None else v for x, v in zip(wrt, grads)], loss
 
 
 class TorchdiffeqOdeint:
