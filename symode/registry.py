@@ -30,7 +30,10 @@ ENTRY_POINT_GROUP = "symode.methods"
 BUILTIN_ROUTES = ("symode.oracle.methods:ORACLE", "symode.oracle.methods:EXACT",
                   "symode.codegen.methods:DISCRETE", "symode.casadi.methods:FORWARD",
                   "symode.casadi.methods:ADJOINT", "symode.casadi.methods:ADJOINT_STORED",
-                  "symode.casadi.methods:CVODES")
+                  "symode.casadi.methods:CVODES",
+                  "symode.interop.methods:TORCHDIFFEQ", "symode.interop.methods:TORCHDIFFEQ_ADJOINT",
+                  "symode.interop.methods:DIFFRAX", "symode.interop.methods:DIFFRAX_DIRECT",
+                  "symode.interop.methods:DIFFRAX_BACKSOLVE")
 
 
 class PluginWarning(UserWarning):

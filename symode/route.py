@@ -15,6 +15,8 @@ A route declares
 - ``requires``: what it needs installed (:class:`Requirement`: a Python module from an extra, a program);
 - ``agrees_with``: optionally the route whose numbers it reproduces up to float64 reordering (``symode check``
   then compares the two directly);
+- ``default_check``: False for a route ``symode check`` runs only when named in ``--methods`` (the adapters to
+  other libraries: seconds to start, foreign thread pools; ``symode audit`` is their thorough test);
 
 and implements ``gradient(model, **options) -> GradResult``, receiving every declared option (defaults
 filled in).  :func:`symode.methods.compute` checks each result against the declaration (:meth:`Route.check_result`).
@@ -249,6 +251,7 @@ class Route:
     accuracy: Accuracy = Accuracy()
     requires: tuple = ()
     agrees_with: str | None = None
+    default_check: bool = True
 
     def gradient(self, model, **options):
         """Loss and gradients of ``model`` (a :class:`~symode.model.Model`) as a GradResult; ``options`` holds

@@ -143,8 +143,8 @@ def test_backsolve_result_is_valid_json_schema():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda m: torchdiffeq_gradient(m, scheme="rk4"), "takes fixed steps: give steps"),
-    (lambda m: torchdiffeq_gradient(m, scheme="dopri5", steps=10), "is adaptive; steps does not apply"),
+    (lambda m: torchdiffeq_gradient(m, scheme="rk4"), "takes fixed steps: give their number"),
+    (lambda m: torchdiffeq_gradient(m, scheme="dopri5", steps=10), "is adaptive; fixed_steps does not apply"),
     (lambda m: torchdiffeq_gradient(m, scheme="rk4", steps=10, rtol=1e-3), "rtol/atol do not apply"),
     (lambda m: torchdiffeq_gradient(m, scheme="dopri5", rtol=-1.0), "rtol must be a finite positive"),
     (lambda m: torchdiffeq_gradient(m, scheme="rk45"), "unknown torchdiffeq solver 'rk45'"),

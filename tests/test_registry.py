@@ -184,7 +184,15 @@ def test_schema_method_enum_and_kind_rules_equal_the_registry():
     fixed = [r.name for r in routes() if r.accuracy.kind == "fixed-step"]
     assert reference == ["oracle", "exact"] and fixed == ["discrete", "forward", "adjoint", "adjoint-stored"]
     assert by_rule[json.dumps({"required": ["scheme", "steps"]}, sort_keys=True)] == fixed
-    assert sorted(by_rule.values()) == sorted([reference, fixed])
+    kind_rules = [v for k, v in by_rule.items() if "scheme" in k]
+    assert sorted(kind_rules) == sorted([reference, fixed])
+    # the quantity rules: routes without time gradients (diffrax's BacksolveAdjoint) may not carry them
+    no_times = [r.name for r in routes() if "grad_t0" not in r.quantities]
+    assert no_times == ["diffrax-backsolve"]
+    forbid = {"not": {"anyOf": [{"required": ["grad_t0"]}, {"required": ["grad_t1"]}]}}
+    assert by_rule[json.dumps(forbid, sort_keys=True)] == no_times
+    assert by_rule[json.dumps({"required": ["grad_t0"]}, sort_keys=True)] == [n for n in route_names()
+                                                                             if n not in no_times]
 
 
 def test_cli_choices_and_check_routes_come_from_the_registry():
@@ -196,7 +204,9 @@ def test_cli_choices_and_check_routes_come_from_the_registry():
     for r in routes():  # every option of every route is a flag of symode grad
         for o in r.options:
             assert o.name in grad and o.flag in grad[o.name].option_strings
-    assert [r.name for r in checkable_routes()] == ["discrete", "forward", "adjoint", "adjoint-stored", "cvodes"]
+    assert [r.name for r in checkable_routes()] == ["discrete", "forward", "adjoint", "adjoint-stored", "cvodes",
+                                                    "torchdiffeq", "torchdiffeq-adjoint", "diffrax",
+                                                    "diffrax-direct", "diffrax-backsolve"]
     check = {a.dest: a for a in sub["check"]._actions}
     assert "discrete,forward,adjoint,adjoint-stored,cvodes" in check["methods"].help
 

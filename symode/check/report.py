@@ -56,6 +56,8 @@ class CheckReport:
     rows: list = field(default_factory=list)
     #: routes not run because something they need is not installed: (name, what is missing)
     not_run: list = field(default_factory=list)
+    #: routes run only when named in --methods (Route.default_check False): their names
+    not_by_default: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -74,6 +76,9 @@ class CheckReport:
             out += ["", "Warnings:", *warnings]
         if self.not_run:
             out += ["", "Not run (not installed here):", *[f"- {n}: {why}" for n, why in self.not_run]]
+        if self.not_by_default:
+            out += ["", f"Not run by default (adapters to other libraries; name them in --methods, or see `symode "
+                        f"audit`): {', '.join(self.not_by_default)}"]
         fails = [r for r in self.rows if r.verdict == "FAIL" and r.comparison is not None]
         for r in fails:
             out += ["", f"## {r.method}", "", r.comparison.to_markdown()]
@@ -94,9 +99,12 @@ def _relative_allowance(tol: Tolerance, reference) -> float:
 
 
 def default_routes() -> tuple[list[str], list[tuple[str, str]]]:
-    """(names ``symode check`` runs by default, [(name, what is missing)] for those that cannot run here)."""
+    """(names ``symode check`` runs by default, [(name, what is missing)] for those that cannot run here).
+    Routes with ``default_check = False`` are in neither list (``symode check`` runs them when named)."""
     run, skipped = [], []
     for r in checkable_routes():
+        if not r.default_check:
+            continue
         missing = r.missing()
         if missing:
             skipped.append((r.name, "; ".join(missing)))
@@ -136,13 +144,15 @@ def check_model(model: Model, *, scheme: str = "rk4", steps: int = 100, digits: 
     """Run ``methods`` (default: every route that can run here, :func:`default_routes`) on ``model`` and
     compare each with the oracle.  ``scheme`` and ``steps`` go to the routes that take them."""
     skipped: list = []
+    named_only: list = []
     if methods is None:
         methods, skipped = default_routes()
+        named_only = [r.name for r in checkable_routes() if not r.default_check]
     methods = list(methods)
     get_scheme(scheme)  # an unknown scheme is an error before anything runs
     ref = compute(model, REFERENCE, digits=digits)
     report = CheckReport(model.name, f"oracle at {digits} digits, error bound {ref.to_dict()['error_bound']}",
-                         not_run=skipped)
+                         not_run=skipped, not_by_default=named_only)
     common = {"scheme": scheme, "steps": steps}
     results, checked = {}, []
     for m in methods:

@@ -30,8 +30,7 @@ from ..result import GradResult
 from . import require
 from .problem import adapter_result, check_solver_options, loss_plan
 
-__all__ = ["DiffraxCheckpoint", "DiffraxDirect", "DiffraxBacksolve", "diffrax_gradient", "ADAPTIVE", "FIXED",
-           "ADJOINTS"]
+__all__ = ["diffrax_gradient", "ADAPTIVE", "FIXED", "ADJOINTS"]
 
 ADAPTIVE = ("tsit5", "dopri5", "kvaerno5")
 FIXED = ("rk4", "euler", "heun", "midpoint")
@@ -183,28 +182,3 @@ def diffrax_gradient(model: Model, *, adjoint: str = "checkpoint", scheme: str =
 #: `filter_custom_vjp` cannot be autodifferentiated.").
 BACKSOLVE_NO_TIMES = ("diffrax's BacksolveAdjoint does not differentiate in t0/t1 (jax.grad raises "
                       "'Unexpected tangent ... filter_custom_vjp')")
-
-
-class DiffraxCheckpoint:
-    """diffrax with ``RecursiveCheckpointAdjoint`` (see the module docstring)."""
-
-    name = "diffrax"
-    adjoint = "checkpoint"
-    options = frozenset({"scheme", "steps", "rtol", "atol"})
-
-    def gradient(self, model: Model, scheme: str = "tsit5", steps=None, rtol=None, atol=None) -> GradResult:
-        return diffrax_gradient(model, adjoint=self.adjoint, scheme=scheme, steps=steps, rtol=rtol, atol=atol)
-
-
-class DiffraxDirect(DiffraxCheckpoint):
-    """diffrax with ``DirectAdjoint``."""
-
-    name = "diffrax-direct"
-    adjoint = "direct"
-
-
-class DiffraxBacksolve(DiffraxCheckpoint):
-    """diffrax with ``BacksolveAdjoint`` (continuous adjoint, back-solved z)."""
-
-    name = "diffrax-backsolve"
-    adjoint = "backsolve"

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..casadi.translate import nearest_double
 from ..errors import SpecError
 from ..model import Model
 from ..result import GradResult
@@ -61,6 +60,7 @@ class LossPlan:
 
 
 def loss_plan(model: Model) -> LossPlan:
+    from ..casadi.translate import nearest_double  # exact numbers -> the nearest double, as every float64 route
     times = tuple(nearest_double(o.time) for o in model.observations)
     return LossPlan(nearest_double(model.t0), nearest_double(model.t1), times,
                     bool(model.observations) and model.observations[-1].time == model.t1,
@@ -71,15 +71,16 @@ def check_solver_options(library: str, solver: str, fixed: tuple, adaptive: tupl
     """Validate a solver name and its options; returns (steps, rtol, atol) with defaults filled in."""
     if solver in fixed:
         if steps is None:
-            raise SpecError(f"{library} solver {solver!r} takes fixed steps: give steps (--steps N)")
+            raise SpecError(f"{library} solver {solver!r} takes fixed steps: give their number "
+                            f"(fixed_steps, --fixed-steps N)")
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise SpecError(f"steps must be a positive integer, got {steps!r}")
+            raise SpecError(f"fixed_steps must be a positive integer, got {steps!r}")
         if rtol is not None or atol is not None:
             raise SpecError(f"{library} solver {solver!r} takes fixed steps; rtol/atol do not apply to it")
         return steps, None, None
     if solver in adaptive:
         if steps is not None:
-            raise SpecError(f"{library} solver {solver!r} is adaptive; steps does not apply (give rtol/atol)")
+            raise SpecError(f"{library} solver {solver!r} is adaptive; fixed_steps does not apply (give rtol/atol)")
         out = []
         for name, v, default in (("rtol", rtol, DEFAULT_RTOL), ("atol", atol, DEFAULT_ATOL)):
             v = default if v is None else v

@@ -28,7 +28,7 @@ from ..result import GradResult
 from . import require
 from .problem import adapter_result, check_solver_options, loss_plan
 
-__all__ = ["TorchdiffeqOdeint", "TorchdiffeqAdjoint", "torchdiffeq_gradient", "ADAPTIVE", "FIXED"]
+__all__ = ["torchdiffeq_gradient", "ADAPTIVE", "FIXED", "MAX_STEPS"]
 
 ADAPTIVE = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 FIXED = ("rk4", "euler", "midpoint", "heun2", "heun3", "explicit_adams")
@@ -119,21 +119,3 @@ def _run(torch, solve, func, fn, y0, ts, kwargs, plan, z0, t0, t1):
     wrt = [fn.theta, z0, t0] + ([] if plan.observation_at_t1 else [t1])
     grads = torch.autograd.grad(loss, wrt, allow_unused=True)
     return ys, [torch.zeros_like(x) if v is None else v for x, v in zip(wrt, grads)], loss
-
-
-class TorchdiffeqOdeint:
-    """``torchdiffeq.odeint``: backpropagation through the solver (see the module docstring)."""
-
-    name = "torchdiffeq"
-    adjoint = False
-    options = frozenset({"scheme", "steps", "rtol", "atol"})
-
-    def gradient(self, model: Model, scheme: str = "dopri5", steps=None, rtol=None, atol=None) -> GradResult:
-        return torchdiffeq_gradient(model, adjoint=self.adjoint, scheme=scheme, steps=steps, rtol=rtol, atol=atol)
-
-
-class TorchdiffeqAdjoint(TorchdiffeqOdeint):
-    """``torchdiffeq.odeint_adjoint``: the continuous adjoint with back-solved z (see the module docstring)."""
-
-    name = "torchdiffeq-adjoint"
-    adjoint = True

@@ -1,5 +1,5 @@
 """The exact gradient of a fixed-step scheme, in high precision: references for implementations that must match a
-discrete gradient bit for bit (golden files' ``fixed_step`` entries, ``symode grad --method discrete-mp``).
+discrete gradient bit for bit (the ``fixed_step`` entries of golden files, :mod:`symode.oracle.export`).
 
 The discrete problem is the one symode's float64 ``discrete`` route differentiates (:mod:`symode.casadi.routes`),
 here in exact arithmetic rounded at ``digits + 10`` digits instead of float64:
@@ -36,7 +36,7 @@ from ..model import Model
 from ..result import GradResult
 from .dual import DomainError, Dual, functions_namespace
 
-__all__ = ["discrete_gradient", "DiscreteMp", "EXTRA_DIGITS", "CHECK_DIGITS"]
+__all__ = ["discrete_gradient", "EXTRA_DIGITS", "CHECK_DIGITS"]
 
 EXTRA_DIGITS = 10
 CHECK_DIGITS = 25
@@ -173,13 +173,3 @@ def discrete_gradient(model: Model, scheme: str = "rk4", steps: int = 100, digit
                        grad_t1=None if hi["grad_t1"] is None else +hi["grad_t1"], digits=digits,
                        error_bound=f"1e{bound}", scheme=tab.name, steps=steps, z1=[+v for v in z1])
     return r
-
-
-class DiscreteMp:
-    """Route ``discrete-mp``: the exact discrete gradient of a fixed-step scheme at ``digits`` digits."""
-
-    name = "discrete-mp"
-    options = frozenset({"scheme", "steps", "digits"})
-
-    def gradient(self, model: Model, scheme: str = "rk4", steps: int = 100, digits: int = 30) -> GradResult:
-        return discrete_gradient(model, scheme, steps, digits)
