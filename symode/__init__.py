@@ -15,6 +15,10 @@ Public API (everything else is private and may change):
   of ``symode grad --json`` for the registered methods);
 - :func:`compile` -- a model's generated C, compiled and loaded: ``h.loss``, ``h.grad``, ``h.forward``,
   ``h.batch`` at any parameter values (:mod:`symode.codegen.handle`);
+- symode as the oracle for other implementations: :func:`to_torch`, :func:`to_jax` (the model as a PyTorch module /
+  JAX functions), :func:`assert_gradients_match` (:mod:`symode.testing`), :func:`audit` (torchdiffeq, diffrax),
+  :func:`discrete_gradient` (the exact gradient of a fixed-step scheme); the adapters are registered methods
+  ("torchdiffeq", "torchdiffeq-adjoint", "diffrax", "diffrax-direct", "diffrax-backsolve");
 - the :class:`SymodeError` hierarchy.
 """
 from ._version import __version__  # noqa: F401
@@ -27,6 +31,7 @@ __all__ = [
     "exact_gradient", "export_golden", "load_golden", "Route", "Option", "Requirement", "Exact", "HighPrecision",
     "FixedStep", "Adaptive", "register_method", "unregister_method", "get_route", "routes", "grad_schema", "compile",
     "Group",
+    "to_torch", "to_jax", "assert_gradients_match", "audit", "discrete_gradient",
 ]
 
 from .arrays.node import Group  # noqa: F401
@@ -52,7 +57,12 @@ def __getattr__(name):
             "exact_gradient": ("symode.oracle.engine", "exact_gradient"),
             "export_golden": ("symode.oracle.export", "export_golden"),
             "load_golden": ("symode.oracle.export", "load_golden"),
-            "grad_schema": ("symode.schema", "grad_schema")}
+            "grad_schema": ("symode.schema", "grad_schema"),
+            "to_torch": ("symode.interop.torch_export", "to_torch"),
+            "to_jax": ("symode.interop.jax_export", "to_jax"),
+            "assert_gradients_match": ("symode.testing", "assert_gradients_match"),
+            "audit": ("symode.interop.audit", "audit"),
+            "discrete_gradient": ("symode.oracle.discrete", "discrete_gradient")}
     if name in lazy:
         import importlib
         module, attr = lazy[name]

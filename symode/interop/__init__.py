@@ -16,7 +16,16 @@ import importlib
 
 from ..errors import SymodeError
 
-__all__ = ["MissingExtraError", "require"]
+__all__ = ["MissingExtraError", "require", "to_torch", "to_jax", "torch_source", "jax_source"]
+
+
+def __getattr__(name):
+    # the exports load their framework only when used
+    lazy = {"to_torch": "torch_export", "torch_source": "torch_export", "to_jax": "jax_export",
+            "jax_source": "jax_export"}
+    if name in lazy:
+        return getattr(importlib.import_module(f"{__name__}.{lazy[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class MissingExtraError(SymodeError):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
@@ -42,7 +43,8 @@ from ..casadi.translate import nearest_double
 from ..errors import TranslationError
 from ..model import Model
 
-__all__ = ["Backend", "BACKENDS", "OPERATIONS", "model_source", "model_module", "compile_source", "source_hash"]
+__all__ = ["Backend", "BACKENDS", "OPERATIONS", "model_source", "model_module", "compile_source", "compiled_module",
+           "source_hash"]
 
 _SAFE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
@@ -365,6 +367,23 @@ def model_module(model: Model, backend: str) -> tuple[str, list]:
 
 def source_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+_COMPILED_LOCK = threading.Lock()
+_COMPILED: dict = {}
+
+
+def compiled_module(model: Model, backend: str, modules: dict) -> dict:
+    """The namespace of :func:`model_source` compiled with ``modules`` (e.g. ``{"torch": torch}``), once per
+    (model fingerprint, backend): the functions ``rhs``, ``z0``, ... and the constants."""
+    key = (model.fingerprint(), backend)
+    with _COMPILED_LOCK:
+        ns = _COMPILED.get(key)
+    if ns is None:
+        ns = compile_source(model_source(model, backend), {**modules, "__name__": f"symode_export_{key[0][:16]}"})
+        with _COMPILED_LOCK:
+            _COMPILED[key] = ns
+    return ns
 
 
 def compile_source(text: str, namespace: dict) -> dict:

@@ -13,19 +13,14 @@ comparison against the oracle would be meaningless.  ``jax_source(model)`` retur
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Callable
 
 from ..model import Model
 from . import require
-from .emit import compile_source, model_source
+from .emit import compiled_module, model_source
 
 __all__ = ["JaxModel", "to_jax", "jax_source", "enable_x64"]
-
-_LOCK = threading.Lock()
-_CACHE: dict[str, dict] = {}
-
 
 def enable_x64():
     """Import jax with 64-bit floats on (process-wide, see the module docstring); returns ``jax``."""
@@ -62,15 +57,9 @@ def to_jax(model: Model) -> JaxModel:
     """``model`` as a :class:`JaxModel` (see the module docstring)."""
     enable_x64()
     import jax.numpy as jnp
-    key = model.fingerprint()
-    with _LOCK:
-        ns = _CACHE.get(key)
-    if ns is None:
-        ns = compile_source(jax_source(model), {"jnp": jnp, "__name__": f"symode_export_{key[:16]}"})
-        with _LOCK:
-            _CACHE[key] = ns
+    ns = compiled_module(model, "jax", {"jnp": jnp})
     m = len(ns["OBSERVATION_TIMES"])
-    return JaxModel(model.name, key, ns["rhs"], ns["z0"], ns.get("terminal"), ns.get("running"),
+    return JaxModel(model.name, model.fingerprint(), ns["rhs"], ns["z0"], ns.get("terminal"), ns.get("running"),
                     tuple(ns[f"observation_{i}"] for i in range(m)),
                     jnp.asarray(ns["THETA"], dtype=jnp.float64), ns["T0"], ns["T1"],
                     tuple(ns["OBSERVATION_TIMES"]), ns["NZ"], ns["NP"])

@@ -12,17 +12,11 @@ model's fingerprint); ``torch_source(model)`` returns that text.
 """
 from __future__ import annotations
 
-import threading
-
 from ..model import Model
 from . import require
-from .emit import compile_source, model_source
+from .emit import compiled_module, model_source
 
 __all__ = ["to_torch", "torch_source", "torch_functions"]
-
-_LOCK = threading.Lock()
-_CACHE: dict[str, dict] = {}
-
 
 def torch_source(model: Model) -> str:
     """The generated PyTorch module text of ``model`` (byte-deterministic)."""
@@ -32,14 +26,7 @@ def torch_source(model: Model) -> str:
 def torch_functions(model: Model) -> dict:
     """The compiled namespace of :func:`torch_source` (``rhs``, ``z0``, ``terminal``, ... and constants)."""
     torch = require("torch", "torch", "the PyTorch export")
-    key = model.fingerprint()
-    with _LOCK:
-        ns = _CACHE.get(key)
-    if ns is None:
-        ns = compile_source(torch_source(model), {"torch": torch, "__name__": f"symode_export_{key[:16]}"})
-        with _LOCK:
-            _CACHE[key] = ns
-    return ns
+    return compiled_module(model, "torch", {"torch": torch})
 
 
 def to_torch(model: Model, theta=None):
