@@ -116,6 +116,15 @@ def test_cli_json_and_exit_status(tmp_path):
         assert p.returncode == 2 and msg in p.stderr and p.stderr.count("\n") == 1, p.stderr
 
 
+def test_missing_extra_is_one_line(monkeypatch):
+    from symode.interop import MissingExtraError
+    from symode.route import Requirement
+    monkeypatch.setattr(Requirement, "missing", lambda self: f"{self.name}: not installed ({self.hint})")
+    with pytest.raises(MissingExtraError, match=r"cannot run here: .*pip install 'symode\[jax\]'") as info:
+        audit("diffrax", [get_model("logistic")], workers=1)
+    assert "\n" not in str(info.value)
+
+
 def test_plot(td_report, tmp_path):
     pytest.importorskip("matplotlib", reason="--plot needs the extra symode[plot]")
     from symode.interop.audit_plot import plot_audit

@@ -289,9 +289,14 @@ def audit(library: str, models, *, routes=None, solvers=None, rtols=DEFAULT_RTOL
     lib = LIBRARIES[library]
     routes = list(routes or lib.routes)
     solvers = list(solvers or lib.solvers)
+    from ..registry import get_route
     for r in routes:
         if r not in lib.routes:
             raise SpecError(f"unknown {library} route {r!r}; choose from {', '.join(lib.routes)}")
+        missing = get_route(r).missing()
+        if missing:
+            from . import MissingExtraError
+            raise MissingExtraError(f"symode audit {library} cannot run here: {'; '.join(missing)}")
     from .diffrax_adapter import ADAPTIVE as DX_ADAPTIVE, FIXED as DX_FIXED
     from .torchdiffeq_adapter import ADAPTIVE as TD_ADAPTIVE, FIXED as TD_FIXED
     known = (TD_ADAPTIVE + TD_FIXED) if library == "torchdiffeq" else (DX_ADAPTIVE + DX_FIXED)
