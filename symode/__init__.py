@@ -24,7 +24,8 @@ Public API (everything else is private and may change):
 from ._version import __version__  # noqa: F401
 
 __all__ = [
-    "BuildError", "CompilerNotFound", "DerivationError", "IntegrationError", "NoClosedFormError", "SpecError",
+    "BuildError", "CompilerNotFound", "DerivationError", "IntegrationError", "MissingExtraError", "NoClosedFormError",
+    "SpecError",
     "SymodeError", "TranslationError", "VerificationError", "get_model", "mlp_model", "model_names",
     "resolve_model", "METHODS", "compute", "T", "Model", "Observation", "GradResult", "dump_spec", "load_spec",
     "load_spec_file", "Derivation", "derive", "LinearRegression", "render", "check_model", "oracle_gradient",
@@ -35,7 +36,8 @@ __all__ = [
 ]
 
 from .arrays.node import Group  # noqa: F401
-from .errors import (BuildError, CompilerNotFound, DerivationError, IntegrationError, NoClosedFormError,  # noqa: F401
+from .errors import (BuildError, CompilerNotFound, DerivationError, IntegrationError, MissingExtraError,  # noqa: F401
+                     NoClosedFormError,
                      SpecError, SymodeError, TranslationError, VerificationError)
 from .library import get_model, mlp_model, model_names, resolve_model  # noqa: F401
 from .methods import METHODS, compute  # noqa: F401
@@ -62,7 +64,7 @@ def __getattr__(name):
             "to_jax": ("symode.interop.jax_export", "to_jax"),
             "assert_gradients_match": ("symode.testing", "assert_gradients_match"),
             "audit": ("symode.interop.audit", "audit"),
-            "discrete_gradient": ("symode.oracle.discrete", "discrete_gradient")}
+            "discrete_gradient": ("symode.interop.discrete", "discrete_gradient")}
     if name in lazy:
         import importlib
         module, attr = lazy[name]

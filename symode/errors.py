@@ -51,3 +51,8 @@ class IntegrationError(SymodeError):
 
 class VerificationError(SymodeError):
     """A derivation document or claim is malformed."""
+
+
+class MissingExtraError(SymodeError):
+    """An optional dependency (a framework an adapter or a sweep needs) is not installed; the message names the
+    extra to install (``pip install 'symode[torch]'``)."""

@@ -26,7 +26,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from .errors import SpecError
+from .errors import MissingExtraError, SpecError
 
 __all__ = ["run_sweep", "ProgressBar"]
 
@@ -111,8 +111,12 @@ def _pool(fn, tasks, workers, bar) -> list:
 
 
 def _dask(fn, tasks, address: str, bar) -> list:
-    from .interop import require
-    distributed = require("dask.distributed", "dask", "--scheduler (a Dask cluster)")
+    import importlib
+    try:
+        distributed = importlib.import_module("dask.distributed")
+    except ImportError as exc:
+        raise MissingExtraError(f"--scheduler (a Dask cluster) needs dask.distributed, which is not installed "
+                                f"({exc}); install the extra: pip install 'symode[dask]'") from None
     try:
         client = distributed.Client(address, timeout=30)
     except (OSError, TimeoutError) as exc:

@@ -26,6 +26,8 @@ from symode.library import get_model
 pytest.importorskip("torch", reason="the torchdiffeq audit needs the extra symode[torch]")
 pytest.importorskip("torchdiffeq", reason="the torchdiffeq audit needs the extra symode[torch]")
 
+pytestmark = pytest.mark.slow  # every test runs a library and the oracle (seconds each)
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

@@ -3,7 +3,7 @@ process pool and a Dask cluster.
 
 Independent references: the JSON Schema (symode/schemas/golden.schema.json, written by hand from the format's
 description), symode's CasADi ``discrete`` route for the fixed-step references (float64 reverse mode through a
-CasADi graph, vs the exact dual-number evaluation of symode.oracle.discrete), and the serial run for the
+CasADi graph, vs the exact dual-number evaluation of symode.interop.discrete), and the serial run for the
 parallel ones (byte equality).
 
 Tolerance table (this module):
@@ -28,7 +28,7 @@ import pytest
 import symode
 from symode.check.compare import compare
 from symode.library import get_model
-from symode.oracle.discrete import discrete_gradient
+from symode.interop.discrete import discrete_gradient
 from symode.oracle.export import export_golden, golden_case, load_golden, point_values
 
 DISCRETE_RTOL = 1e-12
@@ -48,6 +48,7 @@ def multi(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_schema_validates_files(multi, tmp_path):
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads(resources.files("symode").joinpath("schemas/golden.schema.json").read_text())
@@ -63,6 +64,7 @@ def test_schema_validates_files(multi, tmp_path):
             jsonschema.validate(broken, schema)
 
 
+@pytest.mark.slow
 def test_points_and_fields(multi):
     data = load_golden(multi)
     m = get_model("seed-encoder")
@@ -95,6 +97,7 @@ def test_point_values_are_seeded_exact_decimals():
 
 @pytest.mark.parametrize("name, scheme", [("seed-encoder", "rk4"), ("lotka-volterra", "rk38"),
                                           ("pendulum", "dopri5"), ("spiral", "midpoint")])
+@pytest.mark.slow
 def test_fixed_step_reference_equals_casadi_discrete(name, scheme):
     m = get_model(name)
     exact = discrete_gradient(m, scheme, 60, digits=25)
@@ -107,6 +110,7 @@ def test_fixed_step_reference_equals_casadi_discrete(name, scheme):
                        atol=DISCRETE_RTOL * scale).ok
 
 
+@pytest.mark.slow
 def test_fixed_step_in_golden_is_discrete_mp(multi):
     data = load_golden(multi)
     fs = data["points"][1]["fixed_step"][0]
@@ -117,6 +121,7 @@ def test_fixed_step_in_golden_is_discrete_mp(multi):
         discrete_gradient(m, "gauss2", 10)
 
 
+@pytest.mark.slow
 def test_compare_cli_exit_codes(multi, tmp_path):
     ok = tmp_path / "ok.json"
     ok.write_text(json.dumps(json.loads(multi.read_text())["reference"]))
@@ -144,6 +149,7 @@ def test_compare_cli_exit_codes(multi, tmp_path):
         assert p.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_first_version_files_still_compare(multi, tmp_path):
     data = json.loads(multi.read_text())
     old = {k: v for k, v in data.items() if k not in ("points", "z0", "seed")}
@@ -177,6 +183,7 @@ def test_sweep_on_a_process_pool_and_a_dask_cluster_writes_the_same_bytes(tmp_pa
     assert _files(tmp_path / "dask") == serial
 
 
+@pytest.mark.slow
 def test_sweep_errors(tmp_path):
     from symode.sweep import ProgressBar, run_sweep
     with pytest.raises(symode.SpecError, match="tcp://HOST:PORT"):

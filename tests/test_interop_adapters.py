@@ -52,6 +52,7 @@ def _scale(ref) -> float:
     return max(abs(float(v)) for _, v in ref.named_values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("adjoint", [False, True], ids=["odeint", "odeint_adjoint"])
 @pytest.mark.parametrize("name", ["seed-encoder", "logistic"])
 def test_torchdiffeq_dopri5_matches_the_oracle(oracle, name, adjoint):
@@ -64,6 +65,7 @@ def test_torchdiffeq_dopri5_matches_the_oracle(oracle, name, adjoint):
     assert got.stats["config"]["function"] == ("odeint_adjoint" if adjoint else "odeint")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["lotka-volterra", "seed-encoder"])
 def test_torchdiffeq_rk4_is_the_38_rule_and_backprop_is_the_discrete_gradient(name):
     """torchdiffeq's "rk4" equals symode's discrete gradient with Kutta's 3/8 tableau (rk38) on the same grid:
@@ -80,6 +82,7 @@ def test_torchdiffeq_rk4_is_the_38_rule_and_backprop_is_the_discrete_gradient(na
     assert not compare(fields(got), fields(other), rtol=DISCRETE_RTOL, atol=DISCRETE_RTOL * _scale(ref)).ok
 
 
+@pytest.mark.slow
 def test_torchdiffeq_fixed_step_adjoint_is_not_the_discrete_gradient():
     m = get_model("lotka-volterra")
     got = torchdiffeq_gradient(m, adjoint=True, scheme="rk4", steps=100)

@@ -33,7 +33,7 @@ jax = pytest.importorskip("jax", reason="the JAX export needs the extra symode[j
 from symode.interop.jax_export import to_jax  # noqa: E402
 from symode.interop.torch_export import to_torch  # noqa: E402
 
-pytestmark = pytest.mark.threads  # see tests/conftest.py
+pytestmark = [pytest.mark.threads, pytest.mark.slow]  # threads: see tests/conftest.py
 
 EXPORT_RTOL = 1e-14
 MODELS = ["linear", "seed-encoder", "logistic", "oscillator", "lotka-volterra", "vanderpol", "pendulum",

@@ -32,8 +32,8 @@ ALLOWED = {
     "library": {"expr", "model", "spec"},
     # derivations know no numeric backend, so the oracle and CasADi can be checked against them
     "symbolic": {"expr", "model", "arrays"},
-    # the reference shares no code with what it checks: no CasADi, no codegen, no check
-    "oracle": {"expr", "inputs", "model", "result", "route", "spec", "symbolic", "arrays"},
+    # the reference shares no code with what it checks: no CasADi, no codegen, no check (sweep: an executor)
+    "oracle": {"expr", "inputs", "model", "result", "route", "spec", "symbolic", "arrays", "sweep"},
     # float64 routes: no oracle, no codegen, no check
     "casadi": {"expr", "model", "result", "route", "registry", "symbolic", "arrays"},
     # the compiled discrete route and the handle return GradResults and declare a route
@@ -53,6 +53,14 @@ ALLOWED = {
     "train": {"arrays", "casadi", "check", "codegen", "expr", "library", "methods", "model", "oracle", "plots",
               "registry", "result", "route", "symbolic"},
     "demo": {"check", "codegen", "library", "methods", "plots", "symbolic", "train", "verify"},
+    # runs independent cases serially, on a process pool or a Dask cluster: knows nothing of what it runs
+    "sweep": set(),
+    # other libraries on symode's models: export, adapters (registered routes), audits, exact discrete references
+    "interop": {"arrays", "casadi", "expr", "library", "methods", "model", "oracle", "plots", "registry", "result",
+                "route", "spec", "sweep", "symbolic"},
+    # symode as a test oracle for other projects: comparisons, references, the pytest plugin
+    "testing": {"casadi", "check", "codegen", "expr", "library", "methods", "model", "oracle", "result", "spec",
+                "symbolic"},
     "cli": None,  # anything: nothing imports the command line
     "__init__": None,  # the public names
 }
@@ -62,6 +70,9 @@ EXCEPTIONS = {
         "compute() flags a kink at the evaluation point with check's singularity analysis",
     ("symode.methods", "symode.check.kinks"):
         "compute() flags kinks the solution crosses inside the interval with check's kink analysis",
+    ("symode.oracle.export", "symode.interop.discrete"):
+        "golden files carry the exact discrete gradients of fixed-step schemes (--fixed-step), computed in interop "
+        "because they evaluate the CasADi routes' grid and tableaux in high precision",
 }
 
 

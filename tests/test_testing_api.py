@@ -97,6 +97,7 @@ def oracle(model):
     return symode.compute(model, "oracle", digits=30)
 
 
+@pytest.mark.slow
 def test_correct_numpy_implementation_passes(model, oracle):
     comparisons = assert_gradients_match(numpy_gradient, model, rtol=RTOL)
     assert comparisons[0].ok and len(comparisons[0].rows) == 6  # loss, a, b, z0, t0, t1: everything compared
@@ -108,6 +109,7 @@ def test_correct_numpy_implementation_passes(model, oracle):
     ("missing factor 2", "grad[a]"),
     ("ignores observation times", "grad_t0"),
 ])
+@pytest.mark.slow
 def test_deliberate_error_is_named(model, oracle, bug, quantity):
     with pytest.raises(Mismatch) as info:
         assert_gradients_match(lambda *a: numpy_gradient(*a, bug=bug), model, rtol=RTOL)
@@ -122,6 +124,7 @@ def test_deliberate_error_is_named(model, oracle, bug, quantity):
     assert "abs error" in msg and "rel error" in msg
 
 
+@pytest.mark.slow
 def test_only_the_wrong_quantity_is_flagged(model):
     for bug, wrong in (("missing factor 2", {"grad[a]"}), ("wrong sign", {"grad_t0"}),
                        ("ignores observation times", {"grad_t0"})):
@@ -129,6 +132,7 @@ def test_only_the_wrong_quantity_is_flagged(model):
         assert not ok and {r.name for r in comparisons[0].rows if not r.ok} == wrong
 
 
+@pytest.mark.slow
 def test_quantities_selects(model):
     wrong = lambda *a: numpy_gradient(*a, bug="wrong sign")  # noqa: E731
     assert_gradients_match(wrong, model, rtol=RTOL, quantities=["loss", "grad", "grad_z0", "grad_t1"])
@@ -157,6 +161,7 @@ def test_decimal_strings_are_read_exactly(tmp_path):
         assert_gradients_match(path, ref, rtol=1e-26)
 
 
+@pytest.mark.slow
 def test_golden_file_reference(tmp_path, model):
     from symode.oracle.export import export_golden
     (path,) = export_golden([model], tmp_path, digits=25, quiet=True)
@@ -168,12 +173,14 @@ def test_golden_file_reference(tmp_path, model):
     assert_gradients_match(golden["reference"], path, rtol=0.0, atol=0.0)
 
 
+@pytest.mark.slow
 def test_missing_quantity_is_named(model, oracle):
     cand = {k: v for k, v in oracle.to_dict().items() if k != "grad_t1"}
     with pytest.raises(Mismatch, match=r"only in reference \[grad_t1\]"):
         assert_gradients_match(cand, oracle, rtol=1e-20)
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_clear_errors(model, oracle):
     with pytest.raises(SpecError, match="not a decimal number"):
         assert_gradients_match({"loss": "0x10", "grad": {}}, oracle, rtol=1e-6)
@@ -187,6 +194,7 @@ def test_bad_inputs_are_clear_errors(model, oracle):
         assert_gradients_match(oracle, oracle, rtol=float("nan"))
 
 
+@pytest.mark.slow
 def test_z0_chain_is_added_for_callables():
     """seed-encoder: z0 = 0.9 w + c.  A callable returning ∂L/∂θ with z0 fixed passes against the total
     gradient; returning the total itself (double counting the chain) fails on w and c only."""
@@ -202,6 +210,7 @@ def test_z0_chain_is_added_for_callables():
     assert not ok and {r.name for r in comps[0].rows if not r.ok} == {"grad[w]", "grad[c]"}
 
 
+@pytest.mark.slow
 def test_reference_cache_keyed_by_model_and_digits(tmp_path, model):
     stats: dict = {}
     r1 = cached_reference(model, 20, root=tmp_path, stats=stats)
@@ -218,6 +227,7 @@ def test_reference_cache_keyed_by_model_and_digits(tmp_path, model):
     assert stats["misses"] == 4 and r3.to_dict() == r1.to_dict()
 
 
+@pytest.mark.slow
 def test_pytest_plugin_fixture_caches_across_runs(tmp_path):
     test = tmp_path / "test_uses_symode.py"
     test.write_text(textwrap.dedent('''

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import SymodeError
+from ..errors import MissingExtraError
 
 __all__ = ["MissingExtraError", "require", "to_torch", "to_jax", "torch_source", "jax_source"]
 
@@ -26,10 +26,6 @@ def __getattr__(name):
     if name in lazy:
         return getattr(importlib.import_module(f"{__name__}.{lazy[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class MissingExtraError(SymodeError):
-    """An optional dependency (a framework an adapter needs) is not installed."""
 
 
 def require(module: str, extra: str, what: str):

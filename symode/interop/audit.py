@@ -12,7 +12,7 @@ reports per quantity:
     component, so that a component that is legitimately ~0 is judged against the terms it came from);
   - fixed steps: |c - r| / (e_h · S), e_h the scheme's own relative truncation error at that step count,
     measured as max_q |d_q - r_q| / S_q with d the exact discrete gradient of the same tableau and steps
-    (:mod:`symode.oracle.discrete`; torchdiffeq's "rk4" is Kutta's 3/8 rule, diffrax's "rk4" classic RK4);
+    (:mod:`symode.interop.discrete`; torchdiffeq's "rk4" is Kutta's 3/8 rule, diffrax's "rk4" classic RK4);
 * ``verdict``: ``ok`` (scaled <= 10: within an order of magnitude of the promise), ``loose`` (<= 1000, the
   global-error factor symode's own solver check allows), ``FAIL`` (beyond: a fault), ``n/a`` (the library does
   not compute the quantity, with its reason), ``ERROR`` (the configuration raised; the message is kept).
@@ -128,7 +128,7 @@ def audit_task(library: str, spec_text: str, route: str, solver: str, settings: 
 
 def reference_task(spec_text: str, digits: int, schemes: tuple) -> dict:
     """The oracle's values and, per (symode scheme, steps), the exact discrete gradient's (pure)."""
-    from ..oracle.discrete import discrete_gradient
+    from .discrete import discrete_gradient
     from ..oracle.engine import oracle_gradient
     from ..spec import load_spec
     model = load_spec(spec_text)
@@ -359,6 +359,6 @@ def _versions(library: str) -> dict:
             out[n] = md.version(n)
         except md.PackageNotFoundError:
             out[n] = "not installed"
-    from .. import __version__
+    from .._version import __version__
     out["symode"] = __version__
     return out

@@ -38,7 +38,7 @@ from typing import Callable, Mapping, Sequence
 
 import sympy
 
-from .. import __version__
+from .._version import __version__
 from ..casadi.translate import nearest_double
 from ..errors import TranslationError
 from ..model import Model
@@ -129,7 +129,7 @@ BACKENDS: dict[str, Backend] = {
     "jax": Backend("jax", "import jax.numpy as jnp", "jnp", _functions("jnp"), "jnp.maximum", "jnp.minimum",
                    "jnp.where", _JAX_PRELUDE),
     # internal: exact numbers, scalar leaves, functions from a namespace ``_d`` the caller provides (the
-    # high-precision discrete reference evaluates this with dual numbers over mpmath, symode.oracle.discrete)
+    # high-precision discrete reference evaluates this with dual numbers over mpmath, symode.interop.discrete)
     "exact": Backend("exact", "", "_d", _functions("_d"), "_d.maximum", "_d.minimum", "_d.where",
                      _EXACT_PRELUDE, index="{v}[{i}]", exact=True),
 }

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import mpmath
 
-from .. import __version__
+from .._version import __version__
 from ..model import Model
 from ..result import GradResult
 

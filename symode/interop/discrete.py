@@ -12,7 +12,7 @@ here in exact arithmetic rounded at ``digits + 10`` digits instead of float64:
   K_i = f(y + h Σ_j A_ij K_j, t + c_i h, θ), y_next = y + h Σ_i b_i K_i, on y = (z, q) with q' = r;
 * L_h = ℓ(z_N) + Σ_i ℓ_i(z(τ_i)) + q_N with z(t0) = z0(θ) + e.
 
-Everything is evaluated with forward-mode dual numbers (:mod:`symode.oracle.dual`) in the np + nz + 2
+Everything is evaluated with forward-mode dual numbers (:mod:`symode.interop.dual`) in the np + nz + 2
 directions θ, e, t0, t1, so the returned values are dL_h/dθ (total), dL_h/dz0 (at e = 0), dL_h/dt0 and dL_h/dt1
 -- the exact derivatives of the discrete loss, which a float64 implementation of the same scheme reproduces up
 to its rounding.  dL/dt1 is None where the last observation lies at t1 (the grid then ends at a fixed time).
@@ -46,7 +46,7 @@ _NS: dict[str, tuple] = {}
 
 
 def _namespace(model: Model):
-    from ..interop.emit import compile_source, model_module
+    from .emit import compile_source, model_module
     key = model.fingerprint()
     with _LOCK:
         got = _NS.get(key)
@@ -143,8 +143,8 @@ def _values(model: Model, loss: Dual) -> dict:
 def discrete_gradient(model: Model, scheme: str = "rk4", steps: int = 100, digits: int = 30) -> GradResult:
     """The exact discrete loss and gradient of ``scheme`` with ``steps`` steps (see the module docstring)."""
     from ..casadi.schemes import get_scheme
-    from .engine import _check_digits
-    _check_digits(digits)
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 5 <= digits <= 1000:
+        raise SpecError(f"digits = {digits!r}: give an integer from 5 to 1000")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise SpecError(f"steps must be a positive integer, got {steps!r}")
     tab = get_scheme(scheme)
