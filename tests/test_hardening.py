@@ -43,6 +43,7 @@ from symode.errors import BuildError, CompilerNotFound, IntegrationError, SpecEr
 from symode.expr import parse_expression
 from symode.library import get_model
 from symode.methods import METHODS, compute
+from symode.registry import get_route
 from symode.model import T, Model
 from symode.spec import load_spec
 
@@ -839,6 +840,9 @@ class TestItem11BlowUp:
     @pytest.mark.parametrize("method", list(METHODS))
     def test_every_route_raises_near_the_singularity(self, method):
         # z = 1/(1 - a t) with a = 1: singular at t = 1 (closed form by hand); t1 = 2 lies beyond it.
+        missing = get_route(method).missing()
+        if missing:  # a registered route whose optional dependency is not installed here
+            pytest.skip("; ".join(missing))
         m = load_spec(BLOWUP_P)
         kw = {"scheme": "rk4", "steps": 100} if method in ("discrete", "forward", "adjoint", "adjoint-stored") \
             else {}
@@ -851,7 +855,7 @@ class TestItem11BlowUp:
     @pytest.mark.slow
     def test_cli_every_method_on_the_issue_spec(self, tmp_path):
         path = write(tmp_path, "blowup.toml", BLOWUP)
-        methods = [m for m in METHODS if m != "cvodes"]
+        methods = [m for m in METHODS if m != "cvodes" and not get_route(m).missing()]
         results = cli_batch(tmp_path, [["grad", path, "--method", m, "--json"] for m in methods])
         problems = []  # every method is checked; all failures are reported together
         for m, r in zip(methods, results):

@@ -61,7 +61,7 @@ DEFAULT_MODELS = ("logistic", "seed-encoder", "lotka-volterra", "vanderpol")
 @dataclass(frozen=True)
 class Library:
     name: str
-    routes: dict            # route name -> (module:function, keyword arguments for the adapter)
+    routes: dict            # route name -> (what it calls, keyword arguments for the adapter, back-solves z?)
     solvers: tuple          # default solvers audited
     fixed: tuple            # solver names that take steps
     tableau: dict           # fixed-step solver -> symode scheme with the same Butcher tableau
@@ -71,17 +71,23 @@ class Library:
 LIBRARIES = {
     "torchdiffeq": Library(
         "torchdiffeq",
-        {"torchdiffeq": ("odeint", {"adjoint": False}), "torchdiffeq-adjoint": ("odeint_adjoint", {"adjoint": True})},
+        {"torchdiffeq": ("odeint", {"adjoint": False}, False),
+         "torchdiffeq-adjoint": ("odeint_adjoint", {"adjoint": True}, True)},
         ("dopri5", "rk4"), ("rk4", "euler", "midpoint"), {"rk4": "rk38", "euler": "euler", "midpoint": "midpoint"},
         "function"),
     "diffrax": Library(
         "diffrax",
-        {"diffrax": ("RecursiveCheckpointAdjoint", {"adjoint": "checkpoint"}),
-         "diffrax-direct": ("DirectAdjoint", {"adjoint": "direct"}),
-         "diffrax-backsolve": ("BacksolveAdjoint", {"adjoint": "backsolve"})},
+        {"diffrax": ("RecursiveCheckpointAdjoint", {"adjoint": "checkpoint"}, False),
+         "diffrax-direct": ("DirectAdjoint", {"adjoint": "direct"}, False),
+         "diffrax-backsolve": ("BacksolveAdjoint", {"adjoint": "backsolve"}, True)},
         ("tsit5", "dopri5", "kvaerno5", "rk4"), ("rk4", "euler", "midpoint"),
         {"rk4": "rk4", "euler": "euler", "midpoint": "midpoint"}, "adjoint"),
 }
+
+
+def backsolves(library: str, route: str) -> bool:
+    """Whether ``route`` of ``library`` integrates z backward (a continuous adjoint with back-solved z)."""
+    return LIBRARIES[library].routes[route][2]
 
 
 def _values(result) -> dict:
@@ -119,7 +125,7 @@ def audit_task(library: str, spec_text: str, route: str, solver: str, settings: 
         except SymodeError as exc:
             run["error"] = " ".join(str(exc).split())
         run["seconds"] = round(time.perf_counter() - start, 3)
-        if "adjoint" in route or "backsolve" in route:
+        if backsolves(library, route):  # an adjoint that back-solves z: the diagnostic
             from .backsolve import backsolve_error
             run["backsolve_z0_error"] = backsolve_error(library, model, solver, rtol, run["atol"], steps)
         runs.append(run)

@@ -91,8 +91,9 @@ def findings(report) -> list[str]:
                 note = next(q.get("note", "") for q in run["quantities"] if q["verdict"] == "n/a")
                 out.append(f"{where}: {', '.join(na)} not computed ({note})")
             if run.get("matches_discrete") is False:
+                from .audit import backsolves
                 kind = ("a continuous adjoint with fixed steps is not the gradient of the computed loss"
-                        if "adjoint" in run["route"] or "backsolve" in run["route"] else
+                        if backsolves(report.library, run["route"]) else
                         "backpropagation should reproduce the discrete gradient: investigate")
                 out.append(f"{where}: fixed-step MISMATCH with the exact discrete gradient, "
                            f"{run['discrete_difference']:.2g} relative ({kind})")

@@ -18,7 +18,9 @@ exported vector field (:func:`symode.interop.jax_export.to_jax`) plus q' = r whe
 ``diffeqsolve`` from t0 to t1 with ``SaveAt(ts=(τ_1, ..., τ_m[, t1]))``, the loss assembled from the saved
 states -- differentiated by ``jax.value_and_grad`` in all four arguments at z0 = z0(θ); then
 dL/dθ = ∂L/∂θ + (∂z0/∂θ)ᵀ dL/dz0 by ``jax.vjp`` of z0(θ).  Everything in float64 (``jax_enable_x64``).
-``max_steps`` is 100000 (diffrax's default 4096 stops tight tolerances).
+``max_steps`` is 100000 (diffrax's default 4096 stops tight tolerances).  A library failure becomes an
+IntegrationError with diffrax's own reason and the last time the forward solve reached (found by a forward solve
+with ``throw=False``).
 """
 from __future__ import annotations
 
@@ -107,7 +109,7 @@ def _compiled(model: Model, adjoint: str, scheme: str, steps, with_times: bool):
             controller, dt0 = diffrax.PIDController(rtol=rtol, atol=atol), None
         sol = diffrax.diffeqsolve(diffrax.ODETerm(field), solver, t0, t1, dt0, y0, args=p,
                                   saveat=diffrax.SaveAt(ts=ts), stepsize_controller=controller, adjoint=adj,
-                                  max_steps=MAX_STEPS)
+                                  max_steps=MAX_STEPS, throw=False)
         ys = sol.ys
         total = jnp.zeros(())
         for i, term in enumerate(jm.observations):
@@ -116,15 +118,17 @@ def _compiled(model: Model, adjoint: str, scheme: str, steps, with_times: bool):
             total = total + jm.terminal(ys[-1, :nz], p)
         if plan.has_running:
             total = total + ys[-1, nz]
-        return total
+        return total, sol.result
 
-    grad = jax.value_and_grad(loss, argnums=(0, 1, 2, 3) if with_times else (0, 1))
+    # throw=False: a failed solve comes back with its result code (checked by the caller) instead of a runtime
+    # error that JAX would also print to stderr
+    grad = jax.value_and_grad(loss, argnums=(0, 1, 2, 3) if with_times else (0, 1), has_aux=True)
 
     def run(p, t0, t1, rtol, atol):
         z0, z0_vjp = jax.vjp(jm.z0, p)
-        value, grads = grad(p, z0, t0, t1, rtol, atol)
+        (value, result), grads = grad(p, z0, t0, t1, rtol, atol)
         (chain,) = z0_vjp(grads[1])
-        return value, grads[0] + chain, grads[1], grads[2:]
+        return value, grads[0] + chain, grads[1], grads[2:], result
 
     fn = jax.jit(run)
     with _LOCK:
@@ -154,15 +158,19 @@ def diffrax_gradient(model: Model, *, adjoint: str = "checkpoint", scheme: str =
     with_times = adjoint != "backsolve"
     fn = _compiled(model, adjoint, scheme, steps, with_times)
     theta = to_jax(model).theta if theta is None else jnp.asarray(theta, dtype=jnp.float64)
+    what = (f"diffrax {ADJOINTS[adjoint]} ({scheme}, "
+            + (f"{steps} steps" if steps is not None else f"rtol={rtol:g}, atol={atol:g}") + f") on {model.name!r}")
     try:
-        value, g_p, g_z0, g_times = fn(theta, jnp.float64(plan.t0 if t0 is None else t0),
-                                       jnp.float64(plan.t1 if t1 is None else t1),
-                                       jnp.float64(rtol or 0.0), jnp.float64(atol or 0.0))
-    except Exception as exc:  # noqa: BLE001 -- the library's own failures (max_steps, non-finite) in one line
-        what = (f"diffrax {ADJOINTS[adjoint]} ({scheme}, "
-                + (f"{steps} steps" if steps is not None else f"rtol={rtol:g}, atol={atol:g}") + f") on {model.name!r}")
-        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise IntegrationError(f"{what} failed: {type(exc).__name__}: {first.strip()[:300]}") from None
+        value, g_p, g_z0, g_times, result = fn(theta, jnp.float64(plan.t0 if t0 is None else t0),
+                                               jnp.float64(plan.t1 if t1 is None else t1),
+                                               jnp.float64(rtol or 0.0), jnp.float64(atol or 0.0))
+    except Exception as exc:  # noqa: BLE001 -- any other failure of the library, in one line
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__).strip()
+        raise IntegrationError(f"{what} failed: {type(exc).__name__}: {first[:300]}") from None
+    if result != diffrax.RESULTS.successful:
+        reason, t = _forward_failure(diffrax, jnp, model, scheme, steps, rtol, atol, theta)
+        near = "" if t is None else f" near t = {t:.6g}"
+        raise IntegrationError(f"{what} failed{near}: {reason or diffrax.RESULTS[result]}"[:400], time=t)
     config = {"library": "diffrax", "version": diffrax.__version__, "jax": jax.__version__,
               "adjoint": ADJOINTS[adjoint], "solver": scheme}
     config.update({"steps": steps} if steps is not None else {"rtol": rtol, "atol": atol})
@@ -175,6 +183,26 @@ def diffrax_gradient(model: Model, *, adjoint: str = "checkpoint", scheme: str =
         result.stats["unavailable"] = {q: BACKSOLVE_NO_TIMES for q in ("grad_t0", "grad_t1")
                                        if q == "grad_t0" or not plan.observation_at_t1}
     return result
+
+
+def _forward_failure(diffrax, jnp, model: Model, scheme: str, steps, rtol, atol, theta):
+    """(diffrax's reason, the last time it reached) of the forward solve alone, run with ``throw=False`` and
+    every step saved: what a failed gradient computation is reported with.  (None, None) if it succeeds."""
+    from .jax_export import to_jax
+    plan = loss_plan(model)
+    jm = to_jax(model)
+    ctrl = diffrax.ConstantStepSize() if steps is not None else diffrax.PIDController(rtol=rtol, atol=atol)
+    dt0 = (plan.t1 - plan.t0) / steps if steps is not None else None
+    try:
+        sol = diffrax.diffeqsolve(diffrax.ODETerm(lambda t, y, p: jm.rhs(t, y, p)), _solver(diffrax, scheme),
+                                  plan.t0, plan.t1, dt0, jm.z0(theta), args=theta, stepsize_controller=ctrl,
+                                  saveat=diffrax.SaveAt(steps=True), throw=False, max_steps=MAX_STEPS)
+    except Exception:  # noqa: BLE001 -- the diagnosis itself failed: report the original error
+        return None, None
+    if sol.result == diffrax.RESULTS.successful:
+        return None, None
+    ts = jnp.where(jnp.isfinite(sol.ts), sol.ts, -jnp.inf)
+    return diffrax.RESULTS[sol.result], float(jnp.max(ts))
 
 
 #: Why diffrax-backsolve has no time gradients (measured with diffrax 0.7.2: jax.grad in t0 or t1 through

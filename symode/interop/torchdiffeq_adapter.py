@@ -15,7 +15,9 @@ The computation (the conventions of :mod:`symode.interop.problem`): the exported
 (:func:`symode.interop.torch_export.to_torch`) holds θ; z0 = z0(θ) is detached into a free leaf; t0 and t1 are
 float64 leaves; ``t = cat(t0, τ_1..τ_m, t1)``; one ``odeint`` call; L assembled from the outputs;
 ``torch.autograd.grad`` gives ∂L/∂θ (z0 fixed), dL/dz0, dL/dt0, dL/dt1; then dL/dθ = ∂L/∂θ + (∂z0/∂θ)ᵀ dL/dz0
-by a vector-Jacobian product of z0(θ).  Observation times are constants: torchdiffeq never moves them.
+by a vector-Jacobian product of z0(θ).  Observation times are constants: torchdiffeq never moves them.  A library failure (step-size underflow, step
+limit) becomes an IntegrationError naming the start time of the last step taken (torchdiffeq's ``callback_step``
+hooks, forward and adjoint).
 With a fixed step size torchdiffeq places grid points at t0 + k·h and interpolates outputs that fall between
 them linearly (its ``interp="linear"`` default); choose ``steps`` so that observation times lie on the grid
 when a discrete gradient is compared.
@@ -68,6 +70,11 @@ def torchdiffeq_gradient(model: Model, *, adjoint: bool = False, scheme: str = "
     f64 = torch.float64
     fn = to_torch(model, theta)
     func = _augmented(torch, fn, plan)
+    last_step: list = [None]  # the start time of the last step taken (forward or adjoint), to name a failure
+
+    def record(t, y, dt):
+        last_step[0] = float(t.detach()) if hasattr(t, "detach") else float(t)
+    func.callback_step = func.callback_step_adjoint = record
     z0_theta = fn.z0()
     z0 = z0_theta.detach().clone().requires_grad_(True)
     t0 = torch.tensor(plan.t0 if t0 is None else float(t0), dtype=f64, requires_grad=True)
@@ -88,8 +95,9 @@ def torchdiffeq_gradient(model: Model, *, adjoint: bool = False, scheme: str = "
     try:
         ys, grads, loss = _run(torch, solve, func, fn, y0, ts, kwargs, plan, z0, t0, t1)
     except (AssertionError, RuntimeError, ValueError, OverflowError) as exc:  # the library's own failures
-        raise IntegrationError(f"{what} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") \
-            from None
+        near = "" if last_step[0] is None else f" near t = {last_step[0]:.6g}"
+        raise IntegrationError(f"{what} failed{near}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}",
+                               time=last_step[0]) from None
     g = grads
     total = g[0]
     if z0_theta.requires_grad and plan.np:

@@ -147,7 +147,10 @@ class _Point:
 
 def _model_point(model, method: str, digits: int, label: str) -> _Point:
     from ..methods import compute
-    result = compute(model, method, digits=digits) if method in ("oracle", "exact") else compute(model, method)
+    from ..registry import get_route
+    # digits go to the routes that declare them (the references); every other option keeps its default
+    opts = {"digits": digits} if "digits" in get_route(method).option_names() else {}
+    result = compute(model, method, **opts)
     return _Point(_from_result(result), label, model, {p.name: model.param_values[p] for p in model.params},
                   None, model.t0, model.t1)
 
