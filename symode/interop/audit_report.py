@@ -72,6 +72,7 @@ def markdown(report) -> str:
 def findings(report) -> list[str]:
     """The audit's findings in words, derived from the numbers (nothing is asserted that was not measured)."""
     out = []
+    missing: dict = {}  # (route, reason) -> [quantities, configurations, models]
     for m in report.models:
         for run in m["runs"]:
             where = f"{m['model']}: {run['route']} {run['solver']} {_setting(run)}"
@@ -86,10 +87,12 @@ def findings(report) -> list[str]:
                     parts.append(f"{q['quantity']} off by {q['rel_error']:.2g} relative "
                                  f"({q['scaled_error']:.3g}x the promise{ratio})" + _fd_words(q))
                 out.append(f"{where}: FAIL " + "; ".join(parts))
-            na = sorted({q["quantity"] for q in run["quantities"] if q["verdict"] == "n/a"})
-            if na:
-                note = next(q.get("note", "") for q in run["quantities"] if q["verdict"] == "n/a")
-                out.append(f"{where}: {', '.join(na)} not computed ({note})")
+            na = [q for q in run["quantities"] if q["verdict"] == "n/a"]
+            if na:  # reported once per route and reason, below
+                entry = missing.setdefault((run["route"], na[0].get("note", "not computed")), [set(), 0, set()])
+                entry[0].update(q["quantity"] for q in na)
+                entry[1] += 1
+                entry[2].add(m["model"])
             if run.get("matches_discrete") is False:
                 from .audit import backsolves
                 kind = ("a continuous adjoint with fixed steps is not the gradient of the computed loss"
@@ -99,6 +102,9 @@ def findings(report) -> list[str]:
                            f"{run['discrete_difference']:.2g} relative ({kind})")
             if run.get("backsolve_unstable"):
                 out.append(f"{where}: back-solve unstable (z(t0) recovered to {run['backsolve_z0_error']})")
+    for (route, note), (qs, count, models) in missing.items():
+        out.append(f"{route}: {', '.join(sorted(qs))} not computed in any of its {count} configurations "
+                   f"({', '.join(sorted(models))}): {note}")
     out += _time_conventions(report)
     return out or ["no finding: every quantity within 10x of what was asked"]
 
