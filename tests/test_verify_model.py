@@ -244,12 +244,18 @@ VDP_DECL = VDP.read_text().split("## The adjoint")[0]
 @pytest.mark.slow
 def test_a_claim_true_only_at_the_documents_values_is_false():
     """Terms that vanish at the document's values (a factor mu - 3/2 at mu = 3/2, t0 at t0 = 0, a literal
-    time equal to ti's value) are caught at the second point."""
+    time equal to ti's value, t0 - 2*ti + t1 with ti midway, which an affine map of the times would keep 0,
+    affine relations among the values, which moves by a shared step such as 6/100 kept 0 at x0 = 2, xt = 1/2,
+    c = 1/10) are caught at the second point."""
     claims = """
 dL/dt0 = -at(lambda_x*fx + lambda_y*fy + r, t0) + (mu - 3/2)*L
 dL/dt1 = at(dell/dx*fx + dell/dy*fy + r, t1) + t0*dL/dmu
 lambda_x(1) = lambda_x(ti)
 x(2) = x(t1)
+dL/dmu = dL/dmu + (t1 - 2*ti + t0)*x(t1)
+lambda_x(t1) = at(dell/dx, t1) + (t0 + t1 - 2*ti)*lambda_y(ti)
+dL/dmu = dL/dmu + (2*xt - x0 + 1)*x(t1)
+dL/dc = dL/dc + (11*x0 - 30*c - 19)*y(ti)
 """
     for r in _results(VDP_DECL, claims, "vdp.md"):
         assert r.status == "FALSE", (r.text, r.status, r.detail)

@@ -277,8 +277,8 @@ def check_model_claim(model: LossModel, reference, stated, positive=frozenset(),
         point = ", ".join(f"{k} = {v}" for k, v in num.point.items())
         return Verdict("TRUE", f"oracle, {TOLERANCES['oracle_digits']} digits",
                        f"{sym[1]}; at the document's values ({point}) and at a second point (every value moved "
-                       f"by a few percent, the times mapped affinely) the sides agree to {num.digits} digits "
-                       f"relative to the terms' scale, every radius included ({oracle}): a strong numeric check at "
+                       f"by a few percent, the times by an increasing quadratic) the sides agree to {num.digits} "
+                       f"digits relative to the terms' scale, every radius included ({oracle}): a strong numeric check at "
                        f"{num.points} points, not a proof", points=num.points, digits=num.digits)
     return Verdict("UNDECIDED", "oracle" if num.status != "unavailable" else "symbolic",
                    f"{sym[1]}; numerically: {num.detail}", points=0)

@@ -175,18 +175,29 @@ def _loss_model(env: Env, problems: list, zs: list, rhs: list, params: list, der
 
 
 def _moved(env: Env, m: LossModel, values: dict) -> dict:
-    """The second point of the numeric checks: every valued symbol moved by 3 to 7 % of (|value| + 1), a
-    positive one kept positive; the times mapped by t -> t·(1 + 1/13) + 1/7, which keeps their order (and
-    which coincide).  Fixed by a seeded generator, so verdicts are reproducible."""
+    """The second point of the numeric checks: every valued symbol moved by a fraction n/p of (|value| + 1),
+    3 to 7 %, with p a prime above 10,000 of its own, a positive one kept positive (with a shared step such as
+    6/100, x0 = 2 and xt = 1/2 kept 2·xt - x0 + 1 = 0 and a claim wrong by a multiple of it was TRUE; with
+    distinct prime denominators no relation among the values with small rational coefficients survives the
+    move); the times mapped by the quadratic t -> t·(1 + 1/13) + 1/7 + (t - t0)²/(11·s),
+    s the largest |t - t0| among them, which is increasing on [t0 - s, t0 + s] and so keeps their order (and
+    which coincide), while it breaks every affine relation among them that is not an identity (an affine map
+    would keep ti = (t0 + t1)/2, and a claim wrong by a multiple of t0 - 2·ti + t1 would be TRUE).  Fixed by a
+    seeded generator, so verdicts are reproducible."""
     import random
     rng = random.Random(7919)
     times = {m.t0, m.t1}.union(*(sympy.sympify(w).free_symbols for w, _ in m.observations))
+    valued = [values[s_] for s_ in times if s_ in values]
+    start = values.get(m.t0, 0)
+    spread = max((abs(v - start) for v in valued), default=0)
+    bend = 1 / (11 * spread) if spread else 0
     out = {}
-    for s_, v in sorted(values.items(), key=lambda kv: kv[0].name):
+    for i, (s_, v) in enumerate(sorted(values.items(), key=lambda kv: kv[0].name)):
         if s_ in times:
-            out[s_] = v * sympy.Rational(14, 13) + sympy.Rational(1, 7)
+            out[s_] = v * sympy.Rational(14, 13) + sympy.Rational(1, 7) + bend * (v - start) ** 2
             continue
-        d = sympy.Rational(rng.choice((3, 4, 5, 6, 7)), 100) * rng.choice((1, -1))
+        p = sympy.prime(1230 + i)  # 10007, 10009, ...: one prime per symbol
+        d = sympy.Rational(rng.randint(3 * p // 100, 7 * p // 100), p) * rng.choice((1, -1))
         nv = v + d * (abs(v) + 1)
         if s_.is_integer:
             nv = v + 1

@@ -73,9 +73,9 @@ TOLERANCES: dict = {
     # Precision (bits) of the ball arithmetic on those values: 154 digits, far below every radius.
     "oracle_bits": 512,
     # Points where a model claim is checked numerically: the document's values and a second point with every
-    # value moved by a few percent and the times mapped affinely (symode.verify.odemodel._moved); a claim that
-    # holds only at the document's values (a dropped term proportional to mu - 1 at mu = 1, or to t0 at
-    # t0 = 0) differs at the second.  TRUE (oracle) needs agreement at both.
+    # value moved by a few percent and the times by an increasing quadratic (symode.verify.odemodel._moved); a
+    # claim that holds only at the document's values (a dropped term proportional to mu - 1 at mu = 1, to t0 at
+    # t0 = 0, or to t0 - 2*ti + t1 at ti midway) differs at the second.  TRUE (oracle) needs agreement at both.
     "oracle_points": 2,
     # Samples (small rationals) of a model claim's symbols that have no value in the document (they are
     # universally quantified): a side that depends on them while the other does not differs at one of them.
