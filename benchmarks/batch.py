@@ -92,6 +92,8 @@ def main(argv=None) -> int:
     import symode
     from benchmarks.problems import SCHEME, STEPS, problems
     results = {}
+    print(f"`python -m benchmarks.batch {' '.join(sys.argv[1:] if argv is None else argv)}`: {args.n} parameter sets, "
+          f"medians over {args.rounds} interleaved rounds; load average before: {os.getloadavg()[0]:.1f}\n")
     print("| problem | 1 thread wall (s) | 2 threads wall (s) | wall ratio | cpu ratio | critical ratio | waiting |")
     print("|---|---|---|---|---|---|---|")
     for P in problems([p for p in args.problems.split(",") if p]):
