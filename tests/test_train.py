@@ -98,11 +98,12 @@ def test_unknown_optimizer():
 
 # -- the objective ---------------------------------------------------------------------------------------------
 
-def test_fixed_step_objective_equals_compute_at_the_iterate():
+@pytest.mark.parametrize("method", ["adjoint", "adjoint-stored"])  # the continuous adjoint, z back-solved or stored
+def test_fixed_step_objective_equals_compute_at_the_iterate(method):
     m = symode.get_model("lotka-volterra")
     th = np.array([1.4, 0.9, 1.1, 2.9])
-    L, g = Objective(m, "adjoint-stored", steps=50)(th)
-    r = symode.compute(with_theta(m, th), "adjoint-stored", steps=50)
+    L, g = Objective(m, method, steps=50)(th)
+    r = symode.compute(with_theta(m, th), method, steps=50)
     assert L == pytest.approx(float(r.loss), rel=TOL["same_graph_rel"])
     assert g == pytest.approx([float(v) for v in r.grad.values()], rel=TOL["same_graph_rel"])
 
