@@ -267,7 +267,7 @@ def test_progress_bar_only_when_asked(capsys, monkeypatch):
     monkeypatch.setenv("SYMODE_PROGRESS", "1")
     run(obj, [0.0, 0.0], GradientDescent(0.1), 3)
     err = capsys.readouterr().err
-    assert "3/3" in err and "loss" in err
+    assert "3/3" in err and "loss" in err and "|g|" in err  # iterations, loss and gradient norm
     monkeypatch.setenv("SYMODE_QUIET", "1")
     run(obj, [0.0, 0.0], GradientDescent(0.1), 3)
     assert capsys.readouterr().err == ""
