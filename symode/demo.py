@@ -145,7 +145,8 @@ def _one_sweep(s: Step, m) -> None:
     theta = np.array([float(v) for v in m.theta])
     L, g, *_ = h.grad_arrays(theta)
     got = np.array([L, *g])
-    ref = np.array([Objective(m, compiled=False)(theta)[0], *Objective(m, compiled=False)(theta)[1]])
+    ref_loss, ref_grad = Objective(m, compiled=False)(theta)[:2]
+    ref = np.array([ref_loss, *ref_grad])
     tol = COMPARISON_TOLERANCES["float64-reordered"]
     diff = float(np.max(np.abs(got - ref) / np.maximum(np.abs(ref), 1e-300)))
     ok = bool(np.all(np.abs(got - ref) <= tol.atol + tol.rtol * np.maximum(np.abs(got), np.abs(ref))))
@@ -200,7 +201,8 @@ def step_train(quick: bool) -> tuple[Step, dict]:
     s.say(f"two routes from the same start ({agree.reason.split(':')[0]}): {agree.measured}")
     if agree.oracle:
         s.say(f"each route's trajectory against the oracle's exact gradient descent: {agree.oracle}")
-    s.say(f"a deliberately wrong gradient: {wrong.measured.split(';')[0]}")
+    # the route's description holds '; ' itself (", steps 50; compiled C"): cut before the worst-component detail
+    s.say(f"a deliberately wrong gradient: {wrong.measured.split('; worst ')[0]}")
     checks += [agree, wrong]
     names = {"linreg": "linreg: SymPy update vs numeric", "seed-recovery": "seed ODE recovers a, b",
              "mlp-fit": "MLP fit: loss falls", "route-agreement": "two routes' trajectories",

@@ -35,10 +35,14 @@ def test_quick_demo_tells_the_story_and_ends_with_a_summary(tmp_path):
     assert "everything agreed" in summary[0]
     rows = summary[2:-1]
     assert all(row.endswith(" yes") for row in rows)
-    for what in ("verify seed formulas", "C gradient vs in-memory graph", "discrete vs oracle",
+    for what in ("verify seed formulas", "C gradient vs in-memory graph", "one-sweep C vs in-memory graph",
+                 "discrete vs oracle", "two routes' trajectories",
                  "seed ODE recovers a, b", "sign-flipped gradient", "figures"):
         assert any(row.strip().startswith(what) for row in rows), what
     assert "5 FALSE" in p.stdout  # the seed's three errors, as five FALSE claim lines
+    story = " ".join(line.strip() for line in lines)  # wrapped lines joined: the wrong gradient's line is whole
+    assert "a deliberately wrong gradient: discrete (scheme rk4, steps 50; compiled C) with the sign of" in story
+    assert "flipped: leaves the allowance at iteration" in story
     pngs = sorted(f.name for f in (tmp_path / "figs").iterdir())
     assert "seed-trajectories.png" in pngs and "convergence.png" in pngs and len(pngs) == 6
     assert summary[-1] == f"Figures: {tmp_path / 'figs'}/ (6 PNG files)"

@@ -29,6 +29,9 @@ TOL = {
     # the jump of λ at an observation time against ∂ℓ_i/∂z = 2 (z(τ) - d) with z(τ) from the oracle integrator
     # (float64 values on both sides).
     "jump_rel": 1e-12,
+    # the picture's state paths (Taylor method at 16 digits, rounded to float64) and the targets (20 digits,
+    # rounded) against the closed form of dz/dt = a z + b at 30 digits: a few ulps of states of size ~1.
+    "path_abs": 1e-13,
     # the log-log slope of rk4's error over h = T/25 .. T/400 against the order 4 (asymptotic: higher-order
     # terms bend the line slightly at the coarse end).
     "slope_abs": 0.3,
@@ -133,6 +136,31 @@ def test_train_figures_use_the_run(logistic_run):
     assert list(fitted.get_xdata()) == list(t) and list(fitted.get_ydata()) == list(z[:, 0])
     _, z0 = state_path(symode.train.with_theta(problem.model, logistic_run.theta[0]))
     assert list(before.get_ydata()) == list(z0[:, 0])
+
+
+def test_fitted_vs_true_trajectories_are_the_closed_form_at_the_runs_parameters_and_the_truth():
+    import mpmath
+    from symode.train import figures, make_problem
+    problem = make_problem(symode.get_model("linear"), truth={}, times=["0.5", "1.5"], initial=[[-1], [1]])
+    res = run(Objective(problem.model, "discrete", steps=20, compiled=False), [-0.3, 0.2], GradientDescent(0.5), 3,
+              progress=False)
+    lines = figures(problem, {"discrete": res}, adjoint=False)["trajectories"].axes[0].get_lines()
+    assert len(lines) == 6  # per trajectory: fitted (solid), true (dashed), observed (dots)
+
+    def closed(a, b, z0, ts):  # z(t) of dz/dt = a z + b, z(0) = z0
+        with mpmath.workdps(30):
+            a, b = mpmath.mpf(float(a)), mpmath.mpf(float(b))
+            return [float((z0 + b / a) * mpmath.exp(a * mpmath.mpf(float(t))) - b / a) for t in ts]
+    for k, z0 in enumerate((-1, 1)):
+        fitted, true, observed = lines[3 * k:3 * k + 3]
+        t = fitted.get_xdata()
+        assert t[0] == 0 and t[-1] == 1.5 and len(t) == 101
+        assert list(fitted.get_ydata()) == pytest.approx(closed(*res.theta[-1], z0, t), abs=TOL["path_abs"])
+        assert list(true.get_ydata()) == pytest.approx(closed(-0.8, 0.5, z0, t), abs=TOL["path_abs"])
+        assert list(observed.get_xdata()) == [0.5, 1.5]
+        assert list(observed.get_ydata()) == pytest.approx(closed(-0.8, 0.5, z0, [0.5, 1.5]), abs=TOL["path_abs"])
+        assert true.get_linestyle() == "--" and observed.get_marker() == "o"
+    assert res.theta[-1][0] != -0.8  # the fitted line is not the true one drawn twice
 
 
 @pytest.mark.slow
