@@ -13,7 +13,9 @@ precision) and can run here; a route whose requirements are not installed is lis
 errors (from :mod:`symode.check.tolerances`, printed in the report) follow from each route's declared accuracy
 (:func:`route_tolerance`):
 - fixed-step routes: Richardson estimate of the route's own discretisation error from ``steps`` and
-  ``2*steps`` (an estimate per component, times a safety factor);
+  ``2*steps`` (an estimate per component, times a safety factor); a back-solve adjoint (its result carries
+  ``stats["backsolve_z_error"]``) adds the error propagated from its measured state reconstruction error
+  (:func:`symode.check.tolerances.backsolve_tolerance`);
 - a route that declares ``agrees_with`` another (forward sensitivity with the discrete adjoint): float64
   reordering only (same arithmetic);
 - adaptive routes (CVODES): their local tolerances times the global-error factor.
@@ -28,7 +30,8 @@ from ..methods import compute
 from ..model import Model
 from ..registry import Route, checkable_routes, get_route
 from .compare import Comparison, compare
-from .tolerances import COMPARISON_TOLERANCES, Tolerance, fixed_step_tolerance, solver_tolerance
+from .tolerances import (COMPARISON_TOLERANCES, Tolerance, backsolve_tolerance, fixed_step_tolerance,
+                         solver_tolerance)
 
 #: The route every other is checked against.
 REFERENCE = "oracle"
@@ -113,11 +116,28 @@ def default_routes() -> tuple[list[str], list[tuple[str, str]]]:
     return run, skipped
 
 
+def _as_float(v) -> float:
+    """A measured error statistic as a float: non-finite values are stored as their repr ('nan', 'inf'); NaN
+    counts as unbounded (inf)."""
+    import math
+    f = float(v)
+    return math.inf if math.isnan(f) else f
+
+
+def _gradient_scale(r) -> float:
+    """The largest |component| of a result's gradient (θ, z0, t0, t1; not the loss)."""
+    import math
+    vals = [*r.grad.values(), *r.grad_z0, *(v for v in (r.grad_t0, r.grad_t1) if v is not None)]
+    mags = [abs(float(v)) for v in vals]
+    return max(mags, default=0.0) if all(math.isfinite(m) for m in mags) else math.inf
+
+
 def route_tolerance(route: Route, model: Model, options: dict) -> tuple:
     """(result, Tolerance) of ``route`` on ``model`` with ``options``, by the route's declared accuracy:
 
     - fixed-step: the route at N and 2N steps, its error estimated per component by Richardson extrapolation
-      with the order of the declaration (or of the scheme option);
+      with the order of the declaration (or of the scheme option); a back-solve adjoint's allowance adds the
+      error propagated from its measured reconstruction error (``stats["backsolve_z_error"]``);
     - adaptive: the route at its tolerance options, the global error allowed a stated factor above them;
     - exact and high precision are references, not checked (SymodeError).
     """
@@ -132,7 +152,10 @@ def route_tolerance(route: Route, model: Model, options: dict) -> tuple:
         r = run(**options)
         r2 = run(**{**options, acc.steps_option: 2 * steps})
         pair = ((steps, route.comparable(r)), (2 * steps, route.comparable(r2)))
-        return r, fixed_step_tolerance(order, steps, float(model.t1 - model.t0), richardson=pair)
+        tol = fixed_step_tolerance(order, steps, float(model.t1 - model.t0), richardson=pair)
+        if "backsolve_z_error" in r.stats:  # a back-solve adjoint: plus its measured reconstruction error
+            tol = backsolve_tolerance(tol, _as_float(r.stats["backsolve_z_error"]), _gradient_scale(r))
+        return r, tol
     if acc.kind == "adaptive":
         r = run(**options)
         return r, solver_tolerance(float(opts[acc.rtol_option]), float(opts[acc.atol_option]))
