@@ -414,6 +414,9 @@ def test_matrix_claims_with_mismatched_shapes_are_errors():
     "x(t0) = x0 + (mu - 3/2)*c",                                               # zero at the values only
     "dL/dx0 = lambda_x(t0) + q",                                               # a free symbol
     "dL/dt1 = at(dell/dx*fx + dell/dy*fy + r, t1) + 10**-45*x(ti)",
+    "x(t1) = x(t0) + integral(y, t, t0, t1)*(1 + 10**-35)",                    # 0 only by dx/dt = y
+    "y(t1) = y(t0) + integral(fy, t, t0, t1) + 10**-40*x(ti)",
+    "S_y_mu(t1) = 1 + integral(dfy/dx*S_x_mu + dfy/dy*S_y_mu + dfy/dmu, t, t0, t1)*(1 - 10**-40)",
 ])
 def test_model_claims_false_by_a_tiny_or_special_term_are_false(claim):
     """The sides' values agree to their 30 digits here; the canonical difference, in which the large terms
@@ -421,3 +424,23 @@ def test_model_claims_false_by_a_tiny_or_special_term_are_false(claim):
     decl = VDP_DECL.replace("symbols: ti", "symbols: ti, q")
     r, = _results(decl, claim, "vdp.md")
     assert r.status == "FALSE", (claim, r.status, r.detail)
+
+
+@pytest.mark.slow
+def test_a_value_of_the_solution_is_its_start_plus_the_integral_of_its_rate():
+    """z(T) = z(t0) + ∫_{t0}^T f dt (and the same for the sensitivities) is proved symbolically: the difference
+    is 0 by the model's equations, not only numerically; a wrong rate or limit stays FALSE."""
+    claims = """
+x(t1) = x(t0) + integral(y, t, t0, t1)
+y(ti) = mu - 1 + integral(fy, t, t0, ti)
+S_y_mu(t1) = 1 + integral(dfy/dx*S_x_mu + dfy/dy*S_y_mu + dfy/dmu, t, t0, t1)
+"""
+    for r in _results(VDP_DECL, claims, "vdp.md"):
+        assert (r.status, r.method) == ("TRUE", "symbolic"), (r.text, r.status, r.detail)
+    wrong = """
+y(t1) = y(t0) + integral(fy, t, t0, ti)
+x(t1) = x0 + integral(y, t, ti, t1)
+S_y_mu(t1) = integral(dfy/dx*S_x_mu + dfy/dy*S_y_mu + dfy/dmu, t, t0, t1)
+"""
+    for r in _results(VDP_DECL, wrong, "vdp.md"):
+        assert r.status == "FALSE", (r.text, r.status, r.detail)

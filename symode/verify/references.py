@@ -14,6 +14,8 @@ values treated as unknown functions of time:
   at t1, λ(τ_k, after) = λ(τ_k) - (∂ℓ_k/∂z)ᵀ, μ(T) = ∫_T^{t1} (λᵀ ∂f/∂θ + ∂r/∂θ) dt;
 * integrals along the solution are split at t0 (∫_a^b = ∫_{t0}^b - ∫_{t0}^a, valid for any order of a, b) and
   those with the same upper limit merged into one, so equal integrands cancel.
+* last (:meth:`Canon.integrated`), the values of z, S and W at T ≠ t0 outside integrals written as their value
+  at t0 plus the integral of their rate from t0 to T, then merged again.
 
 Whether a time is t0, t1 or an observation time is decided by the expressions, or by the values where the
 expressions differ: when they disagree (:class:`~symode.verify.lossmodel.Ambiguous`) the symbolic check is
@@ -156,6 +158,29 @@ class Canon:
                 break
             expr = expr.xreplace(reps)
         return expr
+
+    def integrated(self, expr) -> sympy.Expr:
+        """``expr`` with each value of a forward quantity (z, S, W: continuous, no jumps) at a time T other
+        than t0, outside integrals, written as its value at t0 plus the integral of its rate (the fundamental
+        theorem of calculus: z(T) = z0(θ) + ∫_{t0}^T f dt along the solution), so that a difference that is 0
+        only by the model's equations (x(t1) - x(t0) - ∫ y dt for dx/dt = y) merges to 0 or to what is left."""
+        m = self.m
+        expr = sympy.sympify(expr)
+        # integrals along the solution, and derivatives of abstract functions (whose variables may be solution
+        # values), are kept whole: a value is rewritten only where it is a factor or an argument
+        hidden = {a: sympy.Dummy("i") for a in [*m.along_integrals(expr), *expr.atoms(sympy.Derivative, sympy.Subs)]}
+        bare = expr.xreplace(hidden)
+        reps = {}
+        for app in m.solution_values(bare):
+            name, T, after = m.application(app)
+            kind = m.kinds[name][0]
+            if after or kind not in ("z", "S", "W") or m.same_time(T, m.t0, strict=False) is not False:
+                continue
+            start = self._boundary(m.fn[name](m.t0))
+            reps[app] = start + self.along(m.rates[name], m.t0, T)
+        if not reps:
+            return expr
+        return bare.xreplace(reps).xreplace({d: a for a, d in hidden.items()})
 
     def merged(self, expr) -> sympy.Expr:
         """``expr`` with its integrals along the solution split at t0 and merged by upper limit (see the
