@@ -417,6 +417,7 @@ def test_matrix_claims_with_mismatched_shapes_are_errors():
     "x(t1) = x(t0) + integral(y, t, t0, t1)*(1 + 10**-35)",                    # 0 only by dx/dt = y
     "y(t1) = y(t0) + integral(fy, t, t0, t1) + 10**-40*x(ti)",
     "S_y_mu(t1) = 1 + integral(dfy/dx*S_x_mu + dfy/dy*S_y_mu + dfy/dmu, t, t0, t1)*(1 - 10**-40)",
+    "lambda_y(t0) = lambda_y(t1) + integral(lambda_x + lambda_y*mu*(1 - x**2), t, t0, t1)*(1 + 10**-35)",
 ])
 def test_model_claims_false_by_a_tiny_or_special_term_are_false(claim):
     """The sides' values agree to their 30 digits here; the canonical difference, in which the large terms
@@ -428,12 +429,17 @@ def test_model_claims_false_by_a_tiny_or_special_term_are_false(claim):
 
 @pytest.mark.slow
 def test_a_value_of_the_solution_is_its_start_plus_the_integral_of_its_rate():
-    """z(T) = z(t0) + ∫_{t0}^T f dt (and the same for the sensitivities) is proved symbolically: the difference
-    is 0 by the model's equations, not only numerically; a wrong rate or limit stays FALSE."""
+    """z(T) = z(t0) + ∫_{t0}^T f dt (and the same for the sensitivities), λ(T) = λ(t1) - ∫_T^{t1} λ' dt + the
+    observations' jumps in [T, t1) are proved symbolically: the difference is 0 by the model's equations, not
+    only numerically; a wrong rate, limit or jump stays FALSE."""
     claims = """
 x(t1) = x(t0) + integral(y, t, t0, t1)
 y(ti) = mu - 1 + integral(fy, t, t0, ti)
 S_y_mu(t1) = 1 + integral(dfy/dx*S_x_mu + dfy/dy*S_y_mu + dfy/dmu, t, t0, t1)
+lambda_y(t0) = lambda_y(t1) + integral(lambda_x + lambda_y*mu*(1 - x**2), t, t0, t1)
+lambda_x(t0) = lambda_x(t1) + integral(2*c*x - lambda_y*(2*mu*x*y + 1), t, t0, t1) + 2*(x(ti) - xd)
+lambda_x(ti, after) = lambda_x(t1) + integral(2*c*x - lambda_y*(2*mu*x*y + 1), t, ti, t1)
+lambda_x(3/2) = lambda_x(t1) + integral(2*c*x - lambda_y*(2*mu*x*y + 1), t, 3/2, t1)
 """
     for r in _results(VDP_DECL, claims, "vdp.md"):
         assert (r.status, r.method) == ("TRUE", "symbolic"), (r.text, r.status, r.detail)
@@ -441,6 +447,9 @@ S_y_mu(t1) = 1 + integral(dfy/dx*S_x_mu + dfy/dy*S_y_mu + dfy/dmu, t, t0, t1)
 y(t1) = y(t0) + integral(fy, t, t0, ti)
 x(t1) = x0 + integral(y, t, ti, t1)
 S_y_mu(t1) = integral(dfy/dx*S_x_mu + dfy/dy*S_y_mu + dfy/dmu, t, t0, t1)
+lambda_x(t0) = lambda_x(t1) + integral(2*c*x - lambda_y*(2*mu*x*y + 1), t, t0, t1)
+lambda_x(1/2) = lambda_x(t1) + integral(2*c*x - lambda_y*(2*mu*x*y + 1), t, 1/2, t1)
+lambda_x(ti, after) = lambda_x(t1) + integral(2*c*x - lambda_y*(2*mu*x*y + 1), t, ti, t1) + 2*(x(ti) - xd)
 """
     for r in _results(VDP_DECL, wrong, "vdp.md"):
         assert r.status == "FALSE", (r.text, r.status, r.detail)

@@ -15,7 +15,8 @@ values treated as unknown functions of time:
 * integrals along the solution are split at t0 (∫_a^b = ∫_{t0}^b - ∫_{t0}^a, valid for any order of a, b) and
   those with the same upper limit merged into one, so equal integrands cancel.
 * last (:meth:`Canon.integrated`), the values of z, S and W at T ≠ t0 outside integrals written as their value
-  at t0 plus the integral of their rate from t0 to T, then merged again.
+  at t0 plus the integral of their rate from t0 to T, those of λ at T ≠ t1 as λ(t1) minus the integral of its
+  rate from T to t1 plus the jumps of the observations in [T, t1), then merged again.
 
 Whether a time is t0, t1 or an observation time is decided by the expressions, or by the values where the
 expressions differ: when they disagree (:class:`~symode.verify.lossmodel.Ambiguous`) the symbolic check is
@@ -163,9 +164,19 @@ class Canon:
         """``expr`` with each value of a forward quantity (z, S, W: continuous, no jumps) at a time T other
         than t0, outside integrals, written as its value at t0 plus the integral of its rate (the fundamental
         theorem of calculus: z(T) = z0(θ) + ∫_{t0}^T f dt along the solution), so that a difference that is 0
-        only by the model's equations (x(t1) - x(t0) - ∫ y dt for dx/dt = y) merges to 0 or to what is left."""
-        m = self.m
+        only by the model's equations (x(t1) - x(t0) - ∫ y dt for dx/dt = y) merges to 0 or to what is left.
+        Each value of λ at T ≠ t1 likewise becomes λ(t1) - ∫_T^{t1} λ' dt + the jumps in [T, t1); a second pass
+        rewrites the values of z that λ(t1) and the jumps bring in."""
         expr = sympy.sympify(expr)
+        for _ in range(3):
+            new = self._integrated_once(expr)
+            if new == expr:
+                break
+            expr = new
+        return expr
+
+    def _integrated_once(self, expr) -> sympy.Expr:
+        m = self.m
         # integrals along the solution, and derivatives of abstract functions (whose variables may be solution
         # values), are kept whole: a value is rewritten only where it is a factor or an argument
         hidden = {a: sympy.Dummy("i") for a in [*m.along_integrals(expr), *expr.atoms(sympy.Derivative, sympy.Subs)]}
@@ -173,14 +184,33 @@ class Canon:
         reps = {}
         for app in m.solution_values(bare):
             name, T, after = m.application(app)
-            kind = m.kinds[name][0]
-            if after or kind not in ("z", "S", "W") or m.same_time(T, m.t0, strict=False) is not False:
+            kind, i, _ = m.kinds[name]
+            if after:
                 continue
-            start = self._boundary(m.fn[name](m.t0))
-            reps[app] = start + self.along(m.rates[name], m.t0, T)
+            if kind in ("z", "S", "W") and m.same_time(T, m.t0, strict=False) is False:
+                reps[app] = self._boundary(m.fn[name](m.t0)) + self.along(m.rates[name], m.t0, T)
+            elif kind == "lambda" and m.same_time(T, m.t1, strict=False) is False:
+                jumps = self._jumps_from(T, i)
+                if jumps is not None:
+                    reps[app] = self._boundary(m.fn[name](m.t1)) - self.along(m.rates[name], T, m.t1) + jumps
         if not reps:
             return expr
         return bare.xreplace(reps).xreplace({d: a for a, d in hidden.items()})
+
+    def _jumps_from(self, T, i: int):
+        """Σ (∂ℓ_k/∂z_i)(z(τ_k)) over the observations with T <= τ_k < t1 (what λ_i gains going backward from
+        t1 to T, λ(T) including an observation at T), or None where their order is not known (no values)."""
+        m = self.m
+        out = sympy.Integer(0)
+        for tau, term in self._obs():
+            if m.same_time(tau, m.t1, strict=False) is not False:
+                continue            # in λ(t1) already
+            v, vt, v1 = m.time_value(tau), m.time_value(T), m.time_value(m.t1)
+            if v is None or vt is None or v1 is None:
+                return None
+            if vt <= v < v1:
+                out += self.at(self.dl_dz(term, i), tau)
+        return out
 
     def merged(self, expr) -> sympy.Expr:
         """``expr`` with its integrals along the solution split at t0 and merged by upper limit (see the
