@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ from symode.expr import LIMITS, parse_expression
 from symode.library import get_model, model_names
 from symode.model import Model
 from symode.spec import dump_spec, load_spec
-from tests.test_hardening import _env, assert_clear_cli_error  # one definition of a clear CLI error
+from tests.test_hardening import _env, assert_clear_cli_error, cli_batch  # one definition of each
 from tests.test_hardening import _workdir as _work
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,44 +74,9 @@ def cli(tmp_path: Path, *args: str, env_extra: dict | None = None, timeout: floa
     return p.returncode, p.stdout, p.stderr
 
 
-_DRIVER = r"""
-import contextlib, io, json, os, sys, traceback
-cases = json.load(open(sys.argv[1]))
-from symode.cli import main
-results = []
-for argv, env in cases:
-    saved = dict(os.environ)
-    os.environ.update(env)
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(argv)
-        except SystemExit as exc:
-            rc = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
-            rc = 1
-    os.environ.clear()
-    os.environ.update(saved)
-    results.append({"rc": rc, "out": out.getvalue(), "err": err.getvalue()})
-    with open(sys.argv[2], "w") as fh:
-        json.dump(results, fh)
-"""
-
-
 def cli_cases(tmp_path: Path, cases: list[tuple[list[str], dict]]) -> list[dict]:
-    """``symode.cli.main(argv)`` for each (argv, environment additions) in ONE subprocess."""
-    box = tmp_path / "driver"
-    box.mkdir(exist_ok=True)
-    (box / "cases.json").write_text(json.dumps(cases))
-    (box / "driver.py").write_text(_DRIVER)
-    p = subprocess.run([sys.executable, str(box / "driver.py"), str(box / "cases.json"), str(box / "out.json")],
-                       capture_output=True, text=True, cwd=_work(tmp_path), env=_env(tmp_path), timeout=600,
-                       preexec_fn=_guard)
-    results = json.loads((box / "out.json").read_text()) if (box / "out.json").exists() else []
-    assert len(results) == len(cases), f"driver died after {len(results)} cases: {p.stderr[-3000:]}"
-    shutil.rmtree(box)
-    return results
+    """``symode.cli.main(argv)`` for each (argv, environment additions) in ONE guarded subprocess."""
+    return cli_batch(tmp_path, [list(case) for case in cases], timeout=600, preexec=_guard)
 
 
 def spec_text(*, name='"m"', rhs='["-a*z"]', z0='["1"]', t1='"1"', params='a = "1"', terminal='"z**2"',
