@@ -436,3 +436,13 @@ class TestR2Item13FullMatchNames:
     def test_mlp_names_match_in_full_with_ascii_digits(self, name):
         with pytest.raises(SpecError, match="unknown model"):
             get_model(name)
+
+    @pytest.mark.parametrize("name", ["disc\n", "disc\r", "disc "])
+    def test_a_route_named_with_a_trailing_newline_is_not_registered(self, name):
+        # the route-name pattern ended in '$', which also matches before a final newline
+        from symode import register_method
+        from symode.registry import RegistrationError, get_route, route_names
+        route = type("Renamed", (type(get_route("discrete")),), {"name": name})()
+        with pytest.raises(RegistrationError, match="lowercase letters"):
+            register_method(route)
+        assert name not in route_names()
