@@ -156,6 +156,8 @@ class TestR2Item14OptionsFirst:
             (["check", missing, "--steps", "0"], ["--steps"]),
             (["check", missing, "--scheme", "rk5"], ["--scheme", "rk4"]),
             (["check", missing, "--digits", "2"], ["--digits"]),
+            (["check", missing, "--methods", ""], ["--methods", "empty route name"]),  # was: every route
+            (["check", missing, "--methods", "discrete,"], ["--methods", "empty route name"]),
             (["codegen", missing, "--out", "gen", "--steps", "0"], ["--steps"]),
             (["oracle", "export", missing, "--out", "g", "--digits", "2"], ["--digits"]),
         ]
