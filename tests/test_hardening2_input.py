@@ -359,6 +359,12 @@ class TestR2Item10NonRegularFiles:
         for (argv, _), res in zip(cases, results):
             assert_clear_cli_error(res["rc"], res["out"], res["err"], "not a regular file", label=" ".join(argv))
 
+    def test_a_fifo_given_by_a_bare_name_is_named_as_such(self, tmp_path):
+        # a bare name that is no model but names something in the directory: was "unknown model 'pipe'"
+        os.mkfifo(_work(tmp_path) / "pipe")
+        (res,) = cli_cases(tmp_path, [(["grad", "pipe", "--method", "exact"], {})])
+        assert_clear_cli_error(res["rc"], res["out"], res["err"], "pipe is a FIFO", "not a regular file")
+
     def test_golden_files_are_read_the_same_way(self, tmp_path):
         # In a guarded child process: on failure this would hang (FIFO) or read without end (/dev/zero).
         fifo = tmp_path / "fifo"
