@@ -365,6 +365,24 @@ class TestR2Item10NonRegularFiles:
         (res,) = cli_cases(tmp_path, [(["grad", "pipe", "--method", "exact"], {})])
         assert_clear_cli_error(res["rc"], res["out"], res["err"], "pipe is a FIFO", "not a regular file")
 
+    def test_compare_reads_results_and_goldens_the_same_way(self, tmp_path):
+        # symode compare RESULT.json: was an unbounded read of /dev/zero (killed for memory) and a hang on a FIFO
+        fifo = tmp_path / "fifo.json"
+        os.mkfifo(fifo)
+        cases = [(["compare", path, "--against", "logistic"], {}) for path in ("/dev/zero", str(fifo), str(tmp_path))]
+        cases.append((["compare", _write(tmp_path, "r.json", '{"loss": "1"}'), "--against", str(fifo)], {}))
+        start = time.monotonic()
+        results = cli_cases(tmp_path, cases)
+        assert time.monotonic() - start < LIMIT["refusal_s"]
+        for (argv, _), res in zip(cases, results):
+            assert_clear_cli_error(res["rc"], res["out"], res["err"], "not a regular file", label=" ".join(argv))
+        # and strictly: a key given twice (the last one silently won), NaN, nesting beyond the parser
+        bad = {"twice.json": '{"loss": "1", "loss": "2"}', "nan.json": '{"loss": NaN}',
+               "deep.json": "[" * 100_000 + "]" * 100_000}
+        cases = [(["compare", _write(tmp_path, name, text), "--against", "logistic"], {}) for name, text in bad.items()]
+        for (argv, _), res, fragment in zip(cases, cli_cases(tmp_path, cases), ["given twice", "NaN", "nested"]):
+            assert_clear_cli_error(res["rc"], res["out"], res["err"], fragment, label=" ".join(argv))
+
     def test_golden_files_are_read_the_same_way(self, tmp_path):
         # In a guarded child process: on failure this would hang (FIFO) or read without end (/dev/zero).
         fifo = tmp_path / "fifo"
