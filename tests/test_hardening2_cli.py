@@ -138,11 +138,13 @@ def _descendants_gone(marker: str) -> bool:
 
 class TestR2Item11Budgets:
     @pytest.mark.parametrize("command", [["oracle", "export", "{spec}", "--out", "goldens", "--digits", "1000"],
-                                         ["check", "{spec}", "--methods", "discrete", "--digits", "1000"]],
-                             ids=["export", "check"])
+                                         ["check", "{spec}", "--methods", "discrete", "--digits", "1000"],
+                                         ["compare", "{result}", "--against", "{spec}", "--digits", "1000"]],
+                             ids=["export", "check", "compare"])
     def test_a_long_command_ends_at_its_budget(self, tmp_path, command):
         spec = write(tmp_path, "stiff.toml", STIFF)
-        argv = [a.format(spec=spec) for a in command]
+        result = write(tmp_path, "result.json", '{"loss": "1"}')
+        argv = [a.format(spec=spec, result=result) for a in command]
         start = time.monotonic()
         # a command without the budget runs for minutes: cut it at twice the allowance (a failure either way)
         rc, out, err = cli(tmp_path, *argv, env_extra={"SYMODE_DERIVE_SECONDS": str(LIMIT["budget_s"])},
