@@ -251,10 +251,11 @@ def get_model(name: str) -> Model:
 
 def resolve_model(name_or_path: str) -> Model:
     """A built-in model name or a spec file path (ending in .toml, containing a path separator, or an existing
-    file whose name is not a built-in model's)."""
+    file whose name is not a built-in model's).  A FIFO, device or socket of that name counts as a path too, so
+    that reading it is refused naming what it is (a directory of that name does not: codegen writes those)."""
     import os
     if (name_or_path.lower().endswith(".toml") or "/" in name_or_path or "\\" in name_or_path
-            or (name_or_path not in LIBRARY and os.path.isfile(name_or_path))):
+            or (name_or_path not in LIBRARY and os.path.lexists(name_or_path) and not os.path.isdir(name_or_path))):
         from .spec import load_spec_file
         return load_spec_file(name_or_path)
     return get_model(name_or_path)

@@ -40,7 +40,9 @@ __all__ = ["Route", "Option", "Requirement", "Accuracy", "Exact", "HighPrecision
 #: What a route can compute; every route computes "loss" and "grad" (dL/dθ).
 QUANTITIES = ("loss", "grad", "grad_z0", "grad_t0", "grad_t1")
 
-_NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")  # also the JSON schema's pattern for "method"
+#: The JSON schema's pattern for "method" is the same set, written "^[a-z][a-z0-9-]*$" (in JSON Schema '$' is the
+#: end of the text); in Python '$' also matches before a final newline, so names are checked with fullmatch.
+_NAME_RE = re.compile(r"[a-z][a-z0-9-]*", re.ASCII)
 #: ``symode grad``'s own flags: no route option may take these names
 RESERVED_OPTIONS = frozenset({"model", "method", "param", "params_json", "json", "help"})
 
@@ -326,7 +328,7 @@ class Route:
     def validate(self) -> None:
         """Raise RegistrationError for an ill-formed declaration."""
         where = f"route {self.name!r}"
-        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+        if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
             raise RegistrationError(f"route name {self.name!r}: use lowercase letters, digits and '-', starting "
                                     f"with a letter")
         if not isinstance(self.accuracy, Accuracy) or type(self.accuracy) is Accuracy:

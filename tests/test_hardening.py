@@ -149,11 +149,15 @@ def cli(tmp_path: Path, *args: str, env_extra: dict | None = None, timeout: floa
 
 
 _DRIVER = r"""
-import contextlib, io, json, sys, time, traceback
-argvs = json.load(open(sys.argv[1]))
+import contextlib, io, json, os, sys, time, traceback
+cases = json.load(open(sys.argv[1]))
 from symode.cli import main
 results = []
-for argv in argvs:
+for case in cases:
+    # a case is an argv, or [argv, environment additions for this case only]
+    argv, env = (case[0], case[1]) if case and isinstance(case[0], list) else (case, {})
+    saved = dict(os.environ)
+    os.environ.update(env)
     out, err = io.StringIO(), io.StringIO()
     start = time.perf_counter()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -164,6 +168,8 @@ for argv in argvs:
         except BaseException:
             traceback.print_exc()
             rc = 1
+    os.environ.clear()
+    os.environ.update(saved)
     results.append({"rc": rc, "out": out.getvalue(), "err": err.getvalue(),
                     "seconds": time.perf_counter() - start})
     with open(sys.argv[2], "w") as fh:  # after every case: a crash still leaves the earlier results
@@ -171,19 +177,20 @@ for argv in argvs:
 """
 
 
-def cli_batch(tmp_path: Path, argvs: list[list[str]], env_extra: dict | None = None, timeout: float = 300):
+def cli_batch(tmp_path: Path, argvs: list, env_extra: dict | None = None, timeout: float = 300, preexec=None):
     """Run ``symode.cli.main(argv)`` for every argv in one subprocess (cwd ``tmp_path/work``).
 
-    Returns a list of dicts rc/out/err/seconds, one per argv (out/err: what the case printed through Python's
+    An item of ``argvs`` is an argv, or a pair [argv, environment additions for that case only].  Returns a
+    list of dicts rc/out/err/seconds, one per argv (out/err: what the case printed through Python's
     sys.stdout/sys.stderr, as ``main`` does).  Results go through a file, not stdout, so that C-level output of
-    a case cannot corrupt them."""
+    a case cannot corrupt them.  ``preexec`` runs in the child before it starts (resource limits)."""
     box = tmp_path / "driver"
     box.mkdir(exist_ok=True)
     (box / "argv.json").write_text(json.dumps(argvs))
     (box / "driver.py").write_text(_DRIVER)
     p = subprocess.run([sys.executable, str(box / "driver.py"), str(box / "argv.json"), str(box / "out.json")],
                        capture_output=True, text=True, cwd=_workdir(tmp_path), env=_env(tmp_path, env_extra),
-                       timeout=timeout)
+                       timeout=timeout, preexec_fn=preexec)
     results = json.loads((box / "out.json").read_text()) if (box / "out.json").exists() else []
     assert len(results) == len(argvs), f"driver died after {len(results)} cases: {p.stderr[-3000:]}"
     shutil.rmtree(box)

@@ -100,6 +100,22 @@ class TestR2Item04Overwrites:
             assert_clear_cli_error(res["rc"], res["out"], res["err"], "--plot", "already holds files", "--force")
         assert (pics / "convergence.png").read_bytes() == b"not yours"
 
+    def test_the_audit_picture_needs_force_and_never_replaces_an_input(self, tmp_path):
+        # symode audit --plot FILE wrote FILE after minutes of work, whatever was there (the spec included)
+        work = tmp_path / "work"
+        work.mkdir(exist_ok=True)
+        spec = work / "m.toml"
+        spec.write_text(spec_text(name="m"))
+        (work / "old.png").write_bytes(b"not yours")
+        results = cli_batch(tmp_path, [
+            ["audit", "torchdiffeq", str(spec), "--plot", str(spec), "--force"],
+            ["audit", "torchdiffeq", "logistic", "--plot", str(work / "old.png")],
+        ])
+        assert_clear_cli_error(results[0]["rc"], results[0]["out"], results[0]["err"], "--plot", "is the input")
+        assert_clear_cli_error(results[1]["rc"], results[1]["out"], results[1]["err"], "--plot", "already exists",
+                               "--force")
+        assert spec.read_text() == spec_text(name="m") and (work / "old.png").read_bytes() == b"not yours"
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # 11. Long commands run under the budget
@@ -122,11 +138,13 @@ def _descendants_gone(marker: str) -> bool:
 
 class TestR2Item11Budgets:
     @pytest.mark.parametrize("command", [["oracle", "export", "{spec}", "--out", "goldens", "--digits", "1000"],
-                                         ["check", "{spec}", "--methods", "discrete", "--digits", "1000"]],
-                             ids=["export", "check"])
+                                         ["check", "{spec}", "--methods", "discrete", "--digits", "1000"],
+                                         ["compare", "{result}", "--against", "{spec}", "--digits", "1000"]],
+                             ids=["export", "check", "compare"])
     def test_a_long_command_ends_at_its_budget(self, tmp_path, command):
         spec = write(tmp_path, "stiff.toml", STIFF)
-        argv = [a.format(spec=spec) for a in command]
+        result = write(tmp_path, "result.json", '{"loss": "1"}')
+        argv = [a.format(spec=spec, result=result) for a in command]
         start = time.monotonic()
         # a command without the budget runs for minutes: cut it at twice the allowance (a failure either way)
         rc, out, err = cli(tmp_path, *argv, env_extra={"SYMODE_DERIVE_SECONDS": str(LIMIT["budget_s"])},
@@ -156,8 +174,13 @@ class TestR2Item14OptionsFirst:
             (["check", missing, "--steps", "0"], ["--steps"]),
             (["check", missing, "--scheme", "rk5"], ["--scheme", "rk4"]),
             (["check", missing, "--digits", "2"], ["--digits"]),
+            (["check", missing, "--methods", ""], ["--methods", "empty route name"]),  # was: every route
+            (["check", missing, "--methods", "discrete,"], ["--methods", "empty route name"]),
             (["codegen", missing, "--out", "gen", "--steps", "0"], ["--steps"]),
             (["oracle", "export", missing, "--out", "g", "--digits", "2"], ["--digits"]),
+            (["audit", "torchdiffeq", missing, "--digits", "2"], ["--digits", "from 5"]),
+            (["audit", "torchdiffeq", missing, "--workers", "0"], ["--workers"]),
+            (["audit", "torchdiffeq", missing, "--rtol", "x"], ["--rtol"]),
         ]
         results = cli_batch(tmp_path, [argv for argv, _ in cases])
         for (argv, fragments), res in zip(cases, results):
@@ -167,6 +190,17 @@ class TestR2Item14OptionsFirst:
 
 # ---------------------------------------------------------------------------------------------------------------
 # One-line errors people can act on
+
+
+def test_compare_checks_its_options_before_computing_the_reference(tmp_path):
+    # symode compare r.json --against MODEL --quantities foo: the oracle ran first, then the error came.  The
+    # reference here does not exist: a check made after reading it would report that instead.
+    from symode.testing import gradients_match
+    missing = str(tmp_path / "no-such-model.toml")
+    for kw, fragment in [({"quantities": ["foo"]}, "unknown quantity foo"), ({"atol": -1.0}, "atol"),
+                         ({"atol": float("nan")}, "atol"), ({"rtol": -1.0}, "rtol")]:
+        with pytest.raises(SpecError, match=fragment):
+            gradients_match({"loss": 1}, missing, **{"rtol": 1e-6, **kw})
 
 
 class TestR2OneLineErrors:

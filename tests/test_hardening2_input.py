@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ from symode.expr import LIMITS, parse_expression
 from symode.library import get_model, model_names
 from symode.model import Model
 from symode.spec import dump_spec, load_spec
-from tests.test_hardening import _env, assert_clear_cli_error  # one definition of a clear CLI error
+from tests.test_hardening import _env, assert_clear_cli_error, cli_batch  # one definition of each
 from tests.test_hardening import _workdir as _work
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,44 +74,9 @@ def cli(tmp_path: Path, *args: str, env_extra: dict | None = None, timeout: floa
     return p.returncode, p.stdout, p.stderr
 
 
-_DRIVER = r"""
-import contextlib, io, json, os, sys, traceback
-cases = json.load(open(sys.argv[1]))
-from symode.cli import main
-results = []
-for argv, env in cases:
-    saved = dict(os.environ)
-    os.environ.update(env)
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(argv)
-        except SystemExit as exc:
-            rc = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
-            rc = 1
-    os.environ.clear()
-    os.environ.update(saved)
-    results.append({"rc": rc, "out": out.getvalue(), "err": err.getvalue()})
-    with open(sys.argv[2], "w") as fh:
-        json.dump(results, fh)
-"""
-
-
 def cli_cases(tmp_path: Path, cases: list[tuple[list[str], dict]]) -> list[dict]:
-    """``symode.cli.main(argv)`` for each (argv, environment additions) in ONE subprocess."""
-    box = tmp_path / "driver"
-    box.mkdir(exist_ok=True)
-    (box / "cases.json").write_text(json.dumps(cases))
-    (box / "driver.py").write_text(_DRIVER)
-    p = subprocess.run([sys.executable, str(box / "driver.py"), str(box / "cases.json"), str(box / "out.json")],
-                       capture_output=True, text=True, cwd=_work(tmp_path), env=_env(tmp_path), timeout=600,
-                       preexec_fn=_guard)
-    results = json.loads((box / "out.json").read_text()) if (box / "out.json").exists() else []
-    assert len(results) == len(cases), f"driver died after {len(results)} cases: {p.stderr[-3000:]}"
-    shutil.rmtree(box)
-    return results
+    """``symode.cli.main(argv)`` for each (argv, environment additions) in ONE guarded subprocess."""
+    return cli_batch(tmp_path, [list(case) for case in cases], timeout=600, preexec=_guard)
 
 
 def spec_text(*, name='"m"', rhs='["-a*z"]', z0='["1"]', t1='"1"', params='a = "1"', terminal='"z**2"',
@@ -395,6 +359,30 @@ class TestR2Item10NonRegularFiles:
         for (argv, _), res in zip(cases, results):
             assert_clear_cli_error(res["rc"], res["out"], res["err"], "not a regular file", label=" ".join(argv))
 
+    def test_a_fifo_given_by_a_bare_name_is_named_as_such(self, tmp_path):
+        # a bare name that is no model but names something in the directory: was "unknown model 'pipe'"
+        os.mkfifo(_work(tmp_path) / "pipe")
+        (res,) = cli_cases(tmp_path, [(["grad", "pipe", "--method", "exact"], {})])
+        assert_clear_cli_error(res["rc"], res["out"], res["err"], "pipe is a FIFO", "not a regular file")
+
+    def test_compare_reads_results_and_goldens_the_same_way(self, tmp_path):
+        # symode compare RESULT.json: was an unbounded read of /dev/zero (killed for memory) and a hang on a FIFO
+        fifo = tmp_path / "fifo.json"
+        os.mkfifo(fifo)
+        cases = [(["compare", path, "--against", "logistic"], {}) for path in ("/dev/zero", str(fifo), str(tmp_path))]
+        cases.append((["compare", _write(tmp_path, "r.json", '{"loss": "1"}'), "--against", str(fifo)], {}))
+        start = time.monotonic()
+        results = cli_cases(tmp_path, cases)
+        assert time.monotonic() - start < LIMIT["refusal_s"]
+        for (argv, _), res in zip(cases, results):
+            assert_clear_cli_error(res["rc"], res["out"], res["err"], "not a regular file", label=" ".join(argv))
+        # and strictly: a key given twice (the last one silently won), NaN, nesting beyond the parser
+        bad = {"twice.json": '{"loss": "1", "loss": "2"}', "nan.json": '{"loss": NaN}',
+               "deep.json": "[" * 100_000 + "]" * 100_000}
+        cases = [(["compare", _write(tmp_path, name, text), "--against", "logistic"], {}) for name, text in bad.items()]
+        for (argv, _), res, fragment in zip(cases, cli_cases(tmp_path, cases), ["given twice", "NaN", "nested"]):
+            assert_clear_cli_error(res["rc"], res["out"], res["err"], fragment, label=" ".join(argv))
+
     def test_golden_files_are_read_the_same_way(self, tmp_path):
         # In a guarded child process: on failure this would hang (FIFO) or read without end (/dev/zero).
         fifo = tmp_path / "fifo"
@@ -472,3 +460,13 @@ class TestR2Item13FullMatchNames:
     def test_mlp_names_match_in_full_with_ascii_digits(self, name):
         with pytest.raises(SpecError, match="unknown model"):
             get_model(name)
+
+    @pytest.mark.parametrize("name", ["disc\n", "disc\r", "disc "])
+    def test_a_route_named_with_a_trailing_newline_is_not_registered(self, name):
+        # the route-name pattern ended in '$', which also matches before a final newline
+        from symode import register_method
+        from symode.registry import RegistrationError, get_route, route_names
+        route = type("Renamed", (type(get_route("discrete")),), {"name": name})()
+        with pytest.raises(RegistrationError, match="lowercase letters"):
+            register_method(route)
+        assert name not in route_names()

@@ -55,6 +55,20 @@ class TestR2Item01UnresolvedSteps:
             compute(m, route, scheme=scheme, steps=100)
         assert info.value.time is not None and abs(info.value.time - 1) <= TOL["pole_time"], str(info.value)
 
+    def test_a_steep_finite_solution_on_a_coarse_grid_is_refused_without_claiming_a_pole(self):
+        # t1 = 0.99: z(0.99) = 1/(1 - 0.99) = 100 is finite (by hand), but 20 rk4 steps cannot follow the last
+        # stretch (z from ~17 to ~100 in one step).  The grid cannot tell this from a pole, so the error must
+        # not claim one: it says what would tell (cvodes, oracle) and what to change (more steps).
+        m = load_spec(spec_text(name="steep", rhs=("z**2",), z0=("1",), t1='"0.99"', params={}, terminal="z"))
+        with pytest.raises(IntegrationError) as info:
+            compute(m, "discrete", scheme="rk4", steps=20)
+        message = str(info.value)
+        assert "or a grid far too coarse" in message and "more steps" in message and "cvodes" in message
+        # and with enough steps the same model is resolved: rk4's global error at 10,000 steps is far below
+        # the 1e-6 relative asked here (the loss is z(t1) = 100)
+        r = compute(m, "discrete", scheme="rk4", steps=10_000)
+        assert "warning" not in r.stats and r.loss == pytest.approx(100, rel=1e-6)
+
     def test_a_grid_too_coarse_for_the_growth_is_flagged(self):
         # Explicit Euler approaching the pole stays finite and smooth-looking (z(1) ≈ 30 instead of no value):
         # not refused, but flagged on the result.

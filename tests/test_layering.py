@@ -23,7 +23,7 @@ ALLOWED = {
     # reading user files (bounded, regular files only), writing exact numbers as readable text, output targets
     "inputs": {"expr"}, "number_text": {"expr"}, "outputs": set(),
     # array expressions (the matrix form of a model): the model's vocabulary, below the model
-    "arrays": {"expr"},
+    "arrays": {"expr", "inputs"},
     "model": {"expr", "arrays"},
     "result": set(),
     "route": set(),
@@ -59,8 +59,8 @@ ALLOWED = {
     "interop": {"arrays", "casadi", "expr", "library", "methods", "model", "oracle", "plots", "registry", "result",
                 "route", "spec", "sweep", "symbolic"},
     # symode as a test oracle for other projects: comparisons, references, the pytest plugin
-    "testing": {"casadi", "check", "codegen", "expr", "library", "methods", "model", "oracle", "registry", "result",
-                "spec", "symbolic"},
+    "testing": {"casadi", "check", "codegen", "expr", "inputs", "library", "methods", "model", "oracle", "registry",
+                "result", "spec", "symbolic"},
     "cli": None,  # anything: nothing imports the command line
     "__init__": None,  # the public names
 }

@@ -19,6 +19,7 @@ import sympy
 
 from ..errors import SpecError
 from ..expr import LIMITS, parse_decimal
+from ..inputs import no_duplicate_keys
 
 __all__ = ["array_value", "dims_of", "read_json_values", "read_params_file", "MAX_PARAMS_FILE_BYTES"]
 
@@ -58,22 +59,13 @@ def _refuse_constant(name: str):
     raise SpecError(f"{name} is not a number; give finite decimals")
 
 
-def _no_duplicates(pairs):
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise SpecError(f"the name {k!r} is given twice")
-        out[k] = v
-    return out
-
-
 def read_json_values(data: bytes | str, source: str) -> dict:
     """A JSON object ``name -> value`` (numbers, decimal strings, nested lists) as exact values."""
     try:
         # integers as Decimal too: int() refuses more than 4300 digits with advice about Python internals,
         # while parse_decimal names the parameter and the 100-digit cap
         obj = json.loads(data, parse_float=Decimal, parse_int=Decimal, parse_constant=_refuse_constant,
-                         object_pairs_hook=_no_duplicates)
+                         object_pairs_hook=no_duplicate_keys)
     except SpecError as exc:
         raise SpecError(f"{source}: {exc}") from None
     except RecursionError:

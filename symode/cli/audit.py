@@ -38,15 +38,27 @@ def _json_safe(obj):
 
 
 def _cmd_audit(args) -> int:
+    from ..errors import SpecError
     from ..interop.audit import DEFAULT_MODELS, DEFAULT_RTOLS, DEFAULT_STEPS, audit
     from ..library import resolve_model
+    from ..oracle.engine import MAX_DIGITS
+    from ..outputs import check_targets, input_paths
+    # every option is checked before any work starts (the audit runs for minutes); the picture is written last,
+    # so whether it may be written is decided first
+    rtols = _floats(args.rtol, "--rtol") if args.rtol else DEFAULT_RTOLS
+    steps = _ints(args.steps, "--steps") if args.steps else DEFAULT_STEPS
+    if not 5 <= args.digits <= MAX_DIGITS:
+        raise SpecError(f"--digits must be an integer from 5 to {MAX_DIGITS}, got {args.digits}")
+    if args.workers is not None and args.workers < 1:
+        raise SpecError(f"--workers must be a positive integer, got {args.workers}")
+    if args.plot is not None:
+        check_targets([args.plot], option="--plot", force=args.force, inputs=input_paths(args.models))
     models = [resolve_model(n) for n in (args.models or DEFAULT_MODELS)]
     report = audit(args.library, models,
                    routes=args.routes.split(",") if args.routes else None,
                    solvers=args.methods.split(",") if args.methods else None,
-                   rtols=_floats(args.rtol, "--rtol") if args.rtol else DEFAULT_RTOLS,
-                   steps=_ints(args.steps, "--steps") if args.steps else DEFAULT_STEPS,
-                   atol=args.atol, digits=args.digits, scheduler=args.scheduler, workers=args.workers)
+                   rtols=rtols, steps=steps, atol=args.atol, digits=args.digits, scheduler=args.scheduler,
+                   workers=args.workers)
     if args.plot:
         from ..interop.audit_plot import plot_audit
         plot_audit(report, args.plot)
@@ -76,6 +88,7 @@ def register(sub) -> None:
     s.add_argument("--json", action="store_true", help="print one JSON object instead of Markdown")
     s.add_argument("--plot", metavar="FILE", help="also draw error vs requested tolerance to FILE (.png, .svg; "
                                                   "extra symode[plot])")
+    s.add_argument("--force", action="store_true", help="replace an existing --plot FILE (never one of the inputs)")
     s.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on this Dask scheduler (extra symode[dask])")
     s.add_argument("--workers", type=int, metavar="N", help="local processes (default: the CPU count; 1: in process)")
     s.set_defaults(func=_cmd_audit)

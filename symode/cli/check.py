@@ -26,7 +26,10 @@ def _cmd_check(args) -> int:
         check_plot_dir(args.plot, force=args.force)
         if not available():
             raise PlotError(f"--plot needs matplotlib: {INSTALL_HINT}")
-    methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+    methods = None if args.methods is None else [m.strip() for m in args.methods.split(",")]
+    if methods is not None and not all(methods):  # '' or 'discrete,' would otherwise check every route
+        raise SpecError(f"--methods {args.methods!r}: an empty route name; give comma-separated route names such "
+                        f"as 'discrete,cvodes' (or leave --methods out to check every route)")
     known = {r.name: r for r in checkable_routes()}
     for m in methods or ():
         if m not in known:

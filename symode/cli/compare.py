@@ -18,32 +18,43 @@ DEFAULT_RTOL = 1e-6
 
 def _cmd_compare(args) -> int:
     from ..errors import SpecError
-    from ..testing import _read_json, gradients_match
+    from ..symbolic.budget import budget_from_env, call_with_budget
+    from ..testing import _read_json
+    seconds, memory = budget_from_env()
     data = _read_json(args.result)
-    golden = args.against.lower().endswith(".json")
-    kw = dict(rtol=args.rtol, atol=args.atol, quantities=args.quantities.split(",") if args.quantities else None,
-              method=args.method, digits=args.digits)
-    if isinstance(data, list):
-        if not golden:
-            raise SpecError(f"{args.result}: a list of results needs a golden file with that many points "
-                            f"(--against FILE.json)")
-        from ..testing import _reference_points
-        n = len(_reference_points(args.against, args.method, args.digits))
-        if len(data) != n:
-            raise SpecError(f"{args.result} holds {len(data)} results; {args.against} has {n} point(s)")
-        results = [gradients_match(d, args.against, point=i, **kw) for i, d in enumerate(data)]
-    elif isinstance(data, dict):
-        results = [gradients_match(data, args.against, point=args.point, **kw)]
-    else:
+    if not isinstance(data, (list, dict)):
         raise SpecError(f"{args.result}: expected a JSON object (or an array of them)")
-    bad = [msg for ok, _, msg in results if not ok]
-    compared = sum(len(c.rows) for _, comps, _ in results for c in comps)
+    if isinstance(data, list) and not args.against.lower().endswith(".json"):
+        raise SpecError(f"{args.result}: a list of results needs a golden file with that many points "
+                        f"(--against FILE.json)")
+    # a MODEL reference is computed (the oracle: minutes for a large model): in a child under the budget
+    bad, compared = call_with_budget(_compare, data, args.against, args.result, args.point, seconds=seconds,
+                                     memory_mb=memory, what=f"comparing {args.result} with {args.against}",
+                                     kwargs=dict(rtol=args.rtol, atol=args.atol, method=args.method,
+                                                 digits=args.digits, quantities=args.quantities.split(",")
+                                                 if args.quantities else None))
     if bad:
         sys.stdout.write("\n\n".join(bad) + "\n")
         return 1
     print(f"match: {compared} values agree within rtol={args.rtol!r}"
           f"{'' if args.atol is None else f', atol={args.atol!r}'}")
     return 0
+
+
+def _compare(data, against: str, result_name: str, point, **kw) -> tuple[list[str], int]:
+    """The mismatch messages and the number of values compared (in the budgeted child)."""
+    from ..errors import SpecError
+    from ..testing import gradients_match
+    if isinstance(data, list):
+        from ..testing import _reference_points
+        n = len(_reference_points(against, kw["method"], kw["digits"]))
+        if len(data) != n:
+            raise SpecError(f"{result_name} holds {len(data)} results; {against} has {n} point(s)")
+        results = [gradients_match(d, against, point=i, **kw) for i, d in enumerate(data)]
+    else:
+        results = [gradients_match(data, against, point=point, **kw)]
+    bad = [msg for ok, _, msg in results if not ok]
+    return bad, sum(len(c.rows) for _, comps, _ in results for c in comps)
 
 
 def register(sub) -> None:

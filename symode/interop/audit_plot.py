@@ -8,6 +8,9 @@ tolerance and are not drawn.  The file format follows the extension (.png, .svg,
 """
 from __future__ import annotations
 
+import os
+import secrets
+
 from ..errors import SpecError
 from . import require
 
@@ -52,10 +55,18 @@ def plot_audit(report, path: str) -> str:
         raise SpecError("--plot: no adaptive configuration to draw (give an adaptive solver and --rtol values)")
     fig.suptitle(f"symode audit of {report.library}")
     fig.tight_layout()
+    # drawn to a fresh hidden name beside the target (same suffix: it picks the format) and renamed into place,
+    # so a reader, or a kill mid-write, never leaves half a picture at ``path``
+    target = os.path.abspath(path)
+    stem, suffix = os.path.splitext(os.path.basename(target))
+    tmp = os.path.join(os.path.dirname(target), f".{stem}.{os.getpid()}.{secrets.token_hex(8)}.tmp{suffix}")
     try:
-        fig.savefig(path)
+        fig.savefig(tmp)
+        os.replace(tmp, target)
     except (OSError, ValueError) as exc:
         raise SpecError(f"--plot {path}: cannot write the figure ({exc})") from None
     finally:
         plt.close(fig)
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
     return path

@@ -32,7 +32,6 @@ relative error, allowance) like ``numpy.testing.assert_allclose`` and names the 
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from decimal import Decimal
@@ -119,19 +118,11 @@ def _from_result(r: GradResult) -> dict:
 
 
 def _read_json(path) -> Any:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read {p}: {exc.strerror or exc}") from None
-    try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{p}: not JSON ({exc})") from None
-
-
-def _refuse_constant(name):
-    raise SpecError(f"{name} is not a finite number")
+    """A result or golden JSON file: a regular file read to at most MAX_GOLDEN_BYTES, parsed strictly (exact
+    decimals, no NaN, no key twice; :func:`symode.inputs.read_json_file`)."""
+    from ..inputs import read_json_file
+    from ..oracle.export import MAX_GOLDEN_BYTES
+    return read_json_file(path, "JSON file", MAX_GOLDEN_BYTES)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -411,6 +402,10 @@ def gradients_match(candidate, reference, *, rtol: float, atol=None, quantities=
     """The comparisons :func:`assert_gradients_match` makes: (ok, comparisons, message)."""
     if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not (math.isfinite(rtol) and rtol >= 0):
         raise SpecError(f"rtol must be a finite number >= 0, got {rtol!r}")
+    # the rest of the options too, before the reference is computed (an oracle run may take minutes)
+    if isinstance(atol, bool) or (isinstance(atol, (int, float)) and not (math.isfinite(atol) and atol >= 0)):
+        raise SpecError(f"atol must be a finite number >= 0, got {atol!r}")
+    _select({}, quantities)
     points = _reference_points(reference, method, digits)
     if point is not None:
         if not (isinstance(point, int) and 0 <= point < len(points)):

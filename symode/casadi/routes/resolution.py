@@ -99,8 +99,10 @@ def resolution_stats(plan: _Plan, where: str, out: dict, theta) -> dict:
                 f"{where}: the step size does not resolve the solution near t = {T[n]:.6g}: a step-halving "
                 f"estimate puts the error of the step from t = {T[n]:.6g} to {T[n + 1]:.6g} at {r[n]:.2g} times "
                 f"the state's size while the state grows from {start[n]:.4g} to {end[n]:.4g} and its growth rate "
-                f"(the largest Re λ of ∂f/∂z) from {rate:.4g} to {rate_after:.4g}: the solution blows up there (a "
-                f"finite-time singularity); shorten [t0, t1]", time=float(T[n]))
+                f"(the largest Re λ of ∂f/∂z) from {rate:.4g} to {rate_after:.4g}: the solution blows up faster than "
+                f"the grid follows (a finite-time singularity at or near there, or a grid far too coarse for a "
+                f"steep but finite solution): --method cvodes or oracle tells which; use many more steps, or "
+                f"shorten [t0, t1]", time=float(T[n]))
     warn = np.nonzero(r > UNRESOLVED_WARN)[0]
     if warn.size:
         n = int(np.argmax(r))
