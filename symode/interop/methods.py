@@ -43,8 +43,8 @@ class _AdapterRoute(Route):
     default_check = False
     fixed: tuple = ()
 
-    def resolve_options(self, given):
-        opts = super().resolve_options(given)
+    def resolve_options(self, given, *, cli: bool = False):
+        opts = super().resolve_options(given, cli=cli)
         if opts["solver"] in self.fixed:  # the tolerances' defaults do not apply to a fixed-step solver
             for k in ("rtol", "atol"):
                 if k not in given:
