@@ -167,6 +167,20 @@ class TestR2Item05RoundTrip:
         assert dump_spec(back) == written
 
 
+    def test_a_folded_coefficient_beyond_the_constant_cap_is_refused_when_read(self):
+        # Regression (found by the fuzz test above): (1e199)*(9...9e199)*(9...9e199)*z was read -- SymPy folds the
+        # three numbers into one coefficient of about 797 digits (199 + 2*(100 + 199) by hand), past the
+        # 620-digit cap -- and dump_spec then refused to write the model.  The cap now applies to a folded
+        # coefficient as to a lone number; a product within the cap still reads, writes and reads back.
+        nines = "9" * 100
+        for rhs in (f"(1e199)*({nines}e199)*({nines}e199)*z + 1", f"z*(1e199)*({nines}e199)*({nines}e199)"):
+            with pytest.raises(SpecError, match="max_constant_digits"):
+                load_spec(spec_text(rhs=json.dumps([rhs])))
+        m = load_spec(spec_text(rhs=json.dumps([f"(1e199)*({nines}e199)*z + 1"])))
+        back = load_spec(dump_spec(m))
+        assert back.fingerprint() == m.fingerprint()
+
+
 def _literals():
     """Decimal literals across the reader's whole range: up to 100 significant digits, exponents to +-300."""
     digits = st.text(alphabet="0123456789", min_size=1, max_size=100).filter(lambda s: s.strip("0"))

@@ -146,10 +146,15 @@ class _Converter:
         excess = effective_exponent_excess(value)
         if excess is not None:
             raise self.fail(node, excess)
-        if isinstance(value, sympy.Rational):
+        # SymPy folds the numbers of an n-ary product or sum into one coefficient ((1e299)*(1e300)*(1e21)*z):
+        # that coefficient is a constant of the model as much as a lone number is, and the writer must be able
+        # to spell it, so the cap applies to it too
+        terms = value.args if isinstance(value, sympy.Add) else (value,)
+        coeffs = [c for c in (t.as_coeff_Mul()[0] for t in terms) if isinstance(c, sympy.Rational)]
+        if coeffs:
             max_digits = LIMITS["max_constant_digits"]
             # bit_length * log10(2) is within one digit of the decimal length; never str() a huge int
-            digits = max(abs(value.p).bit_length(), abs(value.q).bit_length()) * 0.30103
+            digits = max(max(abs(c.p).bit_length(), abs(c.q).bit_length()) for c in coeffs) * 0.30103
             if digits > max_digits:
                 raise self.fail(
                     node,
