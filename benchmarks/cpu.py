@@ -4,9 +4,10 @@
 
 On a machine shared with other work, a wall time includes the time the process waited for a CPU; the process
 CPU time (``time.process_time``, all threads, the process pinned to one core) does not.  Tools are the symode
-handle from Python (``grad_arrays``), the C loop (``batch(threads=1)`` over 100 copies of θ) and the JAX
-``lax.scan`` of :mod:`benchmarks.peers`; rounds interleave the tools; the table gives medians over rounds of
-µs of CPU per gradient and of the per-round ratios to JAX.
+handle from Python (``grad_arrays``), the C loop (``batch(threads=1)`` over 100 copies of θ), the handle's
+loss alone (``loss``: the forward pass) and the JAX ``lax.scan`` of :mod:`benchmarks.peers`; rounds interleave
+the tools; the table gives medians over rounds of µs of CPU per gradient, of the per-round ratios to JAX, and
+of the per-round ratio grad / forward (handle gradient over handle loss).
 """
 from __future__ import annotations
 
@@ -37,14 +38,14 @@ def main(argv=None) -> int:
     import symode
     from benchmarks import peers
     from benchmarks.problems import SCHEME, STEPS, problems
-    print("| problem | handle µs CPU (ratio to JAX) | C loop µs CPU (ratio) | JAX µs CPU |")
-    print("|---|---|---|---|")
+    print("| problem | handle µs CPU (ratio to JAX) | C loop µs CPU (ratio) | JAX µs CPU | grad/forward |")
+    print("|---|---|---|---|---|")
     for P in problems([p for p in args.problems.split(",") if p]):
         h = symode.compile(P.model, SCHEME, STEPS)
         TH = np.tile(P.theta, (100, 1))
         jax_grad = peers.make_jax(P)
         tools = {"handle": (lambda x: h.grad_arrays(x), 1), "C loop": (lambda x: h.batch(TH, threads=1), 100),
-                 "jax": (jax_grad, 1)}
+                 "loss": (lambda x: h.loss(x), 1), "jax": (jax_grad, 1)}
         per = {k: [] for k in tools}
         for _ in range(args.rounds):
             for name, (fn, n) in tools.items():
@@ -52,8 +53,9 @@ def main(argv=None) -> int:
                 per[name].append(_cpu(fn, P.theta, max(3, int(args.seconds / max(once, 1e-6)))) / n)
         us = {k: statistics.median(v) * 1e6 for k, v in per.items()}
         ratio = {k: statistics.median(a / b for a, b in zip(per[k], per["jax"])) for k in per}
+        gf = statistics.median(a / b for a, b in zip(per["handle"], per["loss"]))
         print(f"| {P.name} | {us['handle']:,.1f} ({ratio['handle']:.2f}) | {us['C loop']:,.1f} ({ratio['C loop']:.2f}) "
-              f"| {us['jax']:,.1f} |", flush=True)
+              f"| {us['jax']:,.1f} | {gf:.2f} |", flush=True)
     return 0
 
 
