@@ -258,6 +258,19 @@ def test_hand_written_stacks_are_recognised_and_near_misses_are_not():
     assert dense_stack(get_model("spiral").structure, get_model("spiral").t) is None  # scalar model
 
 
+def test_tied_weights_and_unused_parameters_accumulate_like_the_graph():
+    # one weight matrix and one bias used by both layers (their gradients are sums over the two uses), and
+    # parameter groups W2, b2 that the right-hand side never uses (gradient 0)
+    base = network_spec(2, [2], name="tied").split("[network]")[0]
+    spec = network_spec(2, [2])
+    m = load_spec(base + 'rhs = ["W1 @ tanh(W1 @ z + b1) + b1"]\n' + "[params]" + spec.split("[params]")[1])
+    layers = dense_stack(m.structure, m.t)
+    assert [(L.weight.name, L.bias.name) for L in layers] == [("W1", "b1"), ("W1", "b1")]
+    assert _worst_vs_graph(m, "rk4", 30) <= TOL["dense_vs_graph"]
+    g = symode.compile(m, "rk4", 30).grad_arrays()[1]
+    assert np.all(g[6:12] == 0.0) and np.all(g[:6] != 0.0)  # θ = (W1, b1, W2, b2)
+
+
 def test_rich_network_without_running_cost_agrees_with_the_graph():
     # z0 from an encoder of parameters, a loss using parameters (k, W3), two hidden layers, a time input
     m = load_spec(RICH.replace('running = "0.1*sum(z**2)"\n', ""))
