@@ -173,3 +173,56 @@ def test_missing_extra_is_one_line_naming_it(monkeypatch):
         torchdiffeq_gradient(get_model("linear"))
     msg = str(info.value)
     assert "\n" not in msg and "pip install 'symode[torch]'" in msg and msg.startswith("the torchdiffeq adapter")
+
+
+# tests/test_observation_t0.py's model: an observation exactly at t0 (evaluated on z0; dL/dt0 undefined there)
+OBS_AT_T0 = '''
+name = "obs0"
+states = ["x"]
+rhs = ["-a*x + b"]
+z0 = ["1"]
+t0 = "0"
+t1 = "1"
+[params]
+a = "0.5"
+b = "0.3"
+[loss]
+terminal = "x**2"
+[loss.observations]
+times = ["0", "0.5"]
+data = [["0.9"], ["0.5"]]
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.threads
+def test_observation_at_t0_is_evaluated_on_z0_and_dL_dt0_is_undefined():
+    """References: the oracle (adaptive solvers, tolerance as above) and symode's CasADi discrete route (fixed
+    steps, DISCRETE_RTOL; its grid starts at the observation's fixed time, as diffrax's does at t0 = 0)."""
+    from symode.interop.discrete import discrete_gradient
+    from symode.spec import load_spec
+    m = load_spec(OBS_AT_T0)
+    ref = symode.compute(m, "oracle", digits=25)
+    assert ref.grad_t0 is None and ref.grad_t1 is not None
+    tol = solver_tolerance(TIGHT, TIGHT).scaled(_scale(ref))
+    runs = [torchdiffeq_gradient(m, adjoint=a, rtol=TIGHT, atol=TIGHT) for a in (False, True)]
+    runs += [diffrax_gradient(m, adjoint=a, rtol=TIGHT, atol=TIGHT) for a in ("checkpoint", "backsolve")]
+    fields = lambda r: {"loss": r.loss, "grad": r.grad, "grad_z0": r.grad_z0}  # noqa: E731
+    for got in runs:
+        assert got.grad_t0 is None, got.method
+        c = compare(got if got.grad_t1 is not None else fields(got), ref if got.grad_t1 is not None else fields(ref),
+                    tolerance=tol)
+        assert c.ok, c.to_markdown()
+    # the time gradients compared above: dL/dt1 of the three routes that compute it; backsolve computes none, and
+    # says so only for dL/dt1 (dL/dt0 is undefined for the model, not unavailable from the library)
+    assert [r.grad_t1 is not None for r in runs] == [True, True, True, False]
+    assert set(runs[-1].stats["unavailable"]) == {"grad_t1"}
+    discrete = symode.compute(m, "discrete", scheme="rk4", steps=100)
+    # diffrax: loss, dL/dθ, dL/dz0 only -- its grid runs uniformly through the observation at 0.5 (read from the
+    # dense output) where symode's discrete problem ends a segment, so dL/dt1 is another discrete function's
+    # derivative (docs/audits.md, Finding 6); the exact discrete reference is the same function: every quantity
+    for got, pick in ((diffrax_gradient(m, scheme="rk4", steps=100), fields),
+                      (discrete_gradient(m, "rk4", 100, digits=20), lambda r: r)):
+        assert got.grad_t0 is None
+        c = compare(pick(got), pick(discrete), rtol=DISCRETE_RTOL, atol=DISCRETE_RTOL * _scale(discrete))
+        assert c.ok, c.to_markdown()

@@ -16,7 +16,7 @@ or ``steps`` (fixed-step: ``ConstantStepSize()`` with ``dt0 = (t1 - t0)/steps``)
 The computation (conventions of :mod:`symode.interop.problem`): a pure function L(θ, z0, t0, t1) -- the
 exported vector field (:func:`symode.interop.jax_export.to_jax`) plus q' = r where there is a running cost,
 ``diffeqsolve`` from t0 to t1 with ``SaveAt(ts=(τ_1, ..., τ_m[, t1]))``, the loss assembled from the saved
-states -- differentiated by ``jax.value_and_grad`` in all four arguments at z0 = z0(θ); then
+states (an observation exactly at t0 on z0 itself, dL/dt0 then None: undefined) -- differentiated by ``jax.value_and_grad`` in all four arguments at z0 = z0(θ); then
 dL/dθ = ∂L/∂θ + (∂z0/∂θ)ᵀ dL/dz0 by ``jax.vjp`` of z0(θ).  Everything in float64 (``jax_enable_x64``).
 ``max_steps`` is 100000 (diffrax's default 4096 stops tight tolerances).  A library failure becomes an
 IntegrationError with diffrax's own reason and the last time the forward solve reached (found by a forward solve
@@ -112,8 +112,9 @@ def _compiled(model: Model, adjoint: str, scheme: str, steps, with_times: bool):
                                   max_steps=MAX_STEPS, throw=False)
         ys = sol.ys
         total = jnp.zeros(())
+        k0 = 1 if plan.observation_at_t0 else 0  # an observation at t0 is evaluated on z0 itself
         for i, term in enumerate(jm.observations):
-            total = total + term(ys[i, :nz], p)
+            total = total + term(z0 if i < k0 else ys[i - k0, :nz], p)
         if plan.has_terminal:
             total = total + jm.terminal(ys[-1, :nz], p)
         if plan.has_running:
@@ -175,13 +176,13 @@ def diffrax_gradient(model: Model, *, adjoint: str = "checkpoint", scheme: str =
               "adjoint": ADJOINTS[adjoint], "solver": scheme}
     config.update({"steps": steps} if steps is not None else {"rtol": rtol, "atol": atol})
     name = "diffrax" if adjoint == "checkpoint" else f"diffrax-{adjoint}"
-    g_t0 = float(g_times[0]) if with_times else None
+    g_t0 = float(g_times[0]) if with_times and not plan.observation_at_t0 else None
     g_t1 = float(g_times[1]) if with_times and not plan.observation_at_t1 else None
     result = adapter_result(model, name, float(value), [float(x) for x in g_p], [float(x) for x in g_z0],
                             g_t0, g_t1, config)
     if not with_times:
-        result.stats["unavailable"] = {q: BACKSOLVE_NO_TIMES for q in ("grad_t0", "grad_t1")
-                                       if q == "grad_t0" or not plan.observation_at_t1}
+        undefined = {"grad_t0": plan.observation_at_t0, "grad_t1": plan.observation_at_t1}
+        result.stats["unavailable"] = {q: BACKSOLVE_NO_TIMES for q, u in undefined.items() if not u}
     return result
 
 

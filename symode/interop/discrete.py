@@ -10,7 +10,9 @@ here in exact arithmetic rounded at ``digits + 10`` digits instead of float64:
   the first segment and b = t1 for the last (so the grid moves with t0 and t1; observation times do not);
 * an explicit Runge-Kutta step of the tableau (:data:`symode.casadi.schemes.SCHEMES`, exact fractions):
   K_i = f(y + h Σ_j A_ij K_j, t + c_i h, θ), y_next = y + h Σ_i b_i K_i, on y = (z, q) with q' = r;
-* L_h = ℓ(z_N) + Σ_i ℓ_i(z(τ_i)) + q_N with z(t0) = z0(θ) + e.
+* L_h = ℓ(z_N) + Σ_i ℓ_i(z(τ_i)) + q_N with z(t0) = z0(θ) + e; an observation exactly at t0 is evaluated on z0
+  and the grid then starts at that fixed time (as in :func:`symode.casadi.model_graphs.segments`), so dL/dt0 is
+  None (undefined, as on every symode route).
 
 Everything is evaluated with forward-mode dual numbers (:mod:`symode.interop.dual`) in the np + nz + 2
 directions θ, e, t0, t1, so the returned values are dL_h/dθ (total), dL_h/dz0 (at e = 0), dL_h/dt0 and dL_h/dt1
@@ -78,7 +80,7 @@ def _mp(x) -> mpmath.mpf:
 
 def _solve(model: Model, ns: dict, tab, steps: int) -> tuple:
     """(L, K directions) as a Dual, at the current mpmath precision."""
-    from ..casadi.model_graphs import exact_fraction, segments
+    from ..casadi.model_graphs import exact_fraction, initial_observation, segments
     from ..casadi.solvers import allocate_steps
     nz, np_ = model.nz, model.np
     K = np_ + nz + 2
@@ -102,6 +104,8 @@ def _solve(model: Model, ns: dict, tab, steps: int) -> tuple:
         return out + [ns["running"](t, z, theta)] if running else out
 
     loss = Dual(mpmath.mpf(0), None)
+    if initial_observation(model) is not None:  # an observation at t0, on z0 (segments start at its fixed time)
+        loss = loss + ns["observation_0"](z0, theta)
     for (start, end, obs), n in zip(segs, counts):
         a = t0 if start is None else Dual(_mp(start), None)
         bb = t1 if end is None else Dual(_mp(end), None)
@@ -132,11 +136,13 @@ def _solve(model: Model, ns: dict, tab, steps: int) -> tuple:
 
 
 def _values(model: Model, loss: Dual) -> dict:
+    from ..casadi.model_graphs import initial_observation
     nz, np_ = model.nz, model.np
     zero = [mpmath.mpf(0)] * (np_ + nz + 2)
     d = list(loss.d) if loss.d is not None else zero
     at_t1 = bool(model.observations) and model.observations[-1].time == model.t1
-    return {"loss": loss.v, "grad": d[:np_], "grad_z0": d[np_:np_ + nz], "grad_t0": d[np_ + nz],
+    at_t0 = initial_observation(model) is not None
+    return {"loss": loss.v, "grad": d[:np_], "grad_z0": d[np_:np_ + nz], "grad_t0": None if at_t0 else d[np_ + nz],
             "grad_t1": None if at_t1 else d[np_ + nz + 1]}
 
 
@@ -169,7 +175,8 @@ def discrete_gradient(model: Model, scheme: str = "rk4", steps: int = 100, digit
     with mpmath.workdps(digits + EXTRA_DIGITS):
         r = GradResult(model=model.name, method="discrete-mp", loss=+hi["loss"],
                        grad={n: +v for n, v in zip(model.param_names, hi["grad"])},
-                       grad_z0=[+v for v in hi["grad_z0"]], grad_t0=+hi["grad_t0"],
+                       grad_z0=[+v for v in hi["grad_z0"]],
+                       grad_t0=None if hi["grad_t0"] is None else +hi["grad_t0"],
                        grad_t1=None if hi["grad_t1"] is None else +hi["grad_t1"], digits=digits,
                        error_bound=f"1e{bound}", scheme=tab.name, steps=steps, z1=[+v for v in z1])
     return r

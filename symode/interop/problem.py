@@ -13,6 +13,9 @@ loss as the oracle (:mod:`symode.model`)::
   partial ∂L/∂θ with z0 a free leaf and add (∂z0/∂θ)ᵀ dL/dz0 by the framework's own autodiff.
 * dL/dt0 and dL/dt1 are the framework's derivatives in the t0 and t1 inputs; dL/dt1 is not asked for (None)
   where the last observation lies exactly at t1 (symode reports it undefined there).
+* An observation exactly at t0 is evaluated on z0 itself (:attr:`LossPlan.observation_at_t0`; the solve's
+  outputs are then t0 and the later observation times), and dL/dt0 is not asked for (None): as every symode
+  route, the adapters report it undefined (observation times are fixed: the start cannot move past one).
 
 Solver names are the libraries' own (``dopri5``, ``rk4`` for torchdiffeq; ``tsit5``, ``dopri5``, ``kvaerno5``,
 ``rk4`` for diffrax).  A fixed-step solver needs ``steps`` (step size (t1 - t0)/steps, as a user would pass it)
@@ -42,6 +45,7 @@ class LossPlan:
     t1: float
     observation_times: tuple
     observation_at_t1: bool
+    observation_at_t0: bool
     has_terminal: bool
     has_running: bool
     nz: int
@@ -49,9 +53,9 @@ class LossPlan:
 
     @property
     def interior_times(self) -> tuple:
-        """The fixed output times after t0: the observation times (t1 is added by the caller unless
-        :attr:`observation_at_t1`)."""
-        return self.observation_times
+        """The fixed output times after t0: the observation times but one lying at t0 (t1 is added by the
+        caller unless :attr:`observation_at_t1`)."""
+        return self.observation_times[1:] if self.observation_at_t0 else self.observation_times
 
     @property
     def ny(self) -> int:
@@ -64,6 +68,7 @@ def loss_plan(model: Model) -> LossPlan:
     times = tuple(nearest_double(o.time) for o in model.observations)
     return LossPlan(nearest_double(model.t0), nearest_double(model.t1), times,
                     bool(model.observations) and model.observations[-1].time == model.t1,
+                    bool(model.observations) and model.observations[0].time == model.t0,
                     model.terminal is not None, model.running is not None, model.nz, model.np)
 
 

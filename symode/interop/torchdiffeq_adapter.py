@@ -15,7 +15,8 @@ The computation (the conventions of :mod:`symode.interop.problem`): the exported
 (:func:`symode.interop.torch_export.to_torch`) holds θ; z0 = z0(θ) is detached into a free leaf; t0 and t1 are
 float64 leaves; ``t = cat(t0, τ_1..τ_m, t1)``; one ``odeint`` call; L assembled from the outputs;
 ``torch.autograd.grad`` gives ∂L/∂θ (z0 fixed), dL/dz0, dL/dt0, dL/dt1; then dL/dθ = ∂L/∂θ + (∂z0/∂θ)ᵀ dL/dz0
-by a vector-Jacobian product of z0(θ).  Observation times are constants: torchdiffeq never moves them.  A library failure (step-size underflow, step
+by a vector-Jacobian product of z0(θ).  Observation times are constants: torchdiffeq never moves them; one
+exactly at t0 is evaluated on z0 and dL/dt0 is then None (undefined).  A library failure (step-size underflow, step
 limit) becomes an IntegrationError naming the start time of the last step taken (torchdiffeq's ``callback_step``
 hooks, forward and adjoint).
 With a fixed step size torchdiffeq places grid points at t0 + k·h and interpolates outputs that fall between
@@ -108,7 +109,7 @@ def torchdiffeq_gradient(model: Model, *, adjoint: bool = False, scheme: str = "
               "function": "odeint_adjoint" if adjoint else "odeint", "solver": scheme}
     config.update({"steps": steps} if steps is not None else {"rtol": rtol, "atol": atol})
     return adapter_result(model, "torchdiffeq-adjoint" if adjoint else "torchdiffeq", loss.item(),
-                          total.tolist(), g[1].tolist(), g[2].item(),
+                          total.tolist(), g[1].tolist(), None if plan.observation_at_t0 else g[2].item(),
                           None if plan.observation_at_t1 else g[3].item(), config)
 
 
@@ -118,8 +119,9 @@ def _run(torch, solve, func, fn, y0, ts, kwargs, plan, z0, t0, t1):
     ys = solve(func, y0, ts, **kwargs)
     nz = plan.nz
     loss = torch.zeros((), dtype=f64)
+    k0 = 1 if plan.observation_at_t0 else 0  # an observation at t0 is evaluated on z0 itself
     for i in range(len(plan.observation_times)):
-        loss = loss + fn.observation(i, ys[i + 1, :nz])
+        loss = loss + fn.observation(i, z0 if i < k0 else ys[i - k0 + 1, :nz])
     if plan.has_terminal:
         loss = loss + fn.terminal(ys[-1, :nz])
     if plan.has_running:
