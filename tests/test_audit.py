@@ -129,9 +129,23 @@ def test_missing_extra_is_one_line(monkeypatch):
 
 def test_plot(td_report, tmp_path):
     pytest.importorskip("matplotlib", reason="--plot needs the extra symode[plot]")
-    from symode.interop.audit_plot import plot_audit
+    from symode.interop.audit_plot import audit_figure, plot_audit, render
     out = plot_audit(td_report, str(tmp_path / "audit.png"))
-    assert Path(out).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = Path(out).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert render(audit_figure(td_report)) == data  # the same report, the same bytes (no date in the metadata)
+    assert [p.name for p in tmp_path.iterdir()] == ["audit.png"]  # no temporary file left
+    # the lines drawn are the report's numbers: per adaptive (route, solver), the worst relative error per rtol,
+    # recomputed here from the report's quantity rows
+    ax = audit_figure(td_report).axes[0]
+    drawn = {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in ax.get_lines()}
+    runs = [r for r in td_report.models[0]["runs"] if r["rtol"] is not None and "error" not in r]
+    assert runs
+    for r in runs:
+        xs, ys = drawn[f"{r['route']} {r['solver']}"]
+        worst = max(q["rel_error"] for q in r["quantities"] if "rel_error" in q)
+        assert ys[xs.index(r["rtol"])] == max(worst, 1e-17)
+    assert render(audit_figure(td_report), "svg").startswith(b"<?xml")
     fixed_only = audit("torchdiffeq", [get_model("logistic")], solvers=["rk4"], routes=["torchdiffeq"], workers=1)
     with pytest.raises(symode.SpecError, match="no adaptive configuration"):
         plot_audit(fixed_only, str(tmp_path / "none.png"))
@@ -151,3 +165,18 @@ def test_diffrax_audit():
     assert _run(rep, "logistic", "diffrax-backsolve", "rk4")["matches_discrete"] is False
     for route in ("diffrax", "diffrax-direct"):
         assert abs(_q(_run(rep, "logistic", route, "tsit5"), "grad_t1")["ratio"] - 1) < 1e-6
+
+
+def test_plot_target_is_checked_before_any_work(tmp_path):
+    """An existing --plot file is refused (exit 2, one line) unless --force, and a bad extension too: before the
+    audit starts (these runs would otherwise take minutes)."""
+    import subprocess
+    import sys
+    existing = tmp_path / "errors.png"
+    existing.write_bytes(b"mine")
+    for extra, message in ((["--plot", str(existing)], "already exists; pass --force"),
+                           (["--plot", str(tmp_path / "errors.gif")], "ending in .png or .svg")):
+        p = subprocess.run([sys.executable, "-m", "symode.cli", "audit", "torchdiffeq", "logistic", *extra],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and message in p.stderr and p.stderr.count("\n") == 1, p.stderr
+    assert existing.read_bytes() == b"mine"

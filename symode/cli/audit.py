@@ -52,7 +52,9 @@ def _cmd_audit(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise SpecError(f"--workers must be a positive integer, got {args.workers}")
     if args.plot is not None:
+        from ..interop.audit_plot import check_plot_path
         check_targets([args.plot], option="--plot", force=args.force, inputs=input_paths(args.models))
+        check_plot_path(args.plot)  # the format (.png, .svg) and the extra symode[plot]
     models = [resolve_model(n) for n in (args.models or DEFAULT_MODELS)]
     report = audit(args.library, models,
                    routes=args.routes.split(",") if args.routes else None,

@@ -4,39 +4,65 @@
 y is the worst relative error over every quantity the library computed (loss, dL/dθ, dL/dz0, dL/dt0, dL/dt1)
 against the oracle; the dashed diagonal is error = requested rtol, the dotted one 1000 x rtol (the "loose"
 limit).  Points above the dotted line are FAIL verdicts.  Fixed-step configurations have no requested
-tolerance and are not drawn.  The file format follows the extension (.png, .svg, .pdf).
+tolerance and are not drawn.  The file format follows the extension (.png or .svg).
+
+Three steps, as everywhere in symode: :func:`audit_figure` draws (a ``matplotlib.figure.Figure`` without pyplot:
+no global state), :func:`render` produces the bytes (no date in the metadata: the same report gives the same
+bytes), :func:`plot_audit` writes them (a temporary file in the target's directory, then a rename: a reader never
+sees half a picture).
 """
 from __future__ import annotations
 
+import io
 import os
 import secrets
+from pathlib import Path
 
 from ..errors import SpecError
 from . import require
 
-__all__ = ["plot_audit"]
+__all__ = ["plot_audit", "audit_figure", "render", "series", "check_plot_path", "FORMATS"]
+
+#: extension -> (matplotlib format, metadata that would otherwise carry a date or a version)
+FORMATS = {".png": ("png", {"Software": None}), ".svg": ("svg", {"Date": None, "Creator": None})}
 
 
-def plot_audit(report, path: str) -> str:
-    """Draw ``report`` (an :class:`~symode.interop.audit.AuditReport`) to ``path``; returns the path."""
-    matplotlib = require("matplotlib", "plot", "symode audit --plot")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def check_plot_path(path) -> str:
+    """The format of ``path`` from its extension (SpecError for any other), checked before any work."""
+    ext = Path(path).suffix.lower()
+    if ext not in FORMATS:
+        raise SpecError(f"--plot {path}: give a file name ending in {' or '.join(FORMATS)}")
+    require("matplotlib", "plot", "symode audit --plot")
+    return FORMATS[ext][0]
+
+
+def series(model_entry: dict) -> dict:
+    """{"route solver": [(requested rtol, worst relative error), ...] sorted by rtol} for one model of a report
+    (adaptive configurations that ran; the numbers the figure draws)."""
+    out: dict = {}
+    for run in model_entry["runs"]:
+        if run["rtol"] is None or "error" in run:
+            continue
+        errs = [q["rel_error"] for q in run["quantities"] if "rel_error" in q]
+        if errs:
+            out.setdefault(f"{run['route']} {run['solver']}", []).append((run["rtol"], max(errs)))
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def audit_figure(report):
+    """The figure of ``report`` (an :class:`~symode.interop.audit.AuditReport`); SpecError if nothing to draw."""
+    require("matplotlib", "plot", "symode audit --plot")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     models = report.models
     cols = min(len(models), 2)
     rows = (len(models) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 4.5 * rows), squeeze=False)
+    fig = Figure(figsize=(6.5 * cols, 4.5 * rows), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
     drawn = False
     for ax, m in zip(axes.flat, models):
-        series: dict = {}
-        for run in m["runs"]:
-            if run["rtol"] is None or "error" in run:
-                continue
-            errs = [q["rel_error"] for q in run["quantities"] if "rel_error" in q]
-            if errs:
-                series.setdefault(f"{run['route']} {run['solver']}", []).append((run["rtol"], max(errs)))
-        for label, pts in sorted(series.items()):
-            pts.sort()
+        for label, pts in series(m).items():
             ax.loglog([p[0] for p in pts], [max(p[1], 1e-17) for p in pts], marker="o", label=label)
             drawn = True
         xs = sorted({r["rtol"] for r in m["runs"] if r["rtol"] is not None})
@@ -51,22 +77,38 @@ def plot_audit(report, path: str) -> str:
     for ax in list(axes.flat)[len(models):]:
         ax.axis("off")
     if not drawn:
-        plt.close(fig)
         raise SpecError("--plot: no adaptive configuration to draw (give an adaptive solver and --rtol values)")
     fig.suptitle(f"symode audit of {report.library}")
-    fig.tight_layout()
-    # drawn to a fresh hidden name beside the target (same suffix: it picks the format) and renamed into place,
-    # so a reader, or a kill mid-write, never leaves half a picture at ``path``
-    target = os.path.abspath(path)
-    stem, suffix = os.path.splitext(os.path.basename(target))
-    tmp = os.path.join(os.path.dirname(target), f".{stem}.{os.getpid()}.{secrets.token_hex(8)}.tmp{suffix}")
+    return fig
+
+
+def render(fig, fmt: str = "png") -> bytes:
+    """The figure's bytes in ``fmt`` (png or svg), without a date in the metadata."""
+    meta = dict(FORMATS[f".{fmt}"][1])
+    buf = io.BytesIO()
+    if fmt == "svg":
+        import matplotlib
+        with matplotlib.rc_context({"svg.hashsalt": "symode"}):  # element ids from a fixed salt, not a random one
+            fig.savefig(buf, format=fmt, metadata=meta)
+    else:
+        fig.savefig(buf, format=fmt, metadata=meta)
+    return buf.getvalue()
+
+
+def plot_audit(report, path) -> str:
+    """Draw ``report`` and write it to ``path`` (see the module docstring); returns the path."""
+    fmt = check_plot_path(path)
+    data = render(audit_figure(report), fmt)
+    target = Path(path)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
     try:
-        fig.savefig(tmp)
+        with open(tmp, "xb") as fh:  # a fresh name, created with the user's umask
+            fh.write(data)
         os.replace(tmp, target)
-    except (OSError, ValueError) as exc:
-        raise SpecError(f"--plot {path}: cannot write the figure ({exc})") from None
-    finally:
-        plt.close(fig)
-        if os.path.lexists(tmp):
+    except OSError as exc:
+        try:
             os.unlink(tmp)
-    return path
+        except OSError:
+            pass
+        raise SpecError(f"--plot {path}: cannot write the figure ({exc.strerror or exc})") from None
+    return str(path)
