@@ -31,9 +31,11 @@ _TORCH = (Requirement("torch", module="torch", hint="pip install torch==2.13.0 '
           Requirement("torchdiffeq", module="torchdiffeq", hint="pip install 'symode[torch]'"))
 _JAX = (Requirement("jax", module="jax", hint="pip install 'symode[jax]'"),
         Requirement("diffrax", module="diffrax", hint="pip install 'symode[jax]'"))
-_RTOL = Option("rtol", float, 1e-7, "relative tolerance of an adaptive library solver")
-_ATOL = Option("atol", float, 1e-9, "absolute tolerance of an adaptive library solver")
-_STEPS = Option("fixed_steps", int, None, "step count of a fixed-step library solver (rk4, euler, ...)")
+# ranges declared so that the command line checks them before any work (the adapters check them again)
+_RTOL = Option("rtol", float, 1e-7, "relative tolerance of an adaptive library solver (positive)", low=1e-300)
+_ATOL = Option("atol", float, 1e-9, "absolute tolerance of an adaptive library solver (positive)", low=1e-300)
+_STEPS = Option("fixed_steps", int, None, "step count of a fixed-step library solver (rk4, euler, ...)", low=1,
+                high=10_000_000)
 
 
 class _AdapterRoute(Route):
