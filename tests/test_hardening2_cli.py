@@ -155,6 +155,19 @@ class TestR2Item11Budgets:
         assert not (tmp_path / "work" / "goldens").exists()
         assert _descendants_gone(spec)
 
+    def test_an_audit_ends_at_its_budget(self, tmp_path):
+        # the audit runs the oracle (here at 1000 digits on a stiff model: minutes) and the library's solves of
+        # a possibly untrusted spec: under the budget like every other long command
+        pytest.importorskip("torchdiffeq", reason="the audit of torchdiffeq needs the extra symode[torch]")
+        spec = write(tmp_path, "stiff.toml", STIFF)
+        start = time.monotonic()
+        rc, out, err = cli(tmp_path, "audit", "torchdiffeq", spec, "--digits", "1000", "--workers", "1",
+                           env_extra={"SYMODE_DERIVE_SECONDS": str(LIMIT["budget_s"])},
+                           timeout=2 * LIMIT["budget_end_s"])
+        assert_clear_cli_error(rc, out, err, "time budget", "SYMODE_DERIVE_SECONDS")
+        assert time.monotonic() - start < LIMIT["budget_end_s"]
+        assert _descendants_gone(spec)
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # 14. Options before work

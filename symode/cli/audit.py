@@ -43,6 +43,7 @@ def _cmd_audit(args) -> int:
     from ..library import resolve_model
     from ..oracle.engine import MAX_DIGITS
     from ..outputs import check_targets, input_paths
+    from ..symbolic.budget import budget_from_env, call_with_budget
     # every option is checked before any work starts (the audit runs for minutes); the picture is written last,
     # so whether it may be written is decided first
     rtols = _floats(args.rtol, "--rtol") if args.rtol else DEFAULT_RTOLS
@@ -56,11 +57,16 @@ def _cmd_audit(args) -> int:
         check_targets([args.plot], option="--plot", force=args.force, inputs=input_paths(args.models))
         check_plot_path(args.plot)  # the format (.png, .svg) and the extra symode[plot]
     models = [resolve_model(n) for n in (args.models or DEFAULT_MODELS)]
-    report = audit(args.library, models,
-                   routes=args.routes.split(",") if args.routes else None,
-                   solvers=args.methods.split(",") if args.methods else None,
-                   rtols=rtols, steps=steps, atol=args.atol, digits=args.digits, scheduler=args.scheduler,
-                   workers=args.workers)
+    seconds, memory = budget_from_env()
+    # the oracle and the library's solves of possibly untrusted specs run under the time and memory budget, as
+    # every other command's work does (local worker processes inherit the memory limit and die with the child);
+    # the picture and the report are written here, after it
+    report = call_with_budget(audit, args.library, models, seconds=seconds, memory_mb=memory,
+                              what=f"auditing {args.library}",
+                              kwargs=dict(routes=args.routes.split(",") if args.routes else None,
+                                          solvers=args.methods.split(",") if args.methods else None,
+                                          rtols=rtols, steps=steps, atol=args.atol, digits=args.digits,
+                                          scheduler=args.scheduler, workers=args.workers))
     if args.plot:
         from ..interop.audit_plot import plot_audit
         plot_audit(report, args.plot)
