@@ -136,6 +136,7 @@ class GradResult:
         for key in ("warning", "non_differentiable", "kink_crossings"):  # e.g. an unstable back-solve; a kink
             if key in self.stats:
                 lines += ["", f"WARNING: {self.stats[key]}"]
-        if "closed_form" in self.stats:  # e.g. values taken as a limit at a removable singularity
-            lines += ["", f"NOTE: {self.stats['closed_form']}"]
+        for key in ("closed_form", "accuracy"):  # a limit at a removable singularity; what a tolerance bounds
+            if key in self.stats:
+                lines += ["", f"NOTE: {self.stats[key]}"]
         return "\n".join(lines) + "\n"
