@@ -20,7 +20,7 @@ import sympy
 
 from symode.expr import parse_expression
 from symode.verify import parse_document, read_document, verify_document
-from symode.verify.tolerances import TOLERANCES
+from symode.verify.tolerances import VERIFY_SETTINGS
 from tests.test_verify import _terms
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,9 +31,9 @@ GENERIC = ROOT / "derivations" / "generic-adjoint.md"
 #: Tolerances of this module, with reasons.
 TOL = {
     # Agreement the verifier must reach with the closed form (digits relative to the terms' scale): its own
-    # threshold (TOLERANCES["oracle_agree_digits"], 25) -- the closed form is exact, so every digit the
+    # threshold (VERIFY_SETTINGS["oracle_agree_digits"], 25) -- the closed form is exact, so every digit the
     # oracle's 1e-29 bound allows should be there.
-    "closed_form_digits": TOLERANCES["oracle_agree_digits"],
+    "closed_form_digits": VERIFY_SETTINGS["oracle_agree_digits"],
 }
 
 LINEAR = """
@@ -103,7 +103,7 @@ dL/dt1 = dLc/dt1
         assert r.status == "TRUE", (r.text, r.status, r.detail)
         if r.method.startswith("oracle"):
             assert r.digits >= TOL["closed_form_digits"], (r.text, r.digits)
-            assert r.points == TOLERANCES["oracle_points"]
+            assert r.points == VERIFY_SETTINGS["oracle_points"]
     # the comparisons that need the numbers went through the oracle and the sweeps, not around them
     oracle = {r.text for r in results if r.method.startswith("oracle")}
     for text in ("z(3/4) = zc where t = 3/4", "lambda_z(1/4) = lam_before where t = 1/4", "dL/da = dLc/da",
@@ -150,7 +150,7 @@ def test_van_der_pol_document_is_true_and_its_proofs_are_confirmed_by_the_number
             assert "confirmed at the document's values and a second point" in r.detail, (r.text, r.detail)
             confirmed += 1
     assert confirmed >= 18
-    assert {r.method for r in results} >= {"symbolic", f"oracle, {TOLERANCES['oracle_digits']} digits"}
+    assert {r.method for r in results} >= {"symbolic", f"oracle, {VERIFY_SETTINGS['oracle_digits']} digits"}
 
 
 @pytest.mark.slow

@@ -7,11 +7,11 @@ claim (SymPy's symbolic proof, rigorous ball-arithmetic evaluation at chosen poi
 """
 from __future__ import annotations
 
-from .claims import TOLERANCES, Verdict, check
+from .claims import TOLERANCES, VERIFY_SETTINGS, Verdict, check
 from .document import Claim, Document, parse_document, read_document
 from .report import ClaimResult, exit_status, markdown, to_json
 
-__all__ = ["TOLERANCES", "Claim", "ClaimResult", "Document", "Verdict", "check", "check_claim", "exit_status",
+__all__ = ["TOLERANCES", "VERIFY_SETTINGS", "Claim", "ClaimResult", "Document", "Verdict", "check", "check_claim", "exit_status",
            "markdown", "parse_document", "read_document", "to_json", "verify_document", "verify_files"]
 
 

@@ -39,9 +39,9 @@ from .numeric import Outcome, compare_at, nonzero_at, shown_value
 from .points import random_point, extreme_points, targeted_points
 from .printer import Unprintable, document_syntax
 from .symbolic import attempt, fallible, integrated, simplified
-from .tolerances import TOLERANCES
+from .tolerances import TOLERANCES, VERIFY_SETTINGS
 
-__all__ = ["TOLERANCES", "Verdict", "check"]
+__all__ = ["TOLERANCES", "VERIFY_SETTINGS", "Verdict", "check"]
 
 
 @dataclass
@@ -129,7 +129,7 @@ class _Check:
         exp(1e6*s), beyond any quadrature's budget)."""
         got = tries = 0
         narrow = exact and self.has_integrals
-        while got < wanted and tries < wanted * TOLERANCES["max_tries_factor"]:
+        while got < wanted and tries < wanted * VERIFY_SETTINGS["max_tries_factor"]:
             tries += 1
             o = self.compare(random_point(self.symbols, self.rng, self.positive, narrow=narrow), "random", exact)
             if o.status == "differ":
@@ -139,7 +139,7 @@ class _Check:
 
     def small_points(self):
         return [random_point(self.symbols, self.rng, self.positive, small=True)
-                for _ in range(TOLERANCES["small_points"])]
+                for _ in range(VERIFY_SETTINGS["small_points"])]
 
     # -- verdicts
 
@@ -168,7 +168,7 @@ class _Check:
 
     def confirms(self, candidate) -> bool:
         agree = 0
-        for _ in range(TOLERANCES["confirm_points"] * TOLERANCES["max_tries_factor"]):
+        for _ in range(VERIFY_SETTINGS["confirm_points"] * VERIFY_SETTINGS["max_tries_factor"]):
             p = random_point(self.symbols, self.rng, self.positive)
             try:
                 o = compare_at(self.reference, candidate, p)
@@ -177,15 +177,15 @@ class _Check:
             if o.status in ("differ", "unresolved"):
                 return False
             agree += o.status == "agree"
-            if agree >= TOLERANCES["confirm_points"]:
+            if agree >= VERIFY_SETTINGS["confirm_points"]:
                 return True
         return False
 
     def exact_false(self, nonzero) -> Verdict | None:
         """FALSE (exact difference) at a point where the cancelled difference is provably nonzero and both
         sides are defined; for a fallible claim the sides themselves must differ there."""
-        for k in range(TOLERANCES["small_points"] + TOLERANCES["numeric_points"]):
-            p = random_point(self.symbols, self.rng, self.positive, small=k < TOLERANCES["small_points"])
+        for k in range(VERIFY_SETTINGS["small_points"] + VERIFY_SETTINGS["numeric_points"]):
+            p = random_point(self.symbols, self.rng, self.positive, small=k < VERIFY_SETTINGS["small_points"])
             if not nonzero_at(nonzero, p):
                 continue
             try:
@@ -208,7 +208,7 @@ class _Check:
         out = []
         for e in (self.reference, self.stated):
             try:
-                z, _ = evaluate(e, p, TOLERANCES["precisions"][0])
+                z, _ = evaluate(e, p, VERIFY_SETTINGS["precisions"][0])
                 out.append(shown_value(e, p, z))
             except Unevaluable:
                 out.append("?")
@@ -219,7 +219,7 @@ def _shown_point(point: dict) -> dict:
     """A point for a report: {name: value text}; indexed data as its first elements x[0:n] (n past the
     largest integer of the point, where a sum over the data ends)."""
     ints = [int(v) for v in point.values() if not isinstance(v, tuple) and v.is_Integer]
-    n = min(max(ints, default=4) + 1, TOLERANCES["sequence_length"])
+    n = min(max(ints, default=4) + 1, VERIFY_SETTINGS["sequence_length"])
     out = {}
     for s, v in point.items():
         if isinstance(v, tuple):
@@ -253,7 +253,7 @@ def check(reference: sympy.Expr, stated: sympy.Expr, positive: frozenset = froze
     if not c.symbols:
         return _constant(c, prove)
     try:
-        found = c.scan(c.small_points(), "small") or c.random_scan(TOLERANCES["screen_points"])
+        found = c.scan(c.small_points(), "small") or c.random_scan(VERIFY_SETTINGS["screen_points"])
     except Unevaluable as exc:
         return _symbolic_only(c, prove, str(exc))
     if found is not None:
@@ -278,11 +278,11 @@ def _numeric(c: _Check, proved, how: str, reason: str) -> Verdict:
              or c.scan(extreme_points(c.symbols, c.rng, c.positive), "extreme"))
     if found is None and c.has_integrals:
         # the evidence: quadrature at small and narrow random points
-        found = c.scan(c.small_points()[: TOLERANCES["confirm_integral_points"] // 2], "small", exact=True)
-        wanted = TOLERANCES["confirm_integral_points"] // 2 if proved else TOLERANCES["numeric_points"]
+        found = c.scan(c.small_points()[: VERIFY_SETTINGS["confirm_integral_points"] // 2], "small", exact=True)
+        wanted = VERIFY_SETTINGS["confirm_integral_points"] // 2 if proved else VERIFY_SETTINGS["numeric_points"]
         found = found or c.random_scan(wanted, exact=True)
     elif found is None:
-        found = c.random_scan(TOLERANCES["numeric_points"])
+        found = c.random_scan(VERIFY_SETTINGS["numeric_points"])
     if found is not None:
         if proved:
             return c.false(found, detail=f"SymPy reduced LHS - RHS to 0 ({how}), but rigorous evaluation (integrals "
@@ -294,17 +294,17 @@ def _numeric(c: _Check, proved, how: str, reason: str) -> Verdict:
 
 def _evidence(c: _Check, proved, how: str, reason: str) -> Verdict:
     """TRUE or UNDECIDED from the points that agreed (no point differed)."""
-    n, digits = c.counts["agree"], TOLERANCES["agree_digits"]
+    n, digits = c.counts["agree"], VERIFY_SETTINGS["agree_digits"]
     where = ", ".join(f"{k} {kind}" for kind, k in c.kinds.items())
     notes = "; ".join(c.notes)
-    needed = TOLERANCES["numeric_points"]
+    needed = VERIFY_SETTINGS["numeric_points"]
     if proved:
-        needed = TOLERANCES["confirm_integral_points"] if c.has_integrals else needed
+        needed = VERIFY_SETTINGS["confirm_integral_points"] if c.has_integrals else needed
     if c.counts["unresolved"]:
         return Verdict("UNDECIDED", "numeric", f"{reason}; at {c.counts['unresolved']} point(s) the sides could "
                                                f"neither be told apart nor brought into agreement"
                                                + (f" ({notes})" if notes else ""), points=n)
-    if n < needed or c.kinds.get("random", 0) < TOLERANCES["confirm_integral_points"] // 2:
+    if n < needed or c.kinds.get("random", 0) < VERIFY_SETTINGS["confirm_integral_points"] // 2:
         what = (f"SymPy reduced LHS - RHS to 0 ({how}), but the numeric confirmation found" if proved
                 else f"{reason}; only")
         return Verdict("UNDECIDED", "numeric", f"{what} {n} points inside the domain of both sides (log/sqrt of "
@@ -329,7 +329,7 @@ def _constant(c: _Check, prove: bool) -> Verdict:
     if o.status == "differ":
         return c.false(o)
     if o.status == "agree":
-        bits = TOLERANCES["precisions"][-1]
+        bits = VERIFY_SETTINGS["precisions"][-1]
         return Verdict("TRUE", "numeric, 1 point", f"the constants agree at {bits}-bit precision (no difference "
                                                    f"visible; ball arithmetic)", points=1, digits=int(bits * 0.301))
     return Verdict("UNDECIDED", "numeric", o.note or "a side is not a finite real number")

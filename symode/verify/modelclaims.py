@@ -33,7 +33,7 @@ from .points import SMALL
 from .printer import Unprintable, document_syntax
 from .references import FORMS, Canon
 from .symbolic import attempt
-from .tolerances import TOLERANCES
+from .tolerances import VERIFY_SETTINGS
 from .trajectory import compute_table, keys_of, normalized
 
 __all__ = ["check_model_claim", "is_model_claim", "prepare_table"]
@@ -122,7 +122,7 @@ def numeric(model: LossModel, reference, stated, positive=frozenset()) -> _Num:
             return out
         digits.append(out.digits)
         n += out.points
-    if len(model.points) < TOLERANCES["oracle_points"]:
+    if len(model.points) < VERIFY_SETTINGS["oracle_points"]:
         return _Num("unresolved", f"the sides agree at the document's values, but {model.numeric_reason}, and one "
                                   f"point cannot tell a claim that holds only there")
     return _Num("agree", digits=min(digits), points=n,
@@ -152,7 +152,7 @@ def _numeric_at(model: LossModel, p: int, point, reference, stated, positive) ->
     samples = [{}] if not free else [
         {s: (abs(v) if s in positive else v) for s, v in zip(free, rng.sample(SMALL, len(free)) if len(free) <= len(SMALL)
                                                            else [rng.choice(SMALL) for _ in free])}
-        for _ in range(TOLERANCES["oracle_sample_points"])]
+        for _ in range(VERIFY_SETTINGS["oracle_sample_points"])]
     fixed = {s: v for s, v in point.values.items() if s in R.free_symbols | S.free_symbols}
     digits = []
     for sample in samples:
@@ -167,8 +167,8 @@ def _numeric_at(model: LossModel, p: int, point, reference, stated, positive) ->
 
 
 def _compare(R, S, exact: dict, balls: dict) -> _Num:
-    bits = TOLERANCES["oracle_bits"]
-    factor = TOLERANCES["oracle_false_factor"]
+    bits = VERIFY_SETTINGS["oracle_bits"]
+    factor = VERIFY_SETTINGS["oracle_false_factor"]
     with working_precision(bits):
         try:
             r, sr = evaluate(R, {**exact, **{h: _ball(*v) for h, v in balls.items()}}, bits)
@@ -191,15 +191,15 @@ def _compare(R, S, exact: dict, balls: dict) -> _Num:
                                   f"is computed from", values=shown)
         d = r.real - s.real
         scale = max(sr, ss, abs(r.real).upper(), abs(s.real).upper())
-        need = scale * arb(10) ** -TOLERANCES["oracle_agree_digits"]
+        need = scale * arb(10) ** -VERIFY_SETTINGS["oracle_agree_digits"]
         if d.contains(0) and d.rad() <= need:
-            got = TOLERANCES["oracle_agree_digits"]
+            got = VERIFY_SETTINGS["oracle_agree_digits"]
             if d.rad() > 0 and scale > 0:
                 got = int((-(arb(d.rad()) / scale).log() / arb(10).log()).mid().floor().unique_fmpz())
-            return _Num("agree", digits=max(got, TOLERANCES["oracle_agree_digits"]), values=shown)
+            return _Num("agree", digits=max(got, VERIFY_SETTINGS["oracle_agree_digits"]), values=shown)
         return _Num("unresolved", f"the sides differ by {d.mid().str(6, radius=False)} (relative to the terms' scale "
                                   f"{scale.mid().str(6, radius=False)}), within {factor:g} times the error bound "
-                                  f"but not within {TOLERANCES['oracle_agree_digits']} digits", values=shown)
+                                  f"but not within {VERIFY_SETTINGS['oracle_agree_digits']} digits", values=shown)
 
 
 def symbolic(model: LossModel, canon: Canon, reference, stated):
@@ -287,7 +287,7 @@ def check_model_claim(model: LossModel, reference, stated, positive=frozenset(),
                            point=diff.point, values=(), corrected=_corrected(canon, reference) if correct else "")
     if num.status == "agree":
         point = ", ".join(f"{k} = {v}" for k, v in num.point.items())
-        return Verdict("TRUE", f"oracle, {TOLERANCES['oracle_digits']} digits",
+        return Verdict("TRUE", f"oracle, {VERIFY_SETTINGS['oracle_digits']} digits",
                        f"{sym[1]}; at the document's values ({point}) and at a second point (every value moved "
                        f"by a few percent, the times by an increasing quadratic) the sides agree to {num.digits} "
                        f"digits relative to the terms' scale, every radius included ({oracle}): a strong numeric check at "

@@ -20,7 +20,7 @@ import sympy
 from flint import arb
 
 from .balls import Unevaluable, evaluate
-from .tolerances import TOLERANCES
+from .tolerances import VERIFY_SETTINGS
 
 __all__ = ["Outcome", "compare_at", "shown_value", "nonzero_at"]
 
@@ -39,7 +39,7 @@ def _finite(z) -> bool:
 
 
 def _exact_cheap(expr, point) -> bool:
-    cap = TOLERANCES["max_exact_exponent"]
+    cap = VERIFY_SETTINGS["max_exact_exponent"]
     for node in sympy.preorder_traversal(expr):
         if isinstance(node, sympy.Pow) and not (node.exp.is_Number and abs(node.exp) <= cap):
             return False
@@ -58,11 +58,11 @@ def shown_value(expr, point, ball) -> str:
                 return str(v)
         except (ZeroDivisionError, ValueError, TypeError, ArithmeticError):
             pass
-    return ball.real.mid().str(TOLERANCES["shown_digits"], radius=False)
+    return ball.real.mid().str(VERIFY_SETTINGS["shown_digits"], radius=False)
 
 
 def _tolerance(scale: arb) -> arb:
-    return scale * arb(10) ** (-TOLERANCES["agree_digits"])
+    return scale * arb(10) ** (-VERIFY_SETTINGS["agree_digits"])
 
 
 def compare_at(reference, stated, point: dict, separate: bool = False) -> Outcome:
@@ -73,7 +73,7 @@ def compare_at(reference, stated, point: dict, separate: bool = False) -> Outcom
     Raises :class:`~symode.verify.balls.Unevaluable` for expressions without numeric meaning."""
     nonfinite = 0
     last = None
-    for bits in TOLERANCES["precisions"]:
+    for bits in VERIFY_SETTINGS["precisions"]:
         notes: list = []
         r, sr = evaluate(reference, point, bits, notes)
         s, ss = evaluate(stated, point, bits, notes)
@@ -94,18 +94,18 @@ def compare_at(reference, stated, point: dict, separate: bool = False) -> Outcom
             o = Outcome("differ", point, (shown_value(reference, point, r), shown_value(stated, point, s)), bits)
             o.note = d.mid().str(6, radius=False)       # LHS - RHS there, for the report
             return o
-        if d.rad() <= tol and not separate and bits >= TOLERANCES["agree_bits"]:
+        if d.rad() <= tol and not separate and bits >= VERIFY_SETTINGS["agree_bits"]:
             return Outcome("agree", point, bits=bits)
     if separate and last is not None:
         return Outcome("agree", point, bits=bits)
-    return Outcome("unresolved", point, bits=TOLERANCES["precisions"][-1],
+    return Outcome("unresolved", point, bits=VERIFY_SETTINGS["precisions"][-1],
                    note="the sides could not be told apart or brought into agreement at "
-                        f"{TOLERANCES['precisions'][-1]} bits")
+                        f"{VERIFY_SETTINGS['precisions'][-1]} bits")
 
 
 def nonzero_at(expr, point: dict) -> bool:
     """Whether ``expr`` is provably nonzero (and finite, real) at ``point``."""
-    for bits in TOLERANCES["precisions"]:
+    for bits in VERIFY_SETTINGS["precisions"]:
         try:
             z, _ = evaluate(expr, point, bits)
         except Unevaluable:

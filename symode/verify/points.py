@@ -22,7 +22,7 @@ import sympy
 
 from .balls import Unevaluable, evaluate
 from .modeldecl import DataLabel
-from .tolerances import TOLERANCES
+from .tolerances import VERIFY_SETTINGS
 
 #: Small values tried first for a readable counterexample.
 SMALL = [sympy.Rational(v) for v in ("1/2", "2", "-1", "3/2", "1/3", "-1/2", "3", "-2", "2/3", "5/2")]
@@ -48,14 +48,14 @@ def random_point(symbols, rng: random.Random, positive: frozenset, small: bool =
         if isinstance(s, DataLabel):
             e = sympy.Dummy(real=True)
             point[s] = tuple(random_point([e], rng, frozenset(), small, narrow)[e]
-                             for _ in range(TOLERANCES["sequence_length"]))
+                             for _ in range(VERIFY_SETTINGS["sequence_length"]))
             continue
         if s.is_integer:
             lo = 1 if _positive(s, positive) else -3
-            point[s] = sympy.Integer(rng.randint(lo, TOLERANCES["max_count"]))
+            point[s] = sympy.Integer(rng.randint(lo, VERIFY_SETTINGS["max_count"]))
             continue
         if wide:
-            lo, hi = TOLERANCES["wide_log10"]
+            lo, hi = VERIFY_SETTINGS["wide_log10"]
             e = rng.uniform(lo, hi)
             k = int(e // 1)
             mant = sympy.Rational(round(10 ** (e - k) * 1000), 1000)      # in [1, 10], 4 significant digits
@@ -79,7 +79,7 @@ def extreme_points(symbols, rng: random.Random, positive: frozenset) -> list:
     """One symbol at a time at ±1e-6 and ±1e6 (positive symbols: +), the others at a random narrow point."""
     out = []
     for s in filter(varied, symbols):
-        for mag in TOLERANCES["extremes"]:
+        for mag in VERIFY_SETTINGS["extremes"]:
             for sign in ((1,) if _positive(s, positive) else (1, -1)):
                 base = random_point(symbols, rng, positive)
                 base[s] = sign * sympy.Rational(mag)
@@ -197,7 +197,7 @@ def _real_roots(u, s) -> list:
                     break
                 a, b = (m, b) if sm == sa else (a, m)
             roots.append(sympy.Rational(str(sympy.Float((a + b) / 2, 25))))
-        if len(roots) >= TOLERANCES["max_roots"]:
+        if len(roots) >= VERIFY_SETTINGS["max_roots"]:
             break
     return roots
 
@@ -212,9 +212,9 @@ def targeted_points(exprs, symbols, rng: random.Random, positive: frozenset) -> 
         for u in _critical(e):
             if u not in crit:
                 crit.append(u)
-    crit = crit[: TOLERANCES["max_critical"]]
+    crit = crit[: VERIFY_SETTINGS["max_critical"]]
     out = []
-    offsets = [sympy.Rational(o) for o in TOLERANCES["root_offsets"]]
+    offsets = [sympy.Rational(o) for o in VERIFY_SETTINGS["root_offsets"]]
     for s in filter(varied, symbols):
         base = random_point(symbols, rng, positive)
         zeros = set()
@@ -224,7 +224,7 @@ def targeted_points(exprs, symbols, rng: random.Random, positive: frozenset) -> 
             us = u.xreplace({k: v for k, v in base.items() if k != s and varied(k)})
             if us.free_symbols - {s}:
                 continue
-            for r in _real_roots(us, s)[: TOLERANCES["max_roots"]]:
+            for r in _real_roots(us, s)[: VERIFY_SETTINGS["max_roots"]]:
                 zeros.add(r)
                 step = _step(sympy.diff(us, s), s, r)
                 out += [{**base, s: r + c * step} for c in offsets]

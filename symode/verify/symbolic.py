@@ -12,7 +12,7 @@ import sympy
 from sympy.core.function import AppliedUndef
 
 from ..symbolic.budget import BudgetExceeded, call_with_budget
-from .tolerances import TOLERANCES
+from .tolerances import VERIFY_SETTINGS
 
 #: Nodes whose symbolic treatment SymPy can get wrong (antiderivatives, branch choices of piecewise
 #: functions): a symbolic verdict on a claim containing one is confirmed numerically before it is reported.
@@ -92,7 +92,7 @@ def _cached(kind: str, expr: sympy.Expr, compute):
 def _antiderivative(integral: sympy.Integral) -> sympy.Expr:
     try:
         return call_with_budget(lambda e: e.doit(conds="none"), integral,
-                                seconds=TOLERANCES["simplify_seconds"], what="evaluating an integral")
+                                seconds=VERIFY_SETTINGS["simplify_seconds"], what="evaluating an integral")
     except BudgetExceeded:
         return integral
 
@@ -107,7 +107,7 @@ def integrated(expr: sympy.Expr) -> sympy.Expr:
 
 def _simplify(expr: sympy.Expr) -> sympy.Expr:
     try:
-        return call_with_budget(sympy.simplify, expr, seconds=TOLERANCES["correction_seconds"],
+        return call_with_budget(sympy.simplify, expr, seconds=VERIFY_SETTINGS["correction_seconds"],
                                 what="simplifying the correction")
     except BudgetExceeded:
         return expr
@@ -121,8 +121,8 @@ def simplified(expr: sympy.Expr) -> sympy.Expr:
 def attempt(diff: sympy.Expr):
     """:func:`prove_zero` under the proof budget: (result, how, nonzero form, reason if inconclusive)."""
     try:
-        proved, how, nonzero = call_with_budget(prove_zero, diff, seconds=TOLERANCES["simplify_seconds"],
+        proved, how, nonzero = call_with_budget(prove_zero, diff, seconds=VERIFY_SETTINGS["simplify_seconds"],
                                                 what="symbolic check")
         return proved, how, nonzero, "SymPy did not reduce LHS - RHS to 0"
     except BudgetExceeded:
-        return False, "", None, f"simplification ran past its {TOLERANCES['simplify_seconds']:g} s budget"
+        return False, "", None, f"simplification ran past its {VERIFY_SETTINGS['simplify_seconds']:g} s budget"

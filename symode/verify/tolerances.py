@@ -1,8 +1,11 @@
-"""The verifier's numeric settings and counts, each with its reason (one table: ``TOLERANCES``)."""
+"""The verifier's numeric settings and counts, each with its reason (one table: ``VERIFY_SETTINGS``).
+
+``TOLERANCES`` is the same table under its earlier name (``symode.verify.TOLERANCES``), kept for callers.
+"""
 from __future__ import annotations
 
 #: Settings of claim checking (symode.verify.claims and the modules it uses).
-TOLERANCES: dict = {
+VERIFY_SETTINGS: dict = {
     # Two sides "agree" at a point when |LHS - RHS| is below 10**-agree_digits times the scale of the terms
     # (the largest summand met in evaluating either side, or the sides themselves), at a precision of at least
     # agree_bits.  Relative to the terms, never an absolute floor: exp(-100) = 0 is judged against exp(-100).
@@ -85,3 +88,6 @@ TOLERANCES: dict = {
     # a contracting system short.
     "oracle_sweep_pieces": 8,
 }
+
+#: The earlier name of :data:`VERIFY_SETTINGS` (the same dict).
+TOLERANCES = VERIFY_SETTINGS

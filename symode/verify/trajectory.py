@@ -26,7 +26,7 @@ import sympy
 
 from ..errors import SymodeError
 from .lossmodel import LossModel
-from .tolerances import TOLERANCES
+from .tolerances import VERIFY_SETTINGS
 
 #: Values below this magnitude are bounded absolutely (the oracle's VALUE_FLOOR).
 VALUE_FLOOR = mpmath.mpf(10) ** -8
@@ -127,7 +127,7 @@ def compute_table(model: LossModel, keys: dict) -> Table:
     """The value (or the reason it has none) of every key of ``keys`` = {point index: set of keys}, in the
     table under (point index, key); run under a budget by the caller."""
     table = Table()
-    with mpmath.workdps(2 * TOLERANCES["oracle_digits"] + 2 * GUARD_DIGITS + CHECK_EXTRA_DIGITS):
+    with mpmath.workdps(2 * VERIFY_SETTINGS["oracle_digits"] + 2 * GUARD_DIGITS + CHECK_EXTRA_DIGITS):
         for p, ks in keys.items():
             part = Table()
             _compute_point(model, model.points[p], ks, part)
@@ -144,8 +144,8 @@ def _compute_point(model: LossModel, point, keys: set, table: Table) -> None:
         _oracle(model, point, losses, table)
     if swept:
         try:
-            lo = _Sweep(model, point, swept, TOLERANCES["oracle_digits"] + GUARD_DIGITS).run()
-            hi = _Sweep(model, point, swept, TOLERANCES["oracle_digits"] + GUARD_DIGITS + CHECK_EXTRA_DIGITS).run()
+            lo = _Sweep(model, point, swept, VERIFY_SETTINGS["oracle_digits"] + GUARD_DIGITS).run()
+            hi = _Sweep(model, point, swept, VERIFY_SETTINGS["oracle_digits"] + GUARD_DIGITS + CHECK_EXTRA_DIGITS).run()
         except (SymodeError, ArithmeticError, ValueError) as exc:
             for k in swept:
                 table.failed[k] = f"the solution could not be computed: {' '.join(str(exc).split())}"
@@ -155,24 +155,24 @@ def _compute_point(model: LossModel, point, keys: set, table: Table) -> None:
             v1, v2 = lo[k], hi[k]
             e = abs(v1 - v2) / max(abs(v2), VALUE_FLOOR)
             worst = max(worst, e)
-            bound = max(10 * e, mpmath.mpf(10) ** -(TOLERANCES["oracle_digits"] - 1))
+            bound = max(10 * e, mpmath.mpf(10) ** -(VERIFY_SETTINGS["oracle_digits"] - 1))
             table.values[k] = (v2, bound * max(abs(v2), VALUE_FLOOR))
         table.notes["sweep"] = (f"solution values and integrals along it by Taylor integration at "
-                                f"{TOLERANCES['oracle_digits'] + GUARD_DIGITS} and "
-                                f"{TOLERANCES['oracle_digits'] + GUARD_DIGITS + CHECK_EXTRA_DIGITS} digits "
+                                f"{VERIFY_SETTINGS['oracle_digits'] + GUARD_DIGITS} and "
+                                f"{VERIFY_SETTINGS['oracle_digits'] + GUARD_DIGITS + CHECK_EXTRA_DIGITS} digits "
                                 f"(largest relative difference {mpmath.nstr(worst, 2) if worst else '0'})")
 
 
 def _oracle(model: LossModel, point, keys: list, table: Table) -> None:
     from ..methods import compute
     try:
-        r = compute(point.model, "oracle", digits=TOLERANCES["oracle_digits"])
+        r = compute(point.model, "oracle", digits=VERIFY_SETTINGS["oracle_digits"])
     except SymodeError as exc:
         for k in keys:
             table.failed[k] = f"the oracle failed: {' '.join(str(exc).split())}"
         return
     bound = mpmath.mpf(r.error_bound)
-    table.notes["oracle"] = (f"symode.compute(model, 'oracle', digits={TOLERANCES['oracle_digits']}): error bound "
+    table.notes["oracle"] = (f"symode.compute(model, 'oracle', digits={VERIFY_SETTINGS['oracle_digits']}): error bound "
                              f"{r.error_bound} (forward-sensitivity and adjoint routes, precision raised from "
                              f"{r.stats.get('working_digits')} to {r.stats.get('check_digits')} digits)")
     for k in keys:
@@ -240,7 +240,7 @@ class _Sweep:
         for k in keys:
             times |= {k[2]} if k[0] == "value" else {k[2], k[3]}
         span = self.t1 - self.t0
-        pieces = TOLERANCES["oracle_sweep_pieces"]
+        pieces = VERIFY_SETTINGS["oracle_sweep_pieces"]
         times |= {self.t0 + span * sympy.Rational(i, pieces) for i in range(1, pieces)}
         self.cuts = sorted(times)
 
