@@ -95,12 +95,36 @@ def compare_at(reference, stated, point: dict, separate: bool = False) -> Outcom
             o.note = d.mid().str(6, radius=False)       # LHS - RHS there, for the report
             return o
         if d.rad() <= tol and not separate and bits >= VERIFY_SETTINGS["agree_bits"]:
+            if _cancelled_difference_differs(reference, stated, point, bits):
+                o = Outcome("differ", point, (shown_value(reference, point, r), shown_value(stated, point, s)),
+                            bits)
+                o.note = "nonzero once the terms common to both sides cancel"
+                return o
             return Outcome("agree", point, bits=bits)
     if separate and last is not None:
         return Outcome("agree", point, bits=bits)
     return Outcome("unresolved", point, bits=VERIFY_SETTINGS["precisions"][-1],
                    note="the sides could not be told apart or brought into agreement at "
                         f"{VERIFY_SETTINGS['precisions'][-1]} bits")
+
+
+def _cancelled_difference_differs(reference, stated, point: dict, bits: int) -> bool:
+    """Whether LHS - RHS, with the terms common to both sides cancelled by SymPy, is provably nonzero here.
+
+    Evaluated side by side, ``x`` and ``x + exp(-10**6*(sin(x) - 3/10)**2)*x**2`` agree to any precision (the
+    second term is ~1e-125000 at x = 1 and is lost in the rounding of the sum), so the claim that they are
+    equal looked TRUE at every point.  The difference itself, ``-exp(...)*x**2``, is a nonzero number there:
+    a proof that the sides differ, however small.  Only tried when SymPy's own cancellation removed terms (the
+    difference has fewer summands than the two sides), so a claim with nothing in common costs nothing more.
+    """
+    diff = reference - stated
+    if len(sympy.Add.make_args(diff)) >= len(sympy.Add.make_args(reference)) + len(sympy.Add.make_args(stated)):
+        return False
+    try:
+        z, _ = evaluate(diff, point, bits)
+    except Unevaluable:
+        return False
+    return _finite(z) and z.imag.contains(0) and not z.real.contains(0)
 
 
 def nonzero_at(expr, point: dict) -> bool:
