@@ -111,7 +111,10 @@ def switching_times(model: Model) -> list[Crossing]:
     switches = state_switches(model)
     if not switches:
         return []
-    g = model_graphs(model)
+    # the switch expressions are scalar (element-wise) and are evaluated through the graph's scalar
+    # translation: a structured model's graphs are matrix MX (no element-wise translation), so its kinks are
+    # located on its scalar form, the same solution
+    g = model_graphs(model.scalar_model())
     sample, reach, fn = _solvers(g, switches)
     th = np.array(g.theta, dtype=float).ravel()
     t0, t1 = g.t0, g.t1
