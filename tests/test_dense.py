@@ -113,7 +113,11 @@ def _worst_vs_graph(m, scheme, steps, checkpoints=None):
     th = np.array([float(v) for v in m.theta])
     sign = np.array([(-1) ** k for k in range(th.size)])
     worst = 0.0
-    for tt, shift, t0, t1 in ((th, 0.0, 0.0, 1.0), (th * (1 + 0.03 * sign), 0.05, -0.01, 1.01)):
+    # an end at which an observation lies stays put (the handle refuses to move it)
+    times = m.observation_times
+    m0 = 0.0 if times and times[0] == m.t0 else -0.01
+    m1 = 1.0 if times and times[-1] == m.t1 else 1.01
+    for tt, shift, t0, t1 in ((th, 0.0, 0.0, 1.0), (th * (1 + 0.03 * sign), 0.05, m0, m1)):
         z0 = np.array(g.z0(tt)).ravel() + shift
         want = [np.array(v).ravel() for v in ref(tt, z0, t0, t1)]
         L, dth, dz0, dt0, dt1 = h.grad_arrays(tt, z0, t0, t1)

@@ -60,7 +60,12 @@ def _inputs(model):
     t0, t1 = float(model.t0), float(model.t1)
     span = t1 - t0
     s = np.array([(-1) ** k for k in range(th.size)])
-    return [(th, z0, t0, t1), (th * (1 + 0.03 * s), z0 + 0.05, t0 - 0.01 * span, t1 + 0.01 * span)]
+    # an end at which an observation lies stays put: the handle refuses to move it (the compiled loss
+    # evaluates that observation on z0 / z(t1) of the compiled interval)
+    times = model.observation_times
+    m0 = t0 if times and times[0] == model.t0 else t0 - 0.01 * span
+    m1 = t1 if times and times[-1] == model.t1 else t1 + 0.01 * span
+    return [(th, z0, t0, t1), (th * (1 + 0.03 * s), z0 + 0.05, m0, m1)]
 
 
 def _reference(model, scheme, steps=100):
@@ -270,3 +275,18 @@ def test_an_observation_at_t0_is_on_z0_and_leaves_dt0_undefined():
     assert abs(c.loss - r.loss) <= TOL["sweep_vs_routes_rel"] * scale
     assert abs(c.grad["a"] - r.grad["a"]) <= TOL["sweep_vs_routes_rel"] * scale
     assert abs(c.grad_t1 - r.grad_t1) <= TOL["sweep_vs_routes_rel"] * scale
+
+
+def test_handle_refuses_an_interval_that_breaks_the_compiled_observation_times():
+    """Regression (red-team pass): the generated code evaluates the observations at fixed times under the
+    compiled model's rules, and h.loss(t1=0.5) with observations at 0.51 and 0.9 returned a number of another
+    loss without a word.  An interval must keep every observation inside it, and one compiled at t0/t1 keeps
+    that end."""
+    from symode.errors import SpecError
+    m = symode.get_model("seed-encoder")  # observations strictly inside [t0, t1]
+    times = [float(x) for x in m.observation_times]
+    h = symode.compile(m, scheme="rk4", steps=40)
+    for kw in (dict(t1=times[-1] / 2), dict(t0=(times[0] + times[1]) / 2), dict(t0=1.0, t1=0.0),
+               dict(t1=float("nan"))):
+        with pytest.raises(SpecError):
+            h.loss(**kw)

@@ -103,6 +103,10 @@ class Handle:
         self.t1_defined = not (times and times[-1] == model.t1)
         #: dL/dt0 likewise where the first observation lies at t0
         self.t0_defined = not (times and times[0] == model.t0)
+        #: the observation times as doubles, and the nominal interval they were compiled against (see _times)
+        from symode.casadi.translate import nearest_double
+        self._obs = [nearest_double(x) for x in times]
+        self._nominal_interval = (nearest_double(model.t0), nearest_double(model.t1))
         self._fn = {}
         for word, argtypes in _SIGNATURES.items():
             fn = getattr(self._lib, f"{code.prefix}_{word}")
@@ -145,7 +149,28 @@ class Handle:
             _, n0, n1 = self.nominal(model)
             t0 = n0 if t0 is None else t0
             t1 = n1 if t1 is None else t1
-        return b, zp, float(t0), float(t1)
+        return b, zp, *self._times(float(t0), float(t1))
+
+    def _times(self, t0: float, t1: float) -> tuple[float, float]:
+        """``(t0, t1)`` checked against the observation times the code was generated for.
+
+        The generated code evaluates the observations at fixed times with the rules of the model it was built
+        from (t0 < tau_1, tau_m <= t1; an observation at t0 or t1 evaluated on z0 or z(t1)): an interval that
+        breaks them would give a number of another loss, silently.  So it must hold every observation strictly
+        inside, and an observation compiled at t0 or t1 keeps that end where it was."""
+        if not (math.isfinite(t0) and math.isfinite(t1) and t0 < t1):
+            raise SpecError(f"t0 < t1 (both finite) required, got t0 = {t0!r}, t1 = {t1!r}")
+        if not self._obs:
+            return t0, t1
+        n0, n1 = self._nominal_interval
+        for tau in self._obs:
+            if tau == n0 and t0 != n0 or tau == n1 and t1 != n1:
+                raise SpecError(f"an observation lies at the compiled {'t0' if tau == n0 else 't1'} = {tau!r}; "
+                                "this handle cannot move that end (compile the model with the new interval)")
+            if tau not in (n0, n1) and not t0 < tau < t1:
+                raise SpecError(f"the observation time {tau!r} must lie inside (t0, t1) = ({t0!r}, {t1!r}); the "
+                                "compiled loss evaluates it there (compile the model with other observation times)")
+        return t0, t1
 
     def nominal(self, model: Model):
         """(θ as doubles, t0, t1) of ``model``, computed once per model object."""
