@@ -47,13 +47,11 @@ from typing import Callable, Mapping, Sequence
 import casadi
 import sympy
 
+from symode.casadi.doubles import nearest_double
 from symode.errors import TranslationError
 from symode.expr import Unsupported, by_head, register_backend
 
 __all__ = ["OPERATIONS", "to_casadi", "nearest_double"]
-
-from symode.casadi.doubles import _mpf_to_fraction, _nearest_double, nearest_double  # noqa: F401 (re-exported)
-
 
 # -----------------------------------------------------------------------------------------------
 # builders

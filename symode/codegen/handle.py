@@ -158,6 +158,8 @@ class Handle:
         from (t0 < tau_1, tau_m <= t1; an observation at t0 or t1 evaluated on z0 or z(t1)): an interval that
         breaks them would give a number of another loss, silently.  So it must hold every observation strictly
         inside, and an observation compiled at t0 or t1 keeps that end where it was."""
+        if (t0, t1) == self._nominal_interval:  # the common call: the compiled interval, valid by construction
+            return t0, t1
         if not (math.isfinite(t0) and math.isfinite(t1) and t0 < t1):
             raise SpecError(f"t0 < t1 (both finite) required, got t0 = {t0!r}, t1 = {t1!r}")
         if not self._obs:

@@ -14,6 +14,7 @@ precision until the point is decided:
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import sympy
@@ -108,6 +109,15 @@ def compare_at(reference, stated, point: dict, separate: bool = False) -> Outcom
                         f"{VERIFY_SETTINGS['precisions'][-1]} bits")
 
 
+@functools.lru_cache(maxsize=64)
+def _cancelled_difference(reference, stated):
+    """LHS - RHS as SymPy cancels it, or None when no term cancelled (built once per claim, not per point)."""
+    diff = reference - stated
+    if len(sympy.Add.make_args(diff)) >= len(sympy.Add.make_args(reference)) + len(sympy.Add.make_args(stated)):
+        return None
+    return diff
+
+
 def _cancelled_difference_differs(reference, stated, point: dict, bits: int) -> bool:
     """Whether LHS - RHS, with the terms common to both sides cancelled by SymPy, is provably nonzero here.
 
@@ -117,8 +127,8 @@ def _cancelled_difference_differs(reference, stated, point: dict, bits: int) -> 
     a proof that the sides differ, however small.  Only tried when SymPy's own cancellation removed terms (the
     difference has fewer summands than the two sides), so a claim with nothing in common costs nothing more.
     """
-    diff = reference - stated
-    if len(sympy.Add.make_args(diff)) >= len(sympy.Add.make_args(reference)) + len(sympy.Add.make_args(stated)):
+    diff = _cancelled_difference(reference, stated)
+    if diff is None:
         return False
     try:
         z, _ = evaluate(diff, point, bits)
