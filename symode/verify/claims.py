@@ -80,6 +80,7 @@ class _Check:
         self.counts = {"agree": 0, "undefined": 0, "unresolved": 0}
         self.kinds: dict = {}
         self.notes: list = []
+        self.unreached: list = []     # critical counts beyond those checked: never TRUE past them
 
     # -- points
 
@@ -274,7 +275,7 @@ def check(reference: sympy.Expr, stated: sympy.Expr, positive: frozenset = froze
 def _numeric(c: _Check, proved, how: str, reason: str) -> Verdict:
     """Steps 2 (confirmation of a fallible proof) and 3 (numeric fallback) of the module docstring."""
     exprs = c.fast
-    found = (c.scan(targeted_points(exprs, c.symbols, c.rng, c.positive), "targeted")
+    found = (c.scan(targeted_points(exprs, c.symbols, c.rng, c.positive, c.unreached), "targeted")
              or c.scan(extreme_points(c.symbols, c.rng, c.positive), "extreme"))
     if found is None and c.has_integrals:
         # the evidence: quadrature at small and narrow random points
@@ -304,6 +305,10 @@ def _evidence(c: _Check, proved, how: str, reason: str) -> Verdict:
         return Verdict("UNDECIDED", "numeric", f"{reason}; at {c.counts['unresolved']} point(s) the sides could "
                                                f"neither be told apart nor brought into agreement"
                                                + (f" ({notes})" if notes else ""), points=n)
+    if c.unreached:
+        return Verdict("UNDECIDED", "numeric", f"{reason}; the sides agree at the {n} points checked, but a "
+                                               f"critical argument changes sign only past them: "
+                                               f"{'; '.join(c.unreached[:3])}", points=n)
     if n < needed or c.kinds.get("random", 0) < VERIFY_SETTINGS["confirm_integral_points"] // 2:
         what = (f"SymPy reduced LHS - RHS to 0 ({how}), but the numeric confirmation found" if proved
                 else f"{reason}; only")

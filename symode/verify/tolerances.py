@@ -31,7 +31,12 @@ VERIFY_SETTINGS: dict = {
     # many roots of each per symbol, and these offsets (in units of 1/|du/ds| at the root) around each root.
     # The offsets put a claim such as tanh(10000*x)**2 = 1 where it fails (|x| ~ 1e-4).
     "max_critical": 16,
-    "max_roots": 3,
+    "max_roots": 4,
+    # Evaluations (balls over intervals) of the rigorous search for the zeros of one transcendental critical
+    # argument in one symbol (symode.verify.points._search): enough to isolate the zeros near the origin to
+    # 1e-15 and to find a band of width 1e-3 anywhere in [-10, 10], while a claim with many such arguments
+    # still costs well under a second each.
+    "root_search_evaluations": 3000,
     "root_offsets": ("0", "1/2", "-1/2", "2", "-2"),
     # Magnitudes of the extreme points (one symbol at a time): identities that hold only in a band of
     # magnitudes, and cancellation between huge terms, show there.
@@ -61,6 +66,13 @@ VERIFY_SETTINGS: dict = {
     # x[2*i] still finds its data.
     "max_count": 12,
     "sequence_length": 48,
+    # Counts past the random ones, one count at a time (extreme points): a claim that holds for N = 1 ... 12
+    # only (a difference with the factor (N - 1)(N - 2)...(N - 12)) differs at 25 and at 100 (the data
+    # lengthened to match).
+    "count_extremes": (25, 100),
+    # Targeted counts: the integers beside each zero of a critical argument in a count (|N - 12.5| at 12, 13,
+    # ...), up to this (a sum of 1000 terms is still cheap in ball arithmetic).
+    "max_target_count": 1000,
     # -- claims about a model's solution, checked at the document's values (symode.verify.modelclaims) ------
     # Digits asked of the oracle (symode.compute(model, "oracle", digits=30)) and of the sweeps that give
     # solution values and integrals along the solution: the issue's "30 digits", twice float64's 16.
