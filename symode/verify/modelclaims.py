@@ -15,10 +15,14 @@
    (:func:`symode.verify.claims.check`: FALSE with a counterexample is possible there).
 3. Otherwise the numbers decide: agreement is "TRUE (oracle, 30 digits)", a strong numeric check at the
    document's values (labelled so, with the digits and the error bound), never float64; else UNDECIDED with
-   the reason.
+   the reason.  Before that TRUE, each kink of the claim's own terms (abs, ...) that both points leave on one
+   side is crossed: the claim is checked at a point across it (a term ``abs(k - 0.3) - (k - 0.3)`` is 0 at
+   k = 1/2 and at its moved neighbour, nonzero below 0.3); a kink in a solution value, which cannot be
+   located before solving, leaves the claim UNDECIDED.
 """
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass, field
 
@@ -26,6 +30,7 @@ import mpmath
 import sympy
 from flint import acb, arb, fmpz
 
+from ..errors import SymodeError
 from .balls import Unevaluable, evaluate, working_precision
 from .claims import Verdict, check
 from .lossmodel import Ambiguous, LossModel
@@ -286,6 +291,16 @@ def check_model_claim(model: LossModel, reference, stated, positive=frozenset(),
                                               f"nonzero at {diff.where} (below): {diff.detail} ({oracle})",
                            point=diff.point, values=(), corrected=_corrected(canon, reference) if correct else "")
     if num.status == "agree":
+        beyond = _beyond_kinks(model, sym[2] if sym[2] is not None else reference - stated, reference, stated,
+                               positive, lambda e: document_text(canon, e))
+        if beyond.status == "differ":
+            return Verdict("FALSE", "oracle", f"at {beyond.where} (below) the sides differ: {beyond.detail} "
+                                              f"({oracle})", point=beyond.point, values=beyond.values,
+                           corrected=_corrected(canon, reference) if correct else "")
+        if beyond.status != "agree":
+            return Verdict("UNDECIDED", "oracle", f"{sym[1]}; the sides agree at the document's values and at a "
+                                                  f"second point, but {beyond.detail}", points=0)
+        num.points += beyond.points
         point = ", ".join(f"{k} = {v}" for k, v in num.point.items())
         return Verdict("TRUE", f"oracle, {VERIFY_SETTINGS['oracle_digits']} digits",
                        f"{sym[1]}; at the document's values ({point}) and at a second point (every value moved "
@@ -294,6 +309,67 @@ def check_model_claim(model: LossModel, reference, stated, positive=frozenset(),
                        f"{num.points} points, not a proof", points=num.points, digits=num.digits)
     return Verdict("UNDECIDED", "oracle" if num.status != "unavailable" else "symbolic",
                    f"{sym[1]}; numerically: {num.detail}", points=0)
+
+
+def _beyond_kinks(model: LossModel, difference, reference, stated, positive, show=str) -> _Num:
+    """The claim checked on the other side of each kink of its own terms that the model's points leave on one
+    side: ``abs(k - 0.3)`` is the same branch at k = 1/2 and at the moved k, so a claim wrong only below 0.3
+    agrees at both.  For each kink argument of ``difference`` (LHS - RHS, canonical where SymPy gave one) in
+    the valued symbols alone (parameters, times, initial values), each zero in one symbol (the others at the
+    document's values) gives a point across it, r - (v - r)/2 for the document's value v: "agree" with the
+    number of points added (none where every kink is crossed already), "differ" at one, or "unresolved" /
+    "unavailable" with the reason (a kink in a solution value, which cannot be located before the solve,
+    or a point across a kink where the model is not valid): never TRUE then."""
+    from .odemodel import _at_values
+    from .points import _real_roots, kink_arguments
+    from .lossmodel import Point
+    base = model.points[0].values
+    added, seen = 0, set()
+    for u in kink_arguments(sympy.sympify(difference)):
+        if model.has_quantities(u) or model.solution_values(u) or model.along_integrals(u):
+            return _Num("unresolved", f"the claim has a kink where {show(u)} = 0, in the model's solution: the "
+                                      f"points checked may all lie on one side of it")
+        syms = sorted(u.free_symbols, key=lambda x: x.name)
+        if not syms or not set(syms) <= set(base):
+            continue
+        signs = {_sign_at(u, p.values) for p in model.points}
+        if signs >= {1, -1}:
+            continue
+        for s_ in syms:
+            us = u.xreplace({k: v for k, v in base.items() if k != s_})
+            for r in _real_roots(us, s_)[: VERIFY_SETTINGS["max_roots"]]:
+                v = base[s_]
+                across = r - (v - r) / 2 if v != r else r - max(1, abs(r)) / 100
+                if (s_, across) in seen or _sign_at(u, {**base, s_: across}) in signs:
+                    continue
+                seen.add((s_, across))
+                values = {**base, s_: across}
+                try:
+                    point = Point(values, _at_values(model, values))
+                except (SymodeError, TypeError, ValueError) as exc:
+                    return _Num("unavailable", f"across the kink where {show(u)} = 0 ({s_} = {across}) the model is "
+                                               f"not valid ({exc}), so that side is not checked")
+                other = copy.copy(model)
+                other.points, other.table = [point], None
+                out = _numeric_at(other, 0, point, reference, stated, positive)
+                out.where = f"{s_} = {across}, across the kink where {show(u)} = 0"
+                if out.status != "agree":
+                    if out.status in ("unresolved", "unavailable"):
+                        out.detail = f"at {out.where}: {out.detail}"
+                    return out
+                added += out.points
+    return _Num("agree", points=added)
+
+
+def _sign_at(u, values: dict) -> int:
+    """The sign of ``u`` at exact ``values`` (0 where it is 0 or not decided)."""
+    try:
+        z, _ = evaluate(u, values, VERIFY_SETTINGS["precisions"][0])
+    except (Unevaluable, ValueError, ZeroDivisionError, ArithmeticError):
+        return 0
+    if not (z.imag.is_zero() and z.real.is_finite()) or z.real.contains(0):
+        return 0
+    return 1 if z.real > 0 else -1
 
 
 def document_text(canon: Canon, expr) -> str:

@@ -154,6 +154,21 @@ def _critical(expr) -> list:
     return unique
 
 
+def kink_arguments(expr) -> list:
+    """The expressions whose sign selects a branch of ``expr``: arguments of abs, sign and Heaviside,
+    differences of Max/Min arguments, Piecewise conditions (lhs - rhs), each once, in tree order."""
+    out = []
+    for e in sympy.preorder_traversal(sympy.sympify(expr)):
+        if isinstance(e, (sympy.Abs, sympy.sign, sympy.Heaviside)):
+            out.append(e.args[0])
+        elif isinstance(e, (sympy.Max, sympy.Min)):
+            out += [u - w for i, u in enumerate(e.args) for w in e.args[i + 1:]]
+        elif isinstance(e, sympy.Piecewise):
+            out += [rel.lhs - rel.rhs for _, cond in e.args
+                    for rel in cond.atoms(sympy.core.relational.Relational)]
+    return list(dict.fromkeys(u for u in out if not u.is_number))
+
+
 def _bounds_of(bound, expr) -> list:
     return [i.limits[0] for i in expr.atoms(sympy.Integral, sympy.Sum)
             if len(i.limits[0]) == 3 and i.limits[0][0] in bound]
