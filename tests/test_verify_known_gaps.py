@@ -81,10 +81,19 @@ indexed: v
     "sum(v[i], i, 1, (N + 20 - abs(N - 20))/2) = sum(v[i], i, 1, N)",
     # N = min(N, 300) only up to N = 300
     "sum(1, i, 1, N) = (N + 300 - abs(N - 300))/2",
+    # 0 at N = 1 ... 25 and at 100, the extreme counts included; 26 = degree + 1 shows it (25! * (-74), by hand)
+    "sum(1, i, 1, N) = N + " + "*".join(f"(N - {j})" for j in [*range(1, 26), 100]),
 ])
 def test_claims_false_only_in_a_narrow_band_or_past_the_random_counts_are_false(claim):
     r = _verdict(NARROW, claim)
     assert r.status == "FALSE", (r.status, r.detail)
+
+
+def test_a_polynomial_in_a_count_of_a_degree_past_the_sweep_is_undecided_not_true():
+    # 0 at N = 1 ... 65 and 100: a sweep to 64 cannot show it, so the claim is not decided
+    r = _verdict(NARROW, "sum(1, i, 1, N) = N + " + "*".join(f"(N - {j})" for j in [*range(1, 66), 100]))
+    assert r.status == "UNDECIDED", (r.status, r.detail)
+    assert "degree 66" in r.detail
 
 
 def test_a_kink_in_a_count_past_the_counts_checked_is_undecided_not_true():

@@ -29,6 +29,7 @@ verdicts are reproducible.
 """
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field
 
@@ -36,9 +37,9 @@ import sympy
 
 from .balls import Unevaluable, evaluate
 from .numeric import Outcome, compare_at, nonzero_at, shown_value
-from .points import random_point, extreme_points, targeted_points
+from .points import count_sweep, extreme_points, random_point, targeted_points
 from .printer import Unprintable, document_syntax
-from .symbolic import attempt, fallible, integrated, simplified
+from .symbolic import attempt, fallible, integrated, simplified, summed
 from .tolerances import TOLERANCES, VERIFY_SETTINGS
 
 __all__ = ["TOLERANCES", "VERIFY_SETTINGS", "Verdict", "check"]
@@ -138,6 +139,14 @@ class _Check:
             got += o.status in ("agree", "unresolved") or not (exact or not self.has_integrals)
         return None
 
+    def count_points(self):
+        """Points that sweep each count past the degree of LHS - RHS as a polynomial in it (sums done in
+        closed form where SymPy can, only to find that degree: the claim is still evaluated as stated)."""
+        if not any(s.is_integer for s in self.symbols) or not (self.reference - self.stated).has(sympy.Sum):
+            return []
+        return count_sweep(summed(self.reference - self.stated), self.symbols, self.rng, self.positive,
+                           self.unreached)
+
     def small_points(self):
         return [random_point(self.symbols, self.rng, self.positive, small=True)
                 for _ in range(VERIFY_SETTINGS["small_points"])]
@@ -185,8 +194,9 @@ class _Check:
     def exact_false(self, nonzero) -> Verdict | None:
         """FALSE (exact difference) at a point where the cancelled difference is provably nonzero and both
         sides are defined; for a fallible claim the sides themselves must differ there."""
-        for k in range(VERIFY_SETTINGS["small_points"] + VERIFY_SETTINGS["numeric_points"]):
-            p = random_point(self.symbols, self.rng, self.positive, small=k < VERIFY_SETTINGS["small_points"])
+        randoms = (random_point(self.symbols, self.rng, self.positive, small=k < VERIFY_SETTINGS["small_points"])
+                   for k in range(VERIFY_SETTINGS["small_points"] + VERIFY_SETTINGS["numeric_points"]))
+        for p in itertools.chain(randoms, count_sweep(nonzero, self.symbols, self.rng, self.positive, [])):
             if not nonzero_at(nonzero, p):
                 continue
             try:
@@ -276,7 +286,8 @@ def _numeric(c: _Check, proved, how: str, reason: str) -> Verdict:
     """Steps 2 (confirmation of a fallible proof) and 3 (numeric fallback) of the module docstring."""
     exprs = c.fast
     found = (c.scan(targeted_points(exprs, c.symbols, c.rng, c.positive, c.unreached), "targeted")
-             or c.scan(extreme_points(c.symbols, c.rng, c.positive), "extreme"))
+             or c.scan(extreme_points(c.symbols, c.rng, c.positive), "extreme")
+             or c.scan(c.count_points(), "count"))
     if found is None and c.has_integrals:
         # the evidence: quadrature at small and narrow random points
         found = c.scan(c.small_points()[: VERIFY_SETTINGS["confirm_integral_points"] // 2], "small", exact=True)

@@ -428,6 +428,29 @@ def _count_points(crit, symbols, rng: random.Random, positive: frozenset, unreac
     return out
 
 
+def count_sweep(difference, symbols, rng: random.Random, positive: frozenset, unreached: list):
+    """Points with each count at 1, 2, ..., d + 1 in turn, d the degree of ``difference`` as a polynomial in
+    it: a nonzero polynomial of degree d has at most d zeros, so one of these shows a difference that
+    vanishes at every sampled count (the product (N - 1)...(N - 25)(N - 100) is 0 at the random counts and at
+    the extreme ones).  Past ``count_sweep`` counts, ``unreached`` gets a line instead."""
+    for s in symbols:
+        if not s.is_integer or isinstance(s, DataLabel):
+            continue
+        try:
+            d = sympy.Poly(difference, s).degree()
+        except (sympy.PolynomialError, sympy.polys.polyerrors.GeneratorsNeeded):
+            continue
+        if not (isinstance(d, int) and d > 0):
+            continue                # no count in it, or 0: nothing to sweep
+        if d + 1 > VERIFY_SETTINGS["count_sweep"]:
+            unreached.append(f"LHS - RHS is a polynomial of degree {d} in {s}, checked only up to "
+                             f"{s} = {VERIFY_SETTINGS['count_sweep']}")
+        for n in range(1, min(d + 1, VERIFY_SETTINGS["count_sweep"]) + 1):
+            point = random_point(symbols, rng, positive)
+            point[s] = sympy.Integer(n)
+            yield _with_data(point, rng)
+
+
 def _with_data(point: dict, rng: random.Random) -> dict:
     """``point`` with each data sequence long enough for its largest count n: at least 2n + 2 values (so
     x[i + 1] and x[2*i] have values in a sum to n), the added ones drawn like the others."""

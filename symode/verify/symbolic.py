@@ -97,6 +97,20 @@ def _antiderivative(integral: sympy.Integral) -> sympy.Expr:
         return integral
 
 
+def summed(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with each sum SymPy can do in closed form done (``sum(i, i, 1, N)`` -> N**2/2 + N/2), under the
+    proof budget; a sum it cannot do, or that runs out of time, stays.  Fallible: used only to choose where to
+    evaluate the claim, never as evidence."""
+    def doit(e):
+        try:
+            return call_with_budget(lambda x: x.doit(), e, seconds=VERIFY_SETTINGS["simplify_seconds"],
+                                    what="evaluating a sum")
+        except BudgetExceeded:
+            return e
+    reps = {a: _cached("sum", a, doit) for a in expr.atoms(sympy.Sum)}
+    return expr.xreplace(reps) if reps else expr
+
+
 def integrated(expr: sympy.Expr) -> sympy.Expr:
     """``expr`` with its integrals replaced by SymPy's generic antiderivatives where found (fallible)."""
     if not expr.has(sympy.Integral):

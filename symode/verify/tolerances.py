@@ -73,6 +73,10 @@ VERIFY_SETTINGS: dict = {
     # Targeted counts: the integers beside each zero of a critical argument in a count (|N - 12.5| at 12, 13,
     # ...), up to this (a sum of 1000 terms is still cheap in ball arithmetic).
     "max_target_count": 1000,
+    # Counts swept 1, 2, ..., d + 1 where LHS - RHS is a polynomial of degree d in the count (a nonzero one
+    # has at most d zeros, so a difference zero at every sampled count still shows), up to this many; a higher
+    # degree leaves the claim UNDECIDED, never TRUE.
+    "count_sweep": 64,
     # -- claims about a model's solution, checked at the document's values (symode.verify.modelclaims) ------
     # Digits asked of the oracle (symode.compute(model, "oracle", digits=30)) and of the sweeps that give
     # solution values and integrals along the solution: the issue's "30 digits", twice float64's 16.
