@@ -81,6 +81,13 @@ indexed: v
     "sum(v[i], i, 1, (N + 20 - abs(N - 20))/2) = sum(v[i], i, 1, N)",
     # N = min(N, 300) only up to N = 300
     "sum(1, i, 1, N) = (N + 300 - abs(N - 300))/2",
+    # |q| - q with q = x**2 + y**2 - 1e-6 is nonzero only inside the disc of radius 1e-3 at the origin: 2e-6 at
+    # (0, 0) (by hand); no random point lands there, the stationary point of q does
+    "x + y = x + y + abs(x**2 + y**2 - 0.000001) - x**2 - y**2 + 0.000001",
+    # the same for a disc of radius 1e-4 at (1, -2)
+    "x*y = x*y + abs((x - 1)**2 + (y + 2)**2 - 0.00000001) - (x - 1)**2 - (y + 2)**2 + 0.00000001",
+    # sin(x)*sin(y) > 0.99999 only within ~0.0045 of (pi/2 + k pi, pi/2 + l pi), k + l even: 2e-5 at (pi/2, pi/2)
+    "x + y = x + y + abs(sin(x)*sin(y) - 0.99999) + sin(x)*sin(y) - 0.99999",
     # 0 at N = 1 ... 25 and at 100, the extreme counts included; 26 = degree + 1 shows it (25! * (-74), by hand)
     "sum(1, i, 1, N) = N + " + "*".join(f"(N - {j})" for j in [*range(1, 26), 100]),
 ])

@@ -21,15 +21,13 @@ Symbols declared positive get positive values; no symbol is sampled at 0 by the 
 from __future__ import annotations
 
 import random
-from decimal import Decimal
-from fractions import Fraction
 
 import sympy
-from flint import acb, arb
 
-from .balls import Unevaluable, evaluate, to_ball
+from .balls import Unevaluable, evaluate
 from .modeldecl import DataLabel
 from .tolerances import VERIFY_SETTINGS
+from .zeros import _rational, real_roots as _real_roots, stationary_points
 
 #: Small values tried first for a readable counterexample.
 SMALL = [sympy.Rational(v) for v in ("1/2", "2", "-1", "3/2", "1/3", "-1/2", "3", "-2", "2/3", "5/2")]
@@ -174,200 +172,6 @@ def _bounds_of(bound, expr) -> list:
             if len(i.limits[0]) == 3 and i.limits[0][0] in bound]
 
 
-def _rational(x, digits: int = 20) -> sympy.Rational | None:
-    """A ball's midpoint as an exact rational with ``digits`` significant digits (None if not finite)."""
-    if not x.is_finite():
-        return None
-    text = x.mid().str(digits, radius=False)
-    try:
-        f = Fraction(Decimal(text))
-    except (ArithmeticError, ValueError):
-        return None
-    return sympy.Rational(f.numerator, f.denominator)
-
-
-def _real_roots(u, s) -> list:
-    """Real zeros of the univariate ``u(s)`` (other symbols already substituted), nearest the origin first:
-    of the numerator's polynomial when ``u`` is rational in ``s`` (degree at most 12), else those that a
-    rigorous search over [-1e4, 1e4] finds (:func:`_search`), zeros that ``u`` only touches included."""
-    try:
-        num = sympy.numer(sympy.together(u))
-        if num.is_polynomial(s):
-            poly = sympy.Poly(num, s)
-            if 0 < poly.degree() <= 12:
-                out = []
-                for r in poly.nroots(n=30, maxsteps=100):
-                    if r.is_real:
-                        out.append(sympy.Rational(str(sympy.Float(r, 25))))
-                return sorted(out, key=abs)
-            if poly.degree() <= 0:
-                return []
-    except (sympy.PolynomialError, sympy.polys.polyerrors.NoConvergence, ValueError, TypeError, ZeroDivisionError):
-        return []
-    decades = [sympy.Rational(0)] + [sympy.Rational(10) ** k for k in range(-12, 5)]
-    segments = list(zip(decades, decades[1:]))
-    return _search(u, s, segments + [(-b, -a) for a, b in segments])
-
-
-def _ball_of(u, s, a, b, bits: int = 96):
-    """The ball of ``u`` over [a, b] (exact rationals): its real part, None where that is not finite or the
-    value may be non-real, and False where ``u`` is provably non-real over all of [a, b] (no zero there)."""
-    mid, rad = (a + b) / 2, (b - a) / 2
-    try:
-        ball = to_ball(mid)
-        if rad:
-            ball = acb(ball.real + arb(0, to_ball(rad).real.upper()))
-        z, _ = evaluate(u, {s: ball}, bits)
-    except (Unevaluable, ValueError, ZeroDivisionError, ArithmeticError, TypeError):
-        return None
-    if z.imag.is_finite() and not z.imag.contains(0):
-        return False
-    if not (z.imag.is_zero() and z.real.is_finite()):
-        return None
-    return z.real
-
-
-def _sign(u, s, v) -> int:
-    z = _ball_of(u, s, v, v)
-    if z is None or z is False or z.contains(0):
-        return 0
-    return 1 if z > 0 else -1
-
-
-def _search(u, s, segments) -> list:
-    """Zeros of ``u(s)`` on the union of ``segments`` [(a, b), ...], nearest the origin first.
-
-    Rigorous exclusion, not sampling: an interval over which the ball of ``u`` excludes 0 (or is provably
-    non-real) has no zero; the others are halved, widest first, the segments taking turns (those nearest the
-    origin most often) within ``root_search_evaluations`` evaluations, so every segment is searched and none starves the
-    rest.  Where ``u`` is monotone (the ball of du/ds excludes 0) an interval holds a zero exactly when the
-    signs at its ends differ, found by bisection.  A short interval (1/64 of max(1, |s|)) where du/ds changes
-    sign once has its extremum found by bisection: a zero on either side where ``u`` changes sign there, a
-    zero ``u`` touches where the extremum is within rounding of 0 (sin(s) - 1 at pi/2).  So the band of width
-    0.009 near pi/2 where sin(s) > 0.99999, which a grid misses, is seen: its two ends are zeros, and the
-    targeted points probe between them."""
-    import heapq
-    du = sympy.diff(u, s)
-    search = _Search(u, du, s, VERIFY_SETTINGS["root_search_evaluations"])
-    # a segment reaching past 10**(k + 1) takes a turn every 2**k rounds: the decades where samples are
-    # densest (|s| <= 10) are searched most
-    heaps = [(2 ** max(0, len(str(int(max(abs(a), abs(b))))) - 2), [(-(b - a), 0, a, b)])
-             for a, b in sorted(segments, key=lambda ab: abs(ab[0] + ab[1]))]
-    turn = 0
-    while heaps and search.budget > 0:
-        turn += 1
-        for every, heap in heaps:
-            if search.budget <= 0:
-                break
-            if turn % every:
-                continue
-            _, _, a, b = heapq.heappop(heap)
-            for lo, hi in search.split(a, b):
-                heapq.heappush(heap, (-(hi - lo), abs(lo + hi), lo, hi))
-        heaps = [(every, h) for every, h in heaps if h]
-    out, last = [], None
-    for r in sorted(search.found):
-        if last is None or r - last > max(1, abs(r)) * sympy.Rational(1, 10 ** 9):
-            out.append(sympy.Rational(str(sympy.Float(r, 25))))
-        last = r
-    return sorted(out, key=abs)
-
-
-class _Search:
-    """One interval step of :func:`_search`: ``split(a, b)`` records the zeros it settles in ``found`` and
-    returns the halves still to search (none when the interval is settled)."""
-
-    def __init__(self, u, du, s, budget: int):
-        self.u, self.du, self.s, self.budget, self.found = u, du, s, budget, []
-        self.ddu = None
-
-    def ball(self, e, a, b):
-        self.budget -= 1
-        return _ball_of(e, self.s, a, b)
-
-    def sign(self, e, v) -> int:
-        self.budget -= 1
-        return _sign(e, self.s, v)
-
-    def split(self, a, b) -> list:
-        z = self.ball(self.u, a, b)
-        if z is False or (z is not None and not z.contains(0)):
-            return []
-        short = b - a <= max(1, abs(a)) / 64
-        if z is not None:
-            slope = self.ball(self.du, a, b)
-            if slope is not None and slope is not False and not slope.contains(0):
-                sa, sb = self.sign(self.u, a), self.sign(self.u, b)
-                if sa and sb and sa != sb:
-                    self.found.append(self.bisect(self.u, a, b, sa))
-                elif not (sa and sb):
-                    self.found.append(a if not sa else b)
-                return []
-            if short and self.extremum(a, b):
-                return []
-        if b - a <= max(1, abs(a)) * sympy.Rational(1, 10 ** 15):
-            self.found.append((a + b) / 2)
-            return []
-        m = (a + b) / 2
-        return [(a, m), (m, b)]
-
-    def extremum(self, a, b) -> bool:
-        """Settle [a, b] through its one extremum (du/ds changes sign at its ends); False if it cannot."""
-        da, db = self.sign(self.du, a), self.sign(self.du, b)
-        if not (da and db and da != db):
-            return False
-        c = self.bisect(self.du, a, b, da)
-        sa, sc, sb = self.sign(self.u, a), self.sign(self.u, c), self.sign(self.u, b)
-        if not sc:
-            self.found.append(c)
-            return True
-        if not (sa and sb):
-            return False
-        if sa != sc:
-            self.found.append(self.bisect(self.u, a, c, sa))
-        if sb != sc:
-            self.found.append(self.bisect(self.u, c, b, sc))
-        return True
-
-    def bisect(self, e, a, b, sa: int):
-        """The zero of ``e`` in [a, b] (sign ``sa`` at a, the other sign at b), to 1e-20 of max(1, |a|):
-        Newton steps while they stay inside the bracket and at least halve the step before, bisection
-        otherwise (quadratic near a simple zero, never worse than bisection)."""
-        de = self.derivative(e)
-        goal = max(1, abs(a)) * sympy.Rational(1, 10 ** 20)
-        x, last = (a + b) / 2, b - a
-        for _ in range(100):
-            z = _ball_of(e, self.s, x, x)
-            self.budget -= 1
-            if z is None or z is False or z.contains(0):
-                return x
-            if (z > 0) == (sa > 0):
-                a = x
-            else:
-                b = x
-            if b - a <= goal:
-                break
-            slope = _ball_of(de, self.s, x, x)
-            self.budget -= 1
-            step = None
-            if slope is not None and slope is not False and not slope.contains(0):
-                step = _rational(z / slope, 30)
-            if step is not None and a < x - step < b and 2 * abs(step) <= last:
-                x, last = x - step, abs(step)
-                if last <= goal:
-                    return x
-            else:
-                x, last = (a + b) / 2, b - a
-        return (a + b) / 2
-
-    def derivative(self, e):
-        if e is self.u:
-            return self.du
-        if self.ddu is None:
-            self.ddu = sympy.diff(self.du, self.s)
-        return self.ddu
-
-
 def targeted_points(exprs, symbols, rng: random.Random, positive: frozenset, unreached: list | None = None) -> list:
     """Points near the real zeros of the claim's critical arguments (see the module docstring): for each
     symbol, one random base point for the others; every zero of every critical argument in that symbol, with
@@ -397,8 +201,27 @@ def targeted_points(exprs, symbols, rng: random.Random, positive: frozenset, unr
                 out += [{**base, s: r + c * step} for c in offsets]
         ordered = sorted(zeros)
         out += [{**base, s: (p + q) / 2} for p, q in zip(ordered, ordered[1:])]
+    out += _stationary(crit, symbols, rng, positive)
     out += _count_points(crit, symbols, rng, positive, [] if unreached is None else unreached)
     return [p for p in out if all(v > 0 for k, v in p.items() if _positive(k, positive))]
+
+
+def _stationary(crit, symbols, rng: random.Random, positive: frozenset) -> list:
+    """Targeted points at the stationary points of each critical argument in two or more real symbols (the
+    others at a random point): where a region in which a kink is active is small in every direction, its
+    extremum is inside it (see :func:`symode.verify.zeros.stationary_points`)."""
+    out = []
+    for u in crit:
+        syms = sorted((s for s in u.free_symbols if s in symbols and varied(s)), key=lambda s: s.name)
+        if len(syms) < 2:
+            continue
+        base = random_point(symbols, rng, positive)
+        us = u.xreplace({k: v for k, v in base.items() if k not in syms and not isinstance(v, tuple)})
+        if us.free_symbols - set(syms):
+            continue
+        starts = [random_point(syms, rng, positive, narrow=True) for _ in range(VERIFY_SETTINGS["stationary_starts"])]
+        out += [{**base, **p} for p in stationary_points(us, syms, starts)]
+    return out
 
 
 def _count_points(crit, symbols, rng: random.Random, positive: frozenset, unreached: list) -> list:

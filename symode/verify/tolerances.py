@@ -32,6 +32,12 @@ VERIFY_SETTINGS: dict = {
     # The offsets put a claim such as tanh(10000*x)**2 = 1 where it fails (|x| ~ 1e-4).
     "max_critical": 16,
     "max_roots": 4,
+    # Stationary points of critical arguments in two or more symbols (symode.verify.zeros.stationary_points):
+    # Newton's method on the gradient from this many random starts, at most this many iterations each
+    # (quadratic convergence needs a handful; a start that wanders off is abandoned).  A claim false only in
+    # a small disc (x**2 + y**2 < 1e-6) is seen at the disc's centre.
+    "stationary_starts": 8,
+    "stationary_iterations": 40,
     # Evaluations (balls over intervals) of the rigorous search for the zeros of one transcendental critical
     # argument in one symbol (symode.verify.points._search): enough to isolate the zeros near the origin to
     # 1e-15 and to find a band of width 1e-3 anywhere in [-10, 10], while a claim with many such arguments
