@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import random
+from fractions import Fraction
 from dataclasses import dataclass, field
 
 import mpmath
@@ -159,16 +160,33 @@ def _numeric_at(model: LossModel, p: int, point, reference, stated, positive) ->
                                                            else [rng.choice(SMALL) for _ in free])}
         for _ in range(VERIFY_SETTINGS["oracle_sample_points"])]
     fixed = {s: v for s, v in point.values.items() if s in R.free_symbols | S.free_symbols}
+    balls = {holders[n]: table.values[(p, k)] for n, k in keys.items()}
     digits = []
-    for sample in samples:
+    probes = _free_samples(R, S, free, fixed, balls, positive, rng) if free else []
+    for i, sample in enumerate(samples + probes):
         exact = {**fixed, **sample}
-        out = _compare(R, S, exact, {holders[n]: table.values[(p, k)] for n, k in keys.items()})
+        out = _compare(R, S, exact, balls)
+        if i >= len(samples) and out.status != "differ":
+            continue                # a probe: only a difference counts (an extreme value may be out of domain)
         if out.status in ("differ", "unresolved", "unavailable"):
             out.point = {s.name: str(v) for s, v in {**point.values, **sample}.items()}
             out.where = "the second point (the document's values moved)" if p else "the document's values"
             return out
         digits.append(out.digits)
     return _Num("agree", digits=min(digits), points=len(samples))
+
+
+def _free_samples(R, S, free, fixed, balls, positive, rng) -> list:
+    """More values of a model claim's value-less symbols, as the general check chooses them: random (narrow
+    and wide), extreme, and targeted at the zeros of the claim's critical arguments (``abs(c + 1)`` at c = -1
+    and beyond), with the model's values at their midpoints for the targeting only."""
+    from .points import extreme_points, random_point, targeted_points
+    mids = {h: sympy.Rational(mpmath.nstr(v[0], 25, min_fixed=-1, max_fixed=-1)) for h, v in balls.items()}
+    pos = frozenset(s for s in free if s in positive)
+    exprs = (R.xreplace({**fixed, **mids}), S.xreplace({**fixed, **mids}))
+    out = targeted_points(exprs, free, rng, pos) + extreme_points(free, rng, pos)
+    out += [random_point(free, rng, pos) for _ in range(VERIFY_SETTINGS["oracle_free_points"])]
+    return out
 
 
 def _compare(R, S, exact: dict, balls: dict) -> _Num:
@@ -340,6 +358,9 @@ def _beyond_kinks(model: LossModel, difference, reference, stated, positive, sho
             for r in _real_roots(us, s_)[: VERIFY_SETTINGS["max_roots"]]:
                 v = base[s_]
                 across = r - (v - r) / 2 if v != r else r - max(1, abs(r)) / 100
+                short = Fraction(int(across.p), int(across.q)).limit_denominator(1000)    # 1/5, not 0.2000...01
+                if abs(sympy.Rational(short.numerator, short.denominator) - across) < abs(across - r) / 10:
+                    across = sympy.Rational(short.numerator, short.denominator)
                 if (s_, across) in seen or _sign_at(u, {**base, s_: across}) in signs:
                     continue
                 seen.add((s_, across))

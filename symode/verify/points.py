@@ -195,13 +195,14 @@ def targeted_points(exprs, symbols, rng: random.Random, positive: frozenset, unr
             us = u.xreplace({k: v for k, v in base.items() if k != s and varied(k)})
             if us.free_symbols - {s}:
                 continue
-            for r in _real_roots(us, s)[: VERIFY_SETTINGS["max_roots"]]:
+            for r in _real_roots(us, s, _positive(s, positive)):
                 zeros.add(r)
                 step = _step(sympy.diff(us, s), s, r)
                 out += [{**base, s: r + c * step} for c in offsets]
         ordered = sorted(zeros)
         out += [{**base, s: (p + q) / 2} for p, q in zip(ordered, ordered[1:])]
     out += _stationary(crit, symbols, rng, positive)
+    out += _data_points(crit, symbols, rng, positive)
     out += _count_points(crit, symbols, rng, positive, [] if unreached is None else unreached)
     return [p for p in out if all(v > 0 for k, v in p.items() if _positive(k, positive))]
 
@@ -224,6 +225,39 @@ def _stationary(crit, symbols, rng: random.Random, positive: frozenset) -> list:
     return out
 
 
+def _data_points(crit, symbols, rng: random.Random, positive: frozenset) -> list:
+    """Targeted points of indexed data: for a critical argument in the elements of one data sequence (the
+    other symbols at a random point), each zero r of it with every element set to the same value (a kink
+    ``abs(v[i] - 0.001)`` in a sum is active for every term at once), and for an element with a constant index
+    (``v[1]``) that element alone moved there, at the offsets of the other targeted points."""
+    out = []
+    offsets = [sympy.Rational(o) for o in VERIFY_SETTINGS["root_offsets"]]
+    for u in crit:
+        for label in sorted({e.base.label for e in u.atoms(sympy.Indexed)}, key=lambda x: x.name):
+            if label not in symbols:
+                continue
+            base = random_point(symbols, rng, positive)
+            d = sympy.Dummy("d", real=True)
+            elements = {e for e in u.atoms(sympy.Indexed) if e.base.label == label}
+            ud = u.xreplace({e: d for e in elements})
+            ud = ud.xreplace({k: v for k, v in base.items() if not isinstance(v, tuple)})
+            if ud.free_symbols - {d} or ud.atoms(sympy.Indexed):
+                continue
+            constant = sorted(int(e.indices[0]) for e in elements if len(e.indices) == 1 and e.indices[0].is_Integer)
+            zeros = _real_roots(ud, d)
+            for r in zeros:
+                step = _step(sympy.diff(ud, d), d, r)
+                for c in offsets:
+                    v = r + c * step
+                    out.append({**base, label: (v,) * len(base[label])})
+                    for k in constant:
+                        if 0 <= k < len(base[label]):
+                            out.append({**base, label: base[label][:k] + (v,) + base[label][k + 1:]})
+            ordered = sorted(zeros)
+            out += [{**base, label: ((p + q) / 2,) * len(base[label])} for p, q in zip(ordered, ordered[1:])]
+    return out
+
+
 def _count_points(crit, symbols, rng: random.Random, positive: frozenset, unreached: list) -> list:
     """Targeted points of the integer symbols (counts): the integers on both sides of each real zero of a
     critical argument in the count, up to ``max_target_count`` (a claim with |N - 12.5| is false only from
@@ -242,7 +276,7 @@ def _count_points(crit, symbols, rng: random.Random, positive: frozenset, unreac
             us = u.xreplace({k: v for k, v in base.items() if k != s and not isinstance(v, tuple)})
             if us.free_symbols - {s}:
                 continue
-            for r in _real_roots(us, s)[: VERIFY_SETTINGS["max_roots"]]:
+            for r in _real_roots(us, s, _positive(s, positive)):
                 f = sympy.floor(r)
                 values |= {v for v in (f - 1, f, f + 1, f + 2) if lo <= v <= cap}
                 if f + 1 > cap and (r > 0 or lo < 0):

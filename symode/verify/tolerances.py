@@ -61,6 +61,11 @@ VERIFY_SETTINGS: dict = {
     # Points (small and narrow random ones) at which the integrals of a claim that SymPy proved with its
     # antiderivatives are evaluated by quadrature to confirm the proof (quadrature is the costly part).
     "confirm_integral_points": 8,
+    # Targeted points outside [-3, 3] (kinks, zeros of arguments, where an integrand's kink meets an end) at
+    # which a claim with integrals is also probed by quadrature, only a difference counting there: SymPy's
+    # antiderivative, used to screen, can be wrong exactly there (|sin| past 2*pi), and the random quadrature
+    # points are narrow.  Quadrature is the costly part of a check: a handful.
+    "probe_integral_points": 3,
     # Significant digits of a non-rational value shown in a report.
     "shown_digits": 20,
     # Largest |exponent| of a power evaluated with exact rationals (to show an exact value at a point):
@@ -105,6 +110,10 @@ VERIFY_SETTINGS: dict = {
     # Samples (small rationals) of a model claim's symbols that have no value in the document (they are
     # universally quantified): a side that depends on them while the other does not differs at one of them.
     "oracle_sample_points": 3,
+    # Further random values of those symbols (half narrow, half wide), besides targeted and extreme ones: a
+    # term that vanishes at the few small samples (abs(c + 1) - c - 1 at c >= -1) shows at one of them.  The
+    # model's values are computed once; each sample is only ball arithmetic.
+    "oracle_free_points": 12,
     # Equal pieces of the backward sweep (z restarted from the forward solve at each piece end, besides the
     # observation times and the times the claims name): the oracle's adjoint uses 4; 8 keeps back-solving
     # a contracting system short.

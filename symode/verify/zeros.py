@@ -33,10 +33,12 @@ def _rational(x, digits: int = 20) -> sympy.Rational | None:
     return sympy.Rational(f.numerator, f.denominator)
 
 
-def real_roots(u, s) -> list:
-    """Real zeros of the univariate ``u(s)`` (other symbols already substituted), nearest the origin first:
-    of the numerator's polynomial when ``u`` is rational in ``s`` (degree at most 12), else those that a
-    rigorous search over [-1e4, 1e4] finds (:func:`_search`), zeros that ``u`` only touches included."""
+def real_roots(u, s, positive: bool = False) -> list:
+    """Real zeros of the univariate ``u(s)`` (other symbols already substituted), nearest the origin first
+    (only positive ones for a ``positive`` symbol): every real root of the numerator's polynomial when ``u`` is
+    rational in ``s`` (degree at most 12: a kink argument with six real roots is probed at all six), else
+    the ``max_roots`` nearest the origin that a rigorous search over [-1e4, 1e4] finds (:func:`_search`),
+    zeros that ``u`` only touches included."""
     try:
         num = sympy.numer(sympy.together(u))
         if num.is_polynomial(s):
@@ -44,16 +46,28 @@ def real_roots(u, s) -> list:
             if 0 < poly.degree() <= 12:
                 out = []
                 for r in poly.nroots(n=30, maxsteps=100):
-                    if r.is_real:
-                        out.append(sympy.Rational(str(sympy.Float(r, 25))))
-                return sorted(out, key=abs)
+                    if r.is_real and (r > 0 or not positive):
+                        out.append(dyadic(sympy.Rational(str(sympy.Float(r, 30)))))
+                return sorted(set(out), key=abs)
             if poly.degree() <= 0:
                 return []
     except (sympy.PolynomialError, sympy.polys.polyerrors.NoConvergence, ValueError, TypeError, ZeroDivisionError):
         return []
     decades = [sympy.Rational(0)] + [sympy.Rational(10) ** k for k in range(-12, 5)]
     segments = list(zip(decades, decades[1:]))
-    return _search(u, s, segments + [(-b, -a) for a, b in segments])
+    found = _search(u, s, segments if positive else segments + [(-b, -a) for a, b in segments])
+    return [r for r in found if r > 0 or not positive][: VERIFY_SETTINGS["max_roots"]]
+
+
+def dyadic(r, bits: int = 90) -> sympy.Rational:
+    """``r`` rounded to a rational with a power-of-two denominator, ``bits`` significant bits: exact in ball
+    arithmetic.  A zero such as 1/1000 is not: there |v - 1/1000| is a ball around 0 and both sides of a true
+    claim vanish within their radii at every precision (unresolved); 2**-90 away from it they are decided."""
+    r = sympy.Rational(r)
+    if r == 0 or r.q & (r.q - 1) == 0:
+        return r
+    shift = bits - int(abs(r)).bit_length() if abs(r) >= 1 else bits + (r.q // abs(r.p)).bit_length()
+    return sympy.Rational(round(r * 2 ** shift), 2 ** shift)
 
 
 def _ball_of(u, s, a, b, bits: int = 96):
@@ -115,7 +129,7 @@ def _search(u, s, segments) -> list:
     out, last = [], None
     for r in sorted(search.found):
         if last is None or r - last > max(1, abs(r)) * sympy.Rational(1, 10 ** 9):
-            out.append(sympy.Rational(str(sympy.Float(r, 25))))
+            out.append(dyadic(r))
         last = r
     return sorted(out, key=abs)
 
