@@ -236,16 +236,16 @@ class _Evaluator:
         return seq[k]
 
     def _sum(self, e) -> acb:
-        """Σ_{i=lo}^{hi} g with integer limits (SymPy's convention for hi < lo: Σ_{hi+1}^{lo-1} with a minus)."""
+        """Σ_{i=lo}^{hi} g with integer limits, the usual convention: the sum over lo <= i <= hi, so a range with
+        hi < lo is empty and sums to 0 (not SymPy's Karr convention, -Σ_{hi+1}^{lo-1}: see derivations/README.md)."""
         if len(e.limits) != 1:
             raise Unevaluable("only sums over one index are evaluated")
         var, lo, hi = e.limits[0]
         a, b = self._integer(lo), self._integer(hi)
         if a is None or b is None:
             return _NAN
-        sign = 1
         if b < a:
-            a, b, sign = b + 1, a - 1, -1
+            return acb(0)
         if b - a > 10_000:
             raise Unevaluable("a sum of more than 10000 terms")
         total = acb(0)
@@ -254,7 +254,7 @@ class _Evaluator:
             z = term.ev(e.function)
             self.note(z)
             total += z
-        return total * sign
+        return total
 
     def _realish(self, z: acb) -> bool:
         """Whether ``z`` is the argument of a real-line function: real at a point, or anything inside an

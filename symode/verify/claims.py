@@ -4,7 +4,8 @@ For a claim whose sides are SymPy expressions R (reference) and S (stated):
 
 0. Assumptions are applied only now, after every ``where`` substitution: symbols declared positive (the
    learning rate, ``positive:``) that are still free become positive symbols; a symbol substituted away never
-   lends its assumption to a simplification (``abs(T) = T where T = y - 5`` is judged for every y).
+   lends its assumption to a simplification (``abs(T) = T where T = y - 5`` is judged for every y), nor does
+   a bound integration variable of the same name (``integral(abs(T), T, -1, 1)`` is 1).
 1. Screening: both sides at a few small-rational and random points, in ball arithmetic
    (:mod:`symode.verify.numeric`).  A point where the ball of R - S excludes 0 proves the sides differ:
    FALSE, with that point, however small the difference.
@@ -36,8 +37,9 @@ from dataclasses import dataclass, field
 import sympy
 
 from .balls import Unevaluable, evaluate
+from .binding import attach
 from .numeric import Outcome, compare_at, nonzero_at, shown_value
-from .points import count_sweep, extreme_points, random_point, targeted_points
+from .points import _count_points, count_sweep, extreme_points, random_point, targeted_points
 from .printer import Unprintable, document_syntax
 from .symbolic import attempt, fallible, integrated, simplified, summed
 from .tolerances import TOLERANCES, VERIFY_SETTINGS
@@ -145,11 +147,16 @@ class _Check:
 
     def count_points(self):
         """Points that sweep each count past the degree of LHS - RHS as a polynomial in it (sums done in
-        closed form where SymPy can, only to find that degree: the claim is still evaluated as stated)."""
-        if not any(s.is_integer for s in self.symbols) or not (self.reference - self.stated).has(sympy.Sum):
+        closed form where SymPy can, only to find that degree: the claim is still evaluated as stated), and
+        the counts on both sides of where a sum's range becomes empty (hi - lo + 1 = 0): there SymPy's closed
+        forms (Karr's convention) and the documents' (an empty sum is 0) part."""
+        difference = self.reference - self.stated
+        if not any(s.is_integer for s in self.symbols) or not difference.has(sympy.Sum):
             return []
-        return count_sweep(summed(self.reference - self.stated), self.symbols, self.rng, self.positive,
-                           self.unreached)
+        ends = [hi - lo + 1 for e in difference.atoms(sympy.Sum) for _, lo, hi in e.limits]
+        empty = _count_points(ends, self.symbols, self.rng, self.positive, [])
+        return itertools.chain(empty, count_sweep(summed(difference), self.symbols, self.rng, self.positive,
+                                                  self.unreached))
 
     def small_points(self):
         return [random_point(self.symbols, self.rng, self.positive, small=True)
@@ -259,7 +266,8 @@ def check(reference: sympy.Expr, stated: sympy.Expr, positive: frozenset = froze
     """
     reference, stated = sympy.sympify(reference), sympy.sympify(stated)
     twins = {s: sympy.Symbol(s.name, positive=True) for s in positive if not s.is_positive}
-    reference, stated = reference.xreplace(twins), stated.xreplace(twins)
+    # free occurrences only: an integration variable of the same name is not the positive symbol
+    reference, stated = attach(reference, twins), attach(stated, twins)
     positive = frozenset(twins.get(s, s) for s in positive)
     if reference == stated:
         return Verdict("TRUE", "symbolic", "both sides are the same expression")

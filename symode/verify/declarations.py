@@ -54,6 +54,7 @@ class Env:
         self.ode: dict[str, tuple[int, sympy.Expr]] = {}
         self.running: sympy.Expr | None = None
         self.positive: set = set()
+        self.assumed: dict = {}            # index/count symbol as parsed -> its twin with the declared assumptions
         self.failed: dict[str, int] = {}   # definitions whose line was malformed -> that line
         self.lines: dict[str, int] = {}    # declared name -> line of its declaration
         # the model's loss and the other extensions (symode.verify.modeldecl, symode.verify.lossmodel)

@@ -16,6 +16,7 @@ import sympy
 
 from ..errors import SpecError, VerificationError
 from ..expr import parse_expression
+from .binding import attach, domain_problem, substitute
 from .fences import Line
 from .forms import cut_forms
 from .matrices import VerifyAlgebra, array_derivative, matrix_reference, split_claim
@@ -231,8 +232,23 @@ def parse_with_where(parser: ExpressionParser, text: str, field: str) -> sympy.E
             raise VerificationError(f"{field}: 'where' on an array: state the substitution in the claims instead")
         subs = substitutions(parser, where, field)
         check_model_substitution(parser.env, subs, (value,), field)
-        value = value.subs(subs, simultaneous=True)
+        value = finite_after(substitute(value, subs), field, where)
     return check_size(value, field)
+
+
+#: SymPy's values for 1/0, log(0), 0*(1/0), ...: a side that becomes one of them has no value.
+NONFINITE = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
+
+
+def finite_after(value: sympy.Expr, field: str, where_text: str) -> sympy.Expr:
+    """``value`` (after a ``where`` substitution) if it has no infinite or undefined part; else an ERROR: the
+    substitution put a symbol where the expression is not defined (``1/x where x = 0``), and SymPy's ``zoo``
+    would then compare equal to any other ``zoo``."""
+    if isinstance(value, (sympy.Basic, sympy.MatrixBase)) and value.has(*NONFINITE):
+        raise VerificationError(f"{field}: after 'where {where_text.strip()}' the expression is not finite "
+                                f"(division by zero, log(0) or similar: {str(value)[:120]}); substitute a value "
+                                f"where it is defined")
+    return value
 
 
 def substitutions(parser: ExpressionParser, text: str, field: str) -> dict:
@@ -247,7 +263,7 @@ def substitutions(parser: ExpressionParser, text: str, field: str) -> dict:
             raise VerificationError(f"{field}: 'where {name} = ...': {name!r} is not a declared symbol")
         sym = parser.env.symbols[name]
         value = parser.parse(expr, field)
-        if sym in parser.env.positive and value.is_negative:
+        if sym in parser.env.positive and attach(value, parser.env.assumed).is_negative:
             # the value contradicts the declaration; the boundary 0 and values of unknown sign are allowed (the
             # assumption is then simply not used: it is applied only to symbols still free after 'where')
             line = parser.env.lines.get(name)
@@ -255,6 +271,17 @@ def substitutions(parser: ExpressionParser, text: str, field: str) -> dict:
             raise VerificationError(f"{field}: 'where {name} = {expr.strip()}': {name!r} is declared positive{at}, "
                                     f"but this value is negative; substitute a value in its domain or declare "
                                     f"{name!r} without 'positive:'")
+        twin = parser.env.assumed.get(sym)
+        problem = domain_problem(attach(value, parser.env.assumed), twin) if twin is not None else ""
+        if problem:
+            # a count is a positive integer, an index an integer: a value outside that contradicts the declaration
+            kind = parser.env.kinds.get(name)
+            line = parser.env.lines.get(name)
+            at = f" (line {line})" if line else ""
+            what = "a count (a positive integer)" if kind == "count" else "an index (an integer)"
+            raise VerificationError(f"{field}: 'where {name} = {expr.strip()}': {name!r} is declared {what}{at}, but "
+                                    f"{problem}; substitute a value in its domain or declare {name!r} under "
+                                    f"'symbols:'")
         subs[sym] = value
     return subs
 
@@ -277,8 +304,8 @@ def parse_claim(env: Env, parser: ExpressionParser, ln: Line, expect: str | None
         if loss not in env.definitions:
             raise VerificationError(f"{where}: 'using {loss}': no definition named {loss!r}")
         p = env.symbols[name]
-        reference = p - env.lr * sympy.diff(env.definitions[loss], p)
-        stated = parser.parse(arrow[1], f"{where} (right-hand side)")
+        reference = assumed(env, p - env.lr * sympy.diff(env.definitions[loss], p))
+        stated = assumed(env, parser.parse(arrow[1], f"{where} (right-hand side)"))
         return Claim(env.path, ln.number, text, "update", reference, stated,
                      f"{name} - {env.lr.name}*d{loss}/d{name}", expect, frozenset(env.positive))
     if len(arrow) > 2:
@@ -299,8 +326,10 @@ def parse_claim(env: Env, parser: ExpressionParser, ln: Line, expect: str | None
     if subs_text is not None:
         subs = substitutions(parser, subs_text, f"{where} (where)")
         check_model_substitution(env, subs, (lhs, rhs), f"{where} (where)")
-        lhs = check_size(lhs.subs(subs, simultaneous=True), f"{where} (left-hand side)")
-        rhs = check_size(rhs.subs(subs, simultaneous=True), f"{where} (right-hand side)")
+        lhs = check_size(finite_after(substitute(lhs, subs), f"{where} (left-hand side)", subs_text),
+                         f"{where} (left-hand side)")
+        rhs = check_size(finite_after(substitute(rhs, subs), f"{where} (right-hand side)", subs_text),
+                         f"{where} (right-hand side)")
     kind, against = "equality", "the left-hand side"
     m = DERIV_RE.fullmatch(lhs_text)
     if m and env.known(m.group(1)):
@@ -316,6 +345,7 @@ def parse_claim(env: Env, parser: ExpressionParser, ln: Line, expect: str | None
                                                     or env.model.along_integrals(lhs + rhs)) else None
     if model is not None:
         kind, against = _model_kind(env, lhs_text, kind, against)
+    lhs, rhs = assumed(env, lhs, model), assumed(env, rhs, model)
     reference_text = ""
     if shape is not None:
         against += f" (a {shape[0]}x{shape[1]} array, element by element)"
@@ -324,6 +354,19 @@ def parse_claim(env: Env, parser: ExpressionParser, ln: Line, expect: str | None
             lhs, rhs, shape = lhs[0, 0], rhs[0, 0], None
     return Claim(env.path, ln.number, text, kind, lhs, rhs, against, expect, frozenset(env.positive), model, shape,
                  reference_text)
+
+
+def assumed(env: Env, expr, model=None):
+    """``expr`` (every ``where`` applied) with the index/count symbols still free given their assumptions
+    (integer, positive) -- never those the model depends on (its solution is built from the symbols as
+    parsed); arrays element by element."""
+    twins = env.assumed
+    if model is not None and twins:
+        deps = model.dependencies()
+        twins = {s: t for s, t in twins.items() if s not in deps}
+    if isinstance(expr, sympy.MatrixBase):
+        return expr.applyfunc(lambda e: attach(e, twins))
+    return attach(expr, twins) if isinstance(expr, sympy.Basic) else expr
 
 
 def _model_kind(env: Env, lhs_text: str, kind: str, against: str) -> tuple[str, str]:

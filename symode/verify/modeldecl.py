@@ -74,12 +74,12 @@ def declare_symbol_kind(env, kind: str, rest: str, line: int, where: str, names_
         if kind == "indexed":
             env.indexed[n] = sympy.IndexedBase(DataLabel(n, real=True))
             continue
-        if kind == "index":
-            env.symbols[n] = sympy.Symbol(n, integer=True)
-        elif kind == "count":
-            env.symbols[n] = sympy.Symbol(n, integer=True, positive=True)
-        else:
-            env.symbols[n] = sympy.Symbol(n, real=True)
+        env.symbols[n] = sympy.Symbol(n, real=True)
+        if kind in ("index", "count"):
+            # parsed without its assumptions; a claim gets the twin after its 'where' substitutions
+            # (symode.verify.binding.attach), so no simplification relies on them before a value may break them
+            env.assumed[env.symbols[n]] = (sympy.Symbol(n, integer=True, positive=True) if kind == "count"
+                                             else sympy.Symbol(n, integer=True))
     if kind == "interval":
         env.interval = (env.symbols[names[0]], env.symbols[names[1]])
 
@@ -135,9 +135,10 @@ def declare_model_line(env, parser, text: str, line: int, where: str) -> bool:
             sym = env.symbols[name]
             if sym in env.values:
                 raise VerificationError(f"{where}: the value of {name!r} is given twice")
-            if (sym in env.positive or sym.is_positive) and not value > 0:
+            twin = env.assumed.get(sym, sym)
+            if (sym in env.positive or twin.is_positive) and not value > 0:
                 raise VerificationError(f"{where}: {name!r} is declared positive, but its value {value} is not")
-            if sym.is_integer and not value.is_Integer:
+            if twin.is_integer and not value.is_Integer:
                 raise VerificationError(f"{where}: {name!r} is an integer, but its value {value} is not")
             env.values[sym] = value
             env.value_line = env.value_line or line

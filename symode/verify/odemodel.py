@@ -199,9 +199,10 @@ def _moved(env: Env, m: LossModel, values: dict) -> dict:
         p = sympy.prime(1230 + i)  # 10007, 10009, ...: one prime per symbol
         d = sympy.Rational(rng.randint(3 * p // 100, 7 * p // 100), p) * rng.choice((1, -1))
         nv = v + d * (abs(v) + 1)
-        if s_.is_integer:
+        twin = env.assumed.get(s_, s_)          # a count's assumptions (symode.verify.binding)
+        if twin.is_integer:
             nv = v + 1
-        elif (s_ in env.positive or s_.is_positive) and not nv > 0:
+        elif (s_ in env.positive or twin.is_positive) and not nv > 0:
             nv = v * (1 + abs(d))
         out[s_] = nv
     return out

@@ -15,9 +15,11 @@ from ..symbolic.budget import BudgetExceeded, call_with_budget
 from .tolerances import VERIFY_SETTINGS
 
 #: Nodes whose symbolic treatment SymPy can get wrong (antiderivatives, branch choices of piecewise
-#: functions): a symbolic verdict on a claim containing one is confirmed numerically before it is reported.
+#: functions, sums: SymPy's closed forms follow Karr's convention, Σ_{i=3}^{1} 1 = -1, where the documents'
+#: empty range sums to 0): a symbolic verdict on a claim containing one is confirmed numerically before it is
+#: reported.
 FALLIBLE = (sympy.Integral, sympy.Piecewise, sympy.Abs, sympy.sign, sympy.Max, sympy.Min, sympy.Heaviside,
-            sympy.DiracDelta)
+            sympy.DiracDelta, sympy.Sum)
 
 
 def fallible(*exprs) -> bool:
