@@ -185,6 +185,15 @@ class ExpressionParser:
         if sym == env.time and n in env.rates:
             return env.rates[n]
         if n in env.definitions:
+            moving = sorted(r for r in env.rates if env.symbols.get(r) in env.definitions[n].free_symbols)
+            if sym == env.time and moving:
+                # the partial derivative (states held fixed) read as the rate along the solution would make
+                # a false conservation law dE/dt = 0 TRUE
+                raise VerificationError(
+                    f"{field}: {token} is ambiguous: {n} depends on {', '.join(moving)}, which move with t; for "
+                    f"the rate along the solution write the chain rule ("
+                    + " + ".join(f"d{n}/d{r}*d{r}/dt" for r in moving)
+                    + (" + the derivative in t alone)" if env.time in env.definitions[n].free_symbols else ")"))
             if model is not None:
                 return model.diff(env.definitions[n], sym, f"{field}: in {token}")
             return sympy.diff(env.definitions[n], sym)

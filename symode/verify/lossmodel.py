@@ -106,6 +106,15 @@ class LossModel:
         """``dL/d<target>`` (raises VerificationError naming ``field_`` where it is not a derived quantity)."""
         token = f"dL/d{target}"
         names = {s.name: s for s in self.params}
+        for tau, _ in self.observations:
+            moving = {s.name for s in sympy.sympify(tau).free_symbols}
+            if target in moving and str(tau) != target:
+                # symode's dL/dθ, dL/dt0 and dL/dt1 hold the observation times fixed: with a time that moves
+                # with the target, the total derivative has a term these formulas do not have
+                raise VerificationError(f"{field_}: {token} is not the derivative symode states: the observation "
+                                        f"at {tau} moves with {target}, and the adjoint formulas hold observation "
+                                        f"times fixed; give that time its own symbol with a value (ti, say) to "
+                                        f"state the fixed-time derivative")
         if target == self.t0.name or target == self.t1.name:
             which = "t0" if target == self.t0.name else "t1"
             end = self.t0 if which == "t0" else self.t1
