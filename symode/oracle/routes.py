@@ -206,6 +206,9 @@ def adjoint_route(model: Model, work_digits: int, progress: "_Progress", label: 
 class _Adjoint:
     """One run of the adjoint route: the stored forward states ``zat``, then λ, μ backward piece by piece."""
 
+    #: the model's critical times (:func:`critical_times`); the matrix-form subclass keeps none
+    critical: tuple = ()
+
     def __init__(self, model: Model, work_digits: int, progress: "_Progress", label: str, pieces: int,
                  max_splits: int, z_tol):
         self.model, self.work_digits, self.progress, self.label = model, work_digits, progress, label
