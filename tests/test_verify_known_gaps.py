@@ -226,3 +226,36 @@ def test_too_many_narrow_features_leave_the_claim_undecided():
 def test_a_spike_on_both_sides_stays_true(claim):
     r = _verdict(DECAY, claim)
     assert r.status.startswith("TRUE"), (r.status, r.detail)
+
+
+# the same spike in the model itself: a running cost, or a forcing term of the right-hand side
+_SPIKE_RUNNING = DECAY.replace("terminal: u**2\n", "terminal: u**2\nrunning: exp(-10000000000*(t - 0.3)**2)*u**2\n")
+_SPIKE_FORCING = DECAY.replace("ode: du/dt = -k*u", "ode: du/dt = -k*u + exp(-10000000000*(t - 0.3)**2)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("decl, claim, expected", [
+    # L = u(t1)**2 + integral(G u**2) with u = exp(-t/2): the claim drops integral G(t) exp(-t) dt
+    # = sqrt(pi)*1e-5*exp(-0.3 + 1/(4e10)) (completing the square, by hand; the erf tails are ~exp(-9e8))
+    (_SPIKE_RUNNING, "L = u(t1)**2", lambda: mpmath.sqrt(mpmath.pi) / 10 ** 5 * mpmath.exp(-0.3 + 0.25e-10)),
+    # u(1) = exp(-1/2) + integral_0^1 exp(-(1 - s)/2) G(s) ds = exp(-k) + sqrt(pi)*1e-5*exp(-0.35 + 1/(16e10))
+    (_SPIKE_FORCING, "u(t1) = exp(-k)", lambda: mpmath.sqrt(mpmath.pi) / 10 ** 5 * mpmath.exp(-0.35 + 0.0625e-10)),
+])
+def test_a_spike_in_the_model_is_seen(decl, claim, expected):
+    r = _verdict(decl, claim)
+    assert r.status == "FALSE", (r.status, r.detail)
+    shown = re.search(r"LHS - RHS = (\S+?),", r.detail)
+    with mpmath.workdps(30):
+        assert abs(mpmath.mpf(shown.group(1)) - expected()) <= mpmath.mpf("1e-5") * expected(), shown.group(1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("decl, claim", [
+    (_SPIKE_RUNNING, "L = u(t1)**2 + integral(exp(-10000000000*(t - 0.3)**2)*u**2, t, t0, t1)"),
+    (_SPIKE_RUNNING, "dL/dk = integral(-lambda_u*u, t, t0, t1)"),
+    (_SPIKE_FORCING, "dL/dk = integral(-lambda_u*u, t, t0, t1)"),
+])
+def test_the_right_formulas_for_a_model_with_a_spike_stay_true(decl, claim):
+    # symode's own adjoint formulas (dL/dk = integral lambda df/dk, the running cost has no k): true
+    r = _verdict(decl, claim)
+    assert r.status.startswith("TRUE"), (r.status, r.detail)

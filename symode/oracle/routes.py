@@ -29,7 +29,7 @@ from .taylor import TaylorSystem, integrate, to_mpf
 if TYPE_CHECKING:  # the engine owns the progress lines and imports this module
     from .engine import _Progress
 
-__all__ = ["forward_route", "assemble_forward", "adjoint_route", "Evaluator", "critical_times"]
+__all__ = ["forward_route", "assemble_forward", "adjoint_route", "Evaluator", "critical_times", "restart_fraction"]
 
 
 # -- exact numbers <-> mpmath ------------------------------------------------------------------------------------
@@ -54,6 +54,22 @@ def _mpf_to_fraction(x) -> Fraction:
         return Fraction(0)
     v = Fraction(int(man) * 2 ** int(exp)) if exp >= 0 else Fraction(int(man), 2 ** int(-exp))
     return -v if sign else v
+
+
+#: A value handed back to the integrator (a restart) below 2**-RESTART_UNDERFLOW_BITS in magnitude goes as 0: it is
+#: far below the integrator's accuracy at any allowed precision (10**-(digits + 5) relative to max(1, |y|), digits
+#: at most ~1000), and its exact Fraction would not be: the tail exp(-2e9) of a spike in an adjoint state has a
+#: denominator of 2.9e9 bits, seconds and hundreds of megabytes to build and to round.
+RESTART_UNDERFLOW_BITS = 1_000_000
+
+
+def restart_fraction(x) -> Fraction:
+    """An mpf state value as the exact Fraction a restarted integration starts from (0 below
+    2**-RESTART_UNDERFLOW_BITS, see there)."""
+    x = mpmath.mpf(x)
+    if x and mpmath.mag(x) < -RESTART_UNDERFLOW_BITS:
+        return Fraction(0)
+    return _mpf_to_fraction(x)
 
 
 class Evaluator:
@@ -115,8 +131,6 @@ def critical_times(model: Model) -> tuple:
     stepped over (:mod:`symode.oracle.critical`).  A matrix-form model's are not searched (its scalar form
     would be built for it): none.  Too many features to locate: IntegrationError (a number that could be
     wrong is never returned)."""
-    if model.structure is not None:
-        return ()
     from ..verify.features import TooManyFeatures, model_features
     try:
         return model_features(model)
@@ -307,7 +321,7 @@ class _Adjoint:
         """λ, μ at ``lo`` from their values at ``hi`` (z(hi) = ``zhi`` from the forward solve)."""
         model, work_digits, label, span = self.model, self.work_digits, self.label, self.span
         nz, np_, t1 = model.nz, model.np, model.t1
-        y = [_mpf_to_fraction(v) for v in (*zhi, *lam, *mu)]
+        y = [restart_fraction(v) for v in (*zhi, *lam, *mu)]
         failure = None
         try:
             res = integrate(self.systems.backward, y, hi, [lo], params=model.theta, digits=work_digits,
@@ -329,7 +343,7 @@ class _Adjoint:
             raise _route_error(model, label + " (backward solve)", failure)
         mid = (hi + lo) / 2
         try:  # z at the midpoint: forward from the stored z(lo)
-            zm = integrate(self.systems.state, [_mpf_to_fraction(v) for v in self.zat[lo]]
+            zm = integrate(self.systems.state, [restart_fraction(v) for v in self.zat[lo]]
                            + ([0] if model.running is not None else []),
                            lo, [mid], params=model.theta, digits=work_digits, critical_times=self.critical)[0][:nz]
         except IntegrationError as exc:

@@ -131,7 +131,11 @@ def model_features(model) -> tuple:
     """The critical times of a model's explicit-time features (its right-hand side and running cost at its
     parameter values, over [t0, t1]): computed once per model (fingerprint).  The oracle's routes and the
     verifier's sweeps pass them to every Taylor integration of the model; a spike of the forcing
-    ``exp(-1e10*(t - 0.3)**2)`` is then resolved, not stepped over.  Raises :class:`TooManyFeatures`."""
+    ``exp(-1e10*(t - 0.3)**2)`` is then resolved, not stepped over.  A matrix-form model (``structure``) is not
+    searched: none.  Raises :class:`TooManyFeatures`."""
+    if model.structure is not None:  # a matrix-form model: its scalar form would be built for this; not searched
+        return ()
+
     def build():
         pv = model.param_values
         exprs = [sympy.sympify(e).xreplace(pv) for e in model.rhs]

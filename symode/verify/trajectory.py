@@ -289,6 +289,7 @@ class _Sweep:
         return dict(zip(self.M.states, row[: self.nz]))
 
     def run(self) -> dict:
+        from ..oracle.routes import restart_fraction
         from ..oracle.taylor import integrate, to_mpf
         M, d, D = self.M, self.d, self.digits
         pv = M.param_values
@@ -312,7 +313,7 @@ class _Sweep:
             qs = [mpmath.mpf(0)] * len(self.integrals)
             mu[self.t1], q[self.t1] = mus, qs
             for hi, lo in zip(self.cuts[::-1], self.cuts[-2::-1]):
-                y = [_fraction(v) for v in (*fwd[hi], *lam, *mus, *qs)]
+                y = [restart_fraction(v) for v in (*fwd[hi], *lam, *mus, *qs)]
                 row = [to_mpf(v) for v in integrate(self.bw, y, hi, [lo], params=M.theta, digits=D,
                                                     critical_times=self.bw_critical)[0]]
                 z_back, z_fwd = row[: self.nz], fwd[lo][: self.nz]
@@ -351,11 +352,3 @@ class _Sweep:
         sym = {"z": lambda: d.z[i], "S": lambda: d.S[i, j], "W": lambda: d.W[i, j]}[kind]()
         return fwd[T][self.fw_index[sym]]
 
-
-def _fraction(v):
-    from fractions import Fraction
-    sign, man, exp, _ = mpmath.mpf(v)._mpf_
-    if not man:
-        return Fraction(0)
-    f = Fraction(int(man) * 2 ** int(exp)) if exp >= 0 else Fraction(int(man), 2 ** int(-exp))
-    return -f if sign else f
