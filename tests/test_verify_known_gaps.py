@@ -164,6 +164,14 @@ SPIKES = {
     # at the ends of the interval: half a spike each
     "at t1": ("exp(-10000000000*(t - 1)**2)", _mp_spike(_E10, 1), []),
     "at t0": ("exp(-10000000000*t**2)", _mp_spike(_E10, 0), []),
+    # on a boundary of the sweep's pieces (t0 + 4/8 of the span): a piece ends on it, the next starts there
+    "piece end": ("exp(-10000000000*(t - 0.5)**2)", _mp_spike(_E10, mpmath.mpf(1) / 2), [mpmath.mpf(1) / 2]),
+    # a bump of height ~2 and width 1e-5 between two tanh cliffs
+    "tanh bump": ("(tanh(1000000*(t - 0.3)) - tanh(1000000*(t - 0.30001)))",
+                  lambda s: mpmath.tanh(10 ** 6 * (s - _P3)) - mpmath.tanh(10 ** 6 * (s - mpmath.mpf("0.30001"))),
+                  [_P3, mpmath.mpf("0.30001")]),
+    # a spike inside another function: sin(G) = G - G**3/6 + ...
+    "nested": ("sin(exp(-10000000000*(t - 0.3)**2))", lambda s: mpmath.sin(_mp_spike(_E10, _P3)(s)), [_P3]),
     # a transcendental argument: four spikes at the zeros of sin(10 t - 3), found by the rigorous search
     "sin": ("exp(-10000000000*sin(10*t - 3)**2)",
             lambda s: mpmath.exp(-_E10 * mpmath.sin(10 * s - 3) ** 2), _SIN_ZEROS),

@@ -16,6 +16,9 @@ then advances the solution with Taylor's method.  The parts, one job per module:
   ``K = ceil(-ln(eps)/2 + 1)`` and step size for the tolerance ``eps = 10**-(digits+5)`` (relative to
   ``max(1, ||y||_inf)``), landing on every output time and on every zero crossing of the argument ``a`` of
   an ``Abs``, ``sign`` or ``Heaviside`` (``Max``/``Min`` are built from ``Abs``);
+* :mod:`symode.oracle.critical` -- critical times ``(c, w)`` given by the caller: narrow features (a spike
+  ``exp(-1e10*(t - 0.3)**2)``) that the coefficients at a step's start do not show; the integration lands on
+  each ``c`` and approaches it in halving, then one-width, steps instead of stepping over it;
 * :mod:`symode.oracle.arithmetic` -- the numbers: ``gmpy2.mpfr`` (or ``mpmath.mpf``) at
   ``digits + ARITHMETIC_GUARD_DIGITS`` decimal digits; every constant and input converted from its exact
   value and rounded once, never through a binary double.
@@ -42,9 +45,11 @@ whose derivatives are unbounded there; asin/acos/atanh/acosh; a denominator, "di
 restricted-domain functions named before divisions; else "finite-time blow-up".
 Operations outside the table raise :class:`~symode.errors.DerivationError` when the system is compiled.
 
-Known limit: the step rule trusts the last two Taylor coefficients; a solution whose coefficients of
-orders ``K-1`` and ``K`` vanish at a step start while higher ones do not (e.g. ``dz/dt = t**60`` started at
-``t = 0``) is stepped too far.  Neural-ODE right-hand sides do not have this structure.
+Known limit: the step rule trusts the last two Taylor coefficients at the step's start: a feature they do not
+show yet (a spike far ahead) is stepped over unless the caller names it in ``critical_times``; and a solution
+whose coefficients of orders ``K-1`` and ``K`` vanish at a step start while higher ones do not (e.g.
+``dz/dt = t**60`` started at ``t = 0``) is stepped too far.  Neural-ODE right-hand sides do not have this
+structure.
 """
 from __future__ import annotations
 

@@ -195,8 +195,8 @@ def _critical_times(model: LossModel, point, keys: list, table: Table) -> tuple[
             try:
                 found.update(time_features([k[1]], model.time, M.t0, M.t1))
             except TooManyFeatures as exc:
-                table.failed[k] = (f"the integral along the solution is not evaluated: its integrand has {exc} "
-                                   f"(the Taylor steps could pass over one)")
+                table.failed[k] = (f"the integral along the solution is not evaluated: {exc} (the Taylor steps "
+                                   f"could pass over a narrow feature of its integrand there)")
                 continue
         kept.append(k)
     return kept, {"model": own, "integrals": tuple(sorted(found))}
