@@ -103,8 +103,8 @@ def integrate(system: TaylorSystem, y0, t0, t_out, params=(), digits: int = 30, 
     ``critical_times``: pairs ``(c, w)``, "a feature of width about ``w`` at time ``c`` that the Taylor
     coefficients may not show from afar" (a spike ``exp(-1e10*(t - 0.3)**2)``): the integration lands on every
     ``c`` between ``t0`` and the last output time (not returned) and, approaching ``c``, takes no step longer
-    than ``max(|t - c|/2, w)`` (:mod:`symode.oracle.critical`).  Without them the steps and results are those
-    of the plain step control, bit for bit.
+    than ``|t - c|/2``, nor than ``w`` within ``NEAR_WIDTHS`` (32) widths of ``c`` (:mod:`symode.oracle.critical`).
+    Without them the steps and results are those of the plain step control, bit for bit.
     """
     y0, params, t_out = _checked_arguments(system, y0, params, t_out, digits, max_steps)
     B = number_backend(backend)
