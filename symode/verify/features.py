@@ -61,8 +61,9 @@ FEATURE_SETTINGS: dict = {
     "max_features": 64,
     # Largest degree of a polynomial argument whose roots come from nroots (above: the rigorous search).
     "max_degree": 64,
-    # Halvings of the span tried for a width (2**-80 of the span: far below the collapse threshold 1e-14).
-    "width_halvings": 80,
+    # Halvings of the span probed for a width (all of them, 2**-64 ~ 5e-20 of the span at the last: far below
+    # the integrator's collapse threshold 1e-14, so a feature narrower than that fails loudly there).
+    "width_halvings": 64,
     # Ball precision (bits) of the search and the widths: values of u near a zero of a 1e10-scaled
     # argument still have ~20 correct digits.
     "bits": 128,
@@ -229,10 +230,12 @@ def _search(f, t, a, b, span) -> list:
 
 
 def _width(u, t, c, span) -> sympy.Rational:
-    """The largest ``span / 2**k`` over which ``u`` changes by less than 1 on both sides of ``c`` (a side where
-    ``u`` has no numeric value is left out)."""
+    """Half the smallest ``span / 2**k`` at which ``u`` changes by 1 or more on a side of ``c`` (the largest
+    probe below which it changes by less than 1 at every probe: an argument that swings back beyond its first
+    swing, where a single probe could see little change, is not taken for wide), ``span`` when it never does;
+    a side where ``u`` has no numeric value is left out, a probe with neither side counts as a change."""
     uc = _value(u, t, c)
-    delta = span
+    delta, failed = span, None
     for _ in range(FEATURE_SETTINGS["width_halvings"]):
         changes = []
         if uc is not None:
@@ -240,7 +243,7 @@ def _width(u, t, c, span) -> sympy.Rational:
                 v = _value(u, t, side)
                 if v is not None:
                     changes.append(abs(v - uc))
-        if changes and all(ch < 1 for ch in changes):
-            return delta
+        if not (changes and all(ch < 1 for ch in changes)):
+            failed = delta
         delta = delta / 2
-    return delta
+    return span if failed is None else failed / 2
