@@ -70,6 +70,10 @@ EXCEPTIONS = {
         "compute() flags a kink at the evaluation point with check's singularity analysis",
     ("symode.methods", "symode.check.kinks"):
         "compute() flags kinks the solution crosses inside the interval with check's kink analysis",
+    ("symode.oracle.routes", "symode.verify.features"):
+        "the oracle locates narrow features in time of a model (a spike exp(-1e10*(t - 0.3)**2) its Taylor steps "
+        "would pass over) with the verifier's rigorous search in flint ball arithmetic (verify/balls.py), which "
+        "has no home below; it shares no code with the float64 routes the oracle checks",
     ("symode.oracle.export", "symode.interop.discrete"):
         "golden files carry the exact discrete gradients of fixed-step schemes (--fixed-step), computed in interop "
         "because they evaluate the CasADi routes' grid and tableaux in high precision",

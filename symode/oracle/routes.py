@@ -29,7 +29,7 @@ from .taylor import TaylorSystem, integrate, to_mpf
 if TYPE_CHECKING:  # the engine owns the progress lines and imports this module
     from .engine import _Progress
 
-__all__ = ["forward_route", "assemble_forward", "adjoint_route", "Evaluator"]
+__all__ = ["forward_route", "assemble_forward", "adjoint_route", "Evaluator", "critical_times", "restart_fraction"]
 
 
 # -- exact numbers <-> mpmath ------------------------------------------------------------------------------------
@@ -54,6 +54,22 @@ def _mpf_to_fraction(x) -> Fraction:
         return Fraction(0)
     v = Fraction(int(man) * 2 ** int(exp)) if exp >= 0 else Fraction(int(man), 2 ** int(-exp))
     return -v if sign else v
+
+
+#: A value handed back to the integrator (a restart) below 2**-RESTART_UNDERFLOW_BITS in magnitude goes as 0: it is
+#: far below the integrator's accuracy at any allowed precision (10**-(digits + 5) relative to max(1, |y|), digits
+#: at most ~1000), and its exact Fraction would not be: the tail exp(-2e9) of a spike in an adjoint state has a
+#: denominator of 2.9e9 bits, seconds and hundreds of megabytes to build and to round.
+RESTART_UNDERFLOW_BITS = 1_000_000
+
+
+def restart_fraction(x) -> Fraction:
+    """An mpf state value as the exact Fraction a restarted integration starts from (0 below
+    2**-RESTART_UNDERFLOW_BITS, see there)."""
+    x = mpmath.mpf(x)
+    if x and mpmath.mag(x) < -RESTART_UNDERFLOW_BITS:
+        return Fraction(0)
+    return _mpf_to_fraction(x)
 
 
 class Evaluator:
@@ -108,6 +124,22 @@ def _build_systems(model: Model) -> _Systems:
                     backward=TaylorSystem(bw.states, bw.rhs, model.t, params=model.params))
 
 
+def critical_times(model: Model) -> tuple:
+    """The model's explicit-time features, ``((c, w), ...)``, for every integration of its systems
+    (:func:`symode.verify.features.model_features`, once per model): a spike of a forcing term or running cost
+    in t alone, ``exp(-1e10*(t - 0.3)**2)``, is landed on and approached in halving steps instead of being
+    stepped over (:mod:`symode.oracle.critical`).  A matrix-form model's are not searched (its scalar form
+    would be built for it): none.  Too many features to locate: IntegrationError (a number that could be
+    wrong is never returned)."""
+    from ..verify.features import TooManyFeatures, model_features
+    try:
+        return model_features(model)
+    except TooManyFeatures as exc:
+        raise IntegrationError(f"oracle on model {model.name!r}: {exc}: the Taylor steps could pass over a "
+                               f"narrow feature of the right-hand side or running cost in time, so no value "
+                               f"is given; shorten the interval or smooth the term") from None
+
+
 def _route_error(model: Model, route: str, exc: IntegrationError) -> IntegrationError:
     return IntegrationError(f"oracle on model {model.name!r} ({route} route): {exc}", time=exc.time)
 
@@ -122,7 +154,7 @@ def forward_route(model: Model, work_digits: int, progress: "_Progress", label: 
     times = sorted({o.time for o in model.observations} | {model.t1})
     try:
         out = integrate(_systems(model).forward, init, model.t0, times, params=model.theta, digits=work_digits,
-                        progress=progress.callback(label, work_digits))
+                        progress=progress.callback(label, work_digits), critical_times=critical_times(model))
     except IntegrationError as exc:
         raise _route_error(model, label, exc) from None
     at = {tm: [to_mpf(v) for v in row] for tm, row in zip(times, out)}
@@ -188,6 +220,9 @@ def adjoint_route(model: Model, work_digits: int, progress: "_Progress", label: 
 class _Adjoint:
     """One run of the adjoint route: the stored forward states ``zat``, then λ, μ backward piece by piece."""
 
+    #: the model's critical times (:func:`critical_times`); the matrix-form subclass keeps none
+    critical: tuple = ()
+
     def __init__(self, model: Model, work_digits: int, progress: "_Progress", label: str, pieces: int,
                  max_splits: int, z_tol):
         self.model, self.work_digits, self.progress, self.label = model, work_digits, progress, label
@@ -195,6 +230,7 @@ class _Adjoint:
         self.d = derive(model)
         self.ev = Evaluator(model, work_digits)
         self.systems = _systems(model)
+        self.critical = critical_times(model)
         t0, t1 = model.t0, model.t1
         self.span = span = t1 - t0
         cuts = {t0 + span * sympy.Rational(k, pieces) for k in range(1, pieces)}
@@ -258,7 +294,8 @@ class _Adjoint:
         state_stats: dict = {}
         try:
             out = integrate(self.systems.state, y0, t0, self.times, params=model.theta, digits=work_digits,
-                            stats=state_stats, progress=self.progress.callback(self.label, work_digits, 0.0, 0.3))
+                            stats=state_stats, progress=self.progress.callback(self.label, work_digits, 0.0, 0.3),
+                            critical_times=self.critical)
         except IntegrationError as exc:
             raise _route_error(model, self.label + " (state solve)", exc) from None
         self.zat = {tm: [to_mpf(v) for v in row[:nz]] for tm, row in zip(self.times, out)}
@@ -284,11 +321,11 @@ class _Adjoint:
         """λ, μ at ``lo`` from their values at ``hi`` (z(hi) = ``zhi`` from the forward solve)."""
         model, work_digits, label, span = self.model, self.work_digits, self.label, self.span
         nz, np_, t1 = model.nz, model.np, model.t1
-        y = [_mpf_to_fraction(v) for v in (*zhi, *lam, *mu)]
+        y = [restart_fraction(v) for v in (*zhi, *lam, *mu)]
         failure = None
         try:
             res = integrate(self.systems.backward, y, hi, [lo], params=model.theta, digits=work_digits,
-                            max_steps=self.budget,
+                            max_steps=self.budget, critical_times=self.critical,
                             progress=self.progress.callback(label, work_digits, 0.3 + 0.7 * float((t1 - hi) / span),
                                                             0.7 * float((hi - lo) / span)))
             row = [to_mpf(v) for v in res[0]]
@@ -306,9 +343,9 @@ class _Adjoint:
             raise _route_error(model, label + " (backward solve)", failure)
         mid = (hi + lo) / 2
         try:  # z at the midpoint: forward from the stored z(lo)
-            zm = integrate(self.systems.state, [_mpf_to_fraction(v) for v in self.zat[lo]]
+            zm = integrate(self.systems.state, [restart_fraction(v) for v in self.zat[lo]]
                            + ([0] if model.running is not None else []),
-                           lo, [mid], params=model.theta, digits=work_digits)[0][:nz]
+                           lo, [mid], params=model.theta, digits=work_digits, critical_times=self.critical)[0][:nz]
         except IntegrationError as exc:
             raise _route_error(model, label + " (state solve)", exc) from None
         self.zat[mid] = [to_mpf(v) for v in zm]

@@ -16,6 +16,9 @@ then advances the solution with Taylor's method.  The parts, one job per module:
   ``K = ceil(-ln(eps)/2 + 1)`` and step size for the tolerance ``eps = 10**-(digits+5)`` (relative to
   ``max(1, ||y||_inf)``), landing on every output time and on every zero crossing of the argument ``a`` of
   an ``Abs``, ``sign`` or ``Heaviside`` (``Max``/``Min`` are built from ``Abs``);
+* :mod:`symode.oracle.critical` -- critical times ``(c, w)`` given by the caller: narrow features (a spike
+  ``exp(-1e10*(t - 0.3)**2)``) that the coefficients at a step's start do not show; the integration lands on
+  each ``c`` and approaches it in halving, then one-width, steps instead of stepping over it;
 * :mod:`symode.oracle.arithmetic` -- the numbers: ``gmpy2.mpfr`` (or ``mpmath.mpf``) at
   ``digits + ARITHMETIC_GUARD_DIGITS`` decimal digits; every constant and input converted from its exact
   value and rounded once, never through a binary double.
@@ -42,9 +45,11 @@ whose derivatives are unbounded there; asin/acos/atanh/acosh; a denominator, "di
 restricted-domain functions named before divisions; else "finite-time blow-up".
 Operations outside the table raise :class:`~symode.errors.DerivationError` when the system is compiled.
 
-Known limit: the step rule trusts the last two Taylor coefficients; a solution whose coefficients of
-orders ``K-1`` and ``K`` vanish at a step start while higher ones do not (e.g. ``dz/dt = t**60`` started at
-``t = 0``) is stepped too far.  Neural-ODE right-hand sides do not have this structure.
+Known limit: the step rule trusts the last two Taylor coefficients at the step's start: a feature they do not
+show yet (a spike far ahead) is stepped over unless the caller names it in ``critical_times``; and a solution
+whose coefficients of orders ``K-1`` and ``K`` vanish at a step start while higher ones do not (e.g.
+``dz/dt = t**60`` started at ``t = 0``) is stepped too far.  Neural-ODE right-hand sides do not have this
+structure.
 """
 from __future__ import annotations
 
@@ -58,6 +63,7 @@ from symode.errors import IntegrationError, SpecError
 from .arithmetic import BACKEND, number_backend, to_mpf, to_working
 from .recurrences import Coefficients, _Domain, fmt, kernels
 from .piecewise import first_crossing, moves_into  # (importing it registers abs/sign/Heaviside's recurrences)
+from .critical import CriticalTimes
 from .stepping import MIN_STEP_FRACTION, TOLERANCE_MARGIN_DIGITS, StepControl, diagnose_collapse, order
 from .tape import TaylorSystem
 
@@ -73,7 +79,7 @@ PROGRESS_INTERVAL_S = 0.1
 
 def integrate(system: TaylorSystem, y0, t0, t_out, params=(), digits: int = 30, *,
               progress: Callable[[float], None] | None = None, max_steps: int = 100_000,
-              stats: dict | None = None, backend: str | None = None) -> list[list]:
+              stats: dict | None = None, backend: str | None = None, critical_times=()) -> list[list]:
     """Integrate ``system`` from ``(t0, y0)`` and return the states at each time of ``t_out``.
 
     ``y0``, ``t0``, ``t_out`` and ``params`` may be ints, ``Fraction``s, decimal strings, SymPy numbers
@@ -91,7 +97,14 @@ def integrate(system: TaylorSystem, y0, t0, t_out, params=(), digits: int = 30, 
     is called at most ~10 times a second (and once with 1.0 at the end).  ``max_steps`` bounds the number
     of steps (IntegrationError when used up).  ``stats``, if a dict, receives ``steps``, ``order``,
     ``precision_bits``, ``tolerance``, ``truncation_error_estimate`` (sum over steps of the estimated
-    local truncation error, relative to ``max(1, ||y||)``), ``abs_crossings`` and ``backend``.
+    local truncation error, relative to ``max(1, ||y||)``), ``abs_crossings`` and ``backend`` (and
+    ``critical_landings`` when ``critical_times`` are given).
+
+    ``critical_times``: pairs ``(c, w)``, "a feature of width about ``w`` at time ``c`` that the Taylor
+    coefficients may not show from afar" (a spike ``exp(-1e10*(t - 0.3)**2)``): the integration lands on every
+    ``c`` between ``t0`` and the last output time (not returned) and, approaching ``c``, takes no step longer
+    than ``|t - c|/2``, nor than ``w`` within ``NEAR_WIDTHS`` (32) widths of ``c`` (:mod:`symode.oracle.critical`).
+    Without them the steps and results are those of the plain step control, bit for bit.
     """
     y0, params, t_out = _checked_arguments(system, y0, params, t_out, digits, max_steps)
     B = number_backend(backend)
@@ -113,11 +126,18 @@ def integrate(system: TaylorSystem, y0, t0, t_out, params=(), digits: int = 30, 
                                 f"monotonically (ascending forward, descending backward)")
             prev = tt
         run = _Integration(system, B, bits, K, t, pv, direction)
+        critical_times = list(critical_times) if critical_times is not None else []
+        if critical_times:
+            span = abs(targets[-1] - t)
+            run.critical = CriticalTimes(critical_times, B, bits, t, direction, targets[-1],
+                                         span * B.number(MIN_STEP_FRACTION) * 4)
         results = run.solve(t, yv, targets, progress, max_steps)
         if stats is not None:
             stats.update(steps=run.steps, order=K, precision_bits=bits,
                          tolerance=f"1e-{digits + TOLERANCE_MARGIN_DIGITS}",
                          truncation_error_estimate=float(run.err_est), abs_crossings=run.crossings, backend=B.name)
+            if critical_times:
+                stats["critical_landings"] = run.landings
         return results
 
 
@@ -181,8 +201,9 @@ class _Integration:
         self.abs_cells = list(cx.abs_state.values())
         for c in self.abs_cells:
             c["dir"] = direction
-        self.steps = self.crossings = 0
+        self.steps = self.crossings = self.landings = 0
         self.err_est = zero
+        self.critical = None
 
     def solve(self, t, yv, targets, progress, max_steps: int) -> list[list]:
         """The states at every time of ``targets`` (ordered away from ``t``), starting from ``yv`` at ``t``."""
@@ -206,14 +227,19 @@ class _Integration:
             if not B.is_finite(h):
                 raise IntegrationError(f"the step size is not finite at t = {fmt(t)} (non-finite Taylor "
                                        f"coefficients): the solution is singular there", time=float(t))
-            if not landing and abs(h) < min_step:
+            on_critical = None
+            if self.critical:
+                h2, on_critical = self.critical.limit(t, h)
+                if h2 is not h:
+                    h, landing = h2, False
+            if not landing and on_critical is None and abs(h) < min_step:
                 raise IntegrationError(
                     f"{diagnose_collapse(system, self.S, yv, t)}; the step size collapsed to {fmt(h)} at "
                     f"t = {fmt(t, 17)}. Stop the integration before this time or change the model or its initial "
                     f"values", time=float(t))
             cross = first_crossing(self.abs_cells, h, self.zero, self.bits)
             if cross is not None:  # land on the first zero crossing of an abs/sign/Heaviside argument
-                h, landing = cross[0], False
+                h, landing, on_critical = cross[0], False, None
                 # Another argument crossing at the same point (e.g. z and 2*z) is not forced: if round-off
                 # puts it on its old side at the next step start, that step finds its crossing at once and
                 # ends after a round-off-sized step.
@@ -221,7 +247,8 @@ class _Integration:
                 cross[1]["check"] = cross[1]["piecewise"]  # a discontinuous rhs may not let it cross
                 self.crossings += 1
             yv = self.advance(h, n1, n2, scale)
-            t = targets[ti] if landing else t + h
+            t = targets[ti] if landing else (t + h if on_critical is None else on_critical)
+            self.landings += on_critical is not None
             self.steps += 1
             for i, v in enumerate(yv):
                 if not B.is_finite(v):

@@ -13,6 +13,15 @@
   back-solved z misses the forward z by more than 10^-(working digits - 5) (relative to max(1, |z|)) is a
   failure (the quantities are then unavailable and the claims that need them UNDECIDED, never guessed).
 
+Narrow features in time (:mod:`symode.verify.features`): the zeros and extremes of every argument of the
+integrands, the right-hand side and the running cost that depends on t alone are located before the sweeps
+(a spike ``exp(-1e10*(t - 0.3)**2)`` is ~exp(-9e8) at t0: the Taylor steps, chosen from the coefficients at
+their start, would pass over it at both precisions, and the error bound with them); both sweeps, at both
+precisions, land on them and approach them in halving steps (:mod:`symode.oracle.critical`).  Known limit:
+an argument that depends on the states too (``exp(-1e10*(u - 0.7)**2)``) cannot be located before the solution
+is known; such a spike can still be stepped over.  An integrand with more narrow features than can be located
+is not evaluated (its claims UNDECIDED).
+
 Error bound of the swept values, as the oracle's: both sweeps run at D = oracle_digits + 10 and D + 15 working
 digits; with e = |v_D - v_{D+15}| / max(|v|, 1e-8), the bound is max(10 e, 10^-(oracle_digits - 1)) times
 max(|v|, 1e-8).  A value is a ball (midpoint, radius) for :mod:`symode.verify.balls`.
@@ -143,9 +152,12 @@ def _compute_point(model: LossModel, point, keys: set, table: Table) -> None:
     if losses:
         _oracle(model, point, losses, table)
     if swept:
+        swept, critical = _critical_times(model, point, swept, table)
+    if swept:
         try:
-            lo = _Sweep(model, point, swept, VERIFY_SETTINGS["oracle_digits"] + GUARD_DIGITS).run()
-            hi = _Sweep(model, point, swept, VERIFY_SETTINGS["oracle_digits"] + GUARD_DIGITS + CHECK_EXTRA_DIGITS).run()
+            lo = _Sweep(model, point, swept, VERIFY_SETTINGS["oracle_digits"] + GUARD_DIGITS, critical).run()
+            hi = _Sweep(model, point, swept, VERIFY_SETTINGS["oracle_digits"] + GUARD_DIGITS + CHECK_EXTRA_DIGITS,
+                        critical).run()
         except (SymodeError, ArithmeticError, ValueError) as exc:
             for k in swept:
                 table.failed[k] = f"the solution could not be computed: {' '.join(str(exc).split())}"
@@ -161,6 +173,33 @@ def _compute_point(model: LossModel, point, keys: set, table: Table) -> None:
                                 f"{VERIFY_SETTINGS['oracle_digits'] + GUARD_DIGITS} and "
                                 f"{VERIFY_SETTINGS['oracle_digits'] + GUARD_DIGITS + CHECK_EXTRA_DIGITS} digits "
                                 f"(largest relative difference {mpmath.nstr(worst, 2) if worst else '0'})")
+
+
+def _critical_times(model: LossModel, point, keys: list, table: Table) -> tuple[list, dict]:
+    """(the keys still to sweep, {"model": critical times of the model's right-hand side and running cost,
+    "integrals": those of the integrands along the solution}) at ``point`` (:mod:`symode.verify.features`): the
+    sweeps land on them and approach them in halving steps, so a spike exp(-1e10*(t - 0.3)**2) is integrated,
+    not stepped over.  An integrand with too many narrow features to locate is failed (its claims UNDECIDED);
+    a model with too many fails every key."""
+    from .features import TooManyFeatures, model_features, time_features
+    M = point.model
+    try:
+        own = model_features(M)
+    except TooManyFeatures as exc:
+        for k in keys:
+            table.failed[k] = f"the solution could not be computed: {exc}"
+        return [], {}
+    found, kept = set(), []
+    for k in keys:
+        if k[0] == "integral":
+            try:
+                found.update(time_features([k[1]], model.time, M.t0, M.t1))
+            except TooManyFeatures as exc:
+                table.failed[k] = (f"the integral along the solution is not evaluated: {exc} (the Taylor steps "
+                                   f"could pass over a narrow feature of its integrand there)")
+                continue
+        kept.append(k)
+    return kept, {"model": own, "integrals": tuple(sorted(found))}
 
 
 def _oracle(model: LossModel, point, keys: list, table: Table) -> None:
@@ -198,9 +237,11 @@ def _num(expr, subs: dict, digits: int) -> mpmath.mpf:
 class _Sweep:
     """One forward solve and one backward sweep at ``digits`` working digits (see the module docstring)."""
 
-    def __init__(self, model: LossModel, point, keys: list, digits: int):
+    def __init__(self, model: LossModel, point, keys: list, digits: int, critical: dict):
         from ..symbolic.derive import derive
         self.m, self.keys, self.digits = model, keys, digits
+        self.fw_critical = critical["model"]
+        self.bw_critical = tuple(sorted({*critical["model"], *critical["integrals"]}))
         M = point.model
         self.M, self.d = M, derive(M)
         d = self.d
@@ -248,6 +289,7 @@ class _Sweep:
         return dict(zip(self.M.states, row[: self.nz]))
 
     def run(self) -> dict:
+        from ..oracle.routes import restart_fraction
         from ..oracle.taylor import integrate, to_mpf
         M, d, D = self.M, self.d, self.digits
         pv = M.param_values
@@ -257,7 +299,8 @@ class _Sweep:
         for j in self.w_cols:
             y0 += list(sympy.eye(self.nz)[:, j])
         with mpmath.workdps(D + 10):
-            out = integrate(self.fw, y0, self.t0, self.cuts[1:], params=M.theta, digits=D)
+            out = integrate(self.fw, y0, self.t0, self.cuts[1:], params=M.theta, digits=D,
+                            critical_times=self.fw_critical)
             fwd = {self.t0: [mpmath.mpf(sympy.Float(sympy.N(v, D + 10), D + 10)._mpf_) for v in y0]}
             fwd.update({tm: [to_mpf(v) for v in row] for tm, row in zip(self.cuts[1:], out)})
             lam_after, lam_before, mu, q = {}, {}, {}, {}
@@ -270,8 +313,9 @@ class _Sweep:
             qs = [mpmath.mpf(0)] * len(self.integrals)
             mu[self.t1], q[self.t1] = mus, qs
             for hi, lo in zip(self.cuts[::-1], self.cuts[-2::-1]):
-                y = [_fraction(v) for v in (*fwd[hi], *lam, *mus, *qs)]
-                row = [to_mpf(v) for v in integrate(self.bw, y, hi, [lo], params=M.theta, digits=D)[0]]
+                y = [restart_fraction(v) for v in (*fwd[hi], *lam, *mus, *qs)]
+                row = [to_mpf(v) for v in integrate(self.bw, y, hi, [lo], params=M.theta, digits=D,
+                                                    critical_times=self.bw_critical)[0]]
                 z_back, z_fwd = row[: self.nz], fwd[lo][: self.nz]
                 scale = max([mpmath.mpf(1)] + [abs(v) for v in z_fwd])
                 miss = max(abs(a - b) for a, b in zip(z_back, z_fwd)) / scale
@@ -308,11 +352,3 @@ class _Sweep:
         sym = {"z": lambda: d.z[i], "S": lambda: d.S[i, j], "W": lambda: d.W[i, j]}[kind]()
         return fwd[T][self.fw_index[sym]]
 
-
-def _fraction(v):
-    from fractions import Fraction
-    sign, man, exp, _ = mpmath.mpf(v)._mpf_
-    if not man:
-        return Fraction(0)
-    f = Fraction(int(man) * 2 ** int(exp)) if exp >= 0 else Fraction(int(man), 2 ** int(-exp))
-    return -f if sign else f
