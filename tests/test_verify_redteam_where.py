@@ -80,6 +80,9 @@ def test_a_where_value_outside_a_count_or_index_domain_is_an_error_naming_the_de
     "(-1)**(2*N) = 1 where N = x",
     # a count used as an integration variable keeps no assumption: integral_{-1}^{1} |N| dN = 1 (by hand), not 0
     "integral(abs(N), N, -1, 1) = 0",
+    # the bound index stays an integer (each term 1) but the free one is x: at x = 1/4, (-1)**(1/2) = i, the
+    # RHS M + 1 is real
+    "sum((-1)**(2*i), i, 1, M) + (-1)**(2*i) = M + 1 where i = x",
 ])
 def test_assumptions_never_simplify_before_a_substitution_that_breaks_them(claim):
     r = _verdict(claim)
@@ -186,11 +189,21 @@ def test_true_claims_with_where_into_integrals_and_sums_stay_true(claim):
     "y/x = 2*y/x where x = 0",
     "x*log(x) = 0 where x = 0",               # 0*log(0): SymPy's nan
     "1/(x - y) = 2/(x - y) where x = y",
+    "integral(s, s, 0, 1/x) = 1 where x = 0",   # an infinite limit (SymPy's doit crashed on it before)
 ])
 def test_a_where_that_makes_a_side_infinite_is_an_error(claim):
     r = _verdict(claim)
     assert r.status == "ERROR", (r.status, r.detail)
     assert "not finite" in r.detail and "where.md:" in r.detail, r.detail
+
+
+def test_a_where_putting_the_time_symbol_into_an_integral_along_the_solution_is_an_error():
+    # without capture, c = t is the free time outside the integral; the solution's evaluation would read it as
+    # the integration time again, so the claim is refused rather than judged (base: FALSE for a true claim)
+    decl = ("```symbols\ntime: t\nstates: u\nparams: k\nsymbols: c\ninterval: t0, t1\node: du/dt = -k*u\n"
+            "init: u = 1\nterminal: u**2\nvalues: k = 1/2, t0 = 0, t1 = 1\n```\n")
+    r, = _verdicts(decl, "integral(lambda_u*u*c, t, t0, t1) = c*integral(lambda_u*u, t, t0, t1) where c = t")
+    assert r.status == "ERROR" and "time symbol t" in r.detail, (r.status, r.detail)
 
 
 def test_a_definition_whose_where_makes_it_infinite_is_an_error_on_its_line():
@@ -226,6 +239,8 @@ def test_where_values_inside_the_domain_stay_true(claim):
     "sum(1, i, N, 200) = 201 - N",
     # constant ranges: 3..1 is empty
     "sum(1, i, 3, 1) = -1",
+    # M = 1: the range 1..-1 is empty, 0 != M - 2 = -1 (Karr: -sum_{0}^{0} 1 = -1, SymPy's proof)
+    "sum(1, i, 1, M - 2) = M - 2",
 ])
 def test_sums_over_empty_ranges_are_zero_under_the_usual_convention(claim):
     r = _verdict(claim)

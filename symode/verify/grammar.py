@@ -395,6 +395,13 @@ def check_model_substitution(env: Env, subs: dict, sides, field: str) -> None:
     model = env.model
     if model is None or not any(model.has_quantities(s) or model.along_integrals(s) for s in sides):
         return
+    if any(model.time in sympy.sympify(v).free_symbols for v in subs.values()) and any(
+            model.along_integrals(s) for s in sides):
+        # renaming the bound time of an integral along the solution (no capture) would leave a free time
+        # symbol inside it, which the solution's evaluation reads as the integration time again
+        raise VerificationError(f"{field}: 'where' gives a value containing the time symbol {model.time.name}, "
+                                f"the variable of an integral along the solution in this claim; state the claim "
+                                f"without it")
     bad = sorted(s.name for s in subs if s in model.dependencies())
     if bad:
         raise VerificationError(f"{field}: 'where' substitutes {', '.join(bad)}, on which the model's solution "
