@@ -24,10 +24,26 @@ def fallible(*exprs) -> bool:
     return any(sympy.sympify(e).has(*FALLIBLE) for e in exprs)
 
 
+def _nonzero_number(c: sympy.Expr) -> bool:
+    """Whether the number ``c`` is provably nonzero: SymPy's assumptions, or its ball excluding 0 (up to the
+    deep precisions: sqrt(1 + exp(-2000)) - 1 = 1.3e-869 shows at 4096 bits)."""
+    if c.is_nonzero:
+        return True
+    from .numeric import nonzero_at
+    try:
+        return nonzero_at(c, {}, deep=True)
+    except (ValueError, ZeroDivisionError, ArithmeticError, TypeError):
+        return False
+
+
 def exact_nonzero(e: sympy.Expr) -> bool:
     """Whether ``e`` (a cancelled difference) is exactly nonzero at generic points: a nonzero number, a
     rational function whose numerator is a nonzero polynomial with exact coefficients, or an expression
-    SymPy's assumptions show nonzero for every value of its symbols (``exp(x)/10**30``, ``x**2 + 1``)."""
+    SymPy's assumptions show nonzero for every value of its symbols (``exp(x)/10**30``, ``x**2 + 1``).
+
+    A polynomial whose coefficients are not rationals counts only when SymPy shows one of them nonzero: a
+    coefficient ``atan(2) + atan(1/2) - pi/2`` or ``tanh(2) - sinh(2)/cosh(2)`` is not structurally 0 but is 0,
+    so ``x*(atan(2) + atan(1/2)) - x*pi/2`` is no exact difference (it is a true claim)."""
     if e == 0 or e.has(sympy.Float, sympy.Integral, sympy.Derivative, sympy.Subs, AppliedUndef, sympy.Sum,
                        sympy.Indexed):
         return False
@@ -41,7 +57,8 @@ def exact_nonzero(e: sympy.Expr) -> bool:
         except sympy.PolynomialError:
             poly = None
         if poly is not None and not poly.is_zero and not poly.domain.is_RR and not poly.domain.is_CC:
-            return True
+            if poly.domain.is_ZZ or poly.domain.is_QQ or any(_nonzero_number(c) for c in poly.coeffs()):
+                return True
     return bool(e.is_nonzero)
 
 
@@ -61,16 +78,17 @@ def prove_zero(diff: sympy.Expr):
         last = fn(e)
         if last == 0:
             return True, name, None
-        if name == "cancel" and exact_nonzero(last):
-            return "nonzero", name, last
         if name == "cancel" and last.has(sympy.tanh, sympy.sinh, sympy.cosh, sympy.exp):
             # hyperbolic functions in exponential form: tanh(u) - 1 = -2/(exp(2*u) + 1), exactly nonzero even
-            # where it is far below any working precision (u = 1000 + x**2)
+            # where it is far below any working precision (u = 1000 + x**2); tried before the cancelled form
+            # itself, which may be exactly nonzero (x*tanh(1000) - x) and yet not separable by the numbers
             exp_form = sympy.cancel(sympy.together(last.rewrite(sympy.exp)))
             if exp_form == 0:
                 return True, "exponential form", None
             if not exp_form.has(sympy.I) and exact_nonzero(exp_form):
                 return "nonzero", "exponential form", exp_form
+        if name == "cancel" and exact_nonzero(last):
+            return "nonzero", name, last
     return False, str(last)[:300], None
 
 
