@@ -50,7 +50,9 @@ CORPUS = [
     # true claims in odd forms: the scale of a sum multiplied out, cancellation that the precision resolves
     (f"cos(10**100*10**18*{ZERO}) = 1", True, "cos(0) = 1"),
     (f"x*(10**100*10**100*atan(P) + 10**100*10**100*atan(1/P) - 2*10**100*10**100*atan(1) + 1) = x", True,
-     "the bracket is 10**100*10**100*0 + 1 = 1"),
+     "the bracket is 10**200*0 + 1 = 1 (resolved at 1536 bits)"),
+    (f"x*(10**100*10**18*atan(P) + 10**100*10**18*atan(1/P) - 2*10**100*10**18*atan(1) + 1) = 2*x", "FALSE",
+     "the bracket is 1: x != 2x; the factor's summands are no scale"),
     ("(x + 10**40)**2 - 10**80 - 2*10**40*x = x**2", True, "binomial square, the 10**80 cancel"),
     ("cos(10**20*(x + 1) - 10**20*x) = cos(10**20)", True, "the argument is exactly 10**20"),
     # --- 2. constants and exact differences below the working precision (mpmath, 1000 digits)
@@ -63,6 +65,8 @@ CORPUS = [
     ("x*tanh(1000) = x", "FALSE", "x*(tanh(1000) - 1) = -2x/(exp(2000) + 1), nonzero for x != 0"),
     ("x*tanh(1000) + x**2 = x + x**2", "FALSE", "the same difference"),
     ("x*(sqrt(1 + exp(-2000)) - 1) = 0", "FALSE", "x * 1.29e-869"),
+    ("x*(sqrt(1 + exp(-20000)) - 1) = 0", False, "x * ~1e-8686: below 16384 bits, so never TRUE"),
+    ("y*x*(sqrt(1 + exp(-20000)) - 1) + x = x", False, "the same coefficient, of x*y"),
     ("exp(4*atan(1)*sqrt(163)) = 640320**3 + 744", "FALSE", "Ramanujan's constant: the difference is -7.5e-13"),
     # true constants and odd forms that must stay TRUE
     ("atan(2) + atan(1/2) = 2*atan(1)", True, "atan a + atan 1/a = pi/2 for a > 0"),
@@ -124,8 +128,8 @@ def test_no_wrong_true(verdicts, claim, truth, why):
 
 
 def test_the_scale_skips_summands_inside_arguments():
-    """balls.evaluate's scale: the top-level terms (10**50*x, 1), a sum multiplied out, never the inside of
-    cos, a denominator or an exponent."""
+    """balls.evaluate's scale: the top-level terms (10**50*x, 1), never the inside of a factor, cos, a
+    denominator or an exponent (their own magnitude only)."""
     x = sympy.Symbol("x")
     at = {x: sympy.Rational(1, 2)}
     big = sympy.Integer(10) ** 50
@@ -136,8 +140,12 @@ def test_the_scale_skips_summands_inside_arguments():
     assert scale(1 / (big * x + 1)) == pytest.approx(2e-50, rel=1e-6)
     assert scale(sympy.Integer(2) ** (big * x - big * x)) == pytest.approx(1)
     assert scale(big * x + 1) == pytest.approx(5e49, rel=1e-6)
-    assert scale(3 * (big * x + 1)) == pytest.approx(1.5e50, rel=1e-6)        # 3*(10**50*x + 1): 3*5e49
-    assert scale((big * x + 1) ** 2) == pytest.approx(2.5e99, rel=1e-6)       # (5e49)**2
+    assert scale(3 * (big * x + 1)) == pytest.approx(1.5e50, rel=1e-6)        # SymPy distributes the 3: 1.5e50*x + 3
+    assert scale((big * x + 1) ** 2) == pytest.approx(2.5e99, rel=1e-6)       # the value itself, (5e49 + 1)**2
+    y = sympy.Symbol("y")
+    vanishing = big * sympy.sin(x) ** 2 + big * sympy.cos(x) ** 2 - big    # 0 (sin**2 + cos**2 = 1), terms 1e50
+    assert float(evaluate(y * vanishing, {x: sympy.Rational(1, 2), y: 1}, 128)[1].mid()) < 1e20
+    assert float(evaluate(y + vanishing, {x: sympy.Rational(1, 2), y: 1}, 128)[1].mid()) == pytest.approx(1e50)
 
 
 MODEL = """```symbols

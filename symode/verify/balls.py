@@ -8,10 +8,10 @@ the difference (``exp(-100) = 0`` is decided, not "equal within 1e-30").  Precis
 rationals become balls, and each node maps to one ball operation with SymPy's principal-branch meaning
 (``log`` and fractional powers of negative numbers are complex).  It also returns the *scale of the terms*:
 the largest magnitude of the summands whose sum *is* the value (see :meth:`_Evaluator.scale_of`): the
-top-level terms, the terms of a sum multiplied out with the factors around it, the terms of a ``Sum`` and the
-integrand's terms times the length of an integral -- never a summand inside the argument of a function, a
-denominator or a non-integer power, whose cancellation is not a rounding of the value (``cos(10**118*(atan(P)
-+ atan(1/P) - 2*atan(1)))`` is ``cos(0) = 1``, not a ball of width 2 "agreeing with -1 relative to 1e118").
+top-level terms, the terms of a ``Sum`` and the integrand's terms times the length of an integral -- never a
+summand inside a factor, the argument of a function, a denominator or a power, whose cancellation is not a
+rounding of the value (``cos(10**118*(atan(P) + atan(1/P) - 2*atan(1)))`` is ``cos(0) = 1``, not a ball of
+width 2 "agreeing with -1 relative to 1e118").
 Agreement of two sides is judged relative to it, never against an absolute floor.
 
 Definite integrals are computed by ``acb.integral`` (rigorous Gauss-Legendre with error bounds, bisecting
@@ -147,31 +147,23 @@ class _Evaluator:
 
     def scale_of(self, e) -> arb:
         """The scale of the terms of ``e`` (already evaluated): the largest magnitude among the summands whose
-        sum is its value, with a sum inside a product multiplied out (``c*(a + b)``: |c|*max(|a|, |b|)) and a
-        positive integer power of a sum expanded likewise; a ``Sum`` or ``Integral`` contributes its terms (an
-        integral: the integrand's at three probes, times the length).  Anything else -- a function, a
-        denominator, a non-integer power, abs/Max/Piecewise -- contributes its own magnitude only: the summands
-        inside its argument are not terms of the value, and a cancellation among them is resolved by raising
-        the precision, never absorbed into the tolerance.  An upper bound (the value's own magnitude at least);
-        non-finite magnitudes count as 0 (the caller rejects a non-finite value before using the scale)."""
+        sum is its value -- the terms of a top-level sum, the terms of a ``Sum``, an integrand's terms (at three
+        probes) times the integral's length.  Anything else -- a product, a function, a power, abs/Max/Piecewise
+        -- contributes its own magnitude only: the summands inside its argument (or factor) are not terms of the
+        value, and a cancellation among them is resolved by raising the precision, never absorbed into the
+        tolerance (``x*(10**118*atan(P) + 10**118*atan(1/P) - 2*10**118*atan(1) + 1) = 2*x`` differs at 1536
+        bits).  An upper bound (the value's own magnitude at least); non-finite magnitudes count as 0 (the
+        caller rejects a non-finite value before using the scale)."""
         hit = self.scales.get(e)
         if hit is not None:
             return hit
-        own = _magnitude(self.memo.get(e))
-        inner = arb(0)
+        out = _magnitude(self.memo.get(e))
+        inner = self.linear.get(e, arb(0))
         if e.is_Add:
             for a in e.args:
                 m = self.scale_of(a)
                 inner = m if m > inner else inner
-        elif e.is_Mul:
-            inner = arb(1)
-            for a in e.args:
-                inner *= self.scale_of(a)
-        elif e.is_Pow and e.exp.is_Integer and e.exp > 0 and e.base.is_Add:
-            inner = self.scale_of(e.base) ** int(e.exp)
-        elif e in self.linear:
-            inner = self.linear[e]
-        out = inner if inner > own else own
+        out = inner if inner > out else out
         self.scales[e] = out
         return out
 

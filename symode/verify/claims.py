@@ -285,6 +285,10 @@ def check(reference: sympy.Expr, stated: sympy.Expr, positive: frozenset = froze
                 c.blocked = (f"SymPy found LHS - RHS = {str(nonzero)[:200]} exactly (nonzero), but no point tried "
                              f"separates it numerically")
             proved = False
+        elif proved == "unseparated":
+            c.blocked = (f"LHS - RHS has the coefficient {nonzero[:200]}, which shows no difference from 0 at the "
+                         f"deepest precision while its terms' magnitudes say a nonzero value could hide below it")
+            proved = False
         elif proved and not c.fallible:
             return Verdict("TRUE", "symbolic", f"SymPy reduced LHS - RHS to 0 ({how})")
     return _numeric(c, proved, how, reason)

@@ -49,22 +49,54 @@ def exact_nonzero(e: sympy.Expr) -> bool:
         return False
     if e.is_number:
         return bool(e.is_nonzero)
+    poly = _numerator_poly(e)
+    if poly is not None and not poly.is_zero and not poly.domain.is_RR and not poly.domain.is_CC:
+        if poly.domain.is_ZZ or poly.domain.is_QQ or any(_nonzero_number(c) for c in poly.coeffs()):
+            return True
+    return bool(e.is_nonzero)
+
+
+def _numerator_poly(e: sympy.Expr):
+    """The numerator of ``e`` as a polynomial in its symbols (coefficients numbers), or None."""
     num = sympy.numer(sympy.together(e))
     syms = sorted(num.free_symbols, key=lambda x: x.name)
-    if syms and num.is_polynomial(*syms):
-        try:
-            poly = sympy.Poly(num, *syms)
-        except sympy.PolynomialError:
-            poly = None
-        if poly is not None and not poly.is_zero and not poly.domain.is_RR and not poly.domain.is_CC:
-            if poly.domain.is_ZZ or poly.domain.is_QQ or any(_nonzero_number(c) for c in poly.coeffs()):
-                return True
-    return bool(e.is_nonzero)
+    if not (syms and num.is_polynomial(*syms)):
+        return None
+    try:
+        return sympy.Poly(num, *syms)
+    except sympy.PolynomialError:
+        return None
+
+
+def unseparated(e: sympy.Expr) -> str | None:
+    """A coefficient of the numerator of ``e`` (a polynomial in its symbols) that the numbers cannot show to be
+    0 or not: no difference from 0 at the deepest precision, while its terms' magnitudes say a nonzero value
+    could hide below it (the rule of claims without symbols, ``constant_guard_bits``): ``sqrt(1 +
+    exp(-20000)) - 1`` in ``x*(sqrt(1 + exp(-20000)) - 1)``.  None when there is none."""
+    if e.has(sympy.Float, sympy.Integral, sympy.Derivative, sympy.Subs, AppliedUndef, sympy.Sum, sympy.Indexed):
+        return None
+    poly = _numerator_poly(e)
+    if poly is None or poly.domain.is_ZZ or poly.domain.is_QQ or poly.domain.is_RR or poly.domain.is_CC:
+        return None
+    from .numeric import magnitude_bits, nonzero_at
+    deepest = (VERIFY_SETTINGS["precisions"] + VERIFY_SETTINGS["deep_precisions"])[-1]
+    for c in poly.coeffs():
+        if c.is_zero or c.is_nonzero:
+            continue
+        m = magnitude_bits(c)
+        if m is None:
+            continue
+        need = VERIFY_SETTINGS["constant_guard_bits"] + VERIFY_SETTINGS["constant_bits_per_magnitude"] * m
+        if need > deepest and not nonzero_at(c, {}, deep=True):
+            return str(c)
+    return None
 
 
 def prove_zero(diff: sympy.Expr):
     """Runs in a child.  (True, how, None) when SymPy reduces ``diff`` to 0; ("nonzero", how, d) when its
-    cancelled form d is exactly nonzero (:func:`exact_nonzero`); (False, last form, None) otherwise."""
+    cancelled form d is exactly nonzero (:func:`exact_nonzero`); ("unseparated", how, c) when a coefficient c
+    of it may be a nonzero number below every precision (:func:`unseparated`); (False, last form, None)
+    otherwise."""
     e = diff
     if e.has(sympy.Integral):
         e = e.doit(conds="none")
@@ -73,7 +105,7 @@ def prove_zero(diff: sympy.Expr):
     steps = (("expand", lambda x: sympy.expand(x)), ("cancel", lambda x: sympy.cancel(sympy.together(x))),
              ("simplify", sympy.simplify), ("expand exp/log", lambda x: sympy.simplify(sympy.expand(
                  sympy.powsimp(sympy.expand_log(sympy.expand(x, power_exp=True)))))))
-    last = e
+    last, hidden = e, None
     for name, fn in steps:
         last = fn(e)
         if last == 0:
@@ -89,6 +121,10 @@ def prove_zero(diff: sympy.Expr):
                 return "nonzero", "exponential form", exp_form
         if name == "cancel" and exact_nonzero(last):
             return "nonzero", name, last
+        if name == "cancel":
+            hidden = unseparated(last)          # reported only if no later step reaches 0
+    if hidden is not None:
+        return "unseparated", "cancel", hidden
     return False, str(last)[:300], None
 
 
