@@ -7,8 +7,12 @@ the difference (``exp(-100) = 0`` is decided, not "equal within 1e-30").  Precis
 :func:`evaluate` walks the SymPy tree (no code generation, no ``lambdify``): numbers and the point's exact
 rationals become balls, and each node maps to one ball operation with SymPy's principal-branch meaning
 (``log`` and fractional powers of negative numbers are complex).  It also returns the *scale of the terms*:
-the largest magnitude of any summand met in the evaluation (and of the value itself).  Agreement of two
-sides is judged relative to it, never against an absolute floor.
+the largest magnitude of the summands whose sum *is* the value (see :meth:`_Evaluator.scale_of`): the
+top-level terms, the terms of a ``Sum`` and the integrand's terms times the length of an integral -- never a
+summand inside a factor, the argument of a function, a denominator or a power, whose cancellation is not a
+rounding of the value (``cos(10**118*(atan(P) + atan(1/P) - 2*atan(1)))`` is ``cos(0) = 1``, not a ball of
+width 2 "agreeing with -1 relative to 1e118").
+Agreement of two sides is judged relative to it, never against an absolute floor.
 
 Definite integrals are computed by ``acb.integral`` (rigorous Gauss-Legendre with error bounds, bisecting
 adaptively).  Its integrand reports non-analytic points (the kinks of ``abs``, ``sign``, ``Heaviside``,
@@ -74,6 +78,13 @@ def _extreme(zs, direction: int) -> int | None:
     return None
 
 
+def _magnitude(z) -> arb:
+    """An upper bound of |z| as an exact arb, 0 for a missing or non-finite ball."""
+    if z is None or not (z.real.is_finite() and z.imag.is_finite()):
+        return arb(0)
+    return arb(abs(z).upper())
+
+
 def _is_nonfinite(z: acb) -> bool:
     return not (z.real.is_finite() and z.imag.is_finite())
 
@@ -131,13 +142,30 @@ class _Evaluator:
         self.integrand = integrand
         self.complex_kink = False     # a kink argument was non-real at a real point
         self.memo: dict = {}
-        self.scale = arb(0)           # largest summand magnitude met so far
+        self.linear: dict = {}        # Sum/Integral node -> the scale of its terms (see scale_of)
+        self.scales: dict = {}        # memo of scale_of
 
-    def note(self, z: acb) -> None:
-        if z.real.is_finite() and z.imag.is_finite():
-            m = abs(z).upper()
-            if m > self.scale:
-                self.scale = arb(m)
+    def scale_of(self, e) -> arb:
+        """The scale of the terms of ``e`` (already evaluated): the largest magnitude among the summands whose
+        sum is its value -- the terms of a top-level sum, the terms of a ``Sum``, an integrand's terms (at three
+        probes) times the integral's length.  Anything else -- a product, a function, a power, abs/Max/Piecewise
+        -- contributes its own magnitude only: the summands inside its argument (or factor) are not terms of the
+        value, and a cancellation among them is resolved by raising the precision, never absorbed into the
+        tolerance (``x*(10**118*atan(P) + 10**118*atan(1/P) - 2*10**118*atan(1) + 1) = 2*x`` differs at 1536
+        bits).  An upper bound (the value's own magnitude at least); non-finite magnitudes count as 0 (the
+        caller rejects a non-finite value before using the scale)."""
+        hit = self.scales.get(e)
+        if hit is not None:
+            return hit
+        out = _magnitude(self.memo.get(e))
+        inner = self.linear.get(e, arb(0))
+        if e.is_Add:
+            for a in e.args:
+                m = self.scale_of(a)
+                inner = m if m > inner else inner
+        out = inner if inner > out else out
+        self.scales[e] = out
+        return out
 
     def ev(self, e) -> acb:
         hit = self.memo.get(e)
@@ -166,9 +194,7 @@ class _Evaluator:
         if e.is_Add:
             total = acb(0)
             for a in e.args:
-                z = self.ev(a)
-                self.note(z)
-                total += z
+                total += self.ev(a)
             return total
         if e.is_Mul:
             prod = acb(1)
@@ -248,12 +274,14 @@ class _Evaluator:
             return acb(0)
         if b - a > 10_000:
             raise Unevaluable("a sum of more than 10000 terms")
-        total = acb(0)
+        total, scale = acb(0), arb(0)
         for k in range(a, b + 1):
             term = _Evaluator({**self.point, var: acb(k)}, self.analytic, self.integrand, self.notes)
             z = term.ev(e.function)
-            self.note(z)
+            m = term.scale_of(e.function)
+            scale = m if m > scale else scale
             total += z
+        self.linear[e] = scale
         return total
 
     def _realish(self, z: acb) -> bool:
@@ -365,19 +393,21 @@ class _Evaluator:
 
         # probes at real points of the segment: the integrand's kink arguments must be real there (else the
         # continuation used on the pieces would not be the integrand), and its summands set the scale
-        length = abs(b - a)
+        length = _magnitude(b - a)
+        scale = arb(0)
         for frac in (fmpq(1, 4), fmpq(1, 2), fmpq(3, 4)):
             probe = _Evaluator({**outer, var: a + (b - a) * acb(arb(frac))})
             try:
-                probe.note(probe.ev(body))
+                probe.ev(body)
             except (ValueError, ZeroDivisionError, ArithmeticError) as exc:
                 if isinstance(exc, Unevaluable):
                     raise
                 continue
             if probe.complex_kink:
                 return _NAN
-            if probe.scale.is_finite():
-                self.note(acb(probe.scale * length))
+            m = probe.scale_of(body) * length
+            scale = m if m > scale else scale
+        self.linear[e] = scale
         try:
             value = integrate(make, body, var, a, b)
         except Unevaluable:
@@ -399,6 +429,6 @@ def evaluate(expr: sympy.Expr, point: dict, bits: int, notes: list | None = None
     with working_precision(bits):
         balls = {s: tuple(map(to_ball, v)) if isinstance(v, tuple) else to_ball(v) for s, v in point.items()}
         ev = _Evaluator(balls, notes=notes)
-        value = ev.ev(sympy.sympify(expr))
-        ev.note(value)
-        return value, ev.scale
+        expr = sympy.sympify(expr)
+        value = ev.ev(expr)
+        return value, ev.scale_of(expr)

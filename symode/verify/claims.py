@@ -39,7 +39,8 @@ import sympy
 
 from .balls import Unevaluable, evaluate
 from .binding import attach
-from .numeric import Outcome, compare_at, nonzero_at, shown_value
+from .confirm import evaluable_form, unconfirmed
+from .numeric import Outcome, compare_at, magnitude_bits, nonzero_at, shown_value
 from .points import _count_points, count_sweep, extreme_points, random_point, targeted_points
 from .printer import Unprintable, document_syntax
 from .symbolic import attempt, fallible, integrated, simplified, summed
@@ -80,11 +81,13 @@ class _Check:
         self.symbols = sorted((s for s in reference.free_symbols | stated.free_symbols if isinstance(s, sympy.Symbol)),
                               key=lambda s: s.name)
         self.rng = random.Random(seed)
+        self.seed = seed
         self.fallible = fallible(reference, stated)
         self.counts = {"agree": 0, "undefined": 0, "unresolved": 0}
         self.kinds: dict = {}
         self.notes: list = []
         self.unreached: list = []     # critical counts beyond those checked: never TRUE past them
+        self.blocked = ""             # why the numbers may not make this claim TRUE (an unseparated exact difference)
 
     # -- points
 
@@ -209,7 +212,7 @@ class _Check:
         randoms = (random_point(self.symbols, self.rng, self.positive, small=k < VERIFY_SETTINGS["small_points"])
                    for k in range(VERIFY_SETTINGS["small_points"] + VERIFY_SETTINGS["numeric_points"]))
         for p in itertools.chain(randoms, count_sweep(nonzero, self.symbols, self.rng, self.positive, [])):
-            if not nonzero_at(nonzero, p):
+            if not nonzero_at(nonzero, p, deep=True):
                 continue
             try:
                 o = compare_at(self.reference, self.stated, p, separate=True)
@@ -289,6 +292,15 @@ def check(reference: sympy.Expr, stated: sympy.Expr, positive: frozenset = froze
             v = c.exact_false(nonzero)
             if v is not None:
                 return v
+            if not c.fallible:
+                # an exact nonzero difference (no fallible step) that no point separates: the numbers may still
+                # find a point where the sides differ, but their agreement is no evidence against SymPy's
+                c.blocked = (f"SymPy found LHS - RHS = {str(nonzero)[:200]} exactly (nonzero), but no point tried "
+                             f"separates it numerically")
+            proved = False
+        elif proved == "unseparated":
+            c.blocked = (f"LHS - RHS has the coefficient {nonzero[:200]}, which shows no difference from 0 at the "
+                         f"deepest precision while its terms' magnitudes say a nonzero value could hide below it")
             proved = False
         elif proved and not c.fallible:
             return Verdict("TRUE", "symbolic", f"SymPy reduced LHS - RHS to 0 ({how})")
@@ -343,6 +355,9 @@ def _evidence(c: _Check, proved, how: str, reason: str) -> Verdict:
         return Verdict("UNDECIDED", "numeric", f"{reason}; at {c.counts['unresolved']} point(s) the sides could "
                                                f"neither be told apart nor brought into agreement"
                                                + (f" ({notes})" if notes else ""), points=n)
+    if c.blocked:
+        return Verdict("UNDECIDED", "numeric", f"{c.blocked}; the sides agree at the {n} points checked",
+                       points=n)
     if c.unreached:
         return Verdict("UNDECIDED", "numeric", f"{reason}; the sides agree at the {n} points checked, but a "
                                                f"critical argument changes sign only past them: "
@@ -364,26 +379,75 @@ def _evidence(c: _Check, proved, how: str, reason: str) -> Verdict:
 
 
 def _constant(c: _Check, prove: bool) -> Verdict:
-    """A claim without symbols: one point decides (pushed to the highest precision before "agree")."""
+    """A claim without symbols: one point, pushed to the deepest precision (``deep_precisions``) trying to
+    separate the sides.  No difference visible there is no proof that there is none (1 - tanh(1000) =
+    5e-869): the claim is TRUE (symbolic) when SymPy reduces LHS - RHS to 0 (a fallible step confirmed by that
+    agreement), FALSE when SymPy's exact nonzero difference is provably nonzero in ball arithmetic, TRUE
+    (numeric, 1 point) only when the precision reached exceeds what the magnitudes of its terms say a
+    difference could hide below (``constant_guard_bits`` in the settings), else UNDECIDED with the reason."""
     try:
-        o = compare_at(c.reference, c.stated, {}, separate=True)
+        o = compare_at(c.reference, c.stated, {}, separate=True, deep=True)
     except Unevaluable as exc:
         return _symbolic_only(c, prove, str(exc))
     if o.status == "differ":
         return c.false(o)
-    if o.status == "agree":
-        bits = VERIFY_SETTINGS["precisions"][-1]
-        return Verdict("TRUE", "numeric, 1 point", f"the constants agree at {bits}-bit precision (no difference "
-                                                   f"visible; ball arithmetic)", points=1, digits=int(bits * 0.301))
-    return Verdict("UNDECIDED", "numeric", o.note or "a side is not a finite real number")
+    if o.status != "agree":
+        return Verdict("UNDECIDED", "numeric", o.note or "a side is not a finite real number")
+    reason = "symbolic proof skipped"
+    magnitude = magnitude_bits(c.reference, c.stated)
+    need = None if magnitude is None else (VERIFY_SETTINGS["constant_guard_bits"]
+                                           + VERIFY_SETTINGS["constant_bits_per_magnitude"] * magnitude)
+    if prove:
+        proved, how, nonzero, reason = attempt(c.fast[0] - c.fast[1])
+        if proved is True:
+            detail = f"SymPy reduced LHS - RHS to 0 ({how})"
+            if c.fallible:
+                detail += (f"; confirmed by rigorous evaluation (integrals by quadrature split at the kinks): no "
+                           f"difference at {o.bits}-bit precision")
+            return Verdict("TRUE", "symbolic", detail, points=int(c.fallible))
+        if proved == "nonzero" and not c.fallible and nonzero_at(nonzero, {}, deep=True):
+            o.values = c.shown({})
+            return c.false(o, "exact difference", f"LHS - RHS = {str(nonzero)[:300]} exactly (nonzero), "
+                                                  f"provably nonzero in ball arithmetic")
+        if proved == "nonzero" and not c.fallible:
+            reason = f"SymPy found LHS - RHS = {str(nonzero)[:200]} exactly, but the numbers cannot separate it"
+            need = None
+        elif proved == "nonzero":
+            c.note(f"SymPy's difference {str(nonzero)[:200]} went through a step it can get wrong (integration, "
+                   f"piecewise)")
+    if need is not None and o.bits >= need:
+        bits = o.bits
+        return Verdict("TRUE", "numeric, 1 point",
+                       f"{reason}; the constants show no difference at {bits}-bit precision (ball arithmetic; "
+                       f"integrals by quadrature split at the kinks), beyond {need} bits = "
+                       f"{VERIFY_SETTINGS['constant_guard_bits']} + {VERIFY_SETTINGS['constant_bits_per_magnitude']}"
+                       f" x the largest magnitude of its terms (2**±{magnitude}): evidence, not proof"
+                       + (f"; note: {'; '.join(c.notes)}" if c.notes else ""), points=1, digits=int(bits * 0.301))
+    return Verdict("UNDECIDED", "numeric", f"{reason}; the constants show no difference at {o.bits}-bit precision "
+                                           f"(ball arithmetic), which is no proof that there is none: its terms reach "
+                                           f"2**±{magnitude}, so a difference may lie below it (1 - tanh(1000) = "
+                                           f"5e-869)", points=1)
 
 
 def _symbolic_only(c: _Check, prove: bool, why: str) -> Verdict:
-    """A claim with nodes that have no numeric value (abstract functions): the symbolic proof alone."""
+    """A claim with nodes that have no numeric value (abstract functions, a sum of more than 10000 terms): its
+    evaluable equivalent where there is one (:func:`symode.verify.confirm.evaluable_form`), else the symbolic
+    proof alone -- TRUE only when every fallible step it went through is confirmed numerically
+    (:func:`symode.verify.confirm.unconfirmed`), FALSE only for an exact difference without fallible steps."""
+    form = evaluable_form(c.reference, c.stated)
+    if form is not None:
+        v = check(form[0], form[1], c.positive, c.seed, prove, c.correct)
+        v.detail = f"{form[2]}: {v.detail}"
+        return v
     if prove:
         proved, how, nonzero, reason = attempt(integrated(c.reference) - integrated(c.stated))
         if proved is True:
-            return Verdict("TRUE", "symbolic", f"SymPy reduced LHS - RHS to 0 ({how})")
+            problem = unconfirmed(c.reference, c.stated, c.positive, c.seed) if c.fallible else ""
+            if not problem:
+                return Verdict("TRUE", "symbolic", f"SymPy reduced LHS - RHS to 0 ({how})"
+                               + ("; each of its antiderivatives confirmed by rigorous quadrature" if c.fallible
+                                  else ""))
+            reason = f"SymPy reduced LHS - RHS to 0 ({how}), but {problem}"
         if proved == "nonzero" and not c.fallible:
             return Verdict("FALSE", "exact difference", f"LHS - RHS = {str(nonzero)[:300]} exactly (nonzero)",
                            corrected=c.corrected())

@@ -38,7 +38,8 @@ from .lossmodel import Ambiguous, LossModel
 from .points import SMALL
 from .printer import Unprintable, document_syntax
 from .references import FORMS, Canon
-from .symbolic import attempt
+from .confirm import unconfirmed
+from .symbolic import attempt, fallible
 from .tolerances import VERIFY_SETTINGS
 from .trajectory import compute_table, keys_of, normalized
 
@@ -251,7 +252,7 @@ def symbolic(model: LossModel, canon: Canon, reference, stated):
         D = D.xreplace({a: sympy.Dummy("v", real=True) for a in model.solution_values(D)})
         proved, how, _, reason = attempt(D)
         if proved is True:
-            return "proved", form, how
+            return "proved", form, how, D
     # a difference that is 0 by the model's equations themselves: the forward quantities' values written as
     # their start plus the integral of their rate, merged; what is left (if anything) replaces the difference
     # the numeric refinement below evaluates, as its large terms cancelled exactly here too
@@ -277,6 +278,13 @@ def check_model_claim(model: LossModel, reference, stated, positive=frozenset(),
                                           f"{oracle})",
                        point=num.point, values=num.values, corrected=_corrected(canon, reference) if correct else "")
     sym = symbolic(model, canon, reference, stated)
+    if sym[0] == "proved" and num.status != "agree" and len(sym) > 3 and fallible(sym[3]):
+        # a proof through SymPy's antiderivatives or piecewise rewritings, not confirmed by the numbers (none, or
+        # unresolved): its fallible steps are confirmed on their own (integrals by quadrature), else no TRUE
+        problem = unconfirmed(sym[3], sympy.Integer(0), positive)
+        if problem:
+            return Verdict("UNDECIDED", "symbolic", f"SymPy reduced LHS - RHS to 0 ({sym[2]}) in the {sym[1]} form, "
+                                                    f"but {problem}; numerically: {num.detail}", points=0)
     if sym[0] == "proved":
         form, how = sym[1], sym[2]
         detail = (f"SymPy reduced LHS - RHS to 0 ({how}) with the solution as unknown functions of time, after "

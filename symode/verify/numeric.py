@@ -23,7 +23,7 @@ from flint import arb
 from .balls import Unevaluable, evaluate
 from .tolerances import VERIFY_SETTINGS
 
-__all__ = ["Outcome", "compare_at", "shown_value", "nonzero_at"]
+__all__ = ["Outcome", "compare_at", "magnitude_bits", "shown_value", "nonzero_at"]
 
 
 @dataclass
@@ -66,21 +66,35 @@ def _tolerance(scale: arb) -> arb:
     return scale * arb(10) ** (-VERIFY_SETTINGS["agree_digits"])
 
 
-def compare_at(reference, stated, point: dict, separate: bool = False) -> Outcome:
+def _precisions(deep: bool, *exprs) -> tuple:
+    """The working precisions to try: ``precisions``, then ``deep_precisions`` when ``deep`` and the
+    expressions are cheap to evaluate that far (no integral or sum: quadrature at 16384 bits is not)."""
+    out = VERIFY_SETTINGS["precisions"]
+    if deep and not any(sympy.sympify(e).has(sympy.Integral, sympy.Sum) for e in exprs):
+        out = out + VERIFY_SETTINGS["deep_precisions"]
+    return out
+
+
+def compare_at(reference, stated, point: dict, separate: bool = False, deep: bool = False) -> Outcome:
     """Decide ``reference`` vs ``stated`` at ``point`` (Symbol -> exact Rational); see the module docstring.
 
     ``separate=True`` does not stop at "agree": it goes on to the last precision trying to show a
-    difference (used to confirm an exact nonzero difference that may be below the agreement tolerance).
-    Raises :class:`~symode.verify.balls.Unevaluable` for expressions without numeric meaning."""
+    difference (used to confirm an exact nonzero difference that may be below the agreement tolerance, and
+    for claims without symbols); "agree" then only says that no difference was visible.  ``deep=True`` adds
+    the ``deep_precisions`` (see :func:`_precisions`).  Raises :class:`~symode.verify.balls.Unevaluable` for
+    expressions without numeric meaning."""
     nonfinite = 0
     last = None
-    for bits in VERIFY_SETTINGS["precisions"]:
+    precisions = _precisions(deep, reference, stated)
+    for bits in precisions:
         notes: list = []
         r, sr = evaluate(reference, point, bits, notes)
         s, ss = evaluate(stated, point, bits, notes)
         if not (_finite(r) and _finite(s)):
+            # undefined only when still not finite at the last base precision: a wide ball from cancellation
+            # inside an argument (1/(1 + sin(10**130*(...))**2)) is not finite at 128 and 384 bits either
             nonfinite += 1
-            if nonfinite >= 2:
+            if nonfinite >= 2 and bits >= VERIFY_SETTINGS["precisions"][-1]:
                 return Outcome("undefined", point, bits=bits,
                                note=notes[0] if notes else "a side has no finite value here")
             continue
@@ -104,9 +118,8 @@ def compare_at(reference, stated, point: dict, separate: bool = False) -> Outcom
             return Outcome("agree", point, bits=bits)
     if separate and last is not None:
         return Outcome("agree", point, bits=bits)
-    return Outcome("unresolved", point, bits=VERIFY_SETTINGS["precisions"][-1],
-                   note="the sides could not be told apart or brought into agreement at "
-                        f"{VERIFY_SETTINGS['precisions'][-1]} bits")
+    return Outcome("unresolved", point, bits=precisions[-1],
+                   note=f"the sides could not be told apart or brought into agreement at {precisions[-1]} bits")
 
 
 @functools.lru_cache(maxsize=64)
@@ -137,9 +150,37 @@ def _cancelled_difference_differs(reference, stated, point: dict, bits: int) -> 
     return _finite(z) and z.imag.contains(0) and not z.real.contains(0)
 
 
-def nonzero_at(expr, point: dict) -> bool:
-    """Whether ``expr`` is provably nonzero (and finite, real) at ``point``."""
-    for bits in VERIFY_SETTINGS["precisions"]:
+def magnitude_bits(*exprs) -> int | None:
+    """The largest |log2 |v|| over the values v of the subexpressions of ``exprs`` (a constant claim), at the
+    first precision: how large or small a term gets (exp(2000) in tanh(1000) = 1: 2885).  Subexpressions
+    without a value (an integrand's variable), containing 0 or not finite are skipped; None when one has no
+    numeric meaning at all."""
+    out = 0
+    bits = VERIFY_SETTINGS["precisions"][0]
+    seen = set()
+    for e in exprs:
+        for node in sympy.preorder_traversal(sympy.sympify(e)):
+            if node in seen or node.is_Rational or node.is_Symbol:
+                continue
+            seen.add(node)
+            try:
+                z, _ = evaluate(node, {}, bits)
+            except Unevaluable:
+                if node.free_symbols:
+                    continue
+                return None
+            except (ValueError, ZeroDivisionError, ArithmeticError):
+                continue
+            m = abs(z)
+            if not (_finite(z) and m > 0):
+                continue
+            out = max(out, abs(int((m.log() / arb(2).log()).mid().floor().unique_fmpz())))
+    return out
+
+
+def nonzero_at(expr, point: dict, deep: bool = False) -> bool:
+    """Whether ``expr`` is provably nonzero (and finite, real) at ``point`` (``deep``: see :func:`_precisions`)."""
+    for bits in _precisions(deep, expr):
         try:
             z, _ = evaluate(expr, point, bits)
         except Unevaluable:

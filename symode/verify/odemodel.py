@@ -134,6 +134,22 @@ def _derived_systems(env: Env, problems: list, zs: list, rhs: list, params: list
     return {name: (sym, sympy.sympify(rate).xreplace(rename), kind) for name, (sym, rate, kind) in auto.items()}
 
 
+def _merged(observations) -> list:
+    """[(time, term)] with the terms of observations at one time summed (L = Σ ℓ_k(z(τ_k)) whatever their
+    order), in the order of their first line: two ``observation at 1/2:`` lines are one jump of the adjoint
+    there, ∂(ℓ_1 + ℓ_2)/∂z, in every place the model uses them (the boundary values of λ, the backward sweep,
+    the oracle's model).  Times are the same when their difference expands to 0."""
+    out: list = []
+    for _, when, term in observations:
+        for k, (tau, total) in enumerate(out):
+            if sympy.expand(sympy.sympify(when) - sympy.sympify(tau)) == 0:
+                out[k] = (tau, total + term)
+                break
+        else:
+            out.append((when, term))
+    return out
+
+
 def _loss_model(env: Env, problems: list, zs: list, rhs: list, params: list, derived: dict, first: int) -> None:
     """``env.model`` from the loss declarations, with the numeric Model at the document's values."""
     line = env.lines[env.interval[0].name]
@@ -151,7 +167,7 @@ def _loss_model(env: Env, problems: list, zs: list, rhs: list, params: list, der
         return
     m = LossModel(time=env.time, t0=t0, t1=t1, states=zs, rhs=rhs, init=[env.init[z.name][1] for z in zs],
                   terminal=env.terminal[1] if env.terminal is not None else None,
-                  observations=[(when, term) for _, when, term in env.observations], running=env.running,
+                  observations=_merged(env.observations), running=env.running,
                   values=dict(env.values), params=params,
                   functions={n: fn for n, (fn, _) in env.functions.items()})
     for name, (sym, rate, kind) in derived.items():

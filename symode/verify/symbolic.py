@@ -26,30 +26,79 @@ def fallible(*exprs) -> bool:
     return any(sympy.sympify(e).has(*FALLIBLE) for e in exprs)
 
 
+def _nonzero_number(c: sympy.Expr) -> bool:
+    """Whether the number ``c`` is provably nonzero: SymPy's assumptions, or its ball excluding 0 (up to the
+    deep precisions: sqrt(1 + exp(-2000)) - 1 = 1.3e-869 shows at 4096 bits)."""
+    if c.is_nonzero:
+        return True
+    from .numeric import nonzero_at
+    try:
+        return nonzero_at(c, {}, deep=True)
+    except (ValueError, ZeroDivisionError, ArithmeticError, TypeError):
+        return False
+
+
 def exact_nonzero(e: sympy.Expr) -> bool:
     """Whether ``e`` (a cancelled difference) is exactly nonzero at generic points: a nonzero number, a
     rational function whose numerator is a nonzero polynomial with exact coefficients, or an expression
-    SymPy's assumptions show nonzero for every value of its symbols (``exp(x)/10**30``, ``x**2 + 1``)."""
+    SymPy's assumptions show nonzero for every value of its symbols (``exp(x)/10**30``, ``x**2 + 1``).
+
+    A polynomial whose coefficients are not rationals counts only when SymPy shows one of them nonzero: a
+    coefficient ``atan(2) + atan(1/2) - pi/2`` or ``tanh(2) - sinh(2)/cosh(2)`` is not structurally 0 but is 0,
+    so ``x*(atan(2) + atan(1/2)) - x*pi/2`` is no exact difference (it is a true claim)."""
     if e == 0 or e.has(sympy.Float, sympy.Integral, sympy.Derivative, sympy.Subs, AppliedUndef, sympy.Sum,
                        sympy.Indexed):
         return False
     if e.is_number:
         return bool(e.is_nonzero)
-    num = sympy.numer(sympy.together(e))
-    syms = sorted(num.free_symbols, key=lambda x: x.name)
-    if syms and num.is_polynomial(*syms):
-        try:
-            poly = sympy.Poly(num, *syms)
-        except sympy.PolynomialError:
-            poly = None
-        if poly is not None and not poly.is_zero and not poly.domain.is_RR and not poly.domain.is_CC:
+    poly = _numerator_poly(e)
+    if poly is not None and not poly.is_zero and not poly.domain.is_RR and not poly.domain.is_CC:
+        if poly.domain.is_ZZ or poly.domain.is_QQ or any(_nonzero_number(c) for c in poly.coeffs()):
             return True
     return bool(e.is_nonzero)
 
 
+def _numerator_poly(e: sympy.Expr):
+    """The numerator of ``e`` as a polynomial in its symbols (coefficients numbers), or None."""
+    num = sympy.numer(sympy.together(e))
+    syms = sorted(num.free_symbols, key=lambda x: x.name)
+    if not (syms and num.is_polynomial(*syms)):
+        return None
+    try:
+        return sympy.Poly(num, *syms)
+    except sympy.PolynomialError:
+        return None
+
+
+def unseparated(e: sympy.Expr) -> str | None:
+    """A coefficient of the numerator of ``e`` (a polynomial in its symbols) that the numbers cannot show to be
+    0 or not: no difference from 0 at the deepest precision, while its terms' magnitudes say a nonzero value
+    could hide below it (the rule of claims without symbols, ``constant_guard_bits``): ``sqrt(1 +
+    exp(-20000)) - 1`` in ``x*(sqrt(1 + exp(-20000)) - 1)``.  None when there is none."""
+    if e.has(sympy.Float, sympy.Integral, sympy.Derivative, sympy.Subs, AppliedUndef, sympy.Sum, sympy.Indexed):
+        return None
+    poly = _numerator_poly(e)
+    if poly is None or poly.domain.is_ZZ or poly.domain.is_QQ or poly.domain.is_RR or poly.domain.is_CC:
+        return None
+    from .numeric import magnitude_bits, nonzero_at
+    deepest = (VERIFY_SETTINGS["precisions"] + VERIFY_SETTINGS["deep_precisions"])[-1]
+    for c in poly.coeffs():
+        if c.is_zero or c.is_nonzero:
+            continue
+        m = magnitude_bits(c)
+        if m is None:
+            continue
+        need = VERIFY_SETTINGS["constant_guard_bits"] + VERIFY_SETTINGS["constant_bits_per_magnitude"] * m
+        if need > deepest and not nonzero_at(c, {}, deep=True):
+            return str(c)
+    return None
+
+
 def prove_zero(diff: sympy.Expr):
     """Runs in a child.  (True, how, None) when SymPy reduces ``diff`` to 0; ("nonzero", how, d) when its
-    cancelled form d is exactly nonzero (:func:`exact_nonzero`); (False, last form, None) otherwise."""
+    cancelled form d is exactly nonzero (:func:`exact_nonzero`); ("unseparated", how, c) when a coefficient c
+    of it may be a nonzero number below every precision (:func:`unseparated`); (False, last form, None)
+    otherwise."""
     e = diff
     if e.has(sympy.Integral):
         e = e.doit(conds="none")
@@ -58,21 +107,26 @@ def prove_zero(diff: sympy.Expr):
     steps = (("expand", lambda x: sympy.expand(x)), ("cancel", lambda x: sympy.cancel(sympy.together(x))),
              ("simplify", sympy.simplify), ("expand exp/log", lambda x: sympy.simplify(sympy.expand(
                  sympy.powsimp(sympy.expand_log(sympy.expand(x, power_exp=True)))))))
-    last = e
+    last, hidden = e, None
     for name, fn in steps:
         last = fn(e)
         if last == 0:
             return True, name, None
-        if name == "cancel" and exact_nonzero(last):
-            return "nonzero", name, last
         if name == "cancel" and last.has(sympy.tanh, sympy.sinh, sympy.cosh, sympy.exp):
             # hyperbolic functions in exponential form: tanh(u) - 1 = -2/(exp(2*u) + 1), exactly nonzero even
-            # where it is far below any working precision (u = 1000 + x**2)
+            # where it is far below any working precision (u = 1000 + x**2); tried before the cancelled form
+            # itself, which may be exactly nonzero (x*tanh(1000) - x) and yet not separable by the numbers
             exp_form = sympy.cancel(sympy.together(last.rewrite(sympy.exp)))
             if exp_form == 0:
                 return True, "exponential form", None
             if not exp_form.has(sympy.I) and exact_nonzero(exp_form):
                 return "nonzero", "exponential form", exp_form
+        if name == "cancel" and exact_nonzero(last):
+            return "nonzero", name, last
+        if name == "cancel":
+            hidden = unseparated(last)          # reported only if no later step reaches 0
+    if hidden is not None:
+        return "unseparated", "cancel", hidden
     return False, str(last)[:300], None
 
 

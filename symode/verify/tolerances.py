@@ -18,6 +18,19 @@ VERIFY_SETTINGS: dict = {
     # 128 bits decides most differences cheaply; 384 bits is where agreement starts to count; 1536 bits
     # resolves cancellation between huge terms.  A point still undecided at the last one is "unresolved".
     "precisions": (128, 384, 1536),
+    # Precisions past those, only to *separate* (never to agree): a claim without symbols, and an exact
+    # nonzero difference SymPy found, when neither contains an integral or a sum (cheap that far).  1 - tanh(1000)
+    # = 5e-869 ~ 2**-2885 and sqrt(1 + exp(-2000)) - 1 = 1.3e-869 show at 4096 bits; 16384 bits reaches
+    # differences down to ~1e-4900.  Still no difference there is no TRUE for a constant (UNDECIDED).
+    "deep_precisions": (4096, 16384),
+    # A claim without symbols is TRUE by numbers alone only where the precision that found no difference
+    # exceeds constant_guard_bits + constant_bits_per_magnitude * M, M the largest |log2| of any of its terms'
+    # values: a difference of constants is typically no smaller than the smallest term or the reciprocal of
+    # the largest (1 - tanh(1000) = 2/(exp(2000) + 1), M = 2885), and twice that leaves as many bits again for
+    # cancellation among them.  An ordinary constant (M < 100) is judged at 1536 bits as before; beyond the
+    # last precision the claim is UNDECIDED (sqrt(1 + exp(-20000)) = 1), never TRUE.
+    "constant_guard_bits": 512,
+    "constant_bits_per_magnitude": 2,
     # Random points evaluated before the symbolic proof (cheap screening for FALSE claims), besides the
     # small, targeted and extreme points.
     "screen_points": 4,
