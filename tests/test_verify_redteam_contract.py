@@ -78,3 +78,25 @@ def test_a_gradient_in_a_symbol_an_observation_time_moves_with_is_an_error(when,
 def test_a_fixed_observation_time_still_has_its_gradients():
     # with the observation at the fixed time 1/2, dL/dt1 = d(u(t1)**2)/dt1 = -2 k u(t1)**2 (by hand)
     assert _verdict(OBSERVED.format(when="1/2"), "dL/dt1 = -2*k*u(t1)**2").status == "TRUE"
+
+
+def test_a_claim_true_only_at_the_documents_values_says_so():
+    # W(1) = dz(1)/dz0 = exp(-k (1 - t0)): exp(-k) only at t0 = 0, the document's value (by hand).  A claim is
+    # checked for the values moved as well, so it is FALSE, and the report says it holds at the document's
+    # values only (the literal time 1 is not moved with t0)
+    decl = """```symbols
+time: t
+states: u
+params: k
+interval: t0, t1
+ode: du/dt = -k*u
+init: u = 1
+terminal: u**2
+values: k = 1/2, t0 = 0, t1 = 2
+```
+"""
+    r = _verdict(decl, "W_u_u(1) = exp(-k)")
+    assert r.status == "FALSE", (r.status, r.detail)
+    assert "holds there only" in r.detail and "time written as a number" in r.detail
+    # written with t0 it holds for every value: TRUE
+    assert _verdict(decl, "W_u_u(1) = exp(-k*(1 - t0))").status == "TRUE"

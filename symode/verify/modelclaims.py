@@ -171,7 +171,10 @@ def _numeric_at(model: LossModel, p: int, point, reference, stated, positive) ->
             continue                # a probe: only a difference counts (an extreme value may be out of domain)
         if out.status in ("differ", "unresolved", "unavailable"):
             out.point = {s.name: str(v) for s, v in {**point.values, **sample}.items()}
-            out.where = "the second point (the document's values moved)" if p else "the document's values"
+            out.where = ("the second point (the document's values moved; they agree at the document's values, so "
+                         "the claim holds there only: it relies on the values themselves, such as t0 = 0, or on a "
+                         "time written as a number, which is not moved with t0 and t1)" if p
+                         else "the document's values")
             return out
         digits.append(out.digits)
     return _Num("agree", digits=min(digits), points=len(samples))
