@@ -1,9 +1,9 @@
 """Wrong-TRUE classes found by a red-team pass at the end of a session, kept as tests.
 
 Each false claim below was written to fool the verifier; the reason it is false is computed independently in
-the comment (by hand or with mpmath).  The ones the verifier now gets right are plain tests.  The ones it still
-calls TRUE are ``xfail(strict=True)``: they document a known gap (the README's "known limits" of verify say the
-same), and the day a change closes the gap the test XPASSes, fails, and must be turned into a plain test.
+the comment (by hand or with mpmath).  Each class the verifier used to call TRUE is now a plain test
+(FALSE, or UNDECIDED where it says it could not look), with variants and true claims of the same shape that
+must stay TRUE.  The limits that remain are listed under "Known limits" in derivations/README.md.
 """
 from __future__ import annotations
 
@@ -127,22 +127,27 @@ def test_true_claims_with_the_same_kinks_stay_true(claim):
     assert r.status == "TRUE", (r.status, r.detail)
 
 
-GAP = pytest.mark.xfail(strict=True, raises=AssertionError, reason="known gap: the numeric evidence never lands where the claim fails")
-
-
 @pytest.mark.slow
-@GAP
-@pytest.mark.parametrize("claim", [
+@pytest.mark.parametrize("claim, difference", [
     # (a kink in a parameter inactive at both oracle points, abs(k - 0.3) at k = 1/2, was here: it is now
     # checked across the kink, tests/test_verify_model_kinks.py; a spike in t alone, exp(-1e10*(t - 0.3)**2),
     # too: it is located and integrated, test_a_narrow_feature_in_time_inside_an_integral_is_seen below)
     # a spike in the state, not in t alone: u = exp(-t/2) passes 0.7 at t = 2 ln(10/7) = 0.713, where it is not
-    # known before the solution is.  The added term is integral exp(-1e10 (u - 0.7)**2) u dt
-    # = integral exp(-1e10 (v - 0.7)**2) * 2 dv (v = u, dt = -2 dv/v) = 2 sqrt(pi) * 1e-5 = 3.54e-5 (by hand)
-    "dL/dk = integral(-lambda_u*u + exp(-10000000000*(u - 0.7)**2)*u, t, t0, t1)",
+    # known before the solution is (symode.verify.solutionfeatures follows the argument along the solution).
+    # The added term is integral exp(-1e10 (u - 0.7)**2) u dt = integral exp(-1e10 (v - 0.7)**2) * 2 dv
+    # (v = u, dt = -2 dv/v) = 2 sqrt(pi) * 1e-5 = 3.5449e-5 (by hand); LHS - RHS is minus that
+    ("dL/dk = integral(-lambda_u*u + exp(-10000000000*(u - 0.7)**2)*u, t, t0, t1)", -3.5449077e-5),
+    # the same at u = 0.9 (t = 2 ln(10/9) = 0.21): again 2 sqrt(pi) * 1e-5
+    ("dL/dk = integral(-lambda_u*u + exp(-10000000000*(u - 0.9)**2)*u, t, t0, t1)", -3.5449077e-5),
+    # a spike of u**2 at 0.49 (u = 0.7): exp(-1e10 (v**2 - 0.49)**2) with v**2 - 0.49 ~ 1.4 (v - 0.7) is a
+    # Gaussian of width 1e-5/1.4 in v: integral = 2 sqrt(pi) * 1e-5 / 1.4 = 2.5321e-5 (by hand)
+    ("dL/dk = integral(-lambda_u*u + exp(-10000000000*(u**2 - 0.49)**2)*u, t, t0, t1)", -2.5320769e-5),
 ])
-def test_known_gap_model_claims_false_only_in_a_narrow_region(claim):
-    assert _verdict(DECAY, claim).status in ("FALSE", "UNDECIDED")
+def test_a_narrow_feature_in_the_solution_inside_an_integral_is_seen(claim, difference):
+    r = _verdict(DECAY, claim)
+    assert r.status == "FALSE", (r.status, r.detail)
+    shown = float(r.detail.split("LHS - RHS = ")[1].split(",")[0])
+    assert shown == pytest.approx(difference, rel=1e-4)
 
 
 # -- narrow features in time inside an integral along the solution (symode.verify.features) ---------------------

@@ -17,10 +17,11 @@ Narrow features in time (:mod:`symode.verify.features`): the zeros and extremes 
 integrands, the right-hand side and the running cost that depends on t alone are located before the sweeps
 (a spike ``exp(-1e10*(t - 0.3)**2)`` is ~exp(-9e8) at t0: the Taylor steps, chosen from the coefficients at
 their start, would pass over it at both precisions, and the error bound with them); both sweeps, at both
-precisions, land on them and approach them in halving steps (:mod:`symode.oracle.critical`).  Known limit:
-an argument that depends on the states too (``exp(-1e10*(u - 0.7)**2)``) cannot be located before the solution
-is known; such a spike can still be stepped over.  An integrand with more narrow features than can be located
-is not evaluated (its claims UNDECIDED).
+precisions, land on them and approach them in halving steps (:mod:`symode.oracle.critical`).  An integrand's
+argument that depends on the states too (``exp(-1e10*(u - 0.7)**2)``) is followed along a forward solve and its
+crossings and extremes located there (:mod:`symode.verify.solutionfeatures`); one the solution passes and leaves
+between two scan points without a sign change of the argument or its rate is the limit.  An integrand with more
+narrow features than can be located is not evaluated (its claims UNDECIDED).
 
 Error bound of the swept values, as the oracle's: both sweeps run at D = oracle_digits + 10 and D + 15 working
 digits; with e = |v_D - v_{D+15}| / max(|v|, 1e-8), the bound is max(10 e, 10^-(oracle_digits - 1)) times
@@ -199,6 +200,9 @@ def _critical_times(model: LossModel, point, keys: list, table: Table) -> tuple[
                                    f"could pass over a narrow feature of its integrand there)")
                 continue
         kept.append(k)
+    # features in the solution's values (a spike in u itself), located along a forward solve
+    from .solutionfeatures import solution_features
+    found.update(solution_features(M, [k[1] for k in kept if k[0] == "integral"], own))
     return kept, {"model": own, "integrals": tuple(sorted(found))}
 
 
