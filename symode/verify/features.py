@@ -54,8 +54,9 @@ FEATURE_SETTINGS: dict = {
     # Intervals shorter than this fraction of the span are not halved further by the search (2**-40 ~ 1e-12):
     # zeros closer together than that are one critical time.
     "resolution_bits": 40,
-    # Ball evaluations the search may spend on one function (u or u') before giving up: a transcendental
-    # argument with hundreds of zeros in the interval (sin(1e6*t)) is not searched, its integral not trusted.
+    # Intervals the search may examine for one function (u or u') before giving up: ~20 per zero where the
+    # function is monotone around it, ~2 per level of resolution where it is not; a transcendental argument
+    # with hundreds of zeros in the interval (sin(1e6*t)) is not searched, its integral not trusted.
     "max_boxes": 3000,
     # Most critical times of one set of expressions: each costs ~log2(span/w) extra steps in every sweep.
     "max_features": 64,
@@ -108,6 +109,9 @@ def time_features(exprs, t, t0, t1) -> tuple:
                 times[-1][0], times[-1][2] = c, True
         else:
             times.append([c, [u], exact])
+    if len(times) > 4 * S["max_features"]:  # (before the widths: each costs ~200 evaluations)
+        raise TooManyFeatures(f"{len(times)} zeros of arguments in time in [{lo - margin}, {hi + margin}] (more "
+                              f"than {4 * S['max_features']} to examine)")
     out = []
     for i, (c, us, _) in enumerate(times):
         w = min(_width(u, t, c, span) for u in us)
@@ -189,19 +193,31 @@ def _sign(f, t, v) -> int:
 
 
 def _search(f, t, a, b, span) -> list:
-    """Zeros of ``f`` in [a, b]: intervals whose value ball excludes 0 are dropped, the others halved down to the
-    resolution; a sign change at a remaining interval's ends is bisected at points to 2**-100 of the span."""
+    """Zeros of ``f`` in [a, b]: intervals whose value ball excludes 0 are dropped; one over which ``f`` is
+    monotone (the ball of f' excludes 0) holds a zero exactly when the signs at its ends differ; the others are
+    halved down to the resolution.  A sign change is bisected at points to 2**-100 of the span."""
     S = FEATURE_SETTINGS
     smallest = span / 2 ** S["resolution_bits"]
+    df = sympy.diff(f, t)
     boxes, left, out = [(a, b)], S["max_boxes"], []
     while boxes:
         x, y = boxes.pop()
         left -= 1
         if left < 0:
             raise TooManyFeatures(f"the zeros of {f} in [{a}, {b}] are too many to locate")
-        z = _value(f, t, _ball(x, y))
+        box = _ball(x, y)
+        z = _value(f, t, box)
         if z is not None and not (z.real.contains(0) and z.imag.contains(0)):
             continue  # no zero in [x, y]
+        slope = _value(df, t, box) if z is not None and z.imag.is_zero() else None
+        if slope is not None and slope.imag.is_zero() and not slope.real.contains(0):
+            sx, sy = _sign(f, t, x), _sign(f, t, y)
+            if sx and sy:  # monotone: one zero when the ends differ in sign, none when they agree
+                if sx != sy:
+                    out.append((x, y))
+                    if len(out) > 4 * S["max_features"]:
+                        raise TooManyFeatures(f"the zeros of {f} in [{a}, {b}] are too many to locate")
+                continue
         if y - x <= smallest:
             out.append((x, y))
             continue
@@ -219,7 +235,7 @@ def _search(f, t, a, b, span) -> list:
         sx, sy = _sign(f, t, x), _sign(f, t, y)
         located = bool(sx and sy and sx != sy)
         if located:
-            for _ in range(100 - S["resolution_bits"]):
+            while y - x > span / 2 ** 100:
                 m = (x + y) / 2
                 sm = _sign(f, t, m)
                 if sm == 0:
