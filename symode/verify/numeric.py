@@ -110,6 +110,11 @@ def compare_at(reference, stated, point: dict, separate: bool = False, deep: boo
             o.note = d.mid().str(6, radius=False)       # LHS - RHS there, for the report
             return o
         if d.rad() <= tol and not separate and bits >= VERIFY_SETTINGS["agree_bits"]:
+            if d.rad() > _tolerance(max(abs(r).upper(), abs(s).upper())) and bits < VERIFY_SETTINGS["precisions"][-1]:
+                # the agreement rests on cancellation among terms far larger than the sides: a difference
+                # that is tiny only relative to them (10**118*(atan(P) + atan(1/P) - 2*atan(1)) = 5) shows at a
+                # higher precision, so agreement relative to the terms counts only at the last one
+                continue
             if _cancelled_difference_differs(reference, stated, point, bits):
                 o = Outcome("differ", point, (shown_value(reference, point, r), shown_value(stated, point, s)),
                             bits)
