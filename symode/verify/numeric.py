@@ -6,7 +6,10 @@ precision until the point is decided:
 * ``differ``: the ball of LHS - RHS excludes 0, a proof that the sides differ there, however small the
   difference (the claim is FALSE with this point);
 * ``agree``: the ball of LHS - RHS contains 0 and its radius is below 10**-agree_digits times the scale of
-  the terms (the largest summand met in either side, or the sides themselves), never an absolute floor;
+  the terms (the largest top-level summand of either side, or the sides themselves: see
+  :func:`symode.verify.balls.evaluate`), never an absolute floor; below the last precision only when the
+  radius is below that fraction of the sides' own magnitude too (agreement resting on cancellation among
+  larger terms is confirmed at a higher precision, where a difference tiny only relative to them shows);
 * ``undefined``: a side has no finite real value there (division by zero, log of 0, a genuinely complex
   value, an integral that diverges): the point is outside the claim's domain and is skipped;
 * ``unresolved``: still neither at the last precision (cancellation beyond it, an integral whose error
