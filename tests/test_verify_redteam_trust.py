@@ -48,7 +48,10 @@ CORPUS = [
     (f"sqrt(2 + 10**100*10**18*{ZERO}) = 1", "FALSE", "a power's base: sqrt(2) != 1"),
     (f"2**(10**100*10**18*{ZERO}) = 2", "FALSE", "an exponent: 2**0 = 1 != 2"),
     # true claims in odd forms: the scale of a sum multiplied out, cancellation that the precision resolves
+    (f"10**100*10**18*{ZERO} = 5", "FALSE", "0 != 5: tiny only relative to the terms (1e118), not to the sides"),
+    (f"x + 10**100*10**18*{ZERO} = x + 5", "FALSE", "x != x + 5"),
     (f"cos(10**100*10**18*{ZERO}) = 1", True, "cos(0) = 1"),
+    (f"10**100*10**18*{ZERO} = 0", True, "the identity itself, cancellation resolved at 1536 bits"),
     (f"x*(10**100*10**100*atan(P) + 10**100*10**100*atan(1/P) - 2*10**100*10**100*atan(1) + 1) = x", True,
      "the bracket is 10**200*0 + 1 = 1 (resolved at 1536 bits)"),
     (f"x*(10**100*10**18*atan(P) + 10**100*10**18*atan(1/P) - 2*10**100*10**18*atan(1) + 1) = 2*x", "FALSE",
