@@ -350,3 +350,17 @@ sum(1, i, 3, N) = (N - 2 + abs(N - 2))/2
 @pytest.mark.parametrize("name", sorted(REDTEAM))
 def test_redteam_documents_verify_as_expected(name):
     _document_matches_expect(REDTEAM[name])
+
+
+def test_only_sums_that_may_be_empty_by_more_than_one_need_numeric_confirmation():
+    # Karr and the usual convention differ only where hi < lo - 1 (by hand: sum_{3}^{1} is -1 vs 0, sum_{1}^{0}
+    # is 0 in both); a proof over 1..N (N >= 1) or 1..N-1 needs no confirmation, over 3..N or N..200 it does
+    import sympy
+
+    from symode.verify.symbolic import fallible
+    N = sympy.Symbol("N", integer=True, positive=True)
+    i = sympy.Symbol("i", integer=True)
+    assert not fallible(sympy.Sum(1, (i, 1, N)), sympy.Sum(i, (i, 1, N - 1)))
+    assert fallible(sympy.Sum(1, (i, 3, N)))
+    assert fallible(sympy.Sum(1, (i, N, 200)))
+    assert fallible(sympy.Sum(1, (i, 1, i + N)))        # a bound-dependent or unknown range: confirmed

@@ -12,11 +12,11 @@ For a claim whose sides are SymPy expressions R (reference) and S (stated):
 2. Symbolic proof: SymPy tries to reduce R - S to 0 in a budgeted child (:mod:`symode.verify.symbolic`).
    Reaching 0 is TRUE (symbolic); a cancelled difference that is exactly nonzero (a number, a rational
    function, an expression whose sign SymPy decides) is FALSE (exact difference), shown at a point where it
-   is provably nonzero.  A claim containing integrals, sums, ``Piecewise``, ``abs``, ``sign``, ``Max``/``Min``
-   or ``Heaviside`` goes through steps SymPy can get wrong (its sums follow Karr's convention for an empty
-   range, the documents sum it to 0), so its symbolic verdict is confirmed by the numbers (integrals by
-   rigorous quadrature split at every kink, counts beside each sum's end of range) before it is reported;
-   when they disagree the report says so and the verdict follows the numbers.
+   is provably nonzero.  A claim containing integrals, ``Piecewise``, ``abs``, ``sign``, ``Max``/``Min``,
+   ``Heaviside`` or a sum whose range may be empty goes through steps SymPy can get wrong (its sums follow
+   Karr's convention there, the documents sum an empty range to 0), so its symbolic verdict is confirmed by
+   the numbers (integrals by rigorous quadrature split at every kink, counts beside each sum's end of range)
+   before it is reported; when they disagree the report says so and the verdict follows the numbers.
 3. Numeric fallback: the sides at points placed where claims fail (near zeros of function arguments,
    denominators and kinks, scaled by the coefficients inside; one symbol at a time at 1e-6 and 1e6) and at
    ``numeric_points`` random points.  Agreement everywhere (to ``agree_digits`` digits relative to the
