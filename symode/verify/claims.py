@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from .balls import Unevaluable, evaluate
-from .binding import attach
+from .binding import NONFINITE, attach
 from .confirm import evaluable_form, unconfirmed
 from .numeric import Outcome, compare_at, magnitude_bits, nonzero_at, shown_value
 from .points import _count_points, count_sweep, extreme_points, random_point, targeted_points
@@ -273,6 +273,10 @@ def check(reference: sympy.Expr, stated: sympy.Expr, positive: frozenset = froze
     # free occurrences only: an integration variable of the same name is not the positive symbol
     reference, stated = attach(reference, twins), attach(stated, twins)
     positive = frozenset(twins.get(s, s) for s in positive)
+    if reference.has(*NONFINITE) or stated.has(*NONFINITE):
+        # 1/(T - abs(T)) with T > 0 is SymPy's zoo, equal to any other zoo: never "the same expression"
+        return Verdict("UNDECIDED", "symbolic", "a side is not finite with the declared assumptions (division by "
+                                                "zero, log(0) or similar)")
     if reference == stated:
         return Verdict("TRUE", "symbolic", "both sides are the same expression")
     c = _Check(reference, stated, positive, seed)
