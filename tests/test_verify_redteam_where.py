@@ -197,6 +197,28 @@ def test_a_where_that_makes_a_side_infinite_is_an_error(claim):
     assert "not finite" in r.detail and "where.md:" in r.detail, r.detail
 
 
+@pytest.mark.parametrize("claim", [
+    # the assumptions themselves make a side 1/0: N - |N| = 0 for a count, T - |T| = 0 for T > 0 (SymPy's zoo,
+    # equal to any other zoo, was "the same expression" for the positive T)
+    "1/(N - abs(N)) = 2/(N - abs(N))",
+    "1/(T - abs(T)) = 2/(T - abs(T))",
+    "log(T - abs(T)) = log(T - abs(T)) + 1",
+])
+def test_a_side_made_infinite_by_the_declared_assumptions_is_an_error(claim):
+    r = _verdict(claim)
+    assert r.status == "ERROR", (r.status, r.detail)
+    assert "not finite" in r.detail, r.detail
+
+
+def test_check_never_calls_two_infinite_sides_the_same():
+    import sympy
+
+    from symode.verify import check
+    T = sympy.Symbol("T", real=True)
+    v = check(1 / (T - sympy.Abs(T)), 2 / (T - sympy.Abs(T)), frozenset({T}))
+    assert v.status == "UNDECIDED", v
+
+
 def test_a_where_putting_the_time_symbol_into_an_integral_along_the_solution_is_an_error():
     # without capture, c = t is the free time outside the integral; the solution's evaluation would read it as
     # the integration time again, so the claim is refused rather than judged (base: FALSE for a true claim)
@@ -216,6 +238,7 @@ def test_a_definition_whose_where_makes_it_infinite_is_an_error_on_its_line():
     "1/x = 1/2 where x = 2",
     "y/x = 1 where x = y",                    # y/y = 1: SymPy cancels it, no infinity arises
     "log(x) = 0 where x = 1",
+    "1/(N + abs(N)) = 1/(2*N)",               # N >= 1: finite, 1/(2N) on both sides
 ])
 def test_where_values_inside_the_domain_stay_true(claim):
     r = _verdict(claim)
@@ -350,3 +373,17 @@ sum(1, i, 3, N) = (N - 2 + abs(N - 2))/2
 @pytest.mark.parametrize("name", sorted(REDTEAM))
 def test_redteam_documents_verify_as_expected(name):
     _document_matches_expect(REDTEAM[name])
+
+
+def test_only_sums_that_may_be_empty_by_more_than_one_need_numeric_confirmation():
+    # Karr and the usual convention differ only where hi < lo - 1 (by hand: sum_{3}^{1} is -1 vs 0, sum_{1}^{0}
+    # is 0 in both); a proof over 1..N (N >= 1) or 1..N-1 needs no confirmation, over 3..N or N..200 it does
+    import sympy
+
+    from symode.verify.symbolic import fallible
+    N = sympy.Symbol("N", integer=True, positive=True)
+    i = sympy.Symbol("i", integer=True)
+    assert not fallible(sympy.Sum(1, (i, 1, N)), sympy.Sum(i, (i, 1, N - 1)))
+    assert fallible(sympy.Sum(1, (i, 3, N)))
+    assert fallible(sympy.Sum(1, (i, N, 200)))
+    assert fallible(sympy.Sum(1, (i, 1, i + N)))        # a bound-dependent or unknown range: confirmed

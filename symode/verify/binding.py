@@ -18,6 +18,8 @@ from __future__ import annotations
 import sympy
 
 _BINDERS = (sympy.Integral, sympy.Sum)
+#: SymPy's values for 1/0, log(0), 0*(1/0), ...: a side that contains one of them has no value.
+NONFINITE = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
 
 
 def _rename_bound(expr: sympy.Expr, names: set, fresh) -> sympy.Expr:

@@ -12,11 +12,11 @@ For a claim whose sides are SymPy expressions R (reference) and S (stated):
 2. Symbolic proof: SymPy tries to reduce R - S to 0 in a budgeted child (:mod:`symode.verify.symbolic`).
    Reaching 0 is TRUE (symbolic); a cancelled difference that is exactly nonzero (a number, a rational
    function, an expression whose sign SymPy decides) is FALSE (exact difference), shown at a point where it
-   is provably nonzero.  A claim containing integrals, sums, ``Piecewise``, ``abs``, ``sign``, ``Max``/``Min``
-   or ``Heaviside`` goes through steps SymPy can get wrong (its sums follow Karr's convention for an empty
-   range, the documents sum it to 0), so its symbolic verdict is confirmed by the numbers (integrals by
-   rigorous quadrature split at every kink, counts beside each sum's end of range) before it is reported;
-   when they disagree the report says so and the verdict follows the numbers.
+   is provably nonzero.  A claim containing integrals, ``Piecewise``, ``abs``, ``sign``, ``Max``/``Min``,
+   ``Heaviside`` or a sum whose range may be empty goes through steps SymPy can get wrong (its sums follow
+   Karr's convention there, the documents sum an empty range to 0), so its symbolic verdict is confirmed by
+   the numbers (integrals by rigorous quadrature split at every kink, counts beside each sum's end of range)
+   before it is reported; when they disagree the report says so and the verdict follows the numbers.
 3. Numeric fallback: the sides at points placed where claims fail (near zeros of function arguments,
    denominators and kinks, scaled by the coefficients inside; one symbol at a time at 1e-6 and 1e6) and at
    ``numeric_points`` random points.  Agreement everywhere (to ``agree_digits`` digits relative to the
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from .balls import Unevaluable, evaluate
-from .binding import attach
+from .binding import NONFINITE, attach
 from .confirm import evaluable_form, unconfirmed
 from .numeric import Outcome, compare_at, magnitude_bits, nonzero_at, shown_value
 from .points import _count_points, count_sweep, extreme_points, random_point, targeted_points
@@ -273,6 +273,10 @@ def check(reference: sympy.Expr, stated: sympy.Expr, positive: frozenset = froze
     # free occurrences only: an integration variable of the same name is not the positive symbol
     reference, stated = attach(reference, twins), attach(stated, twins)
     positive = frozenset(twins.get(s, s) for s in positive)
+    if reference.has(*NONFINITE) or stated.has(*NONFINITE):
+        # 1/(T - abs(T)) with T > 0 is SymPy's zoo, equal to any other zoo: never "the same expression"
+        return Verdict("UNDECIDED", "symbolic", "a side is not finite with the declared assumptions (division by "
+                                                "zero, log(0) or similar)")
     if reference == stated:
         return Verdict("TRUE", "symbolic", "both sides are the same expression")
     c = _Check(reference, stated, positive, seed)

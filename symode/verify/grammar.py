@@ -16,7 +16,7 @@ import sympy
 
 from ..errors import SpecError, VerificationError
 from ..expr import parse_expression
-from .binding import attach, domain_problem, substitute
+from .binding import NONFINITE, attach, domain_problem, substitute
 from .fences import Line
 from .forms import cut_forms
 from .matrices import VerifyAlgebra, array_derivative, matrix_reference, split_claim
@@ -245,10 +245,6 @@ def parse_with_where(parser: ExpressionParser, text: str, field: str) -> sympy.E
     return check_size(value, field)
 
 
-#: SymPy's values for 1/0, log(0), 0*(1/0), ...: a side that becomes one of them has no value.
-NONFINITE = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
-
-
 def finite_after(value: sympy.Expr, field: str, where_text: str) -> sympy.Expr:
     """``value`` (after a ``where`` substitution) if it has no infinite or undefined part; else an ERROR: the
     substitution put a symbol where the expression is not defined (``1/x where x = 0``), and SymPy's ``zoo``
@@ -257,6 +253,21 @@ def finite_after(value: sympy.Expr, field: str, where_text: str) -> sympy.Expr:
         raise VerificationError(f"{field}: after 'where {where_text.strip()}' the expression is not finite "
                                 f"(division by zero, log(0) or similar: {str(value)[:120]}); substitute a value "
                                 f"where it is defined")
+    return value
+
+
+def finite_assumed(env: Env, value, field: str):
+    """``value`` if it stays finite once the declared assumptions act (counts' and indices' already attached,
+    positive ones as symode.verify.claims.check attaches them); else an ERROR: ``1/(N - abs(N))`` for a count
+    N is 1/0 (SymPy's ``zoo``, which compares equal to any other ``zoo``)."""
+    twins = {s: sympy.Symbol(s.name, positive=True) for s in env.positive}
+    if isinstance(value, sympy.MatrixBase):
+        probe = value.applyfunc(lambda e: attach(e, twins))
+    else:
+        probe = attach(value, twins) if isinstance(value, sympy.Basic) else value
+    if isinstance(probe, (sympy.Basic, sympy.MatrixBase)) and probe.has(*NONFINITE):
+        raise VerificationError(f"{field}: with the declared assumptions (positive:, count:, index:) the expression "
+                                f"is not finite (division by zero, log(0) or similar: {str(probe)[:120]})")
     return value
 
 
@@ -313,8 +324,10 @@ def parse_claim(env: Env, parser: ExpressionParser, ln: Line, expect: str | None
         if loss not in env.definitions:
             raise VerificationError(f"{where}: 'using {loss}': no definition named {loss!r}")
         p = env.symbols[name]
-        reference = assumed(env, p - env.lr * sympy.diff(env.definitions[loss], p))
-        stated = assumed(env, parser.parse(arrow[1], f"{where} (right-hand side)"))
+        reference = finite_assumed(env, assumed(env, p - env.lr * sympy.diff(env.definitions[loss], p)),
+                                   f"{where} (update)")
+        stated = finite_assumed(env, assumed(env, parser.parse(arrow[1], f"{where} (right-hand side)")),
+                                f"{where} (right-hand side)")
         return Claim(env.path, ln.number, text, "update", reference, stated,
                      f"{name} - {env.lr.name}*d{loss}/d{name}", expect, frozenset(env.positive))
     if len(arrow) > 2:
@@ -354,7 +367,8 @@ def parse_claim(env: Env, parser: ExpressionParser, ln: Line, expect: str | None
                                                     or env.model.along_integrals(lhs + rhs)) else None
     if model is not None:
         kind, against = _model_kind(env, lhs_text, kind, against)
-    lhs, rhs = assumed(env, lhs, model), assumed(env, rhs, model)
+    lhs = finite_assumed(env, assumed(env, lhs, model), f"{where} (left-hand side)")
+    rhs = finite_assumed(env, assumed(env, rhs, model), f"{where} (right-hand side)")
     reference_text = ""
     if shape is not None:
         against += f" (a {shape[0]}x{shape[1]} array, element by element)"

@@ -15,15 +15,21 @@ from ..symbolic.budget import BudgetExceeded, call_with_budget
 from .tolerances import VERIFY_SETTINGS
 
 #: Nodes whose symbolic treatment SymPy can get wrong (antiderivatives, branch choices of piecewise
-#: functions, sums: SymPy's closed forms follow Karr's convention, Σ_{i=3}^{1} 1 = -1, where the documents'
-#: empty range sums to 0): a symbolic verdict on a claim containing one is confirmed numerically before it is
-#: reported.
+#: functions): a symbolic verdict on a claim containing one is confirmed numerically before it is reported.
 FALLIBLE = (sympy.Integral, sympy.Piecewise, sympy.Abs, sympy.sign, sympy.Max, sympy.Min, sympy.Heaviside,
-            sympy.DiracDelta, sympy.Sum)
+            sympy.DiracDelta)
+
+
+def _karr_sum(s: sympy.Sum) -> bool:
+    """Whether SymPy's value of the sum may follow Karr's convention where the documents' differs: a range with
+    hi < lo - 1 is empty (0) for the documents, -Σ_{hi+1}^{lo-1} for SymPy (Σ_{i=3}^{1} 1 = -1); with
+    hi >= lo - 1 provable (``sum(g, i, 1, N)`` for a count N) both conventions agree."""
+    return any((hi - lo + 1).is_nonnegative is not True for _, lo, hi in s.limits)
 
 
 def fallible(*exprs) -> bool:
-    return any(sympy.sympify(e).has(*FALLIBLE) for e in exprs)
+    exprs = [sympy.sympify(e) for e in exprs]
+    return any(e.has(*FALLIBLE) or any(_karr_sum(s) for s in e.atoms(sympy.Sum)) for e in exprs)
 
 
 def _nonzero_number(c: sympy.Expr) -> bool:
