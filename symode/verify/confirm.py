@@ -61,7 +61,10 @@ def _function_values(exprs) -> dict | None:
                 if d.has(*nodes):
                     return None
                 continue
-            names[d] = sympy.Symbol(f"d{d.expr.func}/d" + "d".join(f"{v}" * n for v, n in d.variable_count)
+            # an unambiguous name: d^2f/dz^2 and df/dzz (a variable named zz) must not be one symbol
+            order = sum(n for _, n in d.variable_count)
+            names[d] = sympy.Symbol(f"d{'^' + str(order) if order > 1 else ''}{d.expr.func}/"
+                                    + " ".join(f"d{v}" + (f"^{n}" if n > 1 else "") for v, n in d.variable_count)
                                     + f"({', '.join(map(str, d.expr.args))})", real=True)
     for a in nodes:
         names[a] = sympy.Symbol(f"{a.func}({', '.join(map(str, a.args))})", real=True)

@@ -31,6 +31,7 @@ before the solution is known; they are not listed.
 """
 from __future__ import annotations
 
+import mpmath
 import sympy
 from flint import acb, arb, fmpq, fmpz
 
@@ -160,9 +161,11 @@ def _zeros(f, t, a, b, span) -> list:
             if poly.degree() <= 0:
                 return []
             if poly.degree() <= FEATURE_SETTINGS["max_degree"]:
+                # the square-free part: nroots does not converge on a multiple root ((t - 0.3)**4)
+                poly = sympy.Poly(sympy.sqf_part(poly.as_expr()), t)
                 return [(sympy.Rational(str(sympy.Float(r, 30))), True) for r in poly.nroots(n=30, maxsteps=200)
                         if r.is_real]
-    except (sympy.PolynomialError, sympy.polys.polyerrors.NoConvergence, ValueError, TypeError):
+    except (sympy.PolynomialError, mpmath.libmp.NoConvergence, ValueError, TypeError):
         pass
     return _search(f, t, a, b, span)
 

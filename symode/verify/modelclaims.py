@@ -314,6 +314,15 @@ def check_model_claim(model: LossModel, reference, stated, positive=frozenset(),
         # terms cancelled exactly, may still be resolvable (a factor 1 + 1e-40, a term 1e-50*x(t1)): evaluated
         # on its own, a ball that excludes 0 is a FALSE
         diff = numeric(model, sym[2], sympy.Integer(0), positive)
+        if diff.status != "differ" and sym[2].has(sympy.tanh, sympy.sinh, sympy.cosh):
+            # 2*u(t1)*(1 - tanh(200)) is 4e-174 relative: below any working precision as written, exact in its
+            # exponential form 4*u(t1)/(exp(400) + 1)
+            try:
+                exp_form = sympy.cancel(sympy.together(sym[2].rewrite(sympy.exp)))
+            except (sympy.PolynomialError, TypeError, ValueError):
+                exp_form = None
+            if exp_form is not None and not exp_form.has(sympy.I):
+                diff = numeric(model, exp_form, sympy.Integer(0), positive)
         if diff.status == "differ":
             return Verdict("FALSE", "oracle", f"the sides agree to the values' accuracy, but their difference in "
                                               f"canonical form, LHS - RHS = {document_text(canon, sym[2])[:300]}, is "
@@ -341,56 +350,98 @@ def check_model_claim(model: LossModel, reference, stated, positive=frozenset(),
 
 
 def _beyond_kinks(model: LossModel, difference, reference, stated, positive, show=str) -> _Num:
-    """The claim checked on the other side of each kink of its own terms that the model's points leave on one
-    side: ``abs(k - 0.3)`` is the same branch at k = 1/2 and at the moved k, so a claim wrong only below 0.3
-    agrees at both.  For each kink argument of ``difference`` (LHS - RHS, canonical where SymPy gave one) in
-    the valued symbols alone (parameters, times, initial values), each zero in one symbol (the others at the
-    document's values) gives a point across it, r - (v - r)/2 for the document's value v: "agree" with the
-    number of points added (none where every kink is crossed already), "differ" at one, or "unresolved" /
-    "unavailable" with the reason (a kink in a solution value, which cannot be located before the solve,
-    or a point across a kink where the model is not valid): never TRUE then."""
-    from .odemodel import _at_values
-    from .points import _real_roots, kink_arguments
+    """The claim checked across each kink or switch of its own terms: ``abs(k - 0.3)`` is the same branch at
+    k = 1/2 and at the moved k, so a claim wrong only below 0.3 agrees at both; ``tanh(1000*(k - 0.3))`` is a
+    smooth switch that does the same.  The arguments: those of abs-type kinks (:func:`points.kink_arguments`),
+    and of functions that are saturated at the document's values (|argument| > ``switch_argument``:
+    tanh(200), exp(200)).  For each in the valued symbols alone (parameters, times, initial values), its zeros
+    in one symbol (the others at the document's values; the ``max_roots`` nearest the document's value v, in
+    the symbol's domain) give the points: beyond the outermost zeros (r - (v - r)/2) and midway between
+    neighbouring ones (a window between two kinks), each where the sign differs from the document's.  Returns
+    "agree" with the points added, "differ" at one, or "unresolved" / "unavailable" with the reason (a kink or
+    a saturated tanh/atan in a solution value, which cannot be located before the solve, or a point where the
+    model is not valid): never TRUE then."""
     from .lossmodel import Point
+    from .odemodel import _at_values
+    from .points import _critical, _real_roots, kink_arguments
     base = model.points[0].values
-    added, seen = 0, set()
-    for u in kink_arguments(sympy.sympify(difference)):
+    D = sympy.sympify(difference)
+    kinks = kink_arguments(D)
+    switches = [u for u in _critical(D) if u not in kinks and _saturated(u, model, base)]
+    located, candidates = [], []
+    for u in kinks + switches:
         if model.has_quantities(u) or model.solution_values(u) or model.along_integrals(u):
-            return _Num("unresolved", f"the claim has a kink where {show(u)} = 0, in the model's solution: the "
-                                      f"points checked may all lie on one side of it")
+            if u in kinks or any(f.args[0] == u for f in D.atoms(sympy.tanh, sympy.atan)):
+                return _Num("unresolved", f"the claim has a kink or switch where {show(u)} = 0, in the model's "
+                                          f"solution: the points checked may all lie on one side of it")
+            continue
         syms = sorted(u.free_symbols, key=lambda x: x.name)
         if not syms or not set(syms) <= set(base):
             continue
-        signs = {_sign_at(u, p.values) for p in model.points}
-        if signs >= {1, -1}:
-            continue
+        located.append(u)
         for s_ in syms:
-            us = u.xreplace({k: v for k, v in base.items() if k != s_})
-            for r in _real_roots(us, s_)[: VERIFY_SETTINGS["max_roots"]]:
-                v = base[s_]
-                across = r - (v - r) / 2 if v != r else r - max(1, abs(r)) / 100
-                short = Fraction(int(across.p), int(across.q)).limit_denominator(1000)    # 1/5, not 0.2000...01
-                if abs(sympy.Rational(short.numerator, short.denominator) - across) < abs(across - r) / 10:
-                    across = sympy.Rational(short.numerator, short.denominator)
-                if (s_, across) in seen or _sign_at(u, {**base, s_: across}) in signs:
-                    continue
-                seen.add((s_, across))
-                values = {**base, s_: across}
-                try:
-                    point = Point(values, _at_values(model, values))
-                except (SymodeError, TypeError, ValueError) as exc:
-                    return _Num("unavailable", f"across the kink where {show(u)} = 0 ({s_} = {across}) the model is "
-                                               f"not valid ({exc}), so that side is not checked")
-                other = copy.copy(model)
-                other.points, other.table = [point], None
-                out = _numeric_at(other, 0, point, reference, stated, positive)
-                out.where = f"{s_} = {across}, across the kink where {show(u)} = 0"
-                if out.status != "agree":
-                    if out.status in ("unresolved", "unavailable"):
-                        out.detail = f"at {out.where}: {out.detail}"
-                    return out
-                added += out.points
+            v = base[s_]
+            us = u.xreplace({k: w for k, w in base.items() if k != s_})
+            pos = s_ in positive or bool(s_.is_positive)
+            roots = sorted(_real_roots(us, s_, pos), key=lambda r: abs(r - v))[: VERIFY_SETTINGS["max_roots"]]
+            roots = sorted(roots)
+            here = [(p + q) / 2 for p, q in zip(roots, roots[1:])]
+            if roots:
+                lo, hi = roots[0], roots[-1]
+                here += [lo - (v - lo) / 2 if v > lo else lo - max(1, abs(lo)) / 100,
+                         hi + (hi - v) / 2 if v < hi else hi + max(1, abs(hi)) / 100]
+            candidates += [(s_, _short(a), u) for a in here if not (pos and not a > 0)]
+
+    # a point is worth an oracle run when the signs of all the arguments there form a pattern not seen yet (a
+    # window where abs(a) is active and abs(b) is not, though each sign alone was seen at the two points)
+    def pattern(values):
+        return tuple(_sign_at(w, values) for w in located)
+    patterns = {pattern(p.values) for p in model.points}
+    added = 0
+    for s_, across, u in candidates:
+        values = {**base, s_: across}
+        pat = pattern(values)
+        if pat in patterns:
+            continue
+        patterns.add(pat)
+        try:
+            point = Point(values, _at_values(model, values))
+        except (SymodeError, TypeError, ValueError) as exc:
+            return _Num("unavailable", f"across the kink where {show(u)} = 0 ({s_} = {across}) the model is "
+                                       f"not valid ({exc}), so that side is not checked")
+        other = copy.copy(model)
+        other.points, other.table = [point], None
+        out = _numeric_at(other, 0, point, reference, stated, positive)
+        out.where = f"{s_} = {across}, across the kink where {show(u)} = 0"
+        if out.status != "agree":
+            if out.status in ("unresolved", "unavailable"):
+                out.detail = f"at {out.where}: {out.detail}"
+            return out
+        added += out.points
     return _Num("agree", points=added)
+
+
+def _short(v):
+    """``v`` as a short fraction (1/5, not 0.2000...01) where one lies within 1e-6 of it."""
+    v = sympy.Rational(v)        # (a Float's exact binary value)
+    short = Fraction(int(v.p), int(v.q)).limit_denominator(1000)
+    r = sympy.Rational(short.numerator, short.denominator)
+    return r if abs(r - v) <= sympy.Rational(1, 10 ** 6) * max(1, abs(v)) else v
+
+
+def _saturated(u, model: LossModel, values: dict) -> bool:
+    """Whether the argument ``u`` (of a function in the claim) is beyond ``switch_argument`` in magnitude at the
+    document's values: tanh, exp, atan there are on one flat side of a switch (solution values: not known
+    here, judged by the caller)."""
+    if model.has_quantities(u) or model.solution_values(u) or model.along_integrals(u):
+        return True
+    if not u.free_symbols or not u.free_symbols <= set(values):
+        return False
+    try:
+        z, _ = evaluate(u, values, VERIFY_SETTINGS["precisions"][0])
+    except (Unevaluable, ValueError, ZeroDivisionError, ArithmeticError):
+        return False
+    return bool(z.real.is_finite() and abs(z.real) > VERIFY_SETTINGS["switch_argument"])
 
 
 def _sign_at(u, values: dict) -> int:

@@ -126,6 +126,10 @@ def compare_at(reference, stated, point: dict, separate: bool = False, deep: boo
             return Outcome("agree", point, bits=bits)
     if separate and last is not None:
         return Outcome("agree", point, bits=bits)
+    if last is not None and last[0].real.contains(0) and last[1].real.contains(0):
+        # both sides are 0 within their rounding (an integral over [-1, -1] against a product with a factor
+        # t1 - t0 = 0): no relative comparison is possible here, and the point is evidence neither way
+        return Outcome("undefined", point, bits=precisions[-1], note="both sides are 0 within rounding here")
     return Outcome("unresolved", point, bits=precisions[-1],
                    note=f"the sides could not be told apart or brought into agreement at {precisions[-1]} bits")
 
@@ -161,13 +165,15 @@ def _cancelled_difference_differs(reference, stated, point: dict, bits: int) -> 
 def magnitude_bits(*exprs) -> int | None:
     """The largest |log2 |v|| over the values v of the subexpressions of ``exprs`` (a constant claim), at the
     first precision: how large or small a term gets (exp(2000) in tanh(1000) = 1: 2885).  Subexpressions
-    without a value (an integrand's variable), containing 0 or not finite are skipped; None when one has no
-    numeric meaning at all."""
+    without a value (an integrand's variable), exactly 0 or not finite are skipped; one whose ball contains 0
+    is measured at the deepest precision; None when one has no numeric meaning or is still not separated from
+    0 there (its size, and so the precision a TRUE needs, is unknown)."""
     out = 0
     bits = VERIFY_SETTINGS["precisions"][0]
     seen = set()
     for e in exprs:
-        for node in sympy.preorder_traversal(sympy.sympify(e)):
+        root = sympy.sympify(e)       # (the expression itself may be the 0 in question; its terms may not)
+        for node in sympy.preorder_traversal(root):
             if node in seen or node.is_Rational or node.is_Symbol:
                 continue
             seen.add(node)
@@ -179,6 +185,16 @@ def magnitude_bits(*exprs) -> int | None:
                 return None
             except (ValueError, ZeroDivisionError, ArithmeticError):
                 continue
+            if node is not root and _finite(z) and z.real.contains(0) and z.imag.contains(0) \
+                    and not (z.real.is_zero() and z.imag.is_zero()):
+                # a term that cancels below the first precision (1 - cos(1e-299)): its size is what a
+                # difference may hide behind; measured at the deepest precision, unknown (None) if still 0
+                try:
+                    z, _ = evaluate(node, {}, VERIFY_SETTINGS["deep_precisions"][-1])
+                except (Unevaluable, ValueError, ZeroDivisionError, ArithmeticError):
+                    return None
+                if z.real.contains(0) and z.imag.contains(0):
+                    return None
             m = abs(z)
             if not (_finite(z) and m > 0):
                 continue

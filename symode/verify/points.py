@@ -183,6 +183,10 @@ def targeted_points(exprs, symbols, rng: random.Random, positive: frozenset, unr
         for u in _critical(e):
             if u not in crit:
                 crit.append(u)
+    if len(crit) > VERIFY_SETTINGS["max_critical"] and unreached is not None:
+        # never silently: sixteen harmless arguments in front must not hide the one that matters
+        unreached.append(f"{len(crit)} critical arguments, of which the first {VERIFY_SETTINGS['max_critical']} "
+                         f"were examined")
     crit = crit[: VERIFY_SETTINGS["max_critical"]]
     out = []
     offsets = [sympy.Rational(o) for o in VERIFY_SETTINGS["root_offsets"]]
@@ -199,6 +203,10 @@ def targeted_points(exprs, symbols, rng: random.Random, positive: frozenset, unr
                 zeros.add(r)
                 step = _step(sympy.diff(us, s), s, r)
                 out += [{**base, s: r + c * step} for c in offsets]
+            # and its extremes: a bump exp(-1e10*(x - 2/7)**2) - 1/100 has no zero, but its peak is a point
+            du = sympy.diff(us, s)
+            if du.free_symbols:
+                out += [{**base, s: r} for r in _real_roots(du, s, _positive(s, positive))]
         ordered = sorted(zeros)
         out += [{**base, s: (p + q) / 2} for p, q in zip(ordered, ordered[1:])]
     out += _stationary(crit, symbols, rng, positive)
@@ -221,7 +229,13 @@ def _stationary(crit, symbols, rng: random.Random, positive: frozenset) -> list:
         if us.free_symbols - set(syms):
             continue
         starts = [random_point(syms, rng, positive, narrow=True) for _ in range(VERIFY_SETTINGS["stationary_starts"])]
-        out += [{**base, **p} for p in stationary_points(us, syms, starts)]
+        for p in stationary_points(us, syms, starts):
+            out.append({**base, **p})
+            # and beside it: where the stationary point is a pole (1/(x**2 + y**2)), the region is around it
+            for s in syms[:2]:
+                for d in VERIFY_SETTINGS["stationary_offsets"]:
+                    for sign in (1, -1):
+                        out.append({**base, **p, s: p[s] + sign * sympy.Rational(d) * max(1, abs(p[s]))})
     return out
 
 
@@ -244,6 +258,7 @@ def _data_points(crit, symbols, rng: random.Random, positive: frozenset) -> list
             if ud.free_symbols - {d} or ud.atoms(sympy.Indexed):
                 continue
             constant = sorted(int(e.indices[0]) for e in elements if len(e.indices) == 1 and e.indices[0].is_Integer)
+            out += _element_points(u, label, elements, base)
             zeros = _real_roots(ud, d)
             for r in zeros:
                 step = _step(sympy.diff(ud, d), d, r)
@@ -255,6 +270,29 @@ def _data_points(crit, symbols, rng: random.Random, positive: frozenset) -> list
                             out.append({**base, label: base[label][:k] + (v,) + base[label][k + 1:]})
             ordered = sorted(zeros)
             out += [{**base, label: ((p + q) / 2,) * len(base[label])} for p, q in zip(ordered, ordered[1:])]
+    return out
+
+
+def _element_points(u, label, elements, base: dict) -> list:
+    """Points with one element of constant index moved to each zero of ``u`` in it, the other elements (and
+    symbols) at ``base``: a kink in v[1] - v[2] - 1/7 has no zero with all elements equal."""
+    out = []
+    seq = base[label]
+    fixed = {k: v for k, v in base.items() if not isinstance(v, tuple)}
+    for e in elements:
+        if len(e.indices) != 1 or not e.indices[0].is_Integer or not 0 <= int(e.indices[0]) < len(seq):
+            continue
+        d = sympy.Dummy("e", real=True)
+        others = {o: seq[int(o.indices[0])] for o in elements
+                  if o != e and len(o.indices) == 1 and o.indices[0].is_Integer and 0 <= int(o.indices[0]) < len(seq)}
+        ue = u.xreplace(others).xreplace({e: d}).xreplace(fixed)
+        if ue.free_symbols - {d} or ue.atoms(sympy.Indexed):
+            continue
+        k = int(e.indices[0])
+        for r in _real_roots(ue, d):
+            step = _step(sympy.diff(ue, d), d, r)
+            for c in VERIFY_SETTINGS["root_offsets"]:
+                out.append({**base, label: seq[:k] + (r + sympy.Rational(c) * step,) + seq[k + 1:]})
     return out
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import mpmath
 import sympy
-from flint import acb, arb
 
 from .balls import Unevaluable, evaluate
 from .points import _critical
@@ -119,8 +118,7 @@ def solution_features(M, exprs, critical=()) -> tuple:
 
 def _value(a, t, states, tv, y) -> mpmath.mpf | None:
     """``a`` at time ``tv`` and states ``y`` (exact rationals) as an mpf, None where it has no finite value."""
-    point = {t: acb(arb(sympy.Rational(tv).p) / sympy.Rational(tv).q)}
-    point.update({z: acb(arb(v.p) / v.q) for z, v in zip(states, y)})
+    point = {t: sympy.Rational(tv), **{z: sympy.Rational(v) for z, v in zip(states, y)}}     # exact
     try:
         z, _ = evaluate(a, point, 128)
     except (Unevaluable, ValueError, ZeroDivisionError, ArithmeticError):

@@ -92,10 +92,11 @@ def unseparated(e: sympy.Expr) -> str | None:
         if c.is_zero or c.is_nonzero:
             continue
         m = magnitude_bits(c)
-        if m is None:
-            continue
-        need = VERIFY_SETTINGS["constant_guard_bits"] + VERIFY_SETTINGS["constant_bits_per_magnitude"] * m
-        if need > deepest and not nonzero_at(c, {}, deep=True):
+        # None: a term of it is not separated from 0 even at the deepest precision, so its size is unknown
+        need = None if m is None else (VERIFY_SETTINGS["constant_guard_bits"]
+                                       + VERIFY_SETTINGS["constant_bits_per_magnitude"] * m)
+        if (need is None or need > deepest or m > VERIFY_SETTINGS["constant_max_magnitude"]) \
+                and not nonzero_at(c, {}, deep=True):
             return str(c)
     return None
 

@@ -23,6 +23,11 @@ VERIFY_SETTINGS: dict = {
     # = 5e-869 ~ 2**-2885 and sqrt(1 + exp(-2000)) - 1 = 1.3e-869 show at 4096 bits; 16384 bits reaches
     # differences down to ~1e-4900.  Still no difference there is no TRUE for a constant (UNDECIDED).
     "deep_precisions": (4096, 16384),
+    # A constant claim (no symbols) that SymPy cannot prove is TRUE (numeric, 1 point) only when every term
+    # lies within 2**±constant_max_magnitude: a term far from 1 is how a difference hides below any fixed
+    # precision (1 - tanh(1000) = 5e-869; sin(X) - X ~ X**3/6 with X = 1 - cos(1e-299), 2**-17898, beat a
+    # precision bound proportional to the magnitude), so past it the claim is UNDECIDED.
+    "constant_max_magnitude": 64,
     # A claim without symbols is TRUE by numbers alone only where the precision that found no difference
     # exceeds constant_guard_bits + constant_bits_per_magnitude * M, M the largest |log2| of any of its terms'
     # values: a difference of constants is typically no smaller than the smallest term or the reciprocal of
@@ -40,17 +45,25 @@ VERIFY_SETTINGS: dict = {
     "max_tries_factor": 4,
     # Small-rational points (1/2, 2, -1, ...) tried first, for a readable counterexample.
     "small_points": 10,
-    # Targeted points: at most this many critical arguments (function arguments, denominators, kinks), this
+    # Targeted points: at most this many critical arguments (function arguments, denominators, kinks: more make
+    # the verdict UNDECIDED, never a silent TRUE), this
     # many roots of each per symbol, and these offsets (in units of 1/|du/ds| at the root) around each root.
     # The offsets put a claim such as tanh(10000*x)**2 = 1 where it fails (|x| ~ 1e-4).
-    "max_critical": 16,
+    "max_critical": 32,
     "max_roots": 4,
+    # Largest degree of a polynomial critical argument whose real roots all become targets (from nroots on
+    # its square-free part); above, the rigorous search keeps the max_roots nearest the origin.
+    "max_polynomial_degree": 64,
     # Stationary points of critical arguments in two or more symbols (symode.verify.zeros.stationary_points):
     # Newton's method on the gradient from this many random starts, at most this many iterations each
     # (quadratic convergence needs a handful; a start that wanders off is abandoned).  A claim false only in
     # a small disc (x**2 + y**2 < 1e-6) is seen at the disc's centre.
     "stationary_starts": 8,
-    "stationary_iterations": 40,
+    "stationary_iterations": 100,
+    # Offsets (relative to max(1, |value|)) of the points beside each stationary point, in its first two
+    # symbols: a stationary point that is a pole (1/(x**2 + y**2)) is outside the domain, the region around it
+    # is not.
+    "stationary_offsets": ("1/1000", "1/1000000"),
     # Evaluations (balls over intervals) of the rigorous search for the zeros of one transcendental critical
     # argument in one symbol (symode.verify.points._search): enough to isolate the zeros near the origin to
     # 1e-15 and to find a band of width 1e-3 anywhere in [-10, 10], while a claim with many such arguments
@@ -127,6 +140,10 @@ VERIFY_SETTINGS: dict = {
     # term that vanishes at the few small samples (abs(c + 1) - c - 1 at c >= -1) shows at one of them.  The
     # model's values are computed once; each sample is only ball arithmetic.
     "oracle_free_points": 12,
+    # A function argument larger than this in magnitude at the document's values puts a model claim's
+    # tanh/exp/atan on one flat side of a switch (tanh(1000*(k - 0.3)) at k = 1/2: tanh(200)); the claim is then
+    # also checked across the argument's zero, as across a kink of abs.
+    "switch_argument": 30,
     # Equal pieces of the backward sweep (z restarted from the forward solve at each piece end, besides the
     # observation times and the times the claims name): the oracle's adjoint uses 4; 8 keeps back-solving
     # a contracting system short.

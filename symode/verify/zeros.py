@@ -12,10 +12,11 @@ from __future__ import annotations
 from decimal import Decimal
 from fractions import Fraction
 
+import mpmath
 import sympy
 from flint import acb, arb
 
-from .balls import Unevaluable, evaluate, to_ball
+from .balls import Unevaluable, evaluate, to_ball, working_precision
 from .tolerances import VERIFY_SETTINGS
 
 __all__ = ["real_roots", "stationary_points"]
@@ -36,33 +37,36 @@ def _rational(x, digits: int = 20) -> sympy.Rational | None:
 def real_roots(u, s, positive: bool = False) -> list:
     """Real zeros of the univariate ``u(s)`` (other symbols already substituted), nearest the origin first
     (only positive ones for a ``positive`` symbol): every real root of the numerator's polynomial when ``u`` is
-    rational in ``s`` (degree at most 12: a kink argument with six real roots is probed at all six), else
+    rational in ``s`` (degree at most ``max_polynomial_degree``: a kink argument with six real roots is
+    probed at all six), else
     the ``max_roots`` nearest the origin that a rigorous search over [-1e4, 1e4] finds (:func:`_search`),
     zeros that ``u`` only touches included."""
     try:
         num = sympy.numer(sympy.together(u))
         if num.is_polynomial(s):
             poly = sympy.Poly(num, s)
-            if 0 < poly.degree() <= 12:
+            if poly.degree() <= 0:
+                return []
+            if poly.degree() <= VERIFY_SETTINGS["max_polynomial_degree"]:
+                # the square-free part: nroots does not converge on a multiple root (x**4)
+                poly = sympy.Poly(sympy.sqf_part(poly.as_expr()), s)
                 out = []
-                for r in poly.nroots(n=30, maxsteps=100):
+                for r in poly.nroots(n=30, maxsteps=200):
                     if r.is_real and (r > 0 or not positive):
                         out.append(dyadic(sympy.Rational(str(sympy.Float(r, 30)))))
                 return sorted(set(out), key=abs)
-            if poly.degree() <= 0:
-                return []
-    except (sympy.PolynomialError, sympy.polys.polyerrors.NoConvergence, ValueError, TypeError, ZeroDivisionError):
-        return []
+    except (sympy.PolynomialError, mpmath.libmp.NoConvergence, ValueError, TypeError, ZeroDivisionError):
+        pass                        # the rigorous search below finds them instead
     decades = [sympy.Rational(0)] + [sympy.Rational(10) ** k for k in range(-12, 5)]
     segments = list(zip(decades, decades[1:]))
     found = _search(u, s, segments if positive else segments + [(-b, -a) for a, b in segments])
     return [r for r in found if r > 0 or not positive][: VERIFY_SETTINGS["max_roots"]]
 
 
-def dyadic(r, bits: int = 90) -> sympy.Rational:
+def dyadic(r, bits: int = 150) -> sympy.Rational:
     """``r`` rounded to a rational with a power-of-two denominator, ``bits`` significant bits: exact in ball
     arithmetic.  A zero such as 1/1000 is not: there |v - 1/1000| is a ball around 0 and both sides of a true
-    claim vanish within their radii at every precision (unresolved); 2**-90 away from it they are decided."""
+    claim vanish within their radii at every precision (unresolved); 2**-150 away from it they are decided."""
     r = sympy.Rational(r)
     if r == 0 or r.q & (r.q - 1) == 0:
         return r
@@ -72,12 +76,26 @@ def dyadic(r, bits: int = 90) -> sympy.Rational:
 
 def _ball_of(u, s, a, b, bits: int = 96):
     """The ball of ``u`` over [a, b] (exact rationals): its real part, None where that is not finite or the
-    value may be non-real, and False where ``u`` is provably non-real over all of [a, b] (no zero there)."""
+    value may be non-real, and False where ``u`` is provably non-real over all of [a, b] (no zero there).  At
+    a point (a == b) a ball that contains 0 is evaluated again at higher precision (320, then 1024 bits):
+    10**40*(sin(x) - 1) + 1 has no sign at 96 bits near pi/2, where its zeros are."""
+    z = _ball_once(u, s, a, b, bits)
+    if a == b:
+        for more in (320, 1024):
+            if z is None or z is False or not z.contains(0):
+                break
+            z = _ball_once(u, s, a, b, more)
+    return z
+
+
+def _ball_once(u, s, a, b, bits: int):
     mid, rad = (a + b) / 2, (b - a) / 2
     try:
-        ball = to_ball(mid)
         if rad:
-            ball = acb(ball.real + arb(0, to_ball(rad).real.upper()))
+            with working_precision(bits):       # the interval's ends at the working precision, not flint's 53
+                ball = acb(to_ball(mid).real + arb(0, to_ball(rad).real.upper()))
+        else:
+            ball = mid                          # exact: evaluate converts it at the working precision
         z, _ = evaluate(u, {s: ball}, bits)
     except (Unevaluable, ValueError, ZeroDivisionError, ArithmeticError, TypeError):
         return None
@@ -126,11 +144,19 @@ def _search(u, s, segments) -> list:
             for lo, hi in search.split(a, b):
                 heapq.heappush(heap, (-(hi - lo), abs(lo + hi), lo, hi))
         heaps = [(every, h) for every, h in heaps if h]
-    out, last = [], None
-    for r in sorted(search.found):
-        if last is None or r - last > max(1, abs(r)) * sympy.Rational(1, 10 ** 9):
-            out.append(dyadic(r))
-        last = r
+    # zeros within 1e-9 (relative) of each other are one, a located zero (bisected, an extremum) preferred to
+    # the midpoint of a box the search could not split further: the band around an extremum may be narrower
+    # than the boxes
+    clusters: list = []
+    for r, rough in sorted((r, i in search.rough) for i, r in enumerate(search.found)):
+        if clusters and r - clusters[-1][-1][0] <= max(1, abs(r)) * sympy.Rational(1, 10 ** 9):
+            clusters[-1].append((r, rough))
+        else:
+            clusters.append([(r, rough)])
+    out = []
+    for cl in clusters:
+        located = [r for r, rough in cl if not rough]
+        out.append(dyadic(located[0] if located else cl[len(cl) // 2][0]))
     return sorted(out, key=abs)
 
 
@@ -141,6 +167,7 @@ class _Search:
     def __init__(self, u, du, s, budget: int):
         self.u, self.du, self.s, self.budget, self.found = u, du, s, budget, []
         self.ddu = None
+        self.rough: set = set()       # indices in found of boxes' midpoints (the others are located)
 
     def ball(self, e, a, b):
         self.budget -= 1
@@ -168,6 +195,7 @@ class _Search:
                 return []
         if b - a <= max(1, abs(a)) * sympy.Rational(1, 10 ** 15):
             self.found.append((a + b) / 2)
+            self.rough.add(len(self.found) - 1)     # a box's midpoint, not a located zero
             return []
         m = (a + b) / 2
         return [(a, m), (m, b)]
@@ -191,11 +219,12 @@ class _Search:
         return True
 
     def bisect(self, e, a, b, sa: int):
-        """The zero of ``e`` in [a, b] (sign ``sa`` at a, the other sign at b), to 1e-20 of max(1, |a|):
+        """The zero of ``e`` in [a, b] (sign ``sa`` at a, the other sign at b), to 1e-40 of max(1, |a|) (an
+        extremum inside a band 1e-20 wide, abs(10**40*(sin(x) - 1) + 1), must land in it):
         Newton steps while they stay inside the bracket and at least halve the step before, bisection
         otherwise (quadratic near a simple zero, never worse than bisection)."""
         de = self.derivative(e)
-        goal = max(1, abs(a)) * sympy.Rational(1, 10 ** 20)
+        goal = max(1, abs(a)) * sympy.Rational(1, 10 ** 40)
         x, last = (a + b) / 2, b - a
         for _ in range(100):
             z = _ball_of(e, self.s, x, x)
@@ -269,8 +298,11 @@ def stationary_points(u, symbols, starts) -> list:
             if not np.all(np.isfinite(x)) or np.max(np.abs(x)) > 1e6:
                 break
             if np.max(np.abs(step)) <= 1e-14 * max(1.0, float(np.max(np.abs(x)))):
-                point = {s: sympy.Rational(str(sympy.Float(v, 15))) for s, v in zip(symbols, x)}
-                if point not in found:
-                    found.append(point)
                 break
+        # the last iterate, converged or not: at a degenerate extremum (x**4 + y**4) Newton only closes in
+        # linearly, and a point near the extremum is still where the region is
+        if np.all(np.isfinite(x)) and np.max(np.abs(x)) <= 1e6:
+            point = {s: sympy.Rational(str(sympy.Float(v, 15))) for s, v in zip(symbols, x)}
+            if point not in found:
+                found.append(point)
     return found
