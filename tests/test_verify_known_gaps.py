@@ -12,7 +12,7 @@ import re
 import mpmath
 import pytest
 
-from symode.verify import parse_document, verify_document
+from tests.verify_cases import DECAY, verdict
 
 PLAIN = """```symbols
 symbols: x
@@ -22,23 +22,10 @@ indexed: v
 ```
 """
 
-DECAY = """```symbols
-time: t
-states: u
-params: k
-interval: t0, t1
-ode: du/dt = -k*u
-init: u = 1
-terminal: u**2
-values: k = 1/2, t0 = 0, t1 = 1
-```
-"""
 
 
 def _verdict(decl: str, claim: str):
-    doc = parse_document(decl + f"```claim\n{claim}\n```\n", "gaps.md")
-    r, = verify_document(doc)
-    return r
+    return verdict(decl, claim, "gaps.md")
 
 
 @pytest.mark.parametrize("claim", [

@@ -10,26 +10,14 @@ from __future__ import annotations
 
 import pytest
 
-from symode.verify import parse_document, verify_document
+from tests.verify_cases import DECAY, verdict
 
-DECAY = """```symbols
-time: t
-states: u
-params: k
-interval: t0, t1
-ode: du/dt = -k*u
-init: u = 1
-terminal: u**2
-values: k = 1/2, t0 = 0, t1 = 1
-```
-"""
 
 RIGHT = "integral(-lambda_u*u, t, t0, t1)"
 
 
 def _verdict(claim: str):
-    r, = verify_document(parse_document(DECAY + f"```claim\n{claim}\n```\n", "kinks.md"))
-    return r
+    return verdict(DECAY, claim, "kinks.md")
 
 
 @pytest.mark.parametrize("claim, across", [

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import sympy
 
-from symode.verify import parse_document, verify_document
+from tests.verify_cases import DECAY, verdict
 
 PLAIN = """```symbols
 symbols: x, y, z, zz
@@ -21,22 +21,10 @@ g := df/dz
 ```
 """
 
-DECAY = """```symbols
-time: t
-states: u
-params: k
-interval: t0, t1
-ode: du/dt = -k*u
-init: u = 1
-terminal: u**2
-values: k = 1/2, t0 = 0, t1 = 1
-```
-"""
 
 
 def _verdict(decl: str, claim: str):
-    r, = verify_document(parse_document(decl + f"```claim\n{claim}\n```\n", "redteam2.md"))
-    return r
+    return verdict(decl, claim, "redteam2.md")
 
 
 def _window_polynomial() -> str:

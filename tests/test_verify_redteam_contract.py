@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from symode.verify import parse_document, verify_document
+from tests.verify_cases import verdict
 
 ODE = """```symbols
 time: t
@@ -34,8 +34,7 @@ values: k = 1/2, t0 = 0, t1 = 1
 
 
 def _verdict(text: str, claim: str):
-    r, = verify_document(parse_document(text + f"```claim\n{claim}\n```\n", "contract.md"))
-    return r
+    return verdict(text, claim, "contract.md")
 
 
 @pytest.mark.parametrize("claim", [

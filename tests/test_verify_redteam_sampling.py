@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from symode.verify import parse_document, verify_document
+from tests.verify_cases import verdict
 
 PLAIN = """```symbols
 symbols: x, y
@@ -34,8 +34,7 @@ values: k = 1/2, t0 = 0, t1 = 1
 
 
 def _verdict(decl: str, claim: str):
-    r, = verify_document(parse_document(decl + f"```claim\n{claim}\n```\n", "sampling.md"))
-    return r
+    return verdict(decl, claim, "sampling.md")
 
 
 @pytest.mark.parametrize("claim", [
