@@ -108,6 +108,10 @@ def test_second_pass_true_claims_stay_true(claim):
     "(k - 0.05)**2*(k - 0.1)**2*(k - 0.15)**2*(k - 0.2)**2*(k - 0.3)*(k - 0.35))*u(t1)",
     # 2 u(t1) (1 - tanh(200)) is 4.6e-174 relative: the exponential form 4 u(t1)/(exp(400) + 1) separates it
     "lambda_u(t1) = 2*u(t1)*tanh(200)",
+    # the extra term vanishes at k = 1/2 and at the seeded moved k = 4063/10007 (read from the code): at the
+    # third point, moved by a hash of the claim, it does not ((k - 1/2)(k - 4063/10007) != 0 there, by hand)
+    "lambda_u(t1) = 2*u(t1) + (k - 1/2)*(k - 4063/10007)*u(t1)",
+    "dL/dk = -2*(t1 - t0)*u(t1)**2 + (2*k - 1)*(10007*k - 4063)",
 ])
 def test_second_pass_model_claims_are_false(claim):
     r = _verdict(DECAY, claim)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import random
-from fractions import Fraction
 from dataclasses import dataclass, field
 
 import mpmath
@@ -35,6 +34,7 @@ from ..errors import SymodeError
 from .balls import Unevaluable, evaluate, working_precision
 from .claims import Verdict, check
 from .lossmodel import Ambiguous, LossModel
+from .extrapoints import free_samples, saturated, short, sign_at
 from .points import SMALL
 from .printer import Unprintable, document_syntax
 from .references import FORMS, Canon
@@ -163,7 +163,7 @@ def _numeric_at(model: LossModel, p: int, point, reference, stated, positive) ->
     fixed = {s: v for s, v in point.values.items() if s in R.free_symbols | S.free_symbols}
     balls = {holders[n]: table.values[(p, k)] for n, k in keys.items()}
     digits = []
-    probes = _free_samples(R, S, free, fixed, balls, positive, rng) if free else []
+    probes = free_samples(R, S, free, fixed, balls, positive, rng) if free else []
     for i, sample in enumerate(samples + probes):
         exact = {**fixed, **sample}
         out = _compare(R, S, exact, balls)
@@ -178,19 +178,6 @@ def _numeric_at(model: LossModel, p: int, point, reference, stated, positive) ->
             return out
         digits.append(out.digits)
     return _Num("agree", digits=min(digits), points=len(samples))
-
-
-def _free_samples(R, S, free, fixed, balls, positive, rng) -> list:
-    """More values of a model claim's value-less symbols, as the general check chooses them: random (narrow
-    and wide), extreme, and targeted at the zeros of the claim's critical arguments (``abs(c + 1)`` at c = -1
-    and beyond), with the model's values at their midpoints for the targeting only."""
-    from .points import extreme_points, random_point, targeted_points
-    mids = {h: sympy.Rational(mpmath.nstr(v[0], 25, min_fixed=-1, max_fixed=-1)) for h, v in balls.items()}
-    pos = frozenset(s for s in free if s in positive)
-    exprs = (R.xreplace({**fixed, **mids}), S.xreplace({**fixed, **mids}))
-    out = targeted_points(exprs, free, rng, pos) + extreme_points(free, rng, pos)
-    out += [random_point(free, rng, pos) for _ in range(VERIFY_SETTINGS["oracle_free_points"])]
-    return out
 
 
 def _compare(R, S, exact: dict, balls: dict) -> _Num:
@@ -339,10 +326,19 @@ def check_model_claim(model: LossModel, reference, stated, positive=frozenset(),
             return Verdict("UNDECIDED", "oracle", f"{sym[1]}; the sides agree at the document's values and at a "
                                                   f"second point, but {beyond.detail}", points=0)
         num.points += beyond.points
+        third = _third_point(model, reference, stated, positive)
+        if third.status == "differ":
+            return Verdict("FALSE", "oracle", f"at {third.where} (below) the sides differ: {third.detail} ({oracle})",
+                           point=third.point, values=third.values,
+                           corrected=_corrected(canon, reference) if correct else "")
+        num.points += third.points
         point = ", ".join(f"{k} = {v}" for k, v in num.point.items())
         return Verdict("TRUE", f"oracle, {VERIFY_SETTINGS['oracle_digits']} digits",
                        f"{sym[1]}; at the document's values ({point}) and at a second point (every value moved "
-                       f"by a few percent, the times by an increasing quadratic) the sides agree to {num.digits} "
+                       f"by a few percent, the times by an increasing quadratic), and at a third point where the "
+                       f"parameters are moved by amounts drawn from a hash of the claim"
+                       f"{' (not a valid model there: skipped)' if third.status != 'agree' else ''}, "
+                       f"the sides agree to {num.digits} "
                        f"digits relative to the terms' scale, every radius included ({oracle}): a strong numeric check at "
                        f"{num.points} points, not a proof", points=num.points, digits=num.digits)
     return Verdict("UNDECIDED", "oracle" if num.status != "unavailable" else "symbolic",
@@ -367,7 +363,7 @@ def _beyond_kinks(model: LossModel, difference, reference, stated, positive, sho
     base = model.points[0].values
     D = sympy.sympify(difference)
     kinks = kink_arguments(D)
-    switches = [u for u in _critical(D) if u not in kinks and _saturated(u, model, base)]
+    switches = [u for u in _critical(D) if u not in kinks and saturated(u, model, base)]
     located, candidates = [], []
     for u in kinks + switches:
         if model.has_quantities(u) or model.solution_values(u) or model.along_integrals(u):
@@ -390,12 +386,12 @@ def _beyond_kinks(model: LossModel, difference, reference, stated, positive, sho
                 lo, hi = roots[0], roots[-1]
                 here += [lo - (v - lo) / 2 if v > lo else lo - max(1, abs(lo)) / 100,
                          hi + (hi - v) / 2 if v < hi else hi + max(1, abs(hi)) / 100]
-            candidates += [(s_, _short(a), u) for a in here if not (pos and not a > 0)]
+            candidates += [(s_, short(a), u) for a in here if not (pos and not a > 0)]
 
     # a point is worth an oracle run when the signs of all the arguments there form a pattern not seen yet (a
     # window where abs(a) is active and abs(b) is not, though each sign alone was seen at the two points)
     def pattern(values):
-        return tuple(_sign_at(w, values) for w in located)
+        return tuple(sign_at(w, values) for w in located)
     patterns = {pattern(p.values) for p in model.points}
     added = 0
     for s_, across, u in candidates:
@@ -421,38 +417,37 @@ def _beyond_kinks(model: LossModel, difference, reference, stated, positive, sho
     return _Num("agree", points=added)
 
 
-def _short(v):
-    """``v`` as a short fraction (1/5, not 0.2000...01) where one lies within 1e-6 of it."""
-    v = sympy.Rational(v)        # (a Float's exact binary value)
-    short = Fraction(int(v.p), int(v.q)).limit_denominator(1000)
-    r = sympy.Rational(short.numerator, short.denominator)
-    return r if abs(r - v) <= sympy.Rational(1, 10 ** 6) * max(1, abs(v)) else v
-
-
-def _saturated(u, model: LossModel, values: dict) -> bool:
-    """Whether the argument ``u`` (of a function in the claim) is beyond ``switch_argument`` in magnitude at the
-    document's values: tanh, exp, atan there are on one flat side of a switch (solution values: not known
-    here, judged by the caller)."""
-    if model.has_quantities(u) or model.solution_values(u) or model.along_integrals(u):
-        return True
-    if not u.free_symbols or not u.free_symbols <= set(values):
-        return False
+def _third_point(model: LossModel, reference, stated, positive) -> _Num:
+    """The claim at a third point: the parameters (not the times) moved by 3 to 7 % each, by amounts drawn from
+    a generator seeded with a hash of the claim itself.  The second point is fixed (a seeded generator), so a
+    difference that vanishes at both, (k - 1/2)*(k - 4063/10007)*u(t1) with k = 1/2 moved to 4063/10007, was
+    TRUE; a claim cannot name the values its own hash moves to.  "agree" (with its points), "differ", or
+    another status where the point cannot be built or decided (then it adds nothing: the verdict rests on the
+    two points, as before)."""
+    import hashlib
+    from .lossmodel import Point
+    from .odemodel import _at_values
+    seed = int.from_bytes(hashlib.sha256(f"{sympy.srepr(reference)}={sympy.srepr(stated)}".encode()).digest()[:8],
+                          "big")
+    rng = random.Random(seed)
+    base = model.points[0].values
+    values = dict(base)
+    for s_ in sorted((p for p in model.params if p in base), key=lambda x: x.name):
+        if s_.is_integer:
+            continue
+        values[s_] = base[s_] * (1 + sympy.Rational(rng.randint(30, 70), 1000) * rng.choice((1, -1))) \
+            + sympy.Rational(rng.randint(1, 999), 100003)
+        if (s_ in positive or s_.is_positive) and not values[s_] > 0:
+            values[s_] = abs(values[s_])
     try:
-        z, _ = evaluate(u, values, VERIFY_SETTINGS["precisions"][0])
-    except (Unevaluable, ValueError, ZeroDivisionError, ArithmeticError):
-        return False
-    return bool(z.real.is_finite() and abs(z.real) > VERIFY_SETTINGS["switch_argument"])
-
-
-def _sign_at(u, values: dict) -> int:
-    """The sign of ``u`` at exact ``values`` (0 where it is 0 or not decided)."""
-    try:
-        z, _ = evaluate(u, values, VERIFY_SETTINGS["precisions"][0])
-    except (Unevaluable, ValueError, ZeroDivisionError, ArithmeticError):
-        return 0
-    if not (z.imag.is_zero() and z.real.is_finite()) or z.real.contains(0):
-        return 0
-    return 1 if z.real > 0 else -1
+        point = Point(values, _at_values(model, values))
+    except (SymodeError, TypeError, ValueError):
+        return _Num("unavailable")
+    other = copy.copy(model)
+    other.points, other.table = [point], None
+    out = _numeric_at(other, 0, point, reference, stated, positive)
+    out.where = "a third point (the parameters moved by amounts drawn from a hash of the claim)"
+    return out if out.status in ("differ", "agree") else _Num("unavailable")
 
 
 def document_text(canon: Canon, expr) -> str:
