@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.verify_cases import verdict
+from tests.verify_cases import DECAY, verdict
 
 ODE = """```symbols
 time: t
@@ -83,17 +83,7 @@ def test_a_claim_true_only_at_the_documents_values_says_so():
     # W(1) = dz(1)/dz0 = exp(-k (1 - t0)): exp(-k) only at t0 = 0, the document's value (by hand).  A claim is
     # checked for the values moved as well, so it is FALSE, and the report says it holds at the document's
     # values only (the literal time 1 is not moved with t0)
-    decl = """```symbols
-time: t
-states: u
-params: k
-interval: t0, t1
-ode: du/dt = -k*u
-init: u = 1
-terminal: u**2
-values: k = 1/2, t0 = 0, t1 = 2
-```
-"""
+    decl = DECAY.replace("t1 = 1", "t1 = 2")
     r = _verdict(decl, "W_u_u(1) = exp(-k)")
     assert r.status == "FALSE", (r.status, r.detail)
     assert "holds there only" in r.detail and "time written as a number" in r.detail

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.verify_cases import verdict
+from tests.verify_cases import DECAY, verdict
 
 PLAIN = """```symbols
 symbols: x, y
@@ -19,18 +19,8 @@ indexed: v
 ```
 """
 
-MODEL = """```symbols
-time: t
-states: u
-params: k
-symbols: c
-interval: t0, t1
-ode: du/dt = -k*u
-init: u = 1
-terminal: u**2
-values: k = 1/2, t0 = 0, t1 = 1
-```
-"""
+# the decay model with a symbol c that has no value (universally quantified)
+MODEL = DECAY.replace("params: k\n", "params: k\nsymbols: c\n")
 
 
 def _verdict(decl: str, claim: str):

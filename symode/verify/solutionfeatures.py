@@ -162,8 +162,8 @@ def _locate(g, dg, t, states, ta, ya, tb, solve, iterations):
 
 
 def _fraction(v) -> sympy.Rational:
-    sign, man, exp, _ = mpmath.mpf(v)._mpf_
-    if not man:
-        return sympy.Rational(0)
-    r = sympy.Rational(int(man)) * sympy.Rational(2) ** int(exp)
-    return -r if sign else r
+    """An mpf state value as the exact rational a solve restarts from (the oracle's rule, values below its
+    underflow bound flushed to 0: the tail of a spike, exp(-2e9), would be a fraction of 2.9e9 bits)."""
+    from ..oracle.routes import restart_fraction
+    f = restart_fraction(v)
+    return sympy.Rational(f.numerator, f.denominator)
